@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { VigilError } from './errors';
+
+/**
+ * The only module that reads the environment. `loadConfig` is called once by main; everything below
+ * receives the typed `Config` (or the part of it it needs). A bad value stops start-up with a message
+ * naming the variable and what it should look like.
+ */
+
+const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((v) => protocols.includes(new URL(v).protocol), { message: `must use ${protocols.join(' or ')}` });
+
+/** Variable name → schema and default. Documented in README.md ("Configuration"). */
+const variables = {
+  VIGIL_KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .refine((v) => v.split(',').every((b) => /^[\w.-]+:\d{1,5}$/.test(b.trim())), {
+      message: 'must be a comma-separated list of host:port',
+    }),
+  VIGIL_KAFKA_CLIENT_ID: z.string().min(1).default('vigil'),
+  VIGIL_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, "_" or "-"')
+    .default('vigil'),
+  VIGIL_TOPIC_PARTITIONS: intIn(1, 1000).default(12),
+  VIGIL_SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/apis/ccompat/v7'),
+  VIGIL_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/vigil'),
+  VIGIL_DATABASE_POOL_MAX: intIn(1, 200).default(10),
+  VIGIL_REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379/0'),
+  VIGIL_API_HOST: z.string().min(1).default('127.0.0.1'),
+  VIGIL_API_PORT: intIn(0, 65535).default(8080),
+  VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  VIGIL_PROJECTION_BATCH_MAX: intIn(1, 100_000).default(2000),
+  VIGIL_READY_MAX_LAG: intIn(0, 100_000_000).default(10_000),
+  VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
+  VIGIL_ZIPKIN_URL: url(['http:', 'https:']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+} as const;
+
+const hints: Partial<Record<keyof typeof variables, string>> = {
+  VIGIL_KAFKA_BROKERS: 'e.g. 127.0.0.1:9092',
+  VIGIL_SCHEMA_REGISTRY_URL: 'e.g. http://127.0.0.1:8081/apis/ccompat/v7',
+  VIGIL_DATABASE_URL: 'e.g. postgres://postgres@127.0.0.1:5432/vigil',
+  VIGIL_REDIS_URL: 'e.g. redis://127.0.0.1:6379/0',
+  VIGIL_ZIPKIN_URL: 'e.g. http://127.0.0.1:9411/api/v2/spans',
+};
+
+const envSchema = z.object(variables);
+type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  kafka: { brokers: string[]; clientId: string; partitions: number };
+  topicPrefix: string;
+  schemaRegistryUrl: string;
+  database: { url: string; poolMax: number };
+  redisUrl: string;
+  api: { host: string; port: number; readyMaxLag: number };
+  projection: { batchMax: number };
+  log: { level: Env['VIGIL_LOG_LEVEL'] };
+  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string };
+}
+
+export const configVariables = Object.keys(variables) as (keyof typeof variables)[];
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, so `VAR= vigil api` falls back to the default.
+  const raw = Object.fromEntries(configVariables.map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const name = String(i.path[0]) as keyof typeof variables;
+      const hint = hints[name] ? ` (${hints[name]})` : '';
+      return `${name}=${JSON.stringify(raw[name])}: ${i.message}${hint}`;
+    });
+    throw new VigilError('CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`, {
+      details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
+    });
+  }
+  const e = parsed.data;
+  return {
+    kafka: {
+      brokers: e.VIGIL_KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      clientId: e.VIGIL_KAFKA_CLIENT_ID,
+      partitions: e.VIGIL_TOPIC_PARTITIONS,
+    },
+    topicPrefix: e.VIGIL_TOPIC_PREFIX,
+    schemaRegistryUrl: e.VIGIL_SCHEMA_REGISTRY_URL,
+    database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
+    redisUrl: e.VIGIL_REDIS_URL,
+    api: { host: e.VIGIL_API_HOST, port: e.VIGIL_API_PORT, readyMaxLag: e.VIGIL_READY_MAX_LAG },
+    projection: { batchMax: e.VIGIL_PROJECTION_BATCH_MAX },
+    log: { level: e.VIGIL_LOG_LEVEL },
+    telemetry: {
+      enabled: e.VIGIL_TRACING === 'on',
+      zipkinUrl: e.VIGIL_ZIPKIN_URL,
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    },
+  };
+}

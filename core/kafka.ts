@@ -1,0 +1,79 @@
+import { Kafka, logLevel, type Admin, type IHeaders, type LogEntry } from 'kafkajs';
+import { context, propagation } from '@opentelemetry/api';
+import type { Config } from './config';
+import type { Logger } from './logger';
+import { VigilError } from './errors';
+
+export type { Kafka, Admin };
+
+/** The Kafka client of a process; kafkajs logs go through the process logger. */
+export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Kafka {
+  const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+    [logLevel.ERROR]: 'error',
+    [logLevel.WARN]: 'warn',
+    [logLevel.INFO]: 'info',
+    [logLevel.DEBUG]: 'debug',
+  };
+  return new Kafka({
+    clientId: `${cfg.clientId}-${role}`,
+    brokers: cfg.brokers,
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 200, retries: 8 },
+    logCreator:
+      () =>
+      ({ namespace, level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        log[levels[level] ?? 'info']({ kafka: namespace, ...rest }, message);
+      },
+  });
+}
+
+export interface TopicOptions {
+  partitions: number;
+  /** Extra topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  configs?: Record<string, string>;
+}
+
+/**
+ * Creates the topics that do not exist yet (idempotent). An existing topic whose partition count
+ * differs is an error: co-partitioned topics must agree, and Kafka cannot shrink a topic.
+ */
+export async function ensureTopics(admin: Admin, topics: Record<string, TopicOptions>): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = Object.entries(topics).filter(([name]) => !existing.has(name));
+  if (missing.length) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map(([topic, o]) => ({
+        topic,
+        numPartitions: o.partitions,
+        replicationFactor: -1,
+        configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+  const present = Object.keys(topics).filter((t) => existing.has(t));
+  if (present.length) {
+    const meta = await admin.fetchTopicMetadata({ topics: present });
+    for (const t of meta.topics) {
+      const want = topics[t.name]?.partitions;
+      if (want !== undefined && t.partitions.length !== want) {
+        throw new VigilError(
+          'CONFIG_INVALID',
+          `topic ${t.name} has ${t.partitions.length} partitions, expected ${want} (co-partitioned topics must agree)`,
+        );
+      }
+    }
+  }
+  return missing.map(([name]) => name);
+}
+
+/** Kafka headers carrying the active trace context (W3C `traceparent`, `tracestate`). */
+export function traceHeaders(): IHeaders {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier;
+}
+
+/** Message key of every Vigil topic: the session id, UTF-8. */
+export const keyOf = (event: { session_id: string }): Buffer => Buffer.from(event.session_id, 'utf8');

@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runner } from 'node-pg-migrate';
+import type { ClientBase } from 'pg';
+import type { Logger } from './logger';
+
+/**
+ * Applies the SQL migrations in migrations/ (node-pg-migrate, `-- Up Migration` / `-- Down Migration`
+ * sections, one transaction each, under an advisory lock so two `vigil migrate` runs cannot race).
+ * Run explicitly by `vigil migrate`, never on first use.
+ */
+export interface MigrateOptions {
+  /** A connection string, or an open client (PGlite serves one client at a time). */
+  database: string | ClientBase;
+  direction?: 'up' | 'down';
+  count?: number;
+  log: Logger;
+}
+
+export function migrationsDir(): string {
+  for (const dir of [path.join(__dirname, '..', 'migrations'), path.join(__dirname, '..', '..', 'migrations')]) {
+    if (fs.existsSync(path.join(dir, '0001_timescale_helpers.sql'))) return dir;
+  }
+  throw new Error(`migrations/ not found from ${__dirname}`);
+}
+
+export async function migrate(opts: MigrateOptions): Promise<string[]> {
+  const db = typeof opts.database === 'string' ? { databaseUrl: opts.database } : { dbClient: opts.database };
+  const applied = await runner({
+    ...db,
+    dir: migrationsDir(),
+    ignorePattern: '(\\..*)|(.*\\.(ts|js|md))',
+    migrationsTable: 'vigil_migrations',
+    direction: opts.direction ?? 'up',
+    count: opts.count ?? Infinity,
+    checkOrder: true,
+    log: (msg: string) => opts.log.debug(msg),
+    logger: {
+      debug: (m: string) => opts.log.debug(m),
+      info: (m: string) => opts.log.debug(m),
+      warn: (m: string) => opts.log.warn(m),
+      error: (m: string) => opts.log.error(m),
+    },
+  });
+  return applied.map((m) => m.name);
+}

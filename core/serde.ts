@@ -1,0 +1,225 @@
+import avro from 'avsc';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { avroSchemaOf, subjectOf, type TopicKey, type TopicNames, type ValueOf } from '../schemas/catalogue';
+import { VigilError, messageOf } from './errors';
+
+/**
+ * The one serde path: Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro body).
+ *
+ * Registration goes through @kafkajs/confluent-schema-registry (which also caches schemas by id);
+ * encoding and decoding use avsc types held here, so steady state makes no registry request per
+ * message: writer types are registered once at start-up, reader types are fetched once per unknown id.
+ *
+ * Multi-kind topics keep the kind in `event.type` in the application and in the Avro union branch on
+ * the wire; `toAvro`/`fromAvro` translate between the two.
+ */
+
+const MAGIC = 0;
+const HEADER = 5;
+
+export type Compatibility = 'BACKWARD_TRANSITIVE';
+
+interface Writer {
+  id: number;
+  type: avro.Type;
+  /** Short union-branch name (e.g. SessionStarted) → its full Avro name, for the `event` field. */
+  branches: Map<string, string>;
+}
+
+export interface Decoded<T = unknown> {
+  schemaId: number;
+  value: T;
+}
+
+export class AvroSerde {
+  private readonly registry: SchemaRegistry;
+  private readonly writers = new Map<TopicKey, Writer>();
+  private readonly readers = new Map<number, avro.Type>();
+  /** Registry round trips made by this serde (registration and unknown-id look-ups). */
+  registryRequests = 0;
+
+  constructor(
+    private readonly registryUrl: string,
+    private readonly topics: TopicNames,
+  ) {
+    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 2 } });
+  }
+
+  /**
+   * Registers the value schema of each topic (idempotent: the registry answers the existing id for a
+   * schema it already holds), sets the subject's compatibility, and keeps the writer type for encoding.
+   */
+  async register(keys: readonly TopicKey[], compatibility: Compatibility = 'BACKWARD_TRANSITIVE'): Promise<void> {
+    for (const key of keys) {
+      const schema = avroSchemaOf(key);
+      const subject = subjectOf(this.topics[key]);
+      await this.setCompatibility(subject, compatibility);
+      let id: number;
+      try {
+        this.registryRequests += 2;
+        ({ id } = await this.registry.register(
+          { type: 'AVRO' as never, schema: JSON.stringify(schema) },
+          { subject, compatibility: compatibility as never },
+        ));
+      } catch (cause) {
+        throw registryError(`registering ${subject}`, cause);
+      }
+      const type = avro.Type.forSchema(schema as avro.Schema);
+      this.writers.set(key, { id, type, branches: branchesOf(type) });
+      this.readers.set(id, type);
+    }
+  }
+
+  /** The registry's id for a topic's writer schema (after `register`). */
+  schemaIdOf(key: TopicKey): number {
+    return this.writerOf(key).id;
+  }
+
+  /**
+   * Validates and encodes one value. Throws EVENT_INVALID naming every offending field path.
+   */
+  encode<K extends TopicKey>(key: K, value: ValueOf<K>): Buffer {
+    const w = this.writerOf(key);
+    const avroValue = toAvro(value, w.branches);
+    let body: Buffer;
+    try {
+      body = w.type.toBuffer(avroValue);
+    } catch (cause) {
+      throw invalidEvent(w.type, avroValue, this.topics[key], cause);
+    }
+    const out = Buffer.allocUnsafe(HEADER + body.length);
+    out.writeUInt8(MAGIC, 0);
+    out.writeInt32BE(w.id, 1);
+    body.copy(out, HEADER);
+    return out;
+  }
+
+  /** Checks a value against a topic's schema without encoding it; returns the problems found. */
+  validate<K extends TopicKey>(key: K, value: unknown): string[] {
+    const w = this.writerOf(key);
+    return invalidPaths(w.type, toAvro(value, w.branches));
+  }
+
+  /**
+   * Decodes a Confluent-framed Avro value. Bad framing or a body that does not match its schema →
+   * EVENT_UNDECODABLE; an id the registry does not know → SCHEMA_UNKNOWN (both not retriable: the
+   * record is poison). An unreachable registry → SCHEMA_REGISTRY_UNAVAILABLE (retriable).
+   */
+  async decode<T = unknown>(buf: Buffer | null): Promise<Decoded<T>> {
+    if (!buf || buf.length < HEADER || buf.readUInt8(0) !== MAGIC) {
+      throw new VigilError('EVENT_UNDECODABLE', 'value is not in the Confluent wire format (magic byte 0 + schema id)');
+    }
+    const schemaId = buf.readInt32BE(1);
+    const type = this.readers.get(schemaId) ?? (await this.fetchReader(schemaId));
+    let value: unknown;
+    try {
+      value = type.fromBuffer(buf.subarray(HEADER));
+    } catch (cause) {
+      throw new VigilError('EVENT_UNDECODABLE', `Avro body does not match schema ${schemaId}: ${messageOf(cause)}`, {
+        cause,
+      });
+    }
+    return { schemaId, value: fromAvro(value) as T };
+  }
+
+  private writerOf(key: TopicKey): Writer {
+    const w = this.writers.get(key);
+    if (!w) throw new Error(`serde: schema of ${key} not registered (call register first)`);
+    return w;
+  }
+
+  private async fetchReader(id: number): Promise<avro.Type> {
+    this.registryRequests += 1;
+    let schema: unknown;
+    try {
+      schema = await this.registry.getSchema(id);
+    } catch (cause) {
+      const status = (cause as { status?: number }).status;
+      if (status === 404) throw new VigilError('SCHEMA_UNKNOWN', `schema id ${id} is unknown to the registry`, { cause });
+      throw registryError(`fetching schema ${id}`, cause);
+    }
+    // The library hands back its own avsc Type; rebuild from its JSON so we control the options.
+    const type = avro.Type.forSchema(JSON.parse(JSON.stringify(schema)) as avro.Schema);
+    this.readers.set(id, type);
+    return type;
+  }
+
+  private async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
+    this.registryRequests += 1;
+    let res: Response;
+    try {
+      res = await fetch(`${this.registryUrl}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility }),
+      });
+    } catch (cause) {
+      throw registryError(`setting compatibility of ${subject}`, cause);
+    }
+    if (!res.ok) throw registryError(`setting compatibility of ${subject}`, new Error(`HTTP ${res.status}`));
+  }
+}
+
+function registryError(what: string, cause: unknown): VigilError {
+  const status = (cause as { status?: number }).status;
+  const retriable = status === undefined || status >= 500;
+  return new VigilError(
+    retriable ? 'SCHEMA_REGISTRY_UNAVAILABLE' : 'SCHEMA_UNKNOWN',
+    `schema registry: ${what}: ${messageOf(cause)}`,
+    { cause, retriable },
+  );
+}
+
+/** Every field path whose value breaks the schema, as `path: rule` strings. */
+function invalidPaths(type: avro.Type, value: unknown): string[] {
+  const problems: string[] = [];
+  type.isValid(value, {
+    errorHook: (path, v, t) => {
+      const rule = t.typeName === 'record' ? 'a record' : String(t.typeName ?? JSON.stringify(t.schema()));
+      problems.push(`${path.join('.') || '(value)'}: expected ${rule}, got ${JSON.stringify(v)}`);
+    },
+  });
+  return problems;
+}
+
+function invalidEvent(type: avro.Type, value: unknown, topic: string, cause: unknown): VigilError {
+  const problems = invalidPaths(type, value);
+  const fields = problems.length ? problems : [messageOf(cause)];
+  return new VigilError('EVENT_INVALID', `invalid ${topic} event: ${fields.join('; ')}`, {
+    cause,
+    details: { topic, problems: fields },
+  });
+}
+
+function branchesOf(type: avro.Type): Map<string, string> {
+  const branches = new Map<string, string>();
+  const field = type.typeName === 'record' ? (type as avro.types.RecordType).field('event') : undefined;
+  if (field && field.type.typeName === 'union:wrapped') {
+    for (const t of (field.type as avro.types.WrappedUnionType).types) {
+      if (t.name) branches.set(t.name.slice(t.name.lastIndexOf('.') + 1), t.name);
+    }
+  }
+  return branches;
+}
+
+/** `{event: {type: 'X', ...f}}` → `{event: {'ns.X': {...f}}}` for topics with an `event` union. */
+function toAvro(value: unknown, branches: Map<string, string>): unknown {
+  if (branches.size === 0 || !isObject(value) || !isObject(value.event)) return value;
+  const { type, ...fields } = value.event;
+  const full = typeof type === 'string' ? branches.get(type) : undefined;
+  // An unknown kind is left as is, so validation reports it on the `event` path.
+  return full ? { ...value, event: { [full]: fields } } : value;
+}
+
+/** The inverse of `toAvro`, driven by the decoded shape (writer schemas may add branches). */
+function fromAvro(value: unknown): unknown {
+  if (!isObject(value) || !isObject(value.event)) return value;
+  const keys = Object.keys(value.event);
+  const full = keys[0];
+  if (keys.length !== 1 || full === undefined || !full.includes('.')) return value;
+  const inner = value.event[full];
+  if (!isObject(inner)) return value;
+  return { ...value, event: { type: full.slice(full.lastIndexOf('.') + 1), ...inner } };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

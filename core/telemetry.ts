@@ -1,0 +1,39 @@
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
+import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Config } from './config';
+
+/**
+ * OpenTelemetry bootstrap, the one place spans are exported from. Must run before kafkajs, pg,
+ * ioredis and express are first required so their instrumentations can patch them: main.ts starts
+ * it first and loads the role's modules afterwards.
+ *
+ * Exporter: OTLP/protobuf when OTEL_EXPORTER_OTLP_ENDPOINT is set, else Zipkin when VIGIL_ZIPKIN_URL
+ * is set, else none (context still propagates, so `traceparent` headers keep flowing).
+ */
+export interface Telemetry {
+  shutdown(): Promise<void>;
+}
+
+export function startTelemetry(cfg: Config['telemetry'], serviceName: string): Telemetry {
+  if (!cfg.enabled) return { shutdown: async () => {} };
+  let exporter: SpanExporter | undefined;
+  if (cfg.otlpEndpoint) exporter = new OTLPTraceExporter({ url: new URL('/v1/traces', cfg.otlpEndpoint).toString() });
+  else if (cfg.zipkinUrl) exporter = new ZipkinExporter({ url: cfg.zipkinUrl, serviceName });
+  const sdk = new NodeSDK({
+    serviceName,
+    traceExporter: exporter,
+    instrumentations: [
+      getNodeAutoInstrumentations({
+        // Only what Vigil uses; fs and dns spans are noise.
+        '@opentelemetry/instrumentation-fs': { enabled: false },
+        '@opentelemetry/instrumentation-dns': { enabled: false },
+        '@opentelemetry/instrumentation-net': { enabled: false },
+      }),
+    ],
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}

@@ -1,0 +1,54 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EegBandPower, SessionEvent } from './types';
+
+/**
+ * The event catalogue (DESIGN section 3): each topic's name suffix, its Avro schema file and the
+ * TypeScript shape of its values. Topic names are `<prefix>.<suffix>` (prefix `vigil` in production,
+ * unique per test); subjects follow TopicNameStrategy: `<topic>-value`.
+ */
+export interface TopicSpec<T> {
+  /** Suffix after the prefix, e.g. `sessions.v1`. */
+  suffix: string;
+  schemaFile: string;
+  /** Phantom field carrying the value type; never set. */
+  readonly _value?: T;
+}
+
+const spec = <T>(suffix: string): TopicSpec<T> => ({ suffix, schemaFile: `${suffix}.avsc` });
+
+export const catalogue = {
+  sessions: spec<SessionEvent>('sessions.v1'),
+  eeg: spec<EegBandPower>('telemetry.eeg.v1'),
+} as const;
+
+export type TopicKey = keyof typeof catalogue;
+export type ValueOf<K extends TopicKey> = (typeof catalogue)[K] extends TopicSpec<infer T extends { session_id: string }> ? T : never;
+
+export type TopicNames = Record<TopicKey, string>;
+
+export function topicNames(prefix: string): TopicNames {
+  return Object.fromEntries(Object.entries(catalogue).map(([k, s]) => [k, `${prefix}.${s.suffix}`])) as TopicNames;
+}
+
+export const subjectOf = (topic: string): string => `${topic}-value`;
+
+/** The schemas folder, found from this file whether it runs from source or from dist/. */
+function schemasDir(): string {
+  for (const dir of [path.join(__dirname, 'avro'), path.join(__dirname, '..', '..', 'schemas', 'avro')]) {
+    if (fs.existsSync(dir)) return dir;
+  }
+  throw new Error(`schemas/avro not found from ${__dirname}`);
+}
+
+const parsed = new Map<TopicKey, object>();
+
+/** The parsed `.avsc` of a topic (read once). */
+export function avroSchemaOf(key: TopicKey): object {
+  let schema = parsed.get(key);
+  if (!schema) {
+    schema = JSON.parse(fs.readFileSync(path.join(schemasDir(), catalogue[key].schemaFile), 'utf8')) as object;
+    parsed.set(key, schema);
+  }
+  return schema;
+}

@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../core/config';
+import { createLogger } from '../../core/logger';
+
+/**
+ * Test configuration: the same loader as production, pointed at the local stack (`npm run stack:up`),
+ * with a unique topic prefix per call so tests never share topics, subjects or consumer groups.
+ */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, VIGIL_TOPIC_PREFIX: uniqueName('t'), VIGIL_TOPIC_PARTITIONS: '3', ...overrides });
+}
+
+export const uniqueName = (prefix: string): string => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+
+export const testLogger = () => createLogger({ level: process.env.VIGIL_TEST_LOG_LEVEL ?? 'silent', role: 'test' });
+
+/** Polls `fn` until `until(value)` holds or `timeoutMs` passes; returns the last value either way. */
+export async function eventually<T>(fn: () => Promise<T>, until: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await fn();
+  while (!until(last) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = await fn();
+  }
+  return last;
+}
