@@ -25,11 +25,18 @@ export const catalogue = {
 export type TopicKey = keyof typeof catalogue;
 export type ValueOf<K extends TopicKey> = (typeof catalogue)[K] extends TopicSpec<infer T extends { session_id: string }> ? T : never;
 
-export type TopicNames = Record<TopicKey, string>;
+/** Topics whose values are raw bytes, not catalogue events: dead letters and late arrivals. */
+export const rawTopics = { dlq: 'dlq.v1', late: 'late.v1' } as const;
+export type RawTopicKey = keyof typeof rawTopics;
+
+export type TopicNames = Record<TopicKey | RawTopicKey, string>;
 
 export function topicNames(prefix: string): TopicNames {
-  return Object.fromEntries(Object.entries(catalogue).map(([k, s]) => [k, `${prefix}.${s.suffix}`])) as TopicNames;
+  const suffixes = { ...Object.fromEntries(Object.entries(catalogue).map(([k, s]) => [k, s.suffix])), ...rawTopics };
+  return Object.fromEntries(Object.entries(suffixes).map(([k, suffix]) => [k, `${prefix}.${suffix}`])) as TopicNames;
 }
+
+export const topicKeys = Object.keys(catalogue) as TopicKey[];
 
 export const subjectOf = (topic: string): string => `${topic}-value`;
 

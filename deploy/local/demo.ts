@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from '../../core/paths';
+import { runStackScript } from './stack';
+
+/**
+ * `npm start`: brings the local stack up, prepares it (migrations, topics, schemas), then runs the
+ * projection worker, the API and the simulator as separate `vigil` processes (the same shape as
+ * production), prints where to look, and on Ctrl-C stops them with SIGTERM and waits for them.
+ * Each process's JSON log goes to .local/logs/<role>.log.
+ */
+export interface DemoOptions {
+  sessions: number;
+  durationMs: number;
+  startStack: boolean;
+  /** Where the API will listen (from the validated config). */
+  api: { host: string; port: number };
+  /** Environment handed to the child processes (main passes its own). */
+  env: NodeJS.ProcessEnv;
+}
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const root = repoRoot();
+  const logs = path.join(root, '.local', 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const env: NodeJS.ProcessEnv = { VIGIL_ZIPKIN_URL: 'http://127.0.0.1:9411/api/v2/spans', ...opts.env };
+  const vigil = (args: string[], logName?: string): ChildProcess => {
+    const out = logName ? fs.openSync(path.join(logs, `${logName}.log`), 'a') : 'inherit';
+    return spawn(process.execPath, [path.join(root, 'dist', 'main.js'), ...args], { env, stdio: ['ignore', out, out] });
+  };
+  const step = async (what: string, args: string[]) => {
+    say(`${what} ...`);
+    const code = await exitOf(vigil(args, 'setup'));
+    if (code !== 0) throw new Error(`${what} failed (exit ${code}); see ${path.join(logs, 'setup.log')}`);
+  };
+
+  if (opts.startStack && (await runStackScript('up')) !== 0) return 1;
+  const children: ChildProcess[] = [];
+  const stopAll = async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map(exitOf));
+  };
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping Vigil processes (the stack keeps running: npm run stack:down stops it) ...');
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await step('migrating', ['migrate']);
+    await step('ensuring topics', ['topics', 'ensure']);
+    await step('registering schemas', ['schemas', 'register']);
+    children.push(vigil(['project'], 'project'), vigil(['api'], 'api'));
+    const base = `http://${opts.api.host}:${opts.api.port}`;
+    await waitReady(`${base}/health/ready`, children);
+    const sim = vigil(['simulate', '--sessions', String(opts.sessions), '--duration', `${opts.durationMs}ms`], 'simulate');
+    children.push(sim);
+    const ids = await firstLineOf(path.join(logs, 'simulate.log'), /^sessions: (.+)$/m);
+    say(`Vigil is running. Try:\n  curl ${base}/v1/sessions/${ids[0]}\n  curl ${base}/health/ready\n` +
+      `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`);
+    await Promise.all(children.map(exitOf));
+    return 0;
+  } catch (err) {
+    say(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+    await stopAll();
+    return 1;
+  }
+}
+
+const say = (msg: string) => process.stdout.write(`[vigil demo] ${msg}\n`);
+
+const exitOf = (c: ChildProcess): Promise<number> =>
+  c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code ?? 1)));
+
+async function waitReady(url: string, children: ChildProcess[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = children.find((c) => c.exitCode !== null);
+    if (dead) throw new Error(`a Vigil process exited early (${dead.spawnargs.slice(2).join(' ')}); see .local/logs/`);
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(500);
+  }
+  throw new Error(`API not ready at ${url} within ${timeoutMs / 1000} s`);
+}
+
+async function firstLineOf(file: string, re: RegExp, timeoutMs = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = fs.existsSync(file) ? re.exec(fs.readFileSync(file, 'utf8').split('\n').reverse().join('\n')) : null;
+    if (m) return m[1]!.split(' ');
+    await sleep(200);
+  }
+  throw new Error(`simulator did not start; see ${file}`);
+}

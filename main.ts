@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * `vigil`: one command line for every role. Reads and validates the configuration once, starts
+ * OpenTelemetry, and only then loads the role's modules (so kafkajs, pg, ioredis and express are
+ * instrumented). Nothing below this file reads process.env.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, type Config } from './core/config';
+import { startTelemetry } from './core/telemetry';
+import { isVigilError, messageOf } from './core/errors';
+import type { Runtime } from './core/runtime';
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    process.stderr.write(`vigil: ${messageOf(err)}\n`);
+    process.exit(2);
+  }
+}
+
+async function boot(role: string): Promise<Runtime> {
+  const config = configOrExit();
+  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`);
+  const { Runtime } = await import('./core/runtime');
+  const rt = new Runtime(config, role);
+  rt.lifecycle.onClose('telemetry', () => telemetry.shutdown()); // first registered, last closed
+  rt.lifecycle.installSignalHandlers();
+  return rt;
+}
+
+/** Runs a command that finishes by itself, then closes everything it opened. */
+async function oneShot(role: string, fn: (rt: Runtime) => Promise<void>): Promise<void> {
+  const rt = await boot(role);
+  try {
+    await fn(rt);
+  } finally {
+    await rt.lifecycle.close();
+  }
+}
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+/** "90", "90s", "5m", "1h" → milliseconds. */
+const duration = (v: string) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('must be a number with an optional unit ms, s, m or h, e.g. 90s or 5m');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+};
+const timestamp = (v: string) => {
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO-8601 time, e.g. 2026-01-01T08:00:00Z');
+  return t;
+};
+
+const program = new Command('vigil')
+  .description('Vigil: fatigue monitoring pipeline (Kafka → processors → TimescaleDB/Redis → API).\nConfiguration comes from VIGIL_* environment variables; see README.md.')
+  .showHelpAfterError();
+
+program
+  .command('stack')
+  .description('the local no-Docker stack: Kafka (KRaft), Apicurio Registry, Zipkin, PostgreSQL, Redis')
+  .argument('<action>', 'up | down | status')
+  .action(async (action: string) => {
+    const { runStackScript } = await import('./deploy/local/stack');
+    process.exit(await runStackScript(action));
+  });
+
+program
+  .command('migrate')
+  .description('apply the SQL migrations in migrations/ (TimescaleDB path when the extension is offered)')
+  .option('--down', 'roll back instead of applying')
+  .addOption(new Option('--count <n>', 'how many migrations (default: all up, one down)').argParser(positiveInt))
+  .action((o: { down?: boolean; count?: number }) =>
+    oneShot('migrate', async (rt) => {
+      const { migrate } = await import('./core/migrate');
+      const names = await migrate({ database: rt.config.database.url, direction: o.down ? 'down' : 'up', count: o.count ?? (o.down ? 1 : Infinity), log: rt.log });
+      rt.log.info({ migrations: names }, names.length ? `${o.down ? 'rolled back' : 'applied'} ${names.length}` : 'up to date');
+    }),
+  );
+
+program
+  .command('topics')
+  .description('create every topic of the catalogue (idempotent; same partition count for all)')
+  .argument('<action>', 'ensure')
+  .action((action: string) =>
+    oneShot('topics', async (rt) => {
+      if (action !== 'ensure') throw new InvalidArgumentError(`unknown action ${action}; use ensure`);
+      const { ensureTopics } = await import('./core/kafka');
+      const { topicPlan } = await import('./schemas/topics');
+      const admin = rt.kafka.admin();
+      await admin.connect();
+      try {
+        const created = await ensureTopics(admin, topicPlan(rt.config));
+        rt.log.info({ created }, created.length ? `created ${created.length} topics` : 'all topics exist');
+      } finally {
+        await admin.disconnect();
+      }
+    }),
+  );
+
+program
+  .command('schemas')
+  .description('register every value schema with the registry and set BACKWARD_TRANSITIVE (idempotent)')
+  .argument('<action>', 'register')
+  .action((action: string) =>
+    oneShot('schemas', async (rt) => {
+      if (action !== 'register') throw new InvalidArgumentError(`unknown action ${action}; use register`);
+      const { topicKeys } = await import('./schemas/catalogue');
+      await rt.serde.register(topicKeys);
+      rt.log.info({ subjects: topicKeys.map((k) => `${rt.topics[k]}-value = ${rt.serde.schemaIdOf(k)}`) }, 'schemas registered');
+    }),
+  );
+
+program
+  .command('simulate')
+  .description('publish simulated sessions (SessionStarted, EEG frames at 10/s, SessionEnded), seeded')
+  .addOption(new Option('--sessions <n>', 'concurrent sessions').argParser(positiveInt).default(5))
+  .addOption(new Option('--duration <d>', 'event-time length of each session: 90s, 5m, 1h').argParser(duration).default(60_000, '60s'))
+  .addOption(new Option('--speed <speed>', 'realtime paces event time to the wall clock; max sends as fast as Kafka acks').choices(['realtime', 'max']).default('realtime'))
+  .addOption(new Option('--seed <n>', 'random seed: same seed and start, same events').argParser(positiveInt).default(1))
+  .addOption(new Option('--profile <p>', 'fatigue profile of the sessions').choices(['alert', 'drowsy', 'severe', 'mixed']).default('mixed'))
+  .option('--tenant <id>', 'tenant id of the sessions', 'demo')
+  .addOption(new Option('--start <time>', 'event time of the start (ISO-8601); default now').argParser(timestamp))
+  .action((o: { sessions: number; duration: number; speed: 'realtime' | 'max'; seed: number; profile: 'alert' | 'drowsy' | 'severe' | 'mixed'; tenant: string; start?: number }) =>
+    oneShot('simulate', async (rt) => {
+      const { simulate } = await import('./producers/simulate');
+      const { sessionIdOf } = await import('./producers/simulator/session');
+      const ids = Array.from({ length: o.sessions }, (_, i) => sessionIdOf(o.seed, i));
+      process.stdout.write(`sessions: ${ids.join(' ')}\n`);
+      const abort = new AbortController();
+      rt.lifecycle.onClose('simulation', () => abort.abort());
+      const startTs = o.start ?? Math.floor(Date.now() / 1000) * 1000;
+      await simulate(rt, { sessions: o.sessions, durationMs: o.duration, speed: o.speed, seed: o.seed, profile: o.profile, tenantId: o.tenant, startTs }, abort.signal);
+    }),
+  );
+
+program
+  .command('project')
+  .description('run projection workers: Kafka topics → PostgreSQL read models, exactly once')
+  .option('--models <names>', 'comma-separated read models (default: all)')
+  .action(async (o: { models?: string }) => {
+    const rt = await boot('project');
+    const { startProjectionWorker } = await import('./projections/worker');
+    await startProjectionWorker(rt, o.models?.split(',').map((s) => s.trim()));
+  });
+
+program
+  .command('api')
+  .description('serve the HTTP API (sessions, health)')
+  .action(async () => {
+    const rt = await boot('api');
+    const { startApiServer } = await import('./api/server');
+    await startApiServer(rt);
+  });
+
+program
+  .command('demo')
+  .description('what `npm start` runs: stack up, migrate, topics, schemas, projection worker, API and simulator')
+  .addOption(new Option('--sessions <n>', 'simulated sessions').argParser(positiveInt).default(5))
+  .addOption(new Option('--duration <d>', 'length of each simulated session').argParser(duration).default(600_000, '10m'))
+  .option('--no-stack', 'do not start the local stack (use what the VIGIL_* variables point at)')
+  .action(async (o: { sessions: number; duration: number; stack: boolean }) => {
+    const config = configOrExit();
+    const { runDemo } = await import('./deploy/local/demo');
+    process.exit(await runDemo({ sessions: o.sessions, durationMs: o.duration, startStack: o.stack, api: config.api, env: process.env }));
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (isVigilError(err)) process.stderr.write(`vigil: ${err.code}: ${err.message}\n`);
+  else process.stderr.write(`vigil: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
