@@ -2,7 +2,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Config } from './config';
 
 /**
@@ -24,7 +24,9 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
   else if (cfg.zipkinUrl) exporter = new ZipkinExporter({ url: cfg.zipkinUrl, serviceName });
   const sdk = new NodeSDK({
     serviceName,
-    traceExporter: exporter,
+    // Explicit processors: without them the SDK falls back to an OTLP exporter on localhost:4318.
+    // With no exporter, spans are still created so trace context reaches headers and logs.
+    spanProcessors: [exporter ? new BatchSpanProcessor(exporter) : new NoopSpanProcessor()],
     instrumentations: [
       getNodeAutoInstrumentations({
         // Only what Vigil uses; fs and dns spans are noise.

@@ -40,6 +40,9 @@ export class ProjectionRunner {
   ) {
     this.consumer = deps.kafka.consumer({
       groupId: `${deps.groupPrefix}.projection.${model.name}`,
+      // A killed member's partitions move after 10 s instead of kafkajs's default 30 s.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2_000,
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });

@@ -1,0 +1,117 @@
+import { createServer } from 'node:net';
+import { eventually, uniqueName } from './support/env';
+import { createTestDatabase } from './support/postgres';
+import { runVigil, startVigil, type VigilProcess } from './support/processes';
+
+/**
+ * The walking skeleton end to end, as separate processes: simulator → Kafka (Avro via the registry)
+ * → projection worker → PostgreSQL → API. The projection worker is killed with SIGKILL mid-stream and
+ * restarted; the API must still report exactly the frames that were sent.
+ */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+describe('pipeline: device to API', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let env: Record<string, string>;
+  let base: string;
+  const running: VigilProcess[] = [];
+  const start = (args: string[]) => {
+    const p = startVigil(args, env);
+    running.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    env = {
+      VIGIL_TOPIC_PREFIX: uniqueName('e2e'),
+      VIGIL_TOPIC_PARTITIONS: '3',
+      VIGIL_DATABASE_URL: db.url,
+      VIGIL_API_PORT: String(port),
+      VIGIL_LOG_LEVEL: 'info',
+      VIGIL_TRACING: 'off',
+    };
+    await runVigil(['migrate'], env);
+    await runVigil(['topics', 'ensure'], env);
+    await runVigil(['schemas', 'register'], env);
+  });
+
+  afterAll(async () => {
+    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await Promise.all(running.map((p) => p.exited));
+    await db?.drop();
+  });
+
+  it('reports exactly the K frames sent, across a kill -9 and restart of the projection worker', async () => {
+    const seconds = 12;
+    const K = seconds * 10;
+    const sim = start(['simulate', '--sessions', '1', '--duration', `${seconds}s`, '--speed', 'realtime', '--seed', '42', '--start', '2026-03-01T08:00:00Z']);
+    const api = start(['api']);
+    let worker = start(['project']);
+    await eventually(() => fetch(`${base}/health/live`).then((r) => r.ok, () => false), (ok) => ok);
+    const sessionId = await eventually(async () => /sessions: (\S+)/.exec(sim.output())?.[1], (id) => !!id);
+
+    // Let some frames land, then kill the worker without warning, mid-stream.
+    const mid = await eventually(() => session(sessionId!), (s) => (s?.telemetry.eeg.frames ?? 0) > 10);
+    expect(mid!.telemetry.eeg.frames).toBeLessThan(K);
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    worker = start(['project']);
+
+    expect(await sim.exited).toBe(0);
+    const done = await eventually(() => session(sessionId!), (s) => s?.status === 'ended' && s.telemetry.eeg.frames >= K, 60_000);
+    // A little longer: a duplicate would show up as a count above K.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const final = await session(sessionId!);
+    expect(final).toEqual(done);
+    expect(final).toMatchObject({
+      session_id: sessionId,
+      tenant_id: 'demo',
+      status: 'ended',
+      started_at: '2026-03-01T08:00:00.000Z',
+      telemetry: { eeg: { frames: K, first_ts: '2026-03-01T08:00:00.100Z', last_ts: `2026-03-01T08:00:${seconds}.000Z` } },
+    });
+    expect(api.child.exitCode).toBeNull();
+  });
+
+  it('reports each dependency as up on /health/ready', async () => {
+    const res = await fetch(`${base}/health/ready`);
+    const body = (await res.json()) as { checks: Record<string, { status: string }> };
+    expect(res.status).toBe(200);
+    expect(Object.fromEntries(Object.entries(body.checks).map(([k, v]) => [k, (v as { status: string }).status]))).toEqual({
+      postgres: 'up',
+      redis: 'up',
+      kafka: 'up',
+      schema_registry: 'up',
+    });
+  });
+
+  it('answers an unknown session with a problem+json 404 and a malformed id with a 400 naming the field', async () => {
+    const missing = await fetch(`${base}/v1/sessions/no-such-session`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const bad = await fetch(`${base}/v1/sessions/${encodeURIComponent("x' OR 1=1 --")}`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { errors: unknown }).errors).toEqual([{ field: 'id', message: expect.any(String) }]);
+  });
+
+  it('stops a role at start-up with a message naming a bad variable', async () => {
+    const p = startVigil(['api'], { ...env, VIGIL_REDIS_URL: 'localhost:6379' });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('VIGIL_REDIS_URL="localhost:6379"');
+  });
+
+  async function session(id: string) {
+    const res = await fetch(`${base}/v1/sessions/${id}`);
+    if (res.status === 404) return undefined;
+    return (await res.json()) as { session_id: string; status: string; telemetry: { eeg: { frames: number } } };
+  }
+});
