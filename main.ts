@@ -58,7 +58,9 @@ const timestamp = (v: string) => {
 };
 
 const program = new Command('vigil')
-  .description('Vigil: fatigue monitoring pipeline (Kafka → processors → TimescaleDB/Redis → API).\nConfiguration comes from VIGIL_* environment variables; see README.md.')
+  .description(
+    'Vigil: fatigue monitoring pipeline (Kafka → processors → TimescaleDB/Redis → API).\nConfiguration comes from VIGIL_* environment variables; see README.md.',
+  )
   .showHelpAfterError();
 
 program
@@ -78,8 +80,16 @@ program
   .action((o: { down?: boolean; count?: number }) =>
     oneShot('migrate', async (rt) => {
       const { migrate } = await import('./core/migrate');
-      const names = await migrate({ database: rt.config.database.url, direction: o.down ? 'down' : 'up', count: o.count ?? (o.down ? 1 : Infinity), log: rt.log });
-      rt.log.info({ migrations: names }, names.length ? `${o.down ? 'rolled back' : 'applied'} ${names.length}` : 'up to date');
+      const names = await migrate({
+        database: rt.config.database.url,
+        direction: o.down ? 'down' : 'up',
+        count: o.count ?? (o.down ? 1 : Infinity),
+        log: rt.log,
+      });
+      rt.log.info(
+        { migrations: names },
+        names.length ? `${o.down ? 'rolled back' : 'applied'} ${names.length}` : 'up to date',
+      );
     }),
   );
 
@@ -112,7 +122,10 @@ program
       if (action !== 'register') throw new InvalidArgumentError(`unknown action ${action}; use register`);
       const { topicKeys } = await import('./schemas/catalogue');
       await rt.serde.register(topicKeys);
-      rt.log.info({ subjects: topicKeys.map((k) => `${rt.topics[k]}-value = ${rt.serde.schemaIdOf(k)}`) }, 'schemas registered');
+      rt.log.info(
+        { subjects: topicKeys.map((k) => `${rt.topics[k]}-value = ${rt.serde.schemaIdOf(k)}`) },
+        'schemas registered',
+      );
     }),
   );
 
@@ -120,23 +133,58 @@ program
   .command('simulate')
   .description('publish simulated sessions (SessionStarted, EEG frames at 10/s, SessionEnded), seeded')
   .addOption(new Option('--sessions <n>', 'concurrent sessions').argParser(positiveInt).default(5))
-  .addOption(new Option('--duration <d>', 'event-time length of each session: 90s, 5m, 1h').argParser(duration).default(60_000, '60s'))
-  .addOption(new Option('--speed <speed>', 'realtime paces event time to the wall clock; max sends as fast as Kafka acks').choices(['realtime', 'max']).default('realtime'))
-  .addOption(new Option('--seed <n>', 'random seed: same seed and start, same events').argParser(positiveInt).default(1))
-  .addOption(new Option('--profile <p>', 'fatigue profile of the sessions').choices(['alert', 'drowsy', 'severe', 'mixed']).default('mixed'))
+  .addOption(
+    new Option('--duration <d>', 'event-time length of each session: 90s, 5m, 1h')
+      .argParser(duration)
+      .default(60_000, '60s'),
+  )
+  .addOption(
+    new Option('--speed <speed>', 'realtime paces event time to the wall clock; max sends as fast as Kafka acks')
+      .choices(['realtime', 'max'])
+      .default('realtime'),
+  )
+  .addOption(
+    new Option('--seed <n>', 'random seed: same seed and start, same events').argParser(positiveInt).default(1),
+  )
+  .addOption(
+    new Option('--profile <p>', 'fatigue profile of the sessions')
+      .choices(['alert', 'drowsy', 'severe', 'mixed'])
+      .default('mixed'),
+  )
   .option('--tenant <id>', 'tenant id of the sessions', 'demo')
   .addOption(new Option('--start <time>', 'event time of the start (ISO-8601); default now').argParser(timestamp))
-  .action((o: { sessions: number; duration: number; speed: 'realtime' | 'max'; seed: number; profile: 'alert' | 'drowsy' | 'severe' | 'mixed'; tenant: string; start?: number }) =>
-    oneShot('simulate', async (rt) => {
-      const { simulate } = await import('./producers/simulate');
-      const { sessionIdOf } = await import('./producers/simulator/session');
-      const ids = Array.from({ length: o.sessions }, (_, i) => sessionIdOf(o.seed, i));
-      process.stdout.write(`sessions: ${ids.join(' ')}\n`);
-      const abort = new AbortController();
-      rt.lifecycle.onClose('simulation', () => abort.abort());
-      const startTs = o.start ?? Math.floor(Date.now() / 1000) * 1000;
-      await simulate(rt, { sessions: o.sessions, durationMs: o.duration, speed: o.speed, seed: o.seed, profile: o.profile, tenantId: o.tenant, startTs }, abort.signal);
-    }),
+  .action(
+    (o: {
+      sessions: number;
+      duration: number;
+      speed: 'realtime' | 'max';
+      seed: number;
+      profile: 'alert' | 'drowsy' | 'severe' | 'mixed';
+      tenant: string;
+      start?: number;
+    }) =>
+      oneShot('simulate', async (rt) => {
+        const { simulate } = await import('./producers/simulate');
+        const { sessionIdOf } = await import('./producers/simulator/session');
+        const ids = Array.from({ length: o.sessions }, (_, i) => sessionIdOf(o.seed, i));
+        process.stdout.write(`sessions: ${ids.join(' ')}\n`);
+        const abort = new AbortController();
+        rt.lifecycle.onClose('simulation', () => abort.abort());
+        const startTs = o.start ?? Math.floor(Date.now() / 1000) * 1000;
+        await simulate(
+          rt,
+          {
+            sessions: o.sessions,
+            durationMs: o.duration,
+            speed: o.speed,
+            seed: o.seed,
+            profile: o.profile,
+            tenantId: o.tenant,
+            startTs,
+          },
+          abort.signal,
+        );
+      }),
   );
 
 program
@@ -146,7 +194,10 @@ program
   .action(async (o: { models?: string }) => {
     const rt = await boot('project');
     const { startProjectionWorker } = await import('./projections/worker');
-    await startProjectionWorker(rt, o.models?.split(',').map((s) => s.trim()));
+    await startProjectionWorker(
+      rt,
+      o.models?.split(',').map((s) => s.trim()),
+    );
   });
 
 program
@@ -162,12 +213,22 @@ program
   .command('demo')
   .description('what `npm start` runs: stack up, migrate, topics, schemas, projection worker, API and simulator')
   .addOption(new Option('--sessions <n>', 'simulated sessions').argParser(positiveInt).default(5))
-  .addOption(new Option('--duration <d>', 'length of each simulated session').argParser(duration).default(600_000, '10m'))
+  .addOption(
+    new Option('--duration <d>', 'length of each simulated session').argParser(duration).default(600_000, '10m'),
+  )
   .option('--no-stack', 'do not start the local stack (use what the VIGIL_* variables point at)')
   .action(async (o: { sessions: number; duration: number; stack: boolean }) => {
     const config = configOrExit();
     const { runDemo } = await import('./deploy/local/demo');
-    process.exit(await runDemo({ sessions: o.sessions, durationMs: o.duration, startStack: o.stack, api: config.api, env: process.env }));
+    process.exit(
+      await runDemo({
+        sessions: o.sessions,
+        durationMs: o.duration,
+        startStack: o.stack,
+        api: config.api,
+        env: process.env,
+      }),
+    );
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -45,7 +45,12 @@ export const badRequest = (errors: { field: string; message: string }[]): HttpPr
   });
 
 export const notFound = (what: string): HttpProblem =>
-  new HttpProblem({ type: 'https://vigil.dev/problems/not-found', title: 'Not found', status: 404, detail: `${what} not found` });
+  new HttpProblem({
+    type: 'https://vigil.dev/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    detail: `${what} not found`,
+  });
 
 export function problemHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
@@ -53,12 +58,22 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     // express.json and friends raise errors with a status (400 bad JSON, 413 too large, 415 ...).
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
     if (status) {
-      return sendProblem(res, { type: 'about:blank', title: String(err.type ?? 'Bad request'), status, detail: String(err.message) });
+      return sendProblem(res, {
+        type: 'about:blank',
+        title: String(err.type ?? 'Bad request'),
+        status,
+        detail: String(err.message),
+      });
     }
     if (isVigilError(err) && statusOf[err.code]) {
       const s = statusOf[err.code]!;
       if (s >= 500) log.warn({ err, path: req.path }, 'dependency unavailable');
-      return sendProblem(res, { type: `https://vigil.dev/problems/${err.code.toLowerCase()}`, title: err.code, status: s, detail: s < 500 ? err.message : 'a dependency is unavailable, retry later' });
+      return sendProblem(res, {
+        type: `https://vigil.dev/problems/${err.code.toLowerCase()}`,
+        title: err.code,
+        status: s,
+        detail: s < 500 ? err.message : 'a dependency is unavailable, retry later',
+      });
     }
     log.error({ err, path: req.path }, 'unhandled error');
     sendProblem(res, { type: 'about:blank', title: 'Internal Server Error', status: 500 });

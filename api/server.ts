@@ -6,7 +6,9 @@ import { createApp } from './app';
 export async function startApiServer(rt: Runtime): Promise<{ server: Server; url: string }> {
   const { pool, redis, config } = rt;
   const admin = rt.kafka.admin();
-  await admin.connect().catch((err) => rt.log.warn({ err: err.message }, 'Kafka admin not connected yet; readiness will say so'));
+  await admin
+    .connect()
+    .catch((err) => rt.log.warn({ err: err.message }, 'Kafka admin not connected yet; readiness will say so'));
   rt.lifecycle.onClose('kafka admin', () => admin.disconnect());
   const app = createApp({
     pool,

@@ -29,11 +29,19 @@ export function deadLetterHeaders(src: DeadLetterSource, err: VigilError): IHead
   };
 }
 
-export async function deadLetter(producer: Producer, dlqTopic: string, items: { src: DeadLetterSource; err: VigilError }[]): Promise<void> {
+export async function deadLetter(
+  producer: Producer,
+  dlqTopic: string,
+  items: { src: DeadLetterSource; err: VigilError }[],
+): Promise<void> {
   if (items.length === 0) return;
   await producer.send({
     topic: dlqTopic,
     acks: -1,
-    messages: items.map(({ src, err }) => ({ key: src.message.key, value: src.message.value, headers: deadLetterHeaders(src, err) })),
+    messages: items.map(({ src, err }) => ({
+      key: src.message.key,
+      value: src.message.value,
+      headers: deadLetterHeaders(src, err),
+    })),
   });
 }

@@ -9,7 +9,12 @@ const started: SessionEvent = {
   tenant_id: 'tenant-a',
   session_id: 'session-1',
   ts: Date.UTC(2026, 0, 1, 8),
-  event: { type: 'SessionStarted', driver_id: 'driver-1', vehicle_id: 'truck-7', devices: [{ device_id: 'eeg-1', kind: 'EEG' }] },
+  event: {
+    type: 'SessionStarted',
+    driver_id: 'driver-1',
+    vehicle_id: 'truck-7',
+    devices: [{ device_id: 'eeg-1', kind: 'EEG' }],
+  },
 };
 
 describe('Avro serde against the schema registry', () => {
@@ -52,7 +57,10 @@ describe('Avro serde against the schema registry', () => {
   });
 
   it('calls bytes without the magic byte undecodable and an unknown schema id unknown', async () => {
-    await expect(fx.serde.decode(Buffer.from('{"json":true}'))).rejects.toMatchObject({ code: 'EVENT_UNDECODABLE', retriable: false });
+    await expect(fx.serde.decode(Buffer.from('{"json":true}'))).rejects.toMatchObject({
+      code: 'EVENT_UNDECODABLE',
+      retriable: false,
+    });
     const unknownId = Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 1, 2]);
     await expect(fx.serde.decode(unknownId)).rejects.toMatchObject({ code: 'SCHEMA_UNKNOWN', retriable: false });
   });

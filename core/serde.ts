@@ -135,7 +135,8 @@ export class AvroSerde {
       schema = await this.registry.getSchema(id);
     } catch (cause) {
       const status = (cause as { status?: number }).status;
-      if (status === 404) throw new VigilError('SCHEMA_UNKNOWN', `schema id ${id} is unknown to the registry`, { cause });
+      if (status === 404)
+        throw new VigilError('SCHEMA_UNKNOWN', `schema id ${id} is unknown to the registry`, { cause });
       throw registryError(`fetching schema ${id}`, cause);
     }
     // The library hands back its own avsc Type; rebuild from its JSON so we control the options.

@@ -42,7 +42,12 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
   });
 
   const sessionRow = async () =>
-    (await pool.query('SELECT status, driver_id, eeg_frame_count::int AS frames, first_ts, last_ts FROM sessions WHERE session_id = $1', [sessionId])).rows[0];
+    (
+      await pool.query(
+        'SELECT status, driver_id, eeg_frame_count::int AS frames, first_ts, last_ts FROM sessions WHERE session_id = $1',
+        [sessionId],
+      )
+    ).rows[0];
 
   it('writes every frame once and the session counters, and moves the checkpoint to the end of the topic', async () => {
     await publisher.publish('sessions', sessions);
@@ -71,7 +76,10 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
     expect(rows.rows[0]).toEqual({ n: eeg.length, d: eeg.length });
 
     const ends = await fx.admin.fetchTopicOffsets(fx.topics.eeg);
-    const cps = await pool.query(`SELECT partition, next_offset FROM projection_checkpoints WHERE projection = 'eeg' AND topic = $1`, [fx.topics.eeg]);
+    const cps = await pool.query(
+      `SELECT partition, next_offset FROM projection_checkpoints WHERE projection = 'eeg' AND topic = $1`,
+      [fx.topics.eeg],
+    );
     const byPartition = Object.fromEntries(cps.rows.map((r) => [r.partition, r.next_offset]));
     for (const p of ends.filter((e) => e.high !== '0')) expect(byPartition[p.partition]).toBe(p.high);
   });

@@ -56,7 +56,10 @@ export class ProjectionRunner {
     await this.consumer.subscribe({ topics: [...this.byName.keys()], fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       void this.seekToCheckpoints(e.payload.memberAssignment).catch((err) =>
-        this.deps.log.warn({ err, projection: this.model.name }, 'seek to checkpoint failed; relying on the in-transaction check'),
+        this.deps.log.warn(
+          { err, projection: this.model.name },
+          'seek to checkpoint failed; relying on the in-transaction check',
+        ),
       );
     });
     await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.onBatch(p) });
@@ -92,7 +95,16 @@ export class ProjectionRunner {
         records.push({ topic: key, partition: batch.partition, offset: message.offset, value });
       } catch (err) {
         if (isVigilError(err) && !err.retriable) {
-          poison.push({ src: { topic: batch.topic, partition: batch.partition, message, phase: 'decode', consumer: `projection.${this.model.name}` }, err });
+          poison.push({
+            src: {
+              topic: batch.topic,
+              partition: batch.partition,
+              message,
+              phase: 'decode',
+              consumer: `projection.${this.model.name}`,
+            },
+            err,
+          });
         } else throw err; // transient: kafkajs retries the batch
       }
     }
@@ -105,7 +117,10 @@ export class ProjectionRunner {
     const fresh = poison.filter((p) => BigInt(p.src.message.offset) >= done);
     await deadLetter(this.producer, this.deps.topics.dlq, fresh);
     for (const p of fresh) {
-      this.deps.log.warn({ code: p.err.code, topic: batch.topic, offset: p.src.message.offset, reason: p.err.message }, 'dead-lettered');
+      this.deps.log.warn(
+        { code: p.err.code, topic: batch.topic, offset: p.src.message.offset, reason: p.err.message },
+        'dead-lettered',
+      );
     }
 
     const applied = await inTransaction(this.deps.pool, async (c) => {
@@ -139,7 +154,11 @@ export class ProjectionRunner {
   }
 
   /** Tells Kafka how far we are (a hint for the next owner; the checkpoint table is the truth). */
-  private async markDone(lastOffset: string, resolveOffset: (o: string) => void, commit: () => Promise<void>): Promise<void> {
+  private async markDone(
+    lastOffset: string,
+    resolveOffset: (o: string) => void,
+    commit: () => Promise<void>,
+  ): Promise<void> {
     resolveOffset(lastOffset);
     await commit();
   }

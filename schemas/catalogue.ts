@@ -23,7 +23,8 @@ export const catalogue = {
 } as const;
 
 export type TopicKey = keyof typeof catalogue;
-export type ValueOf<K extends TopicKey> = (typeof catalogue)[K] extends TopicSpec<infer T extends { session_id: string }> ? T : never;
+export type ValueOf<K extends TopicKey> =
+  (typeof catalogue)[K] extends TopicSpec<infer T extends { session_id: string }> ? T : never;
 
 /** Topics whose values are raw bytes, not catalogue events: dead letters and late arrivals. */
 export const rawTopics = { dlq: 'dlq.v1', late: 'late.v1' } as const;

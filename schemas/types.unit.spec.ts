@@ -16,7 +16,13 @@ const samples: { [K in TopicKey]: unknown[] } = {
       ts: 1_700_000_000_000,
       event: { type: 'SessionStarted', driver_id: 'd', vehicle_id: 'v', devices: [{ device_id: 'e', kind: 'EEG' }] },
     } satisfies SessionEvent,
-    { event_id: '6f1c8a3e-1b2d-4c5e-8f90-123456789abd', tenant_id: 't', session_id: 's', ts: 1, event: { type: 'SessionEnded', reason: 'COMPLETED' } } satisfies SessionEvent,
+    {
+      event_id: '6f1c8a3e-1b2d-4c5e-8f90-123456789abd',
+      tenant_id: 't',
+      session_id: 's',
+      ts: 1,
+      event: { type: 'SessionEnded', reason: 'COMPLETED' },
+    } satisfies SessionEvent,
   ],
   eeg: [
     {
@@ -38,17 +44,20 @@ function toAvroShape(value: Record<string, unknown>, ns: string): Record<string,
 }
 
 describe('schemas and TypeScript types', () => {
-  it.each(topicKeys)('%s: sample values of the TypeScript type are valid Avro with no extra or missing field', (key) => {
-    const schema = avroSchemaOf(key) as { namespace: string; fields: { name: string }[] };
-    const type = avro.Type.forSchema(schema as avro.Schema);
-    for (const sample of samples[key] as Record<string, unknown>[]) {
-      const shaped = toAvroShape(sample, schema.namespace);
-      const problems: string[] = [];
-      type.isValid(shaped, { errorHook: (p) => problems.push(p.join('.')) });
-      expect(problems).toEqual([]);
-      expect(Object.keys(sample).sort()).toEqual(schema.fields.map((f) => f.name).sort());
-    }
-  });
+  it.each(topicKeys)(
+    '%s: sample values of the TypeScript type are valid Avro with no extra or missing field',
+    (key) => {
+      const schema = avroSchemaOf(key) as { namespace: string; fields: { name: string }[] };
+      const type = avro.Type.forSchema(schema as avro.Schema);
+      for (const sample of samples[key] as Record<string, unknown>[]) {
+        const shaped = toAvroShape(sample, schema.namespace);
+        const problems: string[] = [];
+        type.isValid(shaped, { errorHook: (p) => problems.push(p.join('.')) });
+        expect(problems).toEqual([]);
+        expect(Object.keys(sample).sort()).toEqual(schema.fields.map((f) => f.name).sort());
+      }
+    },
+  );
 
   it('documents every field of every schema', () => {
     const undocumented: string[] = [];

@@ -53,21 +53,50 @@ describe('pipeline: device to API', () => {
   it('reports exactly the K frames sent, across a kill -9 and restart of the projection worker', async () => {
     const seconds = 12;
     const K = seconds * 10;
-    const sim = start(['simulate', '--sessions', '1', '--duration', `${seconds}s`, '--speed', 'realtime', '--seed', '42', '--start', '2026-03-01T08:00:00Z']);
+    const sim = start([
+      'simulate',
+      '--sessions',
+      '1',
+      '--duration',
+      `${seconds}s`,
+      '--speed',
+      'realtime',
+      '--seed',
+      '42',
+      '--start',
+      '2026-03-01T08:00:00Z',
+    ]);
     const api = start(['api']);
     let worker = start(['project']);
-    await eventually(() => fetch(`${base}/health/live`).then((r) => r.ok, () => false), (ok) => ok);
-    const sessionId = await eventually(async () => /sessions: (\S+)/.exec(sim.output())?.[1], (id) => !!id);
+    await eventually(
+      () =>
+        fetch(`${base}/health/live`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      (ok) => ok,
+    );
+    const sessionId = await eventually(
+      async () => /sessions: (\S+)/.exec(sim.output())?.[1],
+      (id) => !!id,
+    );
 
     // Let some frames land, then kill the worker without warning, mid-stream.
-    const mid = await eventually(() => session(sessionId!), (s) => (s?.telemetry.eeg.frames ?? 0) > 10);
+    const mid = await eventually(
+      () => session(sessionId!),
+      (s) => (s?.telemetry.eeg.frames ?? 0) > 10,
+    );
     expect(mid!.telemetry.eeg.frames).toBeLessThan(K);
     worker.child.kill('SIGKILL');
     await worker.exited;
     worker = start(['project']);
 
     expect(await sim.exited).toBe(0);
-    const done = await eventually(() => session(sessionId!), (s) => s?.status === 'ended' && s.telemetry.eeg.frames >= K, 60_000);
+    const done = await eventually(
+      () => session(sessionId!),
+      (s) => s?.status === 'ended' && s.telemetry.eeg.frames >= K,
+      60_000,
+    );
     // A little longer: a duplicate would show up as a count above K.
     await new Promise((r) => setTimeout(r, 2_000));
     const final = await session(sessionId!);
@@ -77,7 +106,9 @@ describe('pipeline: device to API', () => {
       tenant_id: 'demo',
       status: 'ended',
       started_at: '2026-03-01T08:00:00.000Z',
-      telemetry: { eeg: { frames: K, first_ts: '2026-03-01T08:00:00.100Z', last_ts: `2026-03-01T08:00:${seconds}.000Z` } },
+      telemetry: {
+        eeg: { frames: K, first_ts: '2026-03-01T08:00:00.100Z', last_ts: `2026-03-01T08:00:${seconds}.000Z` },
+      },
     });
     expect(api.child.exitCode).toBeNull();
   });
@@ -86,7 +117,9 @@ describe('pipeline: device to API', () => {
     const res = await fetch(`${base}/health/ready`);
     const body = (await res.json()) as { checks: Record<string, { status: string }> };
     expect(res.status).toBe(200);
-    expect(Object.fromEntries(Object.entries(body.checks).map(([k, v]) => [k, (v as { status: string }).status]))).toEqual({
+    expect(
+      Object.fromEntries(Object.entries(body.checks).map(([k, v]) => [k, (v as { status: string }).status])),
+    ).toEqual({
       postgres: 'up',
       redis: 'up',
       kafka: 'up',

@@ -10,11 +10,17 @@ async function run(check: Check): Promise<{ status: 'up' | 'down'; latency_ms: n
   try {
     await Promise.race([
       check(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref()),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(),
+      ),
     ]);
     return { status: 'up', latency_ms: Math.round(performance.now() - t0) };
   } catch (err) {
-    return { status: 'down', latency_ms: Math.round(performance.now() - t0), error: err instanceof Error ? err.message : String(err) };
+    return {
+      status: 'down',
+      latency_ms: Math.round(performance.now() - t0),
+      error: err instanceof Error ? err.message : String(err),
+    };
   }
 }
 

@@ -23,7 +23,10 @@ export function sessionsRouter(pool: Pool): Router {
   const r = Router();
   r.get('/v1/sessions/:id', async (req, res) => {
     const id = req.params.id;
-    if (!SESSION_ID.test(id)) throw badRequest([{ field: 'id', message: 'must be 1-128 letters, digits or _.:- and start with a letter or digit' }]);
+    if (!SESSION_ID.test(id))
+      throw badRequest([
+        { field: 'id', message: 'must be 1-128 letters, digits or _.:- and start with a letter or digit' },
+      ]);
     const { rows } = await pool.query<SessionRow>('SELECT * FROM sessions WHERE session_id = $1', [id]);
     const s = rows[0];
     if (!s) throw notFound(`session ${id}`);
@@ -37,7 +40,11 @@ export function sessionsRouter(pool: Pool): Router {
       ended_at: s.ended_at?.toISOString() ?? null,
       end_reason: s.end_reason,
       telemetry: {
-        eeg: { frames: Number(s.eeg_frame_count), first_ts: s.first_ts?.toISOString() ?? null, last_ts: s.last_ts?.toISOString() ?? null },
+        eeg: {
+          frames: Number(s.eeg_frame_count),
+          first_ts: s.first_ts?.toISOString() ?? null,
+          last_ts: s.last_ts?.toISOString() ?? null,
+        },
       },
     });
   });

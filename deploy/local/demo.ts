@@ -59,11 +59,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     children.push(vigil(['project'], 'project'), vigil(['api'], 'api'));
     const base = `http://${opts.api.host}:${opts.api.port}`;
     await waitReady(`${base}/health/ready`, children);
-    const sim = vigil(['simulate', '--sessions', String(opts.sessions), '--duration', `${opts.durationMs}ms`], 'simulate');
+    const sim = vigil(
+      ['simulate', '--sessions', String(opts.sessions), '--duration', `${opts.durationMs}ms`],
+      'simulate',
+    );
     children.push(sim);
     const ids = await firstLineOf(path.join(logs, 'simulate.log'), /^sessions: (.+)$/m);
-    say(`Vigil is running. Try:\n  curl ${base}/v1/sessions/${ids[0]}\n  curl ${base}/health/ready\n` +
-      `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`);
+    say(
+      `Vigil is running. Try:\n  curl ${base}/v1/sessions/${ids[0]}\n  curl ${base}/health/ready\n` +
+        `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`,
+    );
     await Promise.all(children.map(exitOf));
     return 0;
   } catch (err) {
@@ -83,7 +88,10 @@ async function waitReady(url: string, children: ChildProcess[], timeoutMs = 60_0
   while (Date.now() < deadline) {
     const dead = children.find((c) => c.exitCode !== null);
     if (dead) throw new Error(`a Vigil process exited early (${dead.spawnargs.slice(2).join(' ')}); see .local/logs/`);
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await sleep(500);
   }

@@ -39,7 +39,14 @@ export async function runSimulation(
   signal?: AbortSignal,
 ): Promise<SimulationResult> {
   const gens = Array.from({ length: opts.sessions }, (_, index) =>
-    sessionEvents({ seed: opts.seed, index, tenantId: opts.tenantId, startTs: opts.startTs, durationMs: opts.durationMs, profile: profileOf(opts, index) }),
+    sessionEvents({
+      seed: opts.seed,
+      index,
+      tenantId: opts.tenantId,
+      startTs: opts.startTs,
+      durationMs: opts.durationMs,
+      profile: profileOf(opts, index),
+    }),
   );
   const pending = gens.map((g) => g.next());
   const published = { sessions: 0, eeg: 0 };

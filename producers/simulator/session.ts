@@ -60,12 +60,20 @@ export function* sessionEvents(plan: SessionPlan): Generator<SimEvent> {
   for (let seq = 0; seq < frames; seq++) {
     const ts = plan.startTs + Math.round(((seq + 1) * 1000) / EEG_HZ);
     const f = fatigueAt(plan.profile, (ts - plan.startTs) / plan.durationMs);
-    yield { topic: 'eeg', event: { ...base, event_id: rng.uuid(), device_id: eegDevice, seq, ts, channels: eegChannels(rng, f) } };
+    yield {
+      topic: 'eeg',
+      event: { ...base, event_id: rng.uuid(), device_id: eegDevice, seq, ts, channels: eegChannels(rng, f) },
+    };
   }
 
   yield {
     topic: 'sessions',
-    event: { ...base, event_id: rng.uuid(), ts: plan.startTs + plan.durationMs, event: { type: 'SessionEnded', reason: 'COMPLETED' } },
+    event: {
+      ...base,
+      event_id: rng.uuid(),
+      ts: plan.startTs + plan.durationMs,
+      event: { type: 'SessionEnded', reason: 'COMPLETED' },
+    },
   };
 }
 

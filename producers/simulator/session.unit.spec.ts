@@ -1,9 +1,20 @@
 import { createHash } from 'node:crypto';
 import { EEG_HZ, sessionEvents, type SessionPlan } from './session';
 
-const plan: SessionPlan = { seed: 7, index: 0, tenantId: 't1', startTs: Date.UTC(2026, 0, 1, 8), durationMs: 30_000, profile: 'severe' };
-const digest = (p: SessionPlan) => createHash('sha256').update(JSON.stringify([...sessionEvents(p)])).digest('hex');
-const ratio = (c: { theta_uv2: number; alpha_uv2: number; beta_uv2: number }) => (c.theta_uv2 + c.alpha_uv2) / c.beta_uv2;
+const plan: SessionPlan = {
+  seed: 7,
+  index: 0,
+  tenantId: 't1',
+  startTs: Date.UTC(2026, 0, 1, 8),
+  durationMs: 30_000,
+  profile: 'severe',
+};
+const digest = (p: SessionPlan) =>
+  createHash('sha256')
+    .update(JSON.stringify([...sessionEvents(p)]))
+    .digest('hex');
+const ratio = (c: { theta_uv2: number; alpha_uv2: number; beta_uv2: number }) =>
+  (c.theta_uv2 + c.alpha_uv2) / c.beta_uv2;
 
 describe('simulated session', () => {
   it('gives the same events for the same seed, and different ones for another seed', () => {

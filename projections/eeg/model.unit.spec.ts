@@ -13,13 +13,23 @@ const frame = (seq: number): EegBandPower => ({
 
 describe('eeg read model', () => {
   it('turns a batch of any size into one multi-row statement with one array per column', () => {
-    const records = [1, 2, 3].map((seq) => ({ topic: 'eeg' as const, partition: 0, offset: String(seq), value: frame(seq) }));
+    const records = [1, 2, 3].map((seq) => ({
+      topic: 'eeg' as const,
+      partition: 0,
+      offset: String(seq),
+      value: frame(seq),
+    }));
     const statements = eegModel.project(records);
     expect(statements).toHaveLength(1);
     const [ids, ts, tenants, sessions, devices, seqs, channels] = statements[0]!.values as unknown[][];
     expect(ids).toEqual(records.map((r) => r.value.event_id));
     expect(ts).toEqual(['2026-01-01T00:00:00.100Z', '2026-01-01T00:00:00.200Z', '2026-01-01T00:00:00.300Z']);
-    expect([tenants, sessions, devices, seqs]).toEqual([['t', 't', 't'], ['s1', 's1', 's1'], ['d', 'd', 'd'], [1, 2, 3]]);
+    expect([tenants, sessions, devices, seqs]).toEqual([
+      ['t', 't', 't'],
+      ['s1', 's1', 's1'],
+      ['d', 'd', 'd'],
+      [1, 2, 3],
+    ]);
     expect(JSON.parse((channels as string[])[0]!)).toEqual(frame(1).channels);
     expect(statements[0]!.text).toContain('ON CONFLICT DO NOTHING');
   });

@@ -10,7 +10,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, VIGIL_TOPIC_PREFIX: uniqueName('t'), VIGIL_TOPIC_PARTITIONS: '3', ...overrides });
 }
 
-export const uniqueName = (prefix: string): string => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+export const uniqueName = (prefix: string): string =>
+  `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
 export const testLogger = () => createLogger({ level: process.env.VIGIL_TEST_LOG_LEVEL ?? 'silent', role: 'test' });
 

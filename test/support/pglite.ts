@@ -23,7 +23,14 @@ export async function startTimescalePglite(): Promise<{ client: Client; stop: ()
     });
   });
   // PGlite accepts any password and speaks no TLS.
-  const client = new Client({ host: '127.0.0.1', port, user: 'postgres', password: 'pglite', database: 'postgres', ssl: false });
+  const client = new Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password: 'pglite',
+    database: 'postgres',
+    ssl: false,
+  });
   await client.connect();
   return {
     client,

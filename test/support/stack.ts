@@ -35,7 +35,13 @@ export async function readAll(kafka: Kafka, topic: string, timeoutMs = 20_000) {
   const ends = await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
   const want = ends.reduce((n, p) => n + Number(p.high), 0);
-  const out: { partition: number; offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
+  const out: {
+    partition: number;
+    offset: string;
+    key: Buffer | null;
+    value: Buffer | null;
+    headers: Record<string, string>;
+  }[] = [];
   if (want === 0) return out;
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}-${Math.random()}` });
   await consumer.connect();
