@@ -19,11 +19,23 @@ const HEADER = 5;
 
 export type Compatibility = 'BACKWARD_TRANSITIVE';
 
-interface Writer {
-  id: number;
-  type: avro.Type;
-  /** Short union-branch name (e.g. SessionStarted) → its full Avro name, for the `event` field. */
+/**
+ * How a record's `event` union looks in avsc: a union of several records is wrapped
+ * (`{'ns.Kind': {...}}`), a union of one record is not. `branches` maps short kind names
+ * (e.g. SessionStarted) to full Avro names.
+ */
+export interface EventShape {
+  wrapped: boolean;
   branches: Map<string, string>;
+}
+
+export interface Codec {
+  type: avro.Type;
+  shape: EventShape;
+}
+
+interface Writer extends Codec {
+  id: number;
 }
 
 export interface Decoded<T = unknown> {
@@ -34,7 +46,7 @@ export interface Decoded<T = unknown> {
 export class AvroSerde {
   private readonly registry: SchemaRegistry;
   private readonly writers = new Map<TopicKey, Writer>();
-  private readonly readers = new Map<number, avro.Type>();
+  private readonly readers = new Map<number, Codec>();
   /** Registry round trips made by this serde (registration and unknown-id look-ups). */
   registryRequests = 0;
 
@@ -64,9 +76,9 @@ export class AvroSerde {
       } catch (cause) {
         throw registryError(`registering ${subject}`, cause);
       }
-      const type = avro.Type.forSchema(schema as avro.Schema);
-      this.writers.set(key, { id, type, branches: branchesOf(type) });
-      this.readers.set(id, type);
+      const codec = codecOf(schema);
+      this.writers.set(key, { id, ...codec });
+      this.readers.set(id, codec);
     }
   }
 
@@ -80,7 +92,7 @@ export class AvroSerde {
    */
   encode<K extends TopicKey>(key: K, value: ValueOf<K>): Buffer {
     const w = this.writerOf(key);
-    const avroValue = toAvro(value, w.branches);
+    const avroValue = toAvro(value, w.shape);
     let body: Buffer;
     try {
       body = w.type.toBuffer(avroValue);
@@ -97,7 +109,7 @@ export class AvroSerde {
   /** Checks a value against a topic's schema without encoding it; returns the problems found. */
   validate<K extends TopicKey>(key: K, value: unknown): string[] {
     const w = this.writerOf(key);
-    return invalidPaths(w.type, toAvro(value, w.branches));
+    return invalidPaths(w.type, toAvro(value, w.shape));
   }
 
   /**
@@ -110,16 +122,16 @@ export class AvroSerde {
       throw new VigilError('EVENT_UNDECODABLE', 'value is not in the Confluent wire format (magic byte 0 + schema id)');
     }
     const schemaId = buf.readInt32BE(1);
-    const type = this.readers.get(schemaId) ?? (await this.fetchReader(schemaId));
+    const reader = this.readers.get(schemaId) ?? (await this.fetchReader(schemaId));
     let value: unknown;
     try {
-      value = type.fromBuffer(buf.subarray(HEADER));
+      value = reader.type.fromBuffer(buf.subarray(HEADER));
     } catch (cause) {
       throw new VigilError('EVENT_UNDECODABLE', `Avro body does not match schema ${schemaId}: ${messageOf(cause)}`, {
         cause,
       });
     }
-    return { schemaId, value: fromAvro(value) as T };
+    return { schemaId, value: fromAvro(value, reader.shape) as T };
   }
 
   private writerOf(key: TopicKey): Writer {
@@ -128,7 +140,7 @@ export class AvroSerde {
     return w;
   }
 
-  private async fetchReader(id: number): Promise<avro.Type> {
+  private async fetchReader(id: number): Promise<Codec> {
     this.registryRequests += 1;
     let schema: unknown;
     try {
@@ -140,9 +152,9 @@ export class AvroSerde {
       throw registryError(`fetching schema ${id}`, cause);
     }
     // The library hands back its own avsc Type; rebuild from its JSON so we control the options.
-    const type = avro.Type.forSchema(JSON.parse(JSON.stringify(schema)) as avro.Schema);
-    this.readers.set(id, type);
-    return type;
+    const codec = codecOf(JSON.parse(JSON.stringify(schema)) as object);
+    this.readers.set(id, codec);
+    return codec;
   }
 
   private async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
@@ -192,35 +204,39 @@ function invalidEvent(type: avro.Type, value: unknown, topic: string, cause: unk
   });
 }
 
-function branchesOf(type: avro.Type): Map<string, string> {
-  const branches = new Map<string, string>();
+export function codecOf(schema: object): Codec {
+  const type = avro.Type.forSchema(schema as avro.Schema);
+  const shape: EventShape = { wrapped: false, branches: new Map() };
   const field = type.typeName === 'record' ? (type as avro.types.RecordType).field('event') : undefined;
-  if (field && field.type.typeName === 'union:wrapped') {
+  if (field?.type.typeName === 'union:wrapped' || field?.type.typeName === 'union:unwrapped') {
+    shape.wrapped = field.type.typeName === 'union:wrapped';
     for (const t of (field.type as avro.types.WrappedUnionType).types) {
-      if (t.name) branches.set(t.name.slice(t.name.lastIndexOf('.') + 1), t.name);
+      if (t.name) shape.branches.set(shortName(t.name), t.name);
     }
   }
-  return branches;
+  return { type, shape };
 }
 
-/** `{event: {type: 'X', ...f}}` → `{event: {'ns.X': {...f}}}` for topics with an `event` union. */
-function toAvro(value: unknown, branches: Map<string, string>): unknown {
-  if (branches.size === 0 || !isObject(value) || !isObject(value.event)) return value;
+const shortName = (full: string) => full.slice(full.lastIndexOf('.') + 1);
+
+/** `{event: {type: 'X', ...f}}` → the Avro shape of the `event` union (see EventShape). */
+export function toAvro(value: unknown, shape: EventShape): unknown {
+  if (shape.branches.size === 0 || !isObject(value) || !isObject(value.event)) return value;
   const { type, ...fields } = value.event;
-  const full = typeof type === 'string' ? branches.get(type) : undefined;
+  const full = typeof type === 'string' ? shape.branches.get(type) : undefined;
   // An unknown kind is left as is, so validation reports it on the `event` path.
-  return full ? { ...value, event: { [full]: fields } } : value;
+  if (!full) return value;
+  return { ...value, event: shape.wrapped ? { [full]: fields } : fields };
 }
 
-/** The inverse of `toAvro`, driven by the decoded shape (writer schemas may add branches). */
-function fromAvro(value: unknown): unknown {
-  if (!isObject(value) || !isObject(value.event)) return value;
-  const keys = Object.keys(value.event);
-  const full = keys[0];
-  if (keys.length !== 1 || full === undefined || !full.includes('.')) return value;
-  const inner = value.event[full];
+/** The inverse of `toAvro`. */
+function fromAvro(value: unknown, shape: EventShape): unknown {
+  if (shape.branches.size === 0 || !isObject(value) || !isObject(value.event)) return value;
+  if (!shape.wrapped) return { ...value, event: { type: [...shape.branches.keys()][0], ...value.event } };
+  const full = Object.keys(value.event)[0];
+  const inner = full === undefined ? undefined : value.event[full];
   if (!isObject(inner)) return value;
-  return { ...value, event: { type: full.slice(full.lastIndexOf('.') + 1), ...inner } };
+  return { ...value, event: { type: shortName(full!), ...inner } };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

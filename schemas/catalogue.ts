@@ -1,6 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EegBandPower, SessionEvent } from './types';
+import type {
+  AlertEvent,
+  Command,
+  EegBandPower,
+  FaceFrame,
+  FatigueScored,
+  GameEvent,
+  SessionEvent,
+  VehicleFrame,
+} from './types';
 
 /**
  * The event catalogue (DESIGN section 3): each topic's name suffix, its Avro schema file and the
@@ -20,14 +29,23 @@ const spec = <T>(suffix: string): TopicSpec<T> => ({ suffix, schemaFile: `${suff
 export const catalogue = {
   sessions: spec<SessionEvent>('sessions.v1'),
   eeg: spec<EegBandPower>('telemetry.eeg.v1'),
+  face: spec<FaceFrame>('telemetry.face.v1'),
+  vehicle: spec<VehicleFrame>('telemetry.vehicle.v1'),
+  game: spec<GameEvent>('game.events.v1'),
+  scores: spec<FatigueScored>('fatigue.scores.v1'),
+  alerts: spec<AlertEvent>('fatigue.alerts.v1'),
+  commands: spec<Command>('commands.v1'),
 } as const;
 
 export type TopicKey = keyof typeof catalogue;
 export type ValueOf<K extends TopicKey> =
   (typeof catalogue)[K] extends TopicSpec<infer T extends { session_id: string }> ? T : never;
 
-/** Topics whose values are raw bytes, not catalogue events: dead letters and late arrivals. */
-export const rawTopics = { dlq: 'dlq.v1', late: 'late.v1' } as const;
+/**
+ * Topics whose values are not catalogue events: dead letters and late arrivals (bytes as received),
+ * and the fatigue processor's compacted state changelog (its own encoding, keyed by session).
+ */
+export const rawTopics = { dlq: 'dlq.v1', late: 'late.v1', changelog: 'fatigue.changelog.v1' } as const;
 export type RawTopicKey = keyof typeof rawTopics;
 
 export type TopicNames = Record<TopicKey | RawTopicKey, string>;
