@@ -188,6 +188,35 @@ program
   );
 
 program
+  .command('publish')
+  .description('publish NDJSON events (one per line) to a catalogue topic; bad lines are reported and counted')
+  .requiredOption('--topic <topic>', 'catalogue topic: a key (eeg, face, vehicle, game, sessions, ...) or its full name')
+  .argument('[file]', 'NDJSON file, or - for standard input', '-')
+  .option('--strict', 'stop at the first bad line')
+  .action((file: string, o: { topic: string; strict?: boolean }) =>
+    oneShot('publish', async (rt) => {
+      const fs = await import('node:fs');
+      const { topicKeys } = await import('./schemas/catalogue');
+      const { Publisher } = await import('./producers/publisher');
+      const { publishNdjson } = await import('./producers/ndjson');
+      const key = topicKeys.find((k) => k === o.topic || rt.topics[k] === o.topic);
+      if (!key) throw new InvalidArgumentError(`unknown topic ${o.topic}; use one of ${topicKeys.join(', ')}`);
+      await rt.serde.register([key]);
+      const publisher = new Publisher(rt.kafka, rt.serde, rt.topics);
+      await publisher.connect();
+      rt.lifecycle.onClose('publisher', () => publisher.disconnect());
+      const input = file === '-' ? process.stdin : fs.createReadStream(file);
+      const r = await publishNdjson(publisher, rt.serde, key, input, {
+        strict: !!o.strict,
+        onBadLine: (line, reason) => process.stderr.write(`line ${line}: ${reason}\n`),
+      });
+      await publisher.flush();
+      process.stdout.write(`published ${r.published}, failed ${r.failed}${r.stopped ? ' (stopped at the first bad line: --strict)' : ''}\n`);
+      if (r.failed > 0) process.exitCode = 1;
+    }),
+  );
+
+program
   .command('project')
   .description('run projection workers: Kafka topics → PostgreSQL read models, exactly once')
   .option('--models <names>', 'comma-separated read models (default: all)')
