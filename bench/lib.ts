@@ -1,0 +1,71 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execSync } from 'node:child_process';
+import { repoRoot } from '../core/paths';
+
+/** Shared helpers of the benchmark scenarios: spread statistics, machine facts, result files. */
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+export function spread(runs: number[]): Spread {
+  const s = [...runs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median: round(median), min: round(s[0]!), max: round(s.at(-1)!), runs: runs.map(round) };
+}
+
+export const round = (n: number, digits = 3) => Number(n.toPrecision(digits + 3 > 15 ? 15 : digits + 3));
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Peak resident set size of this process so far, MiB. */
+export const peakRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+export function machine() {
+  const version = (cmd: string) => {
+    try {
+      return execSync(cmd, { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim()
+        .split('\n')[0];
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kafka: 'Apache Kafka 4.1.1 (KRaft, single node, deploy/local)',
+    java: version('java -version 2>&1'),
+    loadavg_at_start: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/** Writes bench/results/<scenario>.json and .md (the markdown is the short human table). */
+export function writeResults(scenario: string, json: object, markdown: string): void {
+  const target = path.join(repoRoot(), 'bench', 'results');
+  fs.mkdirSync(target, { recursive: true });
+  const when = new Date().toISOString();
+  fs.writeFileSync(
+    path.join(target, `${scenario}.json`),
+    JSON.stringify({ scenario, when, machine: machine(), ...json }, null, 2) + '\n',
+  );
+  fs.writeFileSync(path.join(target, `${scenario}.md`), `# ${scenario} (${when})\n\n${markdown}\n`);
+  process.stdout.write(`${markdown}\n\nwritten: ${path.join(target, `${scenario}.json`)} and .md\n`);
+}
+
+export const table = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );

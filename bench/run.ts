@@ -1,0 +1,27 @@
+/**
+ * `npm run bench -- <scenario>`: runs one benchmark against the stack the VIGIL_* variables point at
+ * (start it with `npm run stack:up`) and writes bench/results/<scenario>.json and .md.
+ */
+import { serdeBench } from './serde';
+import { producerBench } from './producer';
+
+const scenarios: Record<string, () => Promise<void>> = {
+  serde: serdeBench,
+  producer: producerBench,
+};
+
+async function main() {
+  const name = process.argv[2];
+  const run = name ? scenarios[name] : undefined;
+  if (!run) {
+    process.stderr.write(`usage: npm run bench -- <scenario>\nscenarios: ${Object.keys(scenarios).join(', ')}\n`);
+    process.exit(2);
+  }
+  await run();
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
