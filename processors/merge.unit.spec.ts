@@ -1,0 +1,66 @@
+import { PartitionMerger, type MergeItem } from './merge';
+
+const item = (topic: string, offset: number, ts: number, session = 's1'): MergeItem<string> => ({
+  topic,
+  session,
+  offset: String(offset),
+  ts,
+  payload: `${topic}@${offset}`,
+});
+const names = (items: MergeItem<string>[]) => items.map((i) => i.payload);
+
+describe('event-time merge across co-partitioned topics', () => {
+  it('holds a session’s records until every input that may still deliver has passed them', () => {
+    const m = new PartitionMerger<string>(['face', 'eeg']);
+    m.push('face', [item('face', 0, 100), item('face', 1, 200), item('face', 2, 300)], false);
+    expect(m.release()).toEqual([]); // eeg has said nothing yet for s1
+    m.push('eeg', [item('eeg', 0, 150)], false);
+    expect(names(m.release())).toEqual(['face@0']);
+    m.push('eeg', [item('eeg', 1, 400)], true);
+    // face may still deliver another record at ts 300, so face@2 waits.
+    expect(names(m.release())).toEqual(['eeg@0', 'face@1']);
+    m.markCaughtUp('face');
+    expect(names(m.release())).toEqual(['face@2', 'eeg@1']);
+  });
+
+  it('gives the same order whatever the batch boundaries (ties by topic order, then offset)', () => {
+    const face = [item('face', 0, 100), item('face', 1, 200), item('face', 2, 200)];
+    const eeg = [item('eeg', 0, 100), item('eeg', 1, 200), item('eeg', 2, 250)];
+    const run = (plan: [string, MergeItem<string>[], boolean][]) => {
+      const m = new PartitionMerger<string>(['face', 'eeg']);
+      const out: string[] = [];
+      for (const [t, items, caught] of plan) {
+        m.push(t, items, caught);
+        out.push(...names(m.release()));
+      }
+      return out;
+    };
+    const a = run([
+      ['face', face, true],
+      ['eeg', eeg, true],
+    ]);
+    const b = run([
+      ['eeg', eeg.slice(0, 1), false],
+      ['face', face.slice(0, 2), false],
+      ['eeg', eeg.slice(1), true],
+      ['face', face.slice(2), true],
+    ]);
+    expect(a).toEqual(['face@0', 'eeg@0', 'face@1', 'face@2', 'eeg@1', 'eeg@2']);
+    expect(b).toEqual(a);
+  });
+
+  it('does not let one session wait for another', () => {
+    const m = new PartitionMerger<string>(['face', 'eeg']);
+    m.push('face', [item('face', 0, 100, 'a'), item('face', 1, 100, 'b')], true);
+    m.push('eeg', [item('eeg', 0, 300, 'a')], false);
+    // a's eeg has passed 100; b's eeg has not spoken yet and may still deliver, so only b waits.
+    expect(names(m.release())).toEqual(['face@0']);
+  });
+
+  it('releases the oldest records past its bound instead of growing', () => {
+    const m = new PartitionMerger<string>(['face', 'eeg'], 2);
+    m.push('face', [item('face', 0, 1), item('face', 1, 2), item('face', 2, 3), item('face', 3, 4)], false);
+    expect(names(m.release())).toEqual(['face@0', 'face@1']);
+    expect(m.size).toBe(2);
+  });
+});
