@@ -8,6 +8,9 @@
  * that may still deliver: an input's frontier for a session is the ts of its last record for that
  * session, and an input that has caught up with its high watermark holds nobody back.
  *
+ * Release is a k-way merge of the session's per-topic queues by (ts, topic order), so each topic's
+ * records always come out in offset order (the runner's de-duplication relies on it).
+ *
  * Contract: when every device publishes non-decreasing `ts` (devices stamp `seq` and `ts` together),
  * the sequence released for each session is the same on every run over the same recorded input,
  * whatever the batch boundaries. Sessions are independent; their relative order is not fixed.
@@ -28,7 +31,8 @@ export class PartitionMerger<P> {
   private readonly caughtUp = new Map<string, boolean>();
   /** session → topic → ts of the last record fetched for the session from that topic. */
   private readonly frontiers = new Map<string, Map<string, number>>();
-  private readonly held = new Map<string, MergeItem<P>[]>();
+  /** session → topic → queue of held records in offset order. */
+  private readonly held = new Map<string, Map<string, MergeItem<P>[]>>();
   private count = 0;
 
   constructor(
@@ -56,8 +60,10 @@ export class PartitionMerger<P> {
       if (!f) this.frontiers.set(item.session, (f = new Map()));
       if (item.ts > (f.get(topic) ?? -Infinity)) f.set(topic, item.ts);
       let h = this.held.get(item.session);
-      if (!h) this.held.set(item.session, (h = []));
-      h.push(item);
+      if (!h) this.held.set(item.session, (h = new Map()));
+      let q = h.get(topic);
+      if (!q) h.set(topic, (q = []));
+      q.push(item);
       this.count++;
     }
     this.caughtUp.set(topic, caughtUp);
@@ -67,19 +73,30 @@ export class PartitionMerger<P> {
     return this.count;
   }
 
+  /** Per topic, the lowest offset still held (input offsets must not be committed past it). */
+  lowestHeldOffsets(): Map<string, bigint> {
+    const lowest = new Map<string, bigint>();
+    for (const queues of this.held.values()) {
+      for (const [topic, q] of queues) {
+        if (q.length === 0) continue;
+        const o = BigInt(q[0]!.offset);
+        const cur = lowest.get(topic);
+        if (cur === undefined || o < cur) lowest.set(topic, o);
+      }
+    }
+    return lowest;
+  }
+
   /** Removes and returns every held record that no record still to come can precede. */
   release(): MergeItem<P>[] {
     const out: MergeItem<P>[] = [];
-    for (const [session, items] of this.held) {
+    for (const [session, queues] of this.held) {
       const f = this.frontiers.get(session)!;
       let bound = Infinity;
       for (const t of this.topicsInOrder) if (!this.caughtUp.get(t)) bound = Math.min(bound, f.get(t) ?? -Infinity);
-      items.sort(this.compare);
-      let n = 0;
       // Strictly below the bound: the blocking input may still deliver a record at exactly `bound`.
-      while (n < items.length && items[n]!.ts < bound) n++;
-      if (n > 0) out.push(...items.splice(0, n));
-      if (items.length === 0) this.held.delete(session);
+      this.drain(queues, (head) => head.ts < bound, out);
+      if (this.isEmpty(queues)) this.held.delete(session);
     }
     this.count -= out.length;
     if (this.count > this.maxHeld) out.push(...this.evictOldest(this.count - this.maxHeld));
@@ -87,18 +104,48 @@ export class PartitionMerger<P> {
     return out;
   }
 
-  private readonly compare = (a: MergeItem<P>, b: MergeItem<P>) =>
-    a.ts - b.ts || this.order.get(a.topic)! - this.order.get(b.topic)! || compareOffsets(a.offset, b.offset);
-
-  private evictOldest(n: number): MergeItem<P>[] {
-    const all = [...this.held.values()].flat().sort(this.compare).slice(0, n);
-    for (const item of all) {
-      const h = this.held.get(item.session)!;
-      h.splice(h.indexOf(item), 1);
-      if (h.length === 0) this.held.delete(item.session);
+  /** k-way merge of one session's queues by (ts, topic order) while `ok(head)` holds. */
+  private drain(
+    queues: Map<string, MergeItem<P>[]>,
+    ok: (head: MergeItem<P>) => boolean,
+    out: MergeItem<P>[],
+    limit = Infinity,
+  ): void {
+    while (out.length < limit) {
+      let best: MergeItem<P>[] | undefined;
+      for (const q of queues.values()) {
+        const head = q[0];
+        if (head && (!best || this.before(head, best[0]!))) best = q;
+      }
+      if (!best || !ok(best[0]!)) return;
+      out.push(best.shift()!);
     }
-    this.count -= all.length;
-    return all;
+  }
+
+  private before(a: MergeItem<P>, b: MergeItem<P>): boolean {
+    return a.ts < b.ts || (a.ts === b.ts && this.order.get(a.topic)! < this.order.get(b.topic)!);
+  }
+
+  private isEmpty(queues: Map<string, MergeItem<P>[]>): boolean {
+    for (const q of queues.values()) if (q.length) return false;
+    return true;
+  }
+
+  /** Past the bound: the globally oldest heads go first, each session's queues still merged in order. */
+  private evictOldest(n: number): MergeItem<P>[] {
+    const out: MergeItem<P>[] = [];
+    while (out.length < n) {
+      let oldest: [string, Map<string, MergeItem<P>[]>] | undefined;
+      let oldestTs = Infinity;
+      for (const entry of this.held) {
+        for (const q of entry[1].values()) if (q[0] && q[0].ts < oldestTs) [oldestTs, oldest] = [q[0].ts, entry];
+      }
+      if (!oldest) break;
+      this.drain(oldest[1], () => true, out, out.length + 1);
+      if (this.isEmpty(oldest[1])) this.held.delete(oldest[0]);
+    }
+    this.count -= out.length;
+    return out;
   }
 
   /** Frontiers of sessions with nothing held are dropped beyond `maxSessions` (oldest first). */
@@ -114,5 +161,3 @@ export class PartitionMerger<P> {
     if (!this.order.has(topic)) throw new Error(`merger: unknown input topic ${topic}`);
   }
 }
-
-const compareOffsets = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);

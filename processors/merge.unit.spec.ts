@@ -57,6 +57,26 @@ describe('event-time merge across co-partitioned topics', () => {
     expect(names(m.release())).toEqual(['face@0']);
   });
 
+  it('keeps each topic in offset order even when a device’s ts goes backwards', () => {
+    const m = new PartitionMerger<string>(['face', 'eeg']);
+    m.push('face', [item('face', 0, 300), item('face', 1, 100)], true);
+    m.push('eeg', [item('eeg', 0, 200)], true);
+    expect(names(m.release())).toEqual(['eeg@0', 'face@0', 'face@1']);
+  });
+
+  it('reports the lowest held offset per topic (the commit point)', () => {
+    const m = new PartitionMerger<string>(['face', 'eeg']);
+    m.push('face', [item('face', 7, 100, 'a'), item('face', 8, 100, 'b')], true);
+    m.push('eeg', [item('eeg', 3, 500, 'a')], false);
+    m.release();
+    expect(m.lowestHeldOffsets()).toEqual(
+      new Map([
+        ['face', 8n],
+        ['eeg', 3n],
+      ]),
+    );
+  });
+
   it('releases the oldest records past its bound instead of growing', () => {
     const m = new PartitionMerger<string>(['face', 'eeg'], 2);
     m.push('face', [item('face', 0, 1), item('face', 1, 2), item('face', 2, 3), item('face', 3, 4)], false);

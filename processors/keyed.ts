@@ -1,0 +1,22 @@
+import type { TopicKey } from '../schemas/catalogue';
+
+/**
+ * A keyed, stateful stream processor as the runner sees it: pure functions over one key's (one
+ * session's) state. No clock and no I/O: `step` must give the same outputs for the same state and
+ * input, so a replay is byte-identical.
+ */
+export interface KeyedProcessor<S> {
+  /** Stable name: consumer group, transactional ids and metrics use it. */
+  name: string;
+  /** Input topics in tie-break order (records with equal ts are fed in this order). */
+  inputs: readonly TopicKey[];
+  initial(key: string): S;
+  step(state: S, topic: TopicKey, value: unknown): { state: S; outputs: Emission[] };
+  /** True once a key's state can be dropped (its changelog entry becomes a tombstone). */
+  finished(state: S): boolean;
+  serialize(state: S): string;
+  deserialize(json: string): S;
+}
+
+/** What a step asks the runner to write: an event to a catalogue topic, or the input to the late topic. */
+export type Emission = { topic: TopicKey; value: { session_id: string } } | { late: true };

@@ -1,0 +1,323 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Logger } from '../core/logger';
+import type { AvroSerde } from '../core/serde';
+import { VigilError, isVigilError } from '../core/errors';
+import { CoPartitionAssigner } from '../core/copartition';
+import { deadLetterHeaders } from '../core/dlq';
+import type { TopicKey, TopicNames } from '../schemas/catalogue';
+import { PartitionMerger, type MergeItem } from './merge';
+import { readChangelog } from './changelog';
+import type { KeyedProcessor } from './keyed';
+
+/**
+ * Runs a KeyedProcessor over its co-partitioned input topics with exactly-once semantics
+ * (DESIGN section 4):
+ * - one consumer group, read_committed, with the co-partitioning assignor: this member owns
+ *   partition p of every input topic;
+ * - per owned partition p, one transactional producer with the stable id `<group>.p<p>`; creating it
+ *   fences a zombie predecessor that owned p;
+ * - fetched records go through the per-session event-time merge; released records are stepped; the
+ *   outputs, late records, dead letters, the touched sessions' state snapshots (compacted changelog)
+ *   and the input offsets all commit in ONE Kafka transaction;
+ * - committed input offsets never pass a record still held by the merge; records re-read after a
+ *   crash are skipped per session by the snapshot's last-applied offset per topic;
+ * - on assignment, state is restored from the changelog before the partition is processed.
+ * Transient errors (broker, registry) propagate: kafkajs re-fetches from the last commit, and the
+ * aborted transaction left nothing behind.
+ */
+export interface ProcessorRunnerDeps {
+  kafka: Kafka;
+  serde: AvroSerde;
+  topics: TopicNames;
+  log: Logger;
+  groupPrefix: string;
+}
+
+interface Entry<S> {
+  state: S;
+  /** Last applied offset per input topic (as a bigint string), for de-duplication after a crash. */
+  applied: Record<string, string>;
+}
+
+type Payload = { key: TopicKey; value: unknown } | { poison: VigilError };
+
+interface Partition<S> {
+  producer: Producer;
+  merger: PartitionMerger<{ message: KafkaMessage; data: Payload }>;
+  sessions: Map<string, Entry<S>>;
+  /** Next offset to read per input topic, as fetched (for the commit when nothing is held). */
+  fetched: Map<string, bigint>;
+}
+
+export interface RunnerMetrics {
+  recordsIn: number;
+  recordsOut: number;
+  late: number;
+  deadLettered: number;
+  transactions: number;
+  restoreMs: number[];
+  rebalances: number;
+}
+
+export class ProcessorRunner<S> {
+  readonly groupId: string;
+  private readonly consumer: Consumer;
+  private readonly partitions = new Map<number, Promise<Partition<S>>>();
+  private readonly byTopicName: Map<string, TopicKey>;
+  readonly metrics: RunnerMetrics = {
+    recordsIn: 0,
+    recordsOut: 0,
+    late: 0,
+    deadLettered: 0,
+    transactions: 0,
+    restoreMs: [],
+    rebalances: 0,
+  };
+
+  constructor(
+    private readonly processor: KeyedProcessor<S>,
+    private readonly deps: ProcessorRunnerDeps,
+  ) {
+    this.groupId = `${deps.groupPrefix}.processor.${processor.name}`;
+    this.byTopicName = new Map(processor.inputs.map((k) => [deps.topics[k], k]));
+    this.consumer = deps.kafka.consumer({
+      groupId: this.groupId,
+      partitionAssigners: [CoPartitionAssigner],
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2_000,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.metrics.rebalances++;
+      this.onAssignment(payload.memberAssignment);
+    });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    for (const p of this.partitions.values()) await (await p.catch(() => undefined))?.producer.disconnect();
+    this.partitions.clear();
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const owned = new Set(Object.values(assignment).flat());
+    for (const [p, part] of this.partitions) {
+      if (!owned.has(p)) {
+        this.partitions.delete(p);
+        void part.then((x) => x.producer.disconnect()).catch(() => {});
+      }
+    }
+    const fresh = [...owned].filter((p) => !this.partitions.has(p));
+    if (fresh.length === 0) return;
+    const restored = this.restore(fresh);
+    for (const p of fresh)
+      this.partitions.set(
+        p,
+        restored.then((all) => all.get(p)!),
+      );
+    restored.catch((err) => this.deps.log.error({ err, partitions: fresh }, 'restore failed'));
+  }
+
+  private async restore(partitions: number[]): Promise<Map<number, Partition<S>>> {
+    const t0 = performance.now();
+    const { kafka, topics } = this.deps;
+    // Producers first: InitProducerId fences the previous owner of p and completes or aborts its open
+    // transaction, so the changelog and offsets read below are final.
+    const producers = new Map<number, Producer>();
+    for (const p of partitions) {
+      const producer = kafka.producer({
+        transactionalId: `${this.groupId}.p${p}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await producer.connect();
+      producers.set(p, producer);
+    }
+    const snapshots = await readChangelog(kafka, topics.changelog, partitions);
+    const admin = kafka.admin();
+    await admin.connect();
+    const names = [...this.byTopicName.keys()];
+    const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: names });
+    const ends = await Promise.all(names.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const));
+    await admin.disconnect();
+
+    const out = new Map<number, Partition<S>>();
+    for (const p of partitions) {
+      const merger = new PartitionMerger<{ message: KafkaMessage; data: Payload }>(names);
+      const fetched = new Map<string, bigint>();
+      for (const [topic, offsets] of ends) {
+        const o = offsets.find((x) => x.partition === p);
+        const c = committed.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === p)?.offset;
+        const position = c !== undefined && c !== '-1' ? BigInt(c) : BigInt(o?.low ?? '0');
+        fetched.set(topic, position);
+        merger.markCaughtUp(topic, position >= BigInt(o?.high ?? '0'));
+      }
+      out.set(p, { producer: producers.get(p)!, merger, sessions: new Map(), fetched });
+    }
+    for (const [session, bytes] of snapshots) {
+      const { p, applied, state } = JSON.parse(bytes.toString()) as {
+        p: number;
+        applied: Record<string, string>;
+        state: string;
+      };
+      out.get(p)?.sessions.set(session, { applied, state: this.processor.deserialize(state) });
+    }
+    const ms = Math.round(performance.now() - t0);
+    this.metrics.restoreMs.push(ms);
+    this.deps.log.info({ partitions, sessions: snapshots.size, ms }, 'state restored');
+    return out;
+  }
+
+  private async onBatch({ batch, heartbeat, isStale, isRunning, resolveOffset }: EachBatchPayload): Promise<void> {
+    const part = await this.partitions.get(batch.partition);
+    if (!part || isStale() || !isRunning()) return;
+    const key = this.byTopicName.get(batch.topic)!;
+    const items: MergeItem<{ message: KafkaMessage; data: Payload }>[] = [];
+    let lastTs = 0;
+    for (const message of batch.messages) {
+      const session = message.key?.toString() ?? '';
+      let data: Payload;
+      let ts = lastTs;
+      try {
+        const { value } = await this.deps.serde.decode<{ ts?: unknown; session_id?: unknown }>(message.value);
+        if (typeof value.ts !== 'number' || value.session_id !== session) {
+          throw new VigilError(
+            'EVENT_INVALID',
+            `record ts or session_id missing, or session_id differs from the key ${JSON.stringify(session)}`,
+          );
+        }
+        data = { key, value };
+        ts = value.ts;
+      } catch (err) {
+        if (!isVigilError(err) || err.retriable) throw err;
+        data = { poison: err };
+      }
+      lastTs = ts;
+      items.push({ topic: batch.topic, session, offset: message.offset, ts, payload: { message, data } });
+    }
+    this.metrics.recordsIn += items.length;
+    part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
+    part.merger.push(batch.topic, items, batch.offsetLag() === '0');
+    await this.processReleased(batch.partition, part);
+    // The fetch position moves on: these records are held by the merge or committed. (The committed
+    // offset, set in the transaction, is what a restart resumes from.) On an error above, the batch
+    // is fetched again and the runner's per-session de-duplication drops what was already applied.
+    resolveOffset(batch.lastOffset());
+    await heartbeat();
+  }
+
+  private async processReleased(p: number, part: Partition<S>): Promise<void> {
+    const released = part.merger.release();
+    if (released.length === 0) return;
+    const { topics, serde } = this.deps;
+    const out = new Map<string, Message[]>();
+    const emit = (topic: string, m: Message) => (out.get(topic) ?? out.set(topic, []).get(topic)!).push(m);
+    const touched = new Set<string>();
+
+    for (const item of released) {
+      const { message, data } = item.payload;
+      if ('poison' in data) {
+        emit(topics.dlq, {
+          key: message.key,
+          value: message.value,
+          headers: deadLetterHeaders(
+            { topic: item.topic, partition: p, message, phase: 'decode', consumer: this.groupId },
+            data.poison,
+          ),
+        });
+        this.metrics.deadLettered++;
+        continue;
+      }
+      const entry = part.sessions.get(item.session) ?? { state: this.processor.initial(item.session), applied: {} };
+      const applied = entry.applied[item.topic];
+      if (applied !== undefined && BigInt(item.offset) <= BigInt(applied)) continue; // re-read after a crash
+      const { state, outputs } = this.processor.step(entry.state, data.key, data.value);
+      entry.state = state;
+      entry.applied[item.topic] = item.offset;
+      part.sessions.set(item.session, entry);
+      touched.add(item.session);
+      for (const o of outputs) {
+        if ('late' in o) {
+          emit(topics.late, {
+            key: message.key,
+            value: message.value,
+            headers: {
+              ...message.headers,
+              'vigil.late.source.topic': item.topic,
+              'vigil.late.source.offset': item.offset,
+            },
+          });
+          this.metrics.late++;
+        } else {
+          emit(topics[o.topic], {
+            key: o.value.session_id,
+            value: serde.encode(o.topic, o.value as never),
+            headers: message.headers,
+          });
+          this.metrics.recordsOut++;
+        }
+      }
+    }
+    for (const session of touched) {
+      const entry = part.sessions.get(session)!;
+      if (this.processor.finished(entry.state)) {
+        part.sessions.delete(session);
+        emit(topics.changelog, { key: session, value: null });
+      } else {
+        emit(topics.changelog, {
+          key: session,
+          value: JSON.stringify({ p, applied: entry.applied, state: this.processor.serialize(entry.state) }),
+        });
+      }
+    }
+
+    await this.commit(p, part, out);
+  }
+
+  /**
+   * Commits outputs, snapshots and input offsets in one transaction. The in-memory state already
+   * reflects this batch, so a transient failure is retried (with backoff) with the same content until
+   * it commits; it is never skipped. A fenced producer means another member owns p now: the
+   * partition is dropped here, and its new owner restores from the changelog.
+   */
+  private async commit(p: number, part: Partition<S>, out: Map<string, Message[]>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const tx = await part.producer.transaction();
+      try {
+        if (out.size)
+          await tx.sendBatch({ acks: -1, topicMessages: [...out].map(([topic, messages]) => ({ topic, messages })) });
+        await tx.sendOffsets({ consumerGroupId: this.groupId, topics: this.commitOffsets(p, part) });
+        await tx.commit();
+        this.metrics.transactions++;
+        return;
+      } catch (err) {
+        await tx.abort().catch(() => {});
+        const type = (err as { type?: string }).type ?? '';
+        if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !this.partitions.has(p)) {
+          this.deps.log.warn({ partition: p, type }, 'producer fenced or partition revoked; dropping partition state');
+          this.partitions.delete(p);
+          return;
+        }
+        const delay = Math.min(5_000, 100 * 2 ** attempt);
+        this.deps.log.warn({ err, partition: p, attempt, delay }, 'transaction failed, retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Per input topic: the lowest offset still held by the merge, else the next offset to fetch. */
+  private commitOffsets(p: number, part: Partition<S>) {
+    const lowest = part.merger.lowestHeldOffsets();
+    return [...part.fetched].map(([topic, next]) => ({
+      topic,
+      partitions: [{ partition: p, offset: String(lowest.get(topic) ?? next) }],
+    }));
+  }
+}
