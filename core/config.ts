@@ -37,7 +37,14 @@ const variables = {
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_PROJECTION_BATCH_MAX: intIn(1, 100_000).default(2000),
   VIGIL_READY_MAX_LAG: intIn(0, 100_000_000).default(10_000),
+  VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
+  VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
+  VIGIL_GATEWAY_MAX_BODY_BYTES: intIn(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  VIGIL_GATEWAY_MAX_EVENTS: intIn(1, 100_000).default(1000),
+  VIGIL_GATEWAY_RATE_PER_SEC: intIn(1, 100_000_000).default(10_000),
+  VIGIL_API_KEY_CACHE_TTL_MS: intIn(0, 3_600_000).default(30_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
+  VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
   VIGIL_ZIPKIN_URL: url(['http:', 'https:']).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
 } as const;
@@ -60,9 +67,14 @@ export interface Config {
   database: { url: string; poolMax: number };
   redisUrl: string;
   api: { host: string; port: number; readyMaxLag: number };
+  /** HTTP ingest gateway: limits per request, and events per second per API key (shared in Redis). */
+  gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
+  /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
+  apiKeys: { cacheTtlMs: number };
   projection: { batchMax: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
-  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string };
+  /** metricsPort: serve Prometheus text on this port (0 = off); OTLP metrics go to otlpEndpoint. */
+  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsPort: number };
 }
 
 export const configVariables = Object.keys(variables) as (keyof typeof variables)[];
@@ -82,6 +94,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
   const e = parsed.data;
+  if (e.VIGIL_GATEWAY_RATE_PER_SEC < e.VIGIL_GATEWAY_MAX_EVENTS) {
+    // The gateway rate-limits in events: a full request must fit in one second's allowance.
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `Invalid configuration:\n  VIGIL_GATEWAY_RATE_PER_SEC=${e.VIGIL_GATEWAY_RATE_PER_SEC} is below VIGIL_GATEWAY_MAX_EVENTS=${e.VIGIL_GATEWAY_MAX_EVENTS}: a full request could never pass; raise the rate or lower the batch limit`,
+      { details: { variables: ['VIGIL_GATEWAY_RATE_PER_SEC', 'VIGIL_GATEWAY_MAX_EVENTS'] } },
+    );
+  }
   return {
     kafka: {
       brokers: e.VIGIL_KAFKA_BROKERS.split(',').map((b) => b.trim()),
@@ -93,12 +113,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
     redisUrl: e.VIGIL_REDIS_URL,
     api: { host: e.VIGIL_API_HOST, port: e.VIGIL_API_PORT, readyMaxLag: e.VIGIL_READY_MAX_LAG },
+    gateway: {
+      host: e.VIGIL_GATEWAY_HOST,
+      port: e.VIGIL_GATEWAY_PORT,
+      maxBodyBytes: e.VIGIL_GATEWAY_MAX_BODY_BYTES,
+      maxEvents: e.VIGIL_GATEWAY_MAX_EVENTS,
+      ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
+    },
+    apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
     projection: { batchMax: e.VIGIL_PROJECTION_BATCH_MAX },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',
       zipkinUrl: e.VIGIL_ZIPKIN_URL,
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      metricsPort: e.VIGIL_METRICS_PORT,
     },
   };
 }

@@ -3,6 +3,9 @@ import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentation
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { Config } from './config';
 
 /**
@@ -12,6 +15,8 @@ import type { Config } from './config';
  *
  * Exporter: OTLP/protobuf when OTEL_EXPORTER_OTLP_ENDPOINT is set, else Zipkin when VIGIL_ZIPKIN_URL
  * is set, else none (context still propagates, so `traceparent` headers keep flowing).
+ * Metrics (counters and histograms from `metrics.getMeter('vigil')`): Prometheus text on
+ * VIGIL_METRICS_PORT when set, and OTLP every 10 s when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 export interface Telemetry {
   shutdown(): Promise<void>;
@@ -22,8 +27,19 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
   let exporter: SpanExporter | undefined;
   if (cfg.otlpEndpoint) exporter = new OTLPTraceExporter({ url: new URL('/v1/traces', cfg.otlpEndpoint).toString() });
   else if (cfg.zipkinUrl) exporter = new ZipkinExporter({ url: cfg.zipkinUrl, serviceName });
+  const metricReaders: IMetricReader[] = [];
+  if (cfg.metricsPort) metricReaders.push(new PrometheusExporter({ host: '127.0.0.1', port: cfg.metricsPort }));
+  if (cfg.otlpEndpoint) {
+    metricReaders.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: new URL('/v1/metrics', cfg.otlpEndpoint).toString() }),
+        exportIntervalMillis: 10_000,
+      }),
+    );
+  }
   const sdk = new NodeSDK({
     serviceName,
+    metricReaders,
     // Explicit processors: without them the SDK falls back to an OTLP exporter on localhost:4318.
     // With no exporter, spans are still created so trace context reaches headers and logs.
     spanProcessors: [exporter ? new BatchSpanProcessor(exporter) : new NoopSpanProcessor()],

@@ -12,6 +12,13 @@ export interface KeyedProcessor<S> {
   inputs: readonly TopicKey[];
   initial(key: string): S;
   step(state: S, topic: TopicKey, value: unknown): { state: S; outputs: Emission[] };
+  /**
+   * Optional event-time clock for keys that went quiet: the runner calls it for every key of a
+   * partition each time the partition's highest seen ts advances by `tickEveryMs` (never the wall
+   * clock), e.g. to flush and evict idle sessions.
+   */
+  tick?(state: S, ts: number): { state: S; outputs: Emission[] };
+  tickEveryMs?: number;
   /** True once a key's state can be dropped (its changelog entry becomes a tombstone). */
   finished(state: S): boolean;
   serialize(state: S): string;

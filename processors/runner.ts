@@ -1,4 +1,5 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { ROOT_CONTEXT, SpanKind, context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { Logger } from '../core/logger';
 import type { AvroSerde } from '../core/serde';
 import { VigilError, isVigilError } from '../core/errors';
@@ -7,7 +8,7 @@ import { deadLetterHeaders } from '../core/dlq';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import { PartitionMerger, type MergeItem } from './merge';
 import { readChangelog } from './changelog';
-import type { KeyedProcessor } from './keyed';
+import type { Emission, KeyedProcessor } from './keyed';
 
 /**
  * Runs a KeyedProcessor over its co-partitioned input topics with exactly-once semantics
@@ -43,6 +44,9 @@ type Payload = { key: TopicKey; value: unknown } | { poison: VigilError };
 
 interface Partition<S> {
   producer: Producer;
+  /** Highest event time released on this partition, and when keys were last ticked. */
+  maxTs: number;
+  lastTickTs: number;
   merger: PartitionMerger<{ message: KafkaMessage; data: Payload }>;
   sessions: Map<string, Entry<S>>;
   /** Next offset to read per input topic, as fetched (for the commit when nothing is held). */
@@ -73,6 +77,27 @@ export class ProcessorRunner<S> {
     restoreMs: [],
     rebalances: 0,
   };
+  private readonly tracer = trace.getTracer('vigil.processor');
+  private readonly lag = new Map<string, number>();
+  private readonly otel = (() => {
+    const m = metrics.getMeter('vigil.processor');
+    return {
+      recordsIn: m.createCounter('vigil_processor_records_in', { description: 'records consumed' }),
+      recordsOut: m.createCounter('vigil_processor_records_out', { description: 'events produced (scores, alerts)' }),
+      late: m.createCounter('vigil_processor_late', { description: 'records routed to the late topic' }),
+      dlq: m.createCounter('vigil_processor_dead_lettered', { description: 'records routed to the DLQ' }),
+      emitLatency: m.createHistogram('vigil_processor_emit_latency_ms', {
+        description: 'wall time of emit minus the output event time',
+        unit: 'ms',
+      }),
+      restore: m.createHistogram('vigil_processor_restore_ms', { description: 'state restore duration', unit: 'ms' }),
+      rebalances: m.createCounter('vigil_processor_rebalances', { description: 'group joins' }),
+      lag: m.createObservableGauge('vigil_processor_lag', {
+        description: 'records behind the high watermark per topic-partition (transaction markers counted)',
+      }),
+      sessions: m.createObservableGauge('vigil_processor_sessions', { description: 'sessions held in memory' }),
+    };
+  })();
 
   constructor(
     private readonly processor: KeyedProcessor<S>,
@@ -93,8 +118,17 @@ export class ProcessorRunner<S> {
   async start(): Promise<void> {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
+    this.otel.lag.addCallback((r) => {
+      for (const [tp, lag] of this.lag) r.observe(lag, { group: this.groupId, topic_partition: tp });
+    });
+    this.otel.sessions.addCallback(async (r) => {
+      let n = 0;
+      for (const p of this.partitions.values()) n += (await p.catch(() => undefined))?.sessions.size ?? 0;
+      r.observe(n, { group: this.groupId });
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.metrics.rebalances++;
+      this.otel.rebalances.add(1, { group: this.groupId });
       this.onAssignment(payload.memberAssignment);
     });
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
@@ -159,7 +193,14 @@ export class ProcessorRunner<S> {
         fetched.set(topic, position);
         merger.markCaughtUp(topic, position >= BigInt(o?.high ?? '0'));
       }
-      out.set(p, { producer: producers.get(p)!, merger, sessions: new Map(), fetched });
+      out.set(p, {
+        producer: producers.get(p)!,
+        maxTs: -Infinity,
+        lastTickTs: -Infinity,
+        merger,
+        sessions: new Map(),
+        fetched,
+      });
     }
     for (const [session, bytes] of snapshots) {
       const { p, applied, state } = JSON.parse(bytes.toString()) as {
@@ -171,6 +212,7 @@ export class ProcessorRunner<S> {
     }
     const ms = Math.round(performance.now() - t0);
     this.metrics.restoreMs.push(ms);
+    this.otel.restore.record(ms, { group: this.groupId });
     this.deps.log.info({ partitions, sessions: snapshots.size, ms }, 'state restored');
     return out;
   }
@@ -203,6 +245,8 @@ export class ProcessorRunner<S> {
       items.push({ topic: batch.topic, session, offset: message.offset, ts, payload: { message, data } });
     }
     this.metrics.recordsIn += items.length;
+    this.otel.recordsIn.add(items.length, { topic: batch.topic });
+    this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
     part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
     part.merger.push(batch.topic, items, batch.offsetLag() === '0');
     await this.processReleased(batch.partition, part);
@@ -221,6 +265,40 @@ export class ProcessorRunner<S> {
     const emit = (topic: string, m: Message) => (out.get(topic) ?? out.set(topic, []).get(topic)!).push(m);
     const touched = new Set<string>();
 
+    const apply = (
+      session: string,
+      entry: Entry<S>,
+      outputs: Emission[],
+      cause?: { message: KafkaMessage; topic: string; offset: string },
+    ) => {
+      part.sessions.set(session, entry);
+      touched.add(session);
+      if (outputs.length === 0) return;
+      const headers = cause ? this.continueTrace(cause.message.headers) : {};
+      for (const o of outputs) {
+        if ('late' in o) {
+          if (!cause) continue;
+          emit(topics.late, {
+            key: cause.message.key,
+            value: cause.message.value,
+            headers: {
+              ...cause.message.headers,
+              'vigil.late.source.topic': cause.topic,
+              'vigil.late.source.offset': cause.offset,
+            },
+          });
+          this.metrics.late++;
+          this.otel.late.add(1);
+        } else {
+          emit(topics[o.topic], { key: o.value.session_id, value: serde.encode(o.topic, o.value as never), headers });
+          this.metrics.recordsOut++;
+          this.otel.recordsOut.add(1, { topic: o.topic });
+          const ts = (o.value as { ts?: number }).ts;
+          if (typeof ts === 'number') this.otel.emitLatency.record(Date.now() - ts, { topic: o.topic });
+        }
+      }
+    };
+
     for (const item of released) {
       const { message, data } = item.payload;
       if ('poison' in data) {
@@ -233,6 +311,7 @@ export class ProcessorRunner<S> {
           ),
         });
         this.metrics.deadLettered++;
+        this.otel.dlq.add(1, { topic: item.topic });
         continue;
       }
       const entry = part.sessions.get(item.session) ?? { state: this.processor.initial(item.session), applied: {} };
@@ -241,30 +320,21 @@ export class ProcessorRunner<S> {
       const { state, outputs } = this.processor.step(entry.state, data.key, data.value);
       entry.state = state;
       entry.applied[item.topic] = item.offset;
-      part.sessions.set(item.session, entry);
-      touched.add(item.session);
-      for (const o of outputs) {
-        if ('late' in o) {
-          emit(topics.late, {
-            key: message.key,
-            value: message.value,
-            headers: {
-              ...message.headers,
-              'vigil.late.source.topic': item.topic,
-              'vigil.late.source.offset': item.offset,
-            },
-          });
-          this.metrics.late++;
-        } else {
-          emit(topics[o.topic], {
-            key: o.value.session_id,
-            value: serde.encode(o.topic, o.value as never),
-            headers: message.headers,
-          });
-          this.metrics.recordsOut++;
-        }
+      if (item.ts > part.maxTs) part.maxTs = item.ts;
+      apply(item.session, entry, outputs, { message, topic: item.topic, offset: item.offset });
+    }
+
+    // Event-time ticks for quiet sessions (idle flush and eviction), driven by the partition's data.
+    const every = this.processor.tickEveryMs ?? Infinity;
+    if (this.processor.tick && part.maxTs - part.lastTickTs >= every) {
+      part.lastTickTs = part.maxTs;
+      for (const [session, entry] of part.sessions) {
+        const { state, outputs } = this.processor.tick(entry.state, part.maxTs);
+        entry.state = state;
+        if (outputs.length || this.processor.finished(state)) apply(session, entry, outputs);
       }
     }
+
     for (const session of touched) {
       const entry = part.sessions.get(session)!;
       if (this.processor.finished(entry.state)) {
@@ -310,6 +380,22 @@ export class ProcessorRunner<S> {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * Trace continuity: a span for the processing of the record that caused outputs, child of the
+   * record's `traceparent` (device → gateway → Kafka → here); its context goes into the outputs'
+   * headers, so the projections continue the same trace.
+   */
+  private continueTrace(inputHeaders: IHeaders | undefined): IHeaders {
+    const carrier: Record<string, string> = {};
+    for (const [k, v] of Object.entries(inputHeaders ?? {})) if (v !== undefined) carrier[k] = String(v);
+    const parent = propagation.extract(ROOT_CONTEXT, carrier);
+    const span = this.tracer.startSpan(`${this.processor.name} process`, { kind: SpanKind.CONSUMER }, parent);
+    const out: Record<string, string> = {};
+    propagation.inject(trace.setSpan(context.active(), span), out);
+    span.end();
+    return out;
   }
 
   /** Per input topic: the lowest offset still held by the merge, else the next offset to fetch. */
