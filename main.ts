@@ -239,6 +239,58 @@ program
   });
 
 program
+  .command('gateway')
+  .description('serve the HTTP ingest gateway: POST /v1/ingest/<stream> with a device key → Kafka')
+  .action(async () => {
+    const rt = await boot('gateway');
+    const { startGatewayServer } = await import('./producers/gateway/server');
+    await startGatewayServer(rt);
+  });
+
+const keys = program.command('keys').description('API keys: each maps to one tenant and one role');
+keys
+  .command('create')
+  .description('create a key (and its tenant when missing); prints the key, which is shown only once')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .addOption(
+    new Option('--role <role>', 'what the key may do').choices(['reader', 'admin', 'device']).makeOptionMandatory(),
+  )
+  .option('--label <text>', 'free text to recognise the key by, e.g. the device or person holding it')
+  .action((o: { tenant: string; role: 'reader' | 'admin' | 'device'; label?: string }) =>
+    oneShot('keys', async (rt) => {
+      const { createApiKey } = await import('./core/api-keys');
+      const k = await createApiKey(rt.pool, { tenantId: o.tenant, role: o.role, label: o.label });
+      process.stdout.write(`${k.key}\n`);
+      rt.log.info({ key_id: k.keyId, tenant: k.tenantId, role: k.role }, 'api key created');
+    }),
+  );
+keys
+  .command('revoke')
+  .description('revoke a key by its id (the 12 characters after vgl_); other processes refuse it within the cache TTL')
+  .argument('<key_id>')
+  .action((keyId: string) =>
+    oneShot('keys', async (rt) => {
+      const { revokeApiKey } = await import('./core/api-keys');
+      const revoked = await revokeApiKey(rt.pool, keyId);
+      rt.log.info({ key_id: keyId }, revoked ? 'api key revoked' : 'no active key with that id');
+      if (!revoked) process.exitCode = 1;
+    }),
+  );
+keys
+  .command('list')
+  .description('list keys (without secrets), newest first')
+  .option('--tenant <id>', 'only this tenant')
+  .action((o: { tenant?: string }) =>
+    oneShot('keys', async (rt) => {
+      const { listApiKeys } = await import('./core/api-keys');
+      for (const k of await listApiKeys(rt.pool, o.tenant)) {
+        const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
+        process.stdout.write(`${k.keyId}\t${k.tenantId}\t${k.role}\t${state}\t${k.label ?? ''}\n`);
+      }
+    }),
+  );
+
+program
   .command('demo')
   .description('what `npm start` runs: stack up, migrate, topics, schemas, projection worker, API and simulator')
   .addOption(new Option('--sessions <n>', 'simulated sessions').argParser(positiveInt).default(5))

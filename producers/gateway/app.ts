@@ -1,0 +1,256 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+import type { ApiKeyPrincipal } from '../../core/api-keys';
+import { isVigilError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import type { TopicKey, ValueOf } from '../../schemas/catalogue';
+import { HttpProblem, sendProblem, type Problem } from '../../api/problem';
+import { checkBatch, isStream, streams, type Validate } from './batch';
+import type { RateDecision, RateLimiter } from './rate-limit';
+import { gatewayHealthRouter, type DependencyCheck } from './health';
+
+/**
+ * The HTTP ingest gateway (no listening socket: server.ts listens, tests drive it in process).
+ *
+ * `POST /v1/ingest/<stream>` (stream: sessions | eeg | face | vehicle | game), body: a JSON array of
+ * events of that stream's topic (the JSON shape of schemas/types.ts: multi-kind topics carry the kind
+ * in `event.type`), key of role `device` in `Authorization: Bearer <key>` or `X-API-Key`.
+ *
+ * Checks, in order, each refusing the whole request (nothing of it is published):
+ *   404 unknown stream · 401 missing/unknown/revoked key · 403 key of another role ·
+ *   415 not JSON · 413 body over VIGIL_GATEWAY_MAX_BODY_BYTES · 400 bad JSON, not an array, empty ·
+ *   413 more than VIGIL_GATEWAY_MAX_EVENTS events · 429 over VIGIL_GATEWAY_RATE_PER_SEC events/s for
+ *   the key (Retry-After) · 403 an event names another tenant · 400 events break the schema, each as
+ *   `{index, field, message}` · 503 Kafka or the registry unavailable (Retry-After).
+ * `202 {accepted: n}` only once Kafka acknowledged every event (acks=all).
+ *
+ * Every response carries `X-Request-Id` and the `traceparent` of its server span; the Kafka records
+ * carry the same trace (the publisher injects the active context), so a device's trace continues
+ * through the gateway into the processors.
+ */
+export interface GatewayDeps {
+  /** Publisher.publish: resolves once Kafka acknowledged every event; throws KAFKA_UNAVAILABLE. */
+  publish<K extends TopicKey>(key: K, events: ValueOf<K>[]): Promise<void>;
+  /** AvroSerde.validate: `path: rule` problems of one value. */
+  validate: Validate;
+  verifyKey(key: string): Promise<ApiKeyPrincipal | null>;
+  rateLimiter: RateLimiter;
+  limits: { maxBodyBytes: number; maxEvents: number };
+  /** Dependency checks for /health/ready, by name. */
+  checks: Record<string, DependencyCheck>;
+  log: Logger;
+  /** False while the writer schemas are not registered yet (ingest answers 503 meanwhile). */
+  ready?: () => boolean;
+}
+
+/** Dependency failures: 503 even when not retriable as such (e.g. migrations not applied yet). */
+const UNAVAILABLE = new Set(['KAFKA_UNAVAILABLE', 'DATABASE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
+/** Seconds a client should wait before retrying after a 503. */
+const RETRY_AFTER_UNAVAILABLE_S = 5;
+const PROBLEMS = 'https://vigil.dev/problems';
+
+const problem = (status: number, slug: string, title: string, detail: string, extra: Partial<Problem> = {}) =>
+  new HttpProblem({ type: `${PROBLEMS}/${slug}`, title, status, detail, ...extra });
+
+const unavailable = (detail: string) => problem(503, 'unavailable', 'Service Unavailable', detail);
+
+export function createGatewayApp(deps: GatewayDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext);
+  app.use(gatewayHealthRouter(deps.checks));
+
+  const parseJson = express.json({ limit: deps.limits.maxBodyBytes, strict: false, type: () => true });
+
+  app.post(
+    '/v1/ingest/:stream',
+    (req, _res, next) => {
+      const stream = String(req.params.stream);
+      if (!isStream(stream)) {
+        throw problem(404, 'not-found', 'Not Found', `unknown stream ${JSON.stringify(stream)}`, {
+          streams: Object.keys(streams),
+        });
+      }
+      next();
+    },
+    authenticate(deps),
+    (req, _res, next) => {
+      const type = req.is(['application/json', 'application/*+json']);
+      if (type === null) throw badRequest('(body)', 'is empty: send a JSON array of events');
+      if (type === false) {
+        throw problem(
+          415,
+          'unsupported-media-type',
+          'Unsupported Media Type',
+          `Content-Type ${JSON.stringify(req.get('content-type') ?? '')} is not supported: send application/json`,
+        );
+      }
+      next();
+    },
+    parseJson,
+    async (req, res) => {
+      const key = streams[req.params.stream as keyof typeof streams];
+      const principal = res.locals.principal as ApiKeyPrincipal;
+      const body: unknown = req.body;
+      if (!Array.isArray(body)) throw badRequest('(body)', 'must be a JSON array of events');
+      if (body.length === 0) throw badRequest('(body)', 'must hold at least one event');
+      if (body.length > deps.limits.maxEvents) {
+        throw problem(
+          413,
+          'too-many-events',
+          'Content Too Large',
+          `${body.length} events in one request; at most ${deps.limits.maxEvents} (VIGIL_GATEWAY_MAX_EVENTS)`,
+          { max_events: deps.limits.maxEvents },
+        );
+      }
+      trace.getActiveSpan()?.setAttributes({
+        'vigil.stream': key,
+        'vigil.events': body.length,
+        'vigil.tenant_id': principal.tenantId,
+        'vigil.api_key_id': principal.keyId,
+      });
+
+      const rate = await deps.rateLimiter.take(principal.keyId, body.length);
+      setRateHeaders(res, rate);
+      if (!rate.allowed) {
+        const wait = Math.max(1, Math.ceil((rate.resetMs ?? 1000) / 1000));
+        res.setHeader('Retry-After', String(wait));
+        throw problem(
+          429,
+          'rate-limited',
+          'Too Many Requests',
+          `this key may send ${rate.limit} events per second; ${body.length} more would exceed it, retry in ${wait} s`,
+        );
+      }
+
+      if (deps.ready && !deps.ready()) throw unavailable('the gateway is starting: event schemas not registered yet');
+
+      const checked = checkBatch(key, body, principal.tenantId, deps.validate);
+      if (!checked.ok) {
+        const truncated = checked.total > checked.errors.length ? `, first ${checked.errors.length} listed` : '';
+        throw checked.status === 403
+          ? problem(
+              403,
+              'foreign-tenant',
+              'Forbidden',
+              `${checked.total} events name another tenant than the API key's${truncated}; nothing was published`,
+              { errors: checked.errors, total_errors: checked.total },
+            )
+          : problem(
+              400,
+              'invalid-events',
+              'Invalid events',
+              `${checked.total} problems in the events${truncated}; nothing was published`,
+              { errors: checked.errors, total_errors: checked.total },
+            );
+      }
+
+      await deps.publish(key, checked.events);
+      deps.log.debug({ stream: key, events: checked.events.length, tenant: principal.tenantId }, 'ingested');
+      res.status(202).json({ accepted: checked.events.length });
+    },
+  );
+
+  app.use((req) => {
+    throw problem(404, 'not-found', 'Not Found', `route ${req.method} ${req.path} not found`);
+  });
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+/** X-Request-Id (the caller's when well-formed, else a new one) and the server span's traceparent. */
+const requestContext: RequestHandler = (req, res, next) => {
+  const incoming = req.get('x-request-id');
+  res.setHeader('X-Request-Id', incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID());
+  const ctx = trace.getActiveSpan()?.spanContext();
+  if (ctx) res.setHeader('traceparent', `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags.toString(16)}`);
+  next();
+};
+
+/** The presented key: `Authorization: Bearer <key>`, else `X-API-Key`. */
+function presentedKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {
+  const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  return m?.[1] ?? (apiKey?.trim() || undefined);
+}
+
+function authenticate(deps: GatewayDeps): RequestHandler {
+  return async (req, res, next) => {
+    const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
+    if (!key) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="vigil-ingest"');
+      throw problem(401, 'unauthorized', 'Unauthorized', 'send a device API key: Authorization: Bearer <key>');
+    }
+    const principal = await deps.verifyKey(key);
+    if (!principal) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="vigil-ingest", error="invalid_token"');
+      throw problem(401, 'unauthorized', 'Unauthorized', 'the API key is unknown or revoked');
+    }
+    if (principal.role !== 'device') {
+      throw problem(
+        403,
+        'forbidden',
+        'Forbidden',
+        `ingest needs a key of role device; this key has role ${principal.role}`,
+      );
+    }
+    res.locals.principal = principal;
+    next();
+  };
+}
+
+const badRequest = (field: string, message: string) =>
+  problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, { errors: [{ field, message }] });
+
+/** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in events; none when failed open. */
+function setRateHeaders(res: Response, rate: RateDecision): void {
+  if (rate.remaining === undefined || rate.resetMs === undefined) return;
+  res.setHeader('RateLimit-Limit', String(rate.limit));
+  res.setHeader('RateLimit-Remaining', String(Math.max(0, rate.remaining)));
+  res.setHeader('RateLimit-Reset', String(Math.max(1, Math.ceil(rate.resetMs / 1000))));
+  res.setHeader('RateLimit-Policy', `${rate.limit};w=1`);
+}
+
+/** Problems, body-parser errors and dependency failures → problem+json; 503s carry Retry-After. */
+function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof HttpProblem) {
+      if (err.problem.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_UNAVAILABLE_S));
+      return sendProblem(res, err.problem);
+    }
+    // body-parser: 413 entity.too.large, 400 entity.parse.failed, 415 charset/encoding.unsupported.
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
+    if (status === 413) {
+      return sendProblem(res, {
+        type: `${PROBLEMS}/body-too-large`,
+        title: 'Content Too Large',
+        status,
+        detail: `the body is larger than ${err.limit} bytes (VIGIL_GATEWAY_MAX_BODY_BYTES); send fewer events per request`,
+      });
+    }
+    if (status === 400 && err.type === 'entity.parse.failed') {
+      return sendProblem(res, badRequest('(body)', `is not valid JSON: ${err.message}`).problem);
+    }
+    if (status) {
+      return sendProblem(res, {
+        type: 'about:blank',
+        title: String(err.type ?? 'Bad request'),
+        status,
+        detail: String(err.message),
+      });
+    }
+    if (isVigilError(err) && (err.retriable || UNAVAILABLE.has(err.code))) {
+      log.warn({ err, path: req.path, code: err.code }, 'dependency unavailable');
+      res.setHeader('Retry-After', String(RETRY_AFTER_UNAVAILABLE_S));
+      return sendProblem(res, {
+        type: `${PROBLEMS}/${err.code.toLowerCase()}`,
+        title: 'Service Unavailable',
+        status: 503,
+        detail: `${err.code}: a dependency is unavailable; retry the request later (event_id makes a repeat harmless)`,
+      });
+    }
+    log.error({ err, path: req.path }, 'unhandled error');
+    sendProblem(res, { type: 'about:blank', title: 'Internal Server Error', status: 500 });
+  };
+}
