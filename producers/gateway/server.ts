@@ -19,7 +19,13 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
   const redis = rt.redis;
   const verifier = configureApiKeyCache(pool, { ttlMs: config.apiKeys.cacheTtlMs });
   const admin = rt.kafka.admin();
-  const publisher = new Publisher(rt.kafka, rt.serde, rt.topics);
+  // The publisher merges concurrent requests into one Kafka request and does not bound it in bytes;
+  // past the broker's message.max.bytes (1 MiB by default) for one partition, Kafka refuses the whole
+  // batch. Holding at most two requests' worth queued keeps a merged batch near one request's size.
+  const publisher = new Publisher(rt.kafka, rt.serde, rt.topics, {
+    batchMaxEvents: config.gateway.maxEvents,
+    maxQueuedEvents: 2 * config.gateway.maxEvents,
+  });
   let stopped = false;
   let producerUp = false;
   let schemasUp = false;
