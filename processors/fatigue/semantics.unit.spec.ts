@@ -1,9 +1,18 @@
 import { fatigueV1 } from './config';
 import { decide, evolve, step } from './processor';
-import { cloneState, deserializeState, initialState, isEnded, serializeState, type FatigueInput } from './state';
+import {
+  cloneState,
+  compactPending,
+  deserializeState,
+  initialState,
+  isEnded,
+  serializeState,
+  type FatigueInput,
+} from './state';
 import {
   SESSION,
   T0,
+  ack,
   alertLog,
   drive,
   driveEvents,
@@ -127,6 +136,13 @@ describe('session end and idle eviction', () => {
     const outputs = step(state, tick(s(20) + fatigueV1.idleEvictMs)).outputs;
     expect(outputs.map((o) => o.kind === 'score' && (o.event.window_end_ts - T0) / 1000)).toEqual([20, 25]);
     expect(isEnded(state)).toBe(true);
+  });
+
+  it('given only an acknowledgement for a session never seen, then the state is droppable and still fresh', () => {
+    const { state, outputs } = run([ack(s(10), 'some-alert'), tick(s(900))]);
+    expect(outputs).toEqual([]);
+    expect(isEnded(state)).toBe(true);
+    expect(state).toEqual(initialState(SESSION));
   });
 
   it('given an idle time from the config, then eviction follows it', () => {
@@ -308,6 +324,18 @@ describe('determinism and state', () => {
     expect(() => step(initialState(SESSION), { kind: 'face', event: { ...other.event, session_id: 'other' } })).toThrow(
       /session other/,
     );
+  });
+
+  it('given a state mid-stream, then its snapshot restores to an equal state and re-serialises identically', () => {
+    const { state } = run(drowsyDrive.slice(0, 12_345));
+    compactPending(state);
+    expect(state.pending.length).toBeGreaterThan(10);
+    expect(state.buckets.length).toBeGreaterThan(10);
+    const json = serializeState(state);
+    const back = deserializeState(json);
+    expect(back).toEqual(state);
+    expect(serializeState(back)).toBe(json);
+    expect(json.length).toBeLessThan(5_000);
   });
 
   it('given a fresh state, then its snapshot is plain JSON starting with the version', () => {
