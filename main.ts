@@ -131,7 +131,9 @@ program
 
 program
   .command('simulate')
-  .description('publish simulated sessions (SessionStarted, EEG frames at 10/s, SessionEnded), seeded')
+  .description(
+    'publish simulated sessions, seeded: SessionStarted, EEG 10/s, face 15/s, vehicle 10/s, game events (lane departures, PVT stimuli), SessionEnded',
+  )
   .addOption(new Option('--sessions <n>', 'concurrent sessions').argParser(positiveInt).default(5))
   .addOption(
     new Option('--duration <d>', 'event-time length of each session: 90s, 5m, 1h')
@@ -153,8 +155,21 @@ program
   )
   .option('--tenant <id>', 'tenant id of the sessions', 'demo')
   .addOption(new Option('--start <time>', 'event time of the start (ISO-8601); default now').argParser(timestamp))
+  .addOption(
+    new Option('--modalities <list>', 'telemetry to publish, comma-separated: eeg,face,vehicle,game (sessions always)')
+      .argParser((v: string) => {
+        const all = ['eeg', 'face', 'vehicle', 'game'] as const;
+        const list = v.split(',').map((m) => m.trim());
+        const bad = list.filter((m) => !(all as readonly string[]).includes(m));
+        if (bad.length || !list.length)
+          throw new InvalidArgumentError(`unknown ${bad.join(', ')}; use ${all.join(',')}`);
+        return all.filter((m) => list.includes(m));
+      })
+      .default(['eeg', 'face', 'vehicle', 'game'], 'eeg,face,vehicle,game'),
+  )
+  .option('--digest', 'publish nothing: print a SHA-256 over the JSON of all generated events and the count per topic')
   .action(
-    (o: {
+    async (o: {
       sessions: number;
       duration: number;
       speed: 'realtime' | 'max';
@@ -162,29 +177,44 @@ program
       profile: 'alert' | 'drowsy' | 'severe' | 'mixed';
       tenant: string;
       start?: number;
-    }) =>
-      oneShot('simulate', async (rt) => {
+      modalities: ('eeg' | 'face' | 'vehicle' | 'game')[];
+      digest?: boolean;
+    }) => {
+      const opts = {
+        sessions: o.sessions,
+        durationMs: o.duration,
+        speed: o.speed,
+        seed: o.seed,
+        profile: o.profile,
+        tenantId: o.tenant,
+        startTs: o.start ?? Math.floor(Date.now() / 1000) * 1000,
+        modalities: o.modalities,
+      };
+      if (o.digest) {
+        // Pure: needs no configuration and no stack.
+        const { digestSimulation } = await import('./producers/simulator/run');
+        const d = digestSimulation(opts);
+        process.stdout.write(`${JSON.stringify({ ...d, start: new Date(opts.startTs).toISOString() })}\n`);
+        if (o.start === undefined)
+          process.stderr.write('vigil: no --start, so event times (and the digest) follow the clock\n');
+        return;
+      }
+      await oneShot('simulate', async (rt) => {
         const { simulate } = await import('./producers/simulate');
         const { sessionIdOf } = await import('./producers/simulator/session');
         const ids = Array.from({ length: o.sessions }, (_, i) => sessionIdOf(o.seed, i));
         process.stdout.write(`sessions: ${ids.join(' ')}\n`);
         const abort = new AbortController();
         rt.lifecycle.onClose('simulation', () => abort.abort());
-        const startTs = o.start ?? Math.floor(Date.now() / 1000) * 1000;
-        await simulate(
-          rt,
-          {
-            sessions: o.sessions,
-            durationMs: o.duration,
-            speed: o.speed,
-            seed: o.seed,
-            profile: o.profile,
-            tenantId: o.tenant,
-            startTs,
-          },
-          abort.signal,
+        const t0 = performance.now();
+        const { published } = await simulate(rt, opts, abort.signal);
+        const total = Object.values(published).reduce((a, b) => a + b, 0);
+        const seconds = (performance.now() - t0) / 1000;
+        process.stdout.write(
+          `published ${total} events in ${seconds.toFixed(1)} s (${Math.round(total / seconds)}/s): ${JSON.stringify(published)}\n`,
         );
-      }),
+      });
+    },
   );
 
 program

@@ -1,13 +1,13 @@
 import type { Runtime } from '../core/runtime';
 import { Publisher } from './publisher';
-import { runSimulation, type SimulateOptions, type SimulationResult } from './simulator/run';
+import { runSimulation, topicsOf, type SimulateOptions, type SimulationResult } from './simulator/run';
 
 /**
- * `vigil simulate`: registers the schemas it writes, publishes the simulated sessions, prints each
+ * `vigil simulate`: registers the schemas of every topic it writes, publishes the simulated sessions, prints each
  * session id as it starts, and flushes on shutdown.
  */
 export async function simulate(rt: Runtime, opts: SimulateOptions, signal?: AbortSignal): Promise<SimulationResult> {
-  await rt.serde.register(['sessions', 'eeg']);
+  await rt.serde.register(topicsOf(opts));
   const publisher = new Publisher(rt.kafka, rt.serde, rt.topics);
   await publisher.connect();
   rt.lifecycle.onClose('publisher', () => publisher.disconnect());
