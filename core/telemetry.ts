@@ -40,6 +40,9 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
   const sdk = new NodeSDK({
     serviceName,
     metricReaders,
+    // No log export: logs go to stdout as JSON (with trace ids). Without this the SDK defaults to an
+    // OTLP log exporter and waits ~10 s at shutdown to flush it to a collector that may not exist.
+    logRecordProcessors: [],
     // Explicit processors: without them the SDK falls back to an OTLP exporter on localhost:4318.
     // With no exporter, spans are still created so trace context reaches headers and logs.
     spanProcessors: [exporter ? new BatchSpanProcessor(exporter) : new NoopSpanProcessor()],

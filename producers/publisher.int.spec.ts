@@ -35,8 +35,8 @@ describe('producer library and publish CLI against the real broker', () => {
   const endOf = async (topic: string) =>
     (await fx.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
 
-  it('publishes events that decode back equal, keyed by session id', async () => {
-    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+  it('publishes events that decode back equal, keyed by session id, splitting requests by bytes', async () => {
+    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics, { batchMaxBytes: 1_500 }); // ~6 EEG events a request
     await publisher.connect();
     await publisher.publish('eeg', eeg.slice(0, 20));
     await publisher.disconnect();

@@ -11,9 +11,11 @@ import { VigilError } from '../core/errors';
  * - A call is validated and encoded whole before anything is queued: an invalid event throws
  *   EVENT_INVALID (naming the field and rule) and none of the call's events is sent.
  * - `publish` resolves once Kafka acknowledged every event of the call (acks=all, idempotent
- *   producer, key = session_id, `traceparent` of the caller's context in the headers).
- * - Calls are batched: events wait at most `lingerMs` (or until `batchMaxEvents`) and go out in one
- *   request across topics. One request is in flight at a time (the idempotent producer's sequence
+ *   producer, key = session_id, `traceparent` of the caller's context in the headers). If it
+ *   rejects, a call that spanned several requests may be partly written: retrying it is safe because
+ *   consumers de-duplicate by `event_id`.
+ * - Calls are batched: events wait at most `lingerMs` (or until `batchMaxEvents` or
+ *   `batchMaxBytes`) and go out in one request across topics; a large call spans several requests. One request is in flight at a time (the idempotent producer's sequence
  *   numbers stay in order); what arrives meanwhile forms the next batch.
  * - Memory is bounded: when `maxQueuedEvents` are queued or in flight, `publish` waits for room
  *   (backpressure) instead of growing without limit.
@@ -22,27 +24,39 @@ import { VigilError } from '../core/errors';
 export interface PublisherOptions {
   lingerMs: number;
   batchMaxEvents: number;
+  /** Bytes (keys + values) per request: stays under the broker's default 1 MiB message.max.bytes. */
+  batchMaxBytes: number;
   maxQueuedEvents: number;
 }
 
 export const defaultPublisherOptions: PublisherOptions = {
   lingerMs: 5,
   batchMaxEvents: 5_000,
+  batchMaxBytes: 512 * 1024,
   maxQueuedEvents: 50_000,
 };
 
-interface Pending {
+/** One request's worth of events, across topics, and the callers waiting for it. */
+interface Batch {
   byTopic: Map<string, Message[]>;
   count: number;
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  bytes: number;
+  acked: Promise<void>;
+  settle: (err?: unknown) => void;
 }
 
-const emptyBatch = (): Pending => ({ byTopic: new Map(), count: 0, waiters: [] });
+function newBatch(): Batch {
+  let settle!: (err?: unknown) => void;
+  const acked = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+  acked.catch(() => {}); // observed by the callers; never an unhandled rejection here
+  return { byTopic: new Map(), count: 0, bytes: 0, acked, settle };
+}
 
 export class Publisher {
   private readonly producer: Producer;
   private readonly opts: PublisherOptions;
-  private pending = emptyBatch();
+  /** Batches waiting to be sent, oldest first; the last one is still filling. */
+  private readonly batches: Batch[] = [];
   private inFlight = 0;
   private sending?: Promise<void>;
   private timer?: NodeJS.Timeout;
@@ -64,7 +78,9 @@ export class Publisher {
 
   /** Events queued or in flight right now (bounded by maxQueuedEvents). */
   get queued(): number {
-    return this.pending.count + this.inFlight;
+    let n = this.inFlight;
+    for (const b of this.batches) n += b.count;
+    return n;
   }
 
   async publish<K extends TopicKey>(key: K, events: readonly ValueOf<K>[]): Promise<void> {
@@ -76,20 +92,33 @@ export class Publisher {
       await new Promise<void>((r) => this.roomWaiters.push(r));
     }
     const topic = this.topics[key];
-    const batch = this.pending;
-    const list = batch.byTopic.get(topic);
-    if (list) for (const m of messages) list.push(m);
-    else batch.byTopic.set(topic, messages);
-    batch.count += messages.length;
-    const acked = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch.count >= this.opts.batchMaxEvents) this.kick();
+    const waits = new Set<Promise<void>>();
+    for (const m of messages) {
+      const size = (m.key as Buffer).length + (m.value as Buffer).length;
+      let batch = this.batches.at(-1);
+      if (
+        !batch ||
+        batch.count >= this.opts.batchMaxEvents ||
+        (batch.count > 0 && batch.bytes + size > this.opts.batchMaxBytes)
+      ) {
+        batch = newBatch();
+        this.batches.push(batch);
+      }
+      const list = batch.byTopic.get(topic);
+      if (list) list.push(m);
+      else batch.byTopic.set(topic, [m]);
+      batch.count++;
+      batch.bytes += size;
+      waits.add(batch.acked);
+    }
+    if (this.batches.length > 1 || this.batches[0]!.count >= this.opts.batchMaxEvents) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.opts.lingerMs);
-    return acked;
+    await Promise.all(waits);
   }
 
   /** Resolves when every event queued so far is acknowledged (or failed). */
   async flush(): Promise<void> {
-    while (this.pending.count > 0 || this.sending) {
+    while (this.batches.length > 0 || this.sending) {
       this.kick();
       await this.sending;
     }
@@ -100,35 +129,33 @@ export class Publisher {
     await this.producer.disconnect();
   }
 
-  /** Starts sending the pending batch unless a send is in flight (it will chain when done). */
+  /** Starts sending the oldest batch unless a send is in flight (it chains to the next when done). */
   private kick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.sending || this.pending.count === 0) return;
-    const batch = this.pending;
-    this.pending = emptyBatch();
+    if (this.sending) return;
+    const batch = this.batches.shift();
+    if (!batch) return;
     this.inFlight = batch.count;
     this.sending = this.send(batch).finally(() => {
       this.inFlight = 0;
       this.sending = undefined;
       for (const r of this.roomWaiters.splice(0)) r();
-      if (this.pending.count > 0) this.kick();
+      if (this.batches.length > 0) this.kick();
     });
   }
 
-  private async send(batch: Pending): Promise<void> {
+  private async send(batch: Batch): Promise<void> {
     try {
       await this.producer.sendBatch({
         acks: -1,
         topicMessages: [...batch.byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      for (const w of batch.waiters) w.resolve();
+      batch.settle();
     } catch (cause) {
-      const err = new VigilError('KAFKA_UNAVAILABLE', `publishing ${batch.count} events failed`, {
-        cause,
-        retriable: true,
-      });
-      for (const w of batch.waiters) w.reject(err);
+      batch.settle(
+        new VigilError('KAFKA_UNAVAILABLE', `publishing ${batch.count} events failed`, { cause, retriable: true }),
+      );
     }
   }
 }
