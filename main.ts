@@ -220,7 +220,10 @@ program
 program
   .command('publish')
   .description('publish NDJSON events (one per line) to a catalogue topic; bad lines are reported and counted')
-  .requiredOption('--topic <topic>', 'catalogue topic: a key (eeg, face, vehicle, game, sessions, ...) or its full name')
+  .requiredOption(
+    '--topic <topic>',
+    'catalogue topic: a key (eeg, face, vehicle, game, sessions, ...) or its full name',
+  )
   .argument('[file]', 'NDJSON file, or - for standard input', '-')
   .option('--strict', 'stop at the first bad line')
   .action((file: string, o: { topic: string; strict?: boolean }) =>
@@ -241,10 +244,45 @@ program
         onBadLine: (line, reason) => process.stderr.write(`line ${line}: ${reason}\n`),
       });
       await publisher.flush();
-      process.stdout.write(`published ${r.published}, failed ${r.failed}${r.stopped ? ' (stopped at the first bad line: --strict)' : ''}\n`);
+      process.stdout.write(
+        `published ${r.published}, failed ${r.failed}${r.stopped ? ' (stopped at the first bad line: --strict)' : ''}\n`,
+      );
       if (r.failed > 0) process.exitCode = 1;
     }),
   );
+
+program
+  .command('process')
+  .description(
+    'run the fatigue processor: telemetry → scores and alerts, exactly once (several instances share partitions)',
+  )
+  .action(async () => {
+    const rt = await boot('process');
+    const { startFatigueWorker } = await import('./processors/worker');
+    await startFatigueWorker(rt);
+  });
+
+program
+  .command('tail')
+  .description("print a topic's records decoded as JSON lines (e.g. vigil tail alerts)")
+  .argument('<topic>', 'catalogue topic key (alerts, scores, eeg, ...) or full topic name')
+  .option('--from-beginning', 'replay the topic from its first offset first')
+  .action(async (topic: string, o: { fromBeginning?: boolean }) => {
+    const rt = await boot('tail');
+    const { topicKeys } = await import('./schemas/catalogue');
+    const { tail } = await import('./producers/tail');
+    const key = topicKeys.find((k) => k === topic);
+    const name = key ? rt.topics[key] : topic;
+    const abort = new AbortController();
+    rt.lifecycle.onClose('tail', () => abort.abort());
+    await tail(
+      rt.kafka,
+      rt.serde,
+      name,
+      { fromBeginning: !!o.fromBeginning, write: (l) => process.stdout.write(`${l}\n`) },
+      abort.signal,
+    );
+  });
 
 program
   .command('project')
@@ -322,7 +360,9 @@ keys
 
 program
   .command('demo')
-  .description('what `npm start` runs: stack up, migrate, topics, schemas, projection worker, API and simulator')
+  .description(
+    'what `npm start` runs: stack up, migrate, topics, schemas, fatigue processor, projection worker, API and simulator',
+  )
   .addOption(new Option('--sessions <n>', 'simulated sessions').argParser(positiveInt).default(5))
   .addOption(
     new Option('--duration <d>', 'length of each simulated session').argParser(duration).default(600_000, '10m'),

@@ -1,9 +1,8 @@
 import express, { type Express } from 'express';
-import { randomUUID } from 'node:crypto';
-import { trace } from '@opentelemetry/api';
 import type { Pool } from '../core/db';
 import type { Logger } from '../core/logger';
 import { healthRouter, type Check } from './routes/health';
+import { requestContext } from './request-context';
 import { sessionsRouter } from './routes/sessions';
 import { notFound, problemHandler } from './problem';
 
@@ -22,14 +21,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use((req, res, next) => {
-    const incoming = req.get('x-request-id');
-    const id = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', id);
-    const ctx = trace.getActiveSpan()?.spanContext();
-    if (ctx) res.setHeader('traceparent', `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags.toString(16)}`);
-    next();
-  });
+  app.use(requestContext);
   app.use(healthRouter(deps.checks));
   app.use(sessionsRouter(deps.pool));
   app.use((req) => {

@@ -4,10 +4,12 @@
  */
 import { serdeBench } from './serde';
 import { producerBench } from './producer';
+import { processorBench } from './processor';
 
 const scenarios: Record<string, () => Promise<void>> = {
   serde: serdeBench,
   producer: producerBench,
+  processor: processorBench,
 };
 
 async function main() {

@@ -35,8 +35,6 @@ const variables = {
   VIGIL_API_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_API_PORT: intIn(0, 65535).default(8080),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  VIGIL_PROJECTION_BATCH_MAX: intIn(1, 100_000).default(2000),
-  VIGIL_READY_MAX_LAG: intIn(0, 100_000_000).default(10_000),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
   VIGIL_GATEWAY_MAX_BODY_BYTES: intIn(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -66,12 +64,11 @@ export interface Config {
   schemaRegistryUrl: string;
   database: { url: string; poolMax: number };
   redisUrl: string;
-  api: { host: string; port: number; readyMaxLag: number };
+  api: { host: string; port: number };
   /** HTTP ingest gateway: limits per request, and events per second per API key (shared in Redis). */
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
   apiKeys: { cacheTtlMs: number };
-  projection: { batchMax: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
   /** metricsPort: serve Prometheus text on this port (0 = off); OTLP metrics go to otlpEndpoint. */
   telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsPort: number };
@@ -112,7 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schemaRegistryUrl: e.VIGIL_SCHEMA_REGISTRY_URL,
     database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
     redisUrl: e.VIGIL_REDIS_URL,
-    api: { host: e.VIGIL_API_HOST, port: e.VIGIL_API_PORT, readyMaxLag: e.VIGIL_READY_MAX_LAG },
+    api: { host: e.VIGIL_API_HOST, port: e.VIGIL_API_PORT },
     gateway: {
       host: e.VIGIL_GATEWAY_HOST,
       port: e.VIGIL_GATEWAY_PORT,
@@ -121,7 +118,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
     },
     apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
-    projection: { batchMax: e.VIGIL_PROJECTION_BATCH_MAX },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',

@@ -7,7 +7,7 @@ import { runStackScript } from './stack';
 
 /**
  * `npm start`: brings the local stack up, prepares it (migrations, topics, schemas), then runs the
- * projection worker, the API and the simulator as separate `vigil` processes (the same shape as
+ * fatigue processor, the projection worker, the API and the simulator as separate `vigil` processes (the same shape as
  * production), prints where to look, and on Ctrl-C stops them with SIGTERM and waits for them.
  * Each process's JSON log goes to .local/logs/<role>.log.
  */
@@ -56,7 +56,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await step('migrating', ['migrate']);
     await step('ensuring topics', ['topics', 'ensure']);
     await step('registering schemas', ['schemas', 'register']);
-    children.push(vigil(['project'], 'project'), vigil(['api'], 'api'));
+    children.push(vigil(['process'], 'process'), vigil(['project'], 'project'), vigil(['api'], 'api'));
     const base = `http://${opts.api.host}:${opts.api.port}`;
     await waitReady(`${base}/health/ready`, children);
     const sim = vigil(
@@ -67,6 +67,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const ids = await firstLineOf(path.join(logs, 'simulate.log'), /^sessions: (.+)$/m);
     say(
       `Vigil is running. Try:\n  curl ${base}/v1/sessions/${ids[0]}\n  curl ${base}/health/ready\n` +
+        `Scores and alerts as they are computed: node dist/main.js tail scores   (or: tail alerts)\n` +
         `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`,
     );
     await Promise.all(children.map(exitOf));

@@ -14,8 +14,9 @@ import {
 /**
  * The fatigue model as the runner's KeyedProcessor: input topic → model input kind, model outputs →
  * emissions (scores and alerts to their topics, late telemetry to the late topic).
- * Input order for ties: session events first (a SessionStarted precedes its frames at the same ts),
- * commands last.
+ * Input order for ties: telemetry first, then session events (a SessionEnded at ts T must follow the
+ * frames stamped T, or they would count as arriving after the end; a SessionStarted precedes its
+ * first frames by event time anyway), then commands.
  */
 const kindOf: Partial<Record<TopicKey, FatigueInput['kind']>> = {
   sessions: 'session',
@@ -33,7 +34,7 @@ const emissions = (outputs: FatigueOutput[]): Emission[] =>
 
 export const fatigueProcessor: KeyedProcessor<FatigueState> = {
   name: 'fatigue',
-  inputs: ['sessions', 'eeg', 'face', 'vehicle', 'game', 'commands'],
+  inputs: ['eeg', 'face', 'vehicle', 'game', 'sessions', 'commands'],
   initial: (session) => initialState(session),
   step(state, topic, value) {
     const kind = kindOf[topic];

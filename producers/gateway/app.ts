@@ -1,5 +1,4 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
-import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import type { ApiKeyPrincipal } from '../../core/api-keys';
 import { isVigilError } from '../../core/errors';
@@ -8,7 +7,8 @@ import type { TopicKey, ValueOf } from '../../schemas/catalogue';
 import { HttpProblem, sendProblem, type Problem } from '../../api/problem';
 import { checkBatch, isStream, streams, type Validate } from './batch';
 import type { RateDecision, RateLimiter } from './rate-limit';
-import { gatewayHealthRouter, type DependencyCheck } from './health';
+import { healthRouter, type DependencyCheck } from '../../api/routes/health';
+import { requestContext } from '../../api/request-context';
 
 /**
  * The HTTP ingest gateway (no listening socket: server.ts listens, tests drive it in process).
@@ -60,7 +60,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
-  app.use(gatewayHealthRouter(deps.checks));
+  app.use(healthRouter(deps.checks));
 
   const parseJson = express.json({ limit: deps.limits.maxBodyBytes, strict: false, type: () => true });
 
@@ -159,15 +159,6 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.use(errorHandler(deps.log));
   return app;
 }
-
-/** X-Request-Id (the caller's when well-formed, else a new one) and the server span's traceparent. */
-const requestContext: RequestHandler = (req, res, next) => {
-  const incoming = req.get('x-request-id');
-  res.setHeader('X-Request-Id', incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID());
-  const ctx = trace.getActiveSpan()?.spanContext();
-  if (ctx) res.setHeader('traceparent', `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags.toString(16)}`);
-  next();
-};
 
 /** The presented key: `Authorization: Bearer <key>`, else `X-API-Key`. */
 function presentedKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {

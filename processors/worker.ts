@@ -1,0 +1,22 @@
+import type { Runtime } from '../core/runtime';
+import { ProcessorRunner } from './runner';
+import { fatigueProcessor } from './fatigue/runner';
+
+/**
+ * `vigil process`: runs the fatigue processor until SIGTERM/SIGINT. Several instances share the
+ * partitions (one consumer group, co-partitioned assignment).
+ */
+export async function startFatigueWorker(rt: Runtime): Promise<ProcessorRunner<unknown>> {
+  await rt.serde.register(['scores', 'alerts']); // writer schemas; input schemas are fetched by id
+  const runner = new ProcessorRunner(fatigueProcessor, {
+    kafka: rt.kafka,
+    serde: rt.serde,
+    topics: rt.topics,
+    log: rt.log,
+    groupPrefix: rt.config.topicPrefix,
+  });
+  await runner.start();
+  rt.lifecycle.onClose('fatigue processor', () => runner.stop());
+  rt.log.info({ group: runner.groupId }, 'fatigue processor running');
+  return runner as ProcessorRunner<unknown>;
+}
