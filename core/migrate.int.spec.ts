@@ -18,24 +18,94 @@ describe('vigil migrate on plain PostgreSQL', () => {
     await db.drop();
   });
 
+  const timeTables = ['eeg_frames', 'face_frames', 'vehicle_frames', 'game_events', 'alert_events'];
+
   it('creates the tables with their time indexes and reports the plain path', async () => {
     const applied = await migrate({ database: db.url, log });
-    expect(applied.slice(0, 3)).toEqual([
+    expect(applied.slice(0, 5)).toEqual([
       '0001_timescale_helpers',
       '0002_sessions_eeg_checkpoints',
       '0003_tenants_api_keys',
+      '0004_read_models',
+      '0005_timescale_policies',
     ]);
 
     const tables = await client.query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`,
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual(
-      expect.arrayContaining(['eeg_frames', 'projection_checkpoints', 'sessions']),
+      expect.arrayContaining([
+        'alert_events',
+        'alerts',
+        'eeg_frames',
+        'face_frames',
+        'fatigue_scores',
+        'game_events',
+        'projection_checkpoints',
+        'session_reports',
+        'sessions',
+        'vehicle_frames',
+      ]),
     );
-    const idx = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'eeg_frames_session_ts_idx'`);
-    expect(idx.rows[0].indexdef).toContain('(session_id, ts DESC)');
+    for (const t of timeTables) {
+      const idx = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [`${t}_session_ts_idx`]);
+      expect(idx.rows[0]?.indexdef).toContain(`ON public.${t} USING btree (session_id, ts DESC)`);
+    }
+    const keys = await client.query<{ table_name: string; def: string }>(
+      `SELECT conrelid::regclass::text AS table_name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+       WHERE contype = 'p' AND conrelid::regclass::text = ANY($1) ORDER BY 1`,
+      [[...timeTables, 'fatigue_scores', 'alerts']],
+    );
+    expect(Object.fromEntries(keys.rows.map((r) => [r.table_name, r.def]))).toEqual({
+      alert_events: 'PRIMARY KEY (event_id, ts)',
+      alerts: 'PRIMARY KEY (alert_id)',
+      eeg_frames: 'PRIMARY KEY (event_id, ts)',
+      face_frames: 'PRIMARY KEY (event_id, ts)',
+      fatigue_scores: 'PRIMARY KEY (session_id, ts)',
+      game_events: 'PRIMARY KEY (event_id, ts)',
+      vehicle_frames: 'PRIMARY KEY (event_id, ts)',
+    });
+    const open = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'alerts_tenant_open_idx'`);
+    expect(open.rows[0].indexdef).toContain(`(tenant_id, raised_at DESC) WHERE (status <> 'cleared'::text)`);
+
+    const sessionColumns = await client.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns WHERE table_name = 'sessions'`,
+    );
+    expect(sessionColumns.rows.map((r) => r.column_name)).toEqual(
+      expect.arrayContaining([
+        'last_score',
+        'last_level',
+        'last_score_at',
+        'max_score',
+        'max_level',
+        'alert_count',
+        'open_alert_count',
+        'last_seen_at',
+      ]),
+    );
     const ts = await client.query('SELECT vigil_timescale() AS on');
     expect(ts.rows[0].on).toBe(false);
+  });
+
+  it('serves the per-minute score trend as a plain view with the continuous aggregate’s columns', async () => {
+    await client.query(
+      `INSERT INTO fatigue_scores (session_id, ts, event_id, tenant_id, window_start_ts, score, level, features, baseline_ready, model_version)
+       VALUES ('s', '2026-01-01T00:00:05Z', gen_random_uuid(), 't', '2026-01-01T00:00:00Z', 50.5, 1, '{}', true, 'fatigue-v1'),
+              ('s', '2026-01-01T00:00:10Z', gen_random_uuid(), 't', '2026-01-01T00:00:05Z', 70, 2, '{}', true, 'fatigue-v1')`,
+    );
+    const trend = await client.query(`SELECT * FROM fatigue_scores_1m`);
+    expect(trend.rows).toEqual([
+      {
+        bucket: new Date('2026-01-01T00:00:00Z'),
+        tenant_id: 't',
+        session_id: 's',
+        score_avg: 60.25,
+        score_max: 70,
+        level_max: 2,
+        score_count: '2',
+      },
+    ]);
+    await client.query('DELETE FROM fatigue_scores');
   });
 
   it('is idempotent: a second run applies nothing', async () => {
