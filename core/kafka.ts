@@ -23,7 +23,10 @@ export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Ka
       () =>
       ({ namespace, level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        log[levels[level] ?? 'info']({ kafka: namespace, ...rest }, message);
+        // The broker answers CONCURRENT_TRANSACTIONS while it finishes the previous transaction's
+        // markers; kafkajs retries it and succeeds, so it is not an error worth an SRE's attention.
+        const routine = /concurrent operation on the same transaction/.test(String(rest.error ?? message));
+        log[routine ? 'debug' : (levels[level] ?? 'info')]({ kafka: namespace, ...rest }, message);
       },
   });
 }

@@ -19,6 +19,11 @@ export interface KeyedProcessor<S> {
    */
   tick?(state: S, ts: number): { state: S; outputs: Emission[] };
   tickEveryMs?: number;
+  /**
+   * Records that close a key's event time (e.g. SessionEnded): the runner feeds them only after the
+   * other inputs have delivered everything written before them (see PartitionMerger barriers).
+   */
+  isBarrier?(topic: TopicKey, value: unknown): boolean;
   /** True once a key's state can be dropped (its changelog entry becomes a tombstone). */
   finished(state: S): boolean;
   serialize(state: S): string;

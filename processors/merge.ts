@@ -15,6 +15,15 @@
  * the sequence released for each session is the same on every run over the same recorded input,
  * whatever the batch boundaries. Sessions are independent; their relative order is not fixed.
  *
+ * "Caught up" goes stale: a topic's flag comes from its last batch, and more may have been written
+ * since (a rebalance or a slow partition pauses fetching for seconds). The runner therefore clears
+ * the flags after a rebalance and re-checks them against the brokers' end offsets periodically
+ * (`markCaughtUp` with the sequence number taken before the check).
+ *
+ * Barriers: a record marked `barrier` (e.g. SessionEnded, which ends a session's windows) is released
+ * only once every other input either has passed its ts for the session, or has been seen caught up by
+ * a batch or check newer than the barrier itself, so frames written just before it are not overtaken.
+ *
  * Memory is bounded: past `maxHeld` records the oldest are released even if an input might still
  * deliver older ones (the processor then treats those as late).
  */
@@ -24,11 +33,17 @@ export interface MergeItem<P> {
   offset: string;
   ts: number;
   payload: P;
+  barrier?: boolean;
+  /** Set by push: the merger's sequence number when the record arrived. */
+  seq?: number;
 }
 
 export class PartitionMerger<P> {
   private readonly order = new Map<string, number>();
   private readonly caughtUp = new Map<string, boolean>();
+  /** topic → sequence number at which it was last seen caught up. */
+  private readonly caughtUpAt = new Map<string, number>();
+  private seq = 0;
   /** session → topic → ts of the last record fetched for the session from that topic. */
   private readonly frontiers = new Map<string, Map<string, number>>();
   /** session → topic → queue of held records in offset order. */
@@ -46,16 +61,32 @@ export class PartitionMerger<P> {
     });
   }
 
-  /** Sets whether an input has nothing more to deliver right now (its position is its end). */
-  markCaughtUp(topic: string, caughtUp = true): void {
+  /** A sequence number to take before an asynchronous caught-up check (see markCaughtUp). */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /**
+   * Sets whether an input has nothing more to deliver right now (its position is its end). `asOf`
+   * is the sequence number taken when the check started (default: now).
+   */
+  markCaughtUp(topic: string, caughtUp = true, asOf = this.nextSeq()): void {
     this.known(topic);
     this.caughtUp.set(topic, caughtUp);
+    if (caughtUp) this.caughtUpAt.set(topic, Math.max(this.caughtUpAt.get(topic) ?? 0, asOf));
+  }
+
+  /** Marks every input as possibly behind (e.g. after a rebalance paused fetching). */
+  forgetCaughtUp(): void {
+    for (const t of this.topicsInOrder) this.caughtUp.set(t, false);
   }
 
   /** Adds one fetched batch of a topic in offset order; `caughtUp`: the batch reaches the high watermark. */
   push(topic: string, items: MergeItem<P>[], caughtUp: boolean): void {
     this.known(topic);
+    const seq = this.nextSeq();
     for (const item of items) {
+      item.seq = seq;
       let f = this.frontiers.get(item.session);
       if (!f) this.frontiers.set(item.session, (f = new Map()));
       if (item.ts > (f.get(topic) ?? -Infinity)) f.set(topic, item.ts);
@@ -67,6 +98,7 @@ export class PartitionMerger<P> {
       this.count++;
     }
     this.caughtUp.set(topic, caughtUp);
+    if (caughtUp) this.caughtUpAt.set(topic, seq);
   }
 
   get size(): number {
@@ -95,7 +127,7 @@ export class PartitionMerger<P> {
       let bound = Infinity;
       for (const t of this.topicsInOrder) if (!this.caughtUp.get(t)) bound = Math.min(bound, f.get(t) ?? -Infinity);
       // Strictly below the bound: the blocking input may still deliver a record at exactly `bound`.
-      this.drain(queues, (head) => head.ts < bound, out);
+      this.drain(queues, (head) => head.ts < bound && (!head.barrier || this.barrierClear(head, f)), out);
       if (this.isEmpty(queues)) this.held.delete(session);
     }
     this.count -= out.length;
@@ -120,6 +152,17 @@ export class PartitionMerger<P> {
       if (!best || !ok(best[0]!)) return;
       out.push(best.shift()!);
     }
+  }
+
+  /** Every other input has passed the barrier's ts for its session, or was caught up after it arrived. */
+  private barrierClear(item: MergeItem<P>, frontier: Map<string, number>): boolean {
+    for (const t of this.topicsInOrder) {
+      if (t === item.topic) continue;
+      if ((frontier.get(t) ?? -Infinity) >= item.ts) continue;
+      if ((this.caughtUpAt.get(t) ?? 0) > (item.seq ?? 0) && this.caughtUp.get(t)) continue;
+      return false;
+    }
+    return true;
   }
 
   private before(a: MergeItem<P>, b: MergeItem<P>): boolean {

@@ -84,3 +84,41 @@ describe('event-time merge across co-partitioned topics', () => {
     expect(m.size).toBe(2);
   });
 });
+
+describe('barriers and stale caught-up flags', () => {
+  const barrier = (topic: string, offset: number, ts: number): MergeItem<string> => ({
+    ...item(topic, offset, ts),
+    barrier: true,
+  });
+
+  it('holds a barrier until the other inputs were seen caught up after it arrived', () => {
+    const m = new PartitionMerger<string>(['eeg', 'sessions']);
+    m.push('eeg', [item('eeg', 0, 900)], true); // eeg caught up, but before the barrier
+    m.push('sessions', [barrier('sessions', 0, 1000)], true);
+    expect(m.release().map((i) => i.payload)).toEqual(['eeg@0']);
+    m.push('eeg', [item('eeg', 1, 1000)], true); // the frame stamped with the end, fetched after it
+    expect(names(m.release())).toEqual(['eeg@1', 'sessions@0']);
+  });
+
+  it('releases a barrier once a later check finds the other inputs at their end', () => {
+    const m = new PartitionMerger<string>(['eeg', 'sessions']);
+    m.push('eeg', [item('eeg', 0, 900)], true);
+    m.push('sessions', [barrier('sessions', 0, 1000)], true);
+    expect(m.release()).toHaveLength(1);
+    const asOf = m.nextSeq();
+    m.markCaughtUp('eeg', true, asOf);
+    expect(names(m.release())).toEqual(['sessions@0']);
+  });
+
+  it('blocks on inputs whose caught-up flag was forgotten until they are confirmed again', () => {
+    const m = new PartitionMerger<string>(['face', 'vehicle']);
+    m.push('face', [item('face', 0, 100)], true);
+    m.push('vehicle', [item('vehicle', 0, 100)], true);
+    m.release();
+    m.forgetCaughtUp();
+    m.push('vehicle', [item('vehicle', 1, 9000)], true);
+    expect(m.release()).toEqual([]); // face may be 9 s behind after the pause
+    m.push('face', [item('face', 1, 8000)], true);
+    expect(names(m.release())).toEqual(['face@1', 'vehicle@1']);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { ROOT_CONTEXT, SpanKind, context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { Logger } from '../core/logger';
 import type { AvroSerde } from '../core/serde';
@@ -51,7 +51,26 @@ interface Partition<S> {
   sessions: Map<string, Entry<S>>;
   /** Next offset to read per input topic, as fetched (for the commit when nothing is held). */
   fetched: Map<string, bigint>;
+  /** Outputs and touched sessions since the last commit (committed together every COMMIT_EVERY_MS). */
+  pending: Map<string, Message[]>;
+  pendingCount: number;
+  dirty: Set<string>;
+  lastCommit: number;
+  timer?: NodeJS.Timeout;
+  /** Serialises batch processing and timed commits of this partition. */
+  chain: Promise<void>;
 }
+
+/**
+ * Transactions are grouped: outputs of several batches commit together at most every
+ * COMMIT_EVERY_MS (or COMMIT_MAX_MESSAGES), which bounds the added latency, writes one snapshot per
+ * touched session per commit, and avoids back-to-back transactions that the broker answers with
+ * CONCURRENT_TRANSACTIONS while it still writes the previous markers.
+ */
+const COMMIT_EVERY_MS = 100;
+/** How often the inputs' caught-up flags are re-checked against the brokers' end offsets. */
+const FRESHNESS_EVERY_MS = 500;
+const COMMIT_MAX_MESSAGES = 10_000;
 
 export interface RunnerMetrics {
   recordsIn: number;
@@ -105,6 +124,7 @@ export class ProcessorRunner<S> {
   ) {
     this.groupId = `${deps.groupPrefix}.processor.${processor.name}`;
     this.byTopicName = new Map(processor.inputs.map((k) => [deps.topics[k], k]));
+    this.admin = deps.kafka.admin();
     this.consumer = deps.kafka.consumer({
       groupId: this.groupId,
       partitionAssigners: [CoPartitionAssigner],
@@ -115,7 +135,12 @@ export class ProcessorRunner<S> {
     });
   }
 
+  private readonly admin: Admin;
+  private freshnessTimer?: NodeJS.Timeout;
+
   async start(): Promise<void> {
+    await this.admin.connect();
+    this.freshnessTimer = setInterval(() => void this.checkFreshness(), FRESHNESS_EVERY_MS);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
     this.otel.lag.addCallback((r) => {
@@ -134,18 +159,80 @@ export class ProcessorRunner<S> {
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
   }
 
+  /** Stops consuming, commits what was processed, then closes the producers. */
   async stop(): Promise<void> {
+    clearInterval(this.freshnessTimer);
     await this.consumer.disconnect();
-    for (const p of this.partitions.values()) await (await p.catch(() => undefined))?.producer.disconnect();
+    await this.admin.disconnect().catch(() => {});
+    for (const [p, promise] of this.partitions) {
+      const part = await promise.catch(() => undefined);
+      if (!part) continue;
+      await this.exclusive(part, () => this.flush(p, part)).catch((err) =>
+        this.deps.log.warn({ err, partition: p }, 'final commit failed'),
+      );
+      await part.producer.disconnect();
+    }
     this.partitions.clear();
+  }
+
+  /** Runs `fn` after everything queued on the partition (batches and timed commits never overlap). */
+  private exclusive(part: Partition<S>, fn: () => Promise<void>): Promise<void> {
+    const run = part.chain.then(fn);
+    part.chain = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Re-checks every owned partition's inputs against the brokers' end offsets: a topic whose fetched
+   * position is behind its end is not caught up (more is coming), one at its end is. Then releases
+   * what that allows (e.g. a barrier waiting for a quiet input).
+   */
+  private checking = false;
+  private async checkFreshness(): Promise<void> {
+    if (this.checking || this.partitions.size === 0) return;
+    this.checking = true;
+    try {
+      const owned = [...this.partitions];
+      const parts = await Promise.all(
+        owned.map(async ([p, promise]) => [p, await promise.catch(() => undefined)] as const),
+      );
+      const asOf = new Map(parts.map(([p, part]) => [p, part?.merger.nextSeq() ?? 0]));
+      const names = [...this.byTopicName.keys()];
+      const ends = new Map(
+        await Promise.all(names.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
+      );
+      for (const [p, part] of parts) {
+        if (!part || this.partitions.get(p) === undefined) continue;
+        await this.exclusive(part, async () => {
+          for (const t of names) {
+            const end = BigInt(ends.get(t)!.find((o) => o.partition === p)?.high ?? '0');
+            part.merger.markCaughtUp(t, (part.fetched.get(t) ?? 0n) >= end, asOf.get(p));
+          }
+          await this.processReleased(p, part);
+        });
+      }
+    } catch (err) {
+      this.deps.log.debug({ err }, 'freshness check failed');
+    } finally {
+      this.checking = false;
+    }
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.values(assignment).flat());
+    // Kept partitions: fetching paused during the rebalance, so their caught-up flags are stale.
+    for (const [p, part] of this.partitions)
+      if (owned.has(p)) void part.then((x) => x.merger.forgetCaughtUp()).catch(() => {});
     for (const [p, part] of this.partitions) {
       if (!owned.has(p)) {
         this.partitions.delete(p);
-        void part.then((x) => x.producer.disconnect()).catch(() => {});
+        // Uncommitted work is dropped: the new owner redoes it from the last commit.
+        void part
+          .then((x) => {
+            clearTimeout(x.timer);
+            return x.producer.disconnect();
+          })
+          .catch(() => {});
       }
     }
     const fresh = [...owned].filter((p) => !this.partitions.has(p));
@@ -194,6 +281,11 @@ export class ProcessorRunner<S> {
         merger.markCaughtUp(topic, position >= BigInt(o?.high ?? '0'));
       }
       out.set(p, {
+        pending: new Map(),
+        pendingCount: 0,
+        dirty: new Set(),
+        lastCommit: 0,
+        chain: Promise.resolve(),
         producer: producers.get(p)!,
         maxTs: -Infinity,
         lastTickTs: -Infinity,
@@ -242,14 +334,17 @@ export class ProcessorRunner<S> {
         data = { poison: err };
       }
       lastTs = ts;
-      items.push({ topic: batch.topic, session, offset: message.offset, ts, payload: { message, data } });
+      const barrier = 'value' in data && !!this.processor.isBarrier?.(key, data.value);
+      items.push({ topic: batch.topic, session, offset: message.offset, ts, barrier, payload: { message, data } });
     }
     this.metrics.recordsIn += items.length;
     this.otel.recordsIn.add(items.length, { topic: batch.topic });
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
-    part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
-    part.merger.push(batch.topic, items, batch.offsetLag() === '0');
-    await this.processReleased(batch.partition, part);
+    await this.exclusive(part, async () => {
+      part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
+      part.merger.push(batch.topic, items, batch.offsetLag() === '0');
+      await this.processReleased(batch.partition, part);
+    });
     // The fetch position moves on: these records are held by the merge or committed. (The committed
     // offset, set in the transaction, is what a restart resumes from.) On an error above, the batch
     // is fetched again and the runner's per-session de-duplication drops what was already applied.
@@ -261,9 +356,11 @@ export class ProcessorRunner<S> {
     const released = part.merger.release();
     if (released.length === 0) return;
     const { topics, serde } = this.deps;
-    const out = new Map<string, Message[]>();
-    const emit = (topic: string, m: Message) => (out.get(topic) ?? out.set(topic, []).get(topic)!).push(m);
-    const touched = new Set<string>();
+    const emit = (topic: string, m: Message) => {
+      (part.pending.get(topic) ?? part.pending.set(topic, []).get(topic)!).push(m);
+      part.pendingCount++;
+    };
+    const touched = part.dirty;
 
     const apply = (
       session: string,
@@ -335,20 +432,44 @@ export class ProcessorRunner<S> {
       }
     }
 
-    for (const session of touched) {
-      const entry = part.sessions.get(session)!;
-      if (this.processor.finished(entry.state)) {
+    if (part.pendingCount >= COMMIT_MAX_MESSAGES || Date.now() - part.lastCommit >= COMMIT_EVERY_MS) {
+      await this.flush(p, part);
+    } else {
+      part.timer ??= setTimeout(() => {
+        part.timer = undefined;
+        void this.exclusive(part, () => this.flush(p, part)).catch((err) =>
+          this.deps.log.error({ err, partition: p }, 'timed commit failed'),
+        );
+      }, COMMIT_EVERY_MS);
+    }
+  }
+
+  /** Commits what is pending on the partition: outputs, the touched sessions' snapshots, offsets. */
+  private async flush(p: number, part: Partition<S>): Promise<void> {
+    clearTimeout(part.timer);
+    part.timer = undefined;
+    if (part.pendingCount === 0 && part.dirty.size === 0) return;
+    const out = part.pending;
+    const changelog: Message[] = [];
+    for (const session of part.dirty) {
+      const entry = part.sessions.get(session);
+      if (!entry || this.processor.finished(entry.state)) {
         part.sessions.delete(session);
-        emit(topics.changelog, { key: session, value: null });
+        changelog.push({ key: session, value: null });
       } else {
-        emit(topics.changelog, {
+        changelog.push({
           key: session,
           value: JSON.stringify({ p, applied: entry.applied, state: this.processor.serialize(entry.state) }),
         });
       }
     }
-
+    if (changelog.length)
+      out.set(this.deps.topics.changelog, [...(out.get(this.deps.topics.changelog) ?? []), ...changelog]);
+    part.pending = new Map();
+    part.pendingCount = 0;
+    part.dirty = new Set();
     await this.commit(p, part, out);
+    part.lastCommit = Date.now();
   }
 
   /**

@@ -38,16 +38,24 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
   if (opts.startStack && (await runStackScript('up')) !== 0) return 1;
   const children: ChildProcess[] = [];
-  const stopAll = async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  /**
+   * Ctrl-C reaches the whole process group, so the children already got SIGINT and shut down on
+   * their own; a second signal would make them exit at once. They are sent SIGTERM only when the
+   * demo itself got SIGTERM, or when they are still running after their grace period.
+   */
+  const stopAll = async (signalled: boolean) => {
+    const live = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
+    if (!signalled) for (const c of live()) c.kill('SIGTERM');
+    const late = setTimeout(() => live().forEach((c) => c.kill('SIGTERM')), 20_000);
     await Promise.all(children.map(exitOf));
+    clearTimeout(late);
   };
   let stopping = false;
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     say('stopping Vigil processes (the stack keeps running: npm run stack:down stops it) ...');
-    void stopAll().then(() => process.exit(0));
+    void stopAll(signal === 'SIGINT').then(() => process.exit(0));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -74,7 +82,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return 0;
   } catch (err) {
     say(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
-    await stopAll();
+    await stopAll(false);
     return 1;
   }
 }
@@ -82,7 +90,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 const say = (msg: string) => process.stdout.write(`[vigil demo] ${msg}\n`);
 
 const exitOf = (c: ChildProcess): Promise<number> =>
-  c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code ?? 1)));
+  c.exitCode !== null || c.signalCode !== null
+    ? Promise.resolve(c.exitCode ?? 1)
+    : new Promise((r) => c.once('exit', (code) => r(code ?? 1)));
 
 async function waitReady(url: string, children: ChildProcess[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

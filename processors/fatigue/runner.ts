@@ -1,4 +1,5 @@
 import type { TopicKey } from '../../schemas/catalogue';
+import type { SessionEvent } from '../../schemas/types';
 import type { KeyedProcessor, Emission } from '../keyed';
 import {
   deserializeState,
@@ -47,6 +48,7 @@ export const fatigueProcessor: KeyedProcessor<FatigueState> = {
     return { state: r.state, outputs: emissions(r.outputs) };
   },
   tickEveryMs: 5_000,
+  isBarrier: (topic, value) => topic === 'sessions' && (value as SessionEvent).event.type === 'SessionEnded',
   finished: isEnded,
   serialize: serializeState,
   deserialize: (json) => deserializeState(json),
