@@ -1,5 +1,6 @@
 import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { ROOT_CONTEXT, SpanKind, context, metrics, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from '@opentelemetry/api';
+import { processorInstruments } from './metrics';
 import type { Logger } from '../core/logger';
 import type { AvroSerde } from '../core/serde';
 import { VigilError, isVigilError } from '../core/errors';
@@ -98,25 +99,9 @@ export class ProcessorRunner<S> {
   };
   private readonly tracer = trace.getTracer('vigil.processor');
   private readonly lag = new Map<string, number>();
-  private readonly otel = (() => {
-    const m = metrics.getMeter('vigil.processor');
-    return {
-      recordsIn: m.createCounter('vigil_processor_records_in', { description: 'records consumed' }),
-      recordsOut: m.createCounter('vigil_processor_records_out', { description: 'events produced (scores, alerts)' }),
-      late: m.createCounter('vigil_processor_late', { description: 'records routed to the late topic' }),
-      dlq: m.createCounter('vigil_processor_dead_lettered', { description: 'records routed to the DLQ' }),
-      emitLatency: m.createHistogram('vigil_processor_emit_latency_ms', {
-        description: 'wall time of emit minus the output event time',
-        unit: 'ms',
-      }),
-      restore: m.createHistogram('vigil_processor_restore_ms', { description: 'state restore duration', unit: 'ms' }),
-      rebalances: m.createCounter('vigil_processor_rebalances', { description: 'group joins' }),
-      lag: m.createObservableGauge('vigil_processor_lag', {
-        description: 'records behind the high watermark per topic-partition (transaction markers counted)',
-      }),
-      sessions: m.createObservableGauge('vigil_processor_sessions', { description: 'sessions held in memory' }),
-    };
-  })();
+  private readonly otel = processorInstruments();
+  private readonly admin: Admin;
+  private freshnessTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly processor: KeyedProcessor<S>,
@@ -134,9 +119,6 @@ export class ProcessorRunner<S> {
       heartbeatInterval: 2_000,
     });
   }
-
-  private readonly admin: Admin;
-  private freshnessTimer?: NodeJS.Timeout;
 
   async start(): Promise<void> {
     await this.admin.connect();
