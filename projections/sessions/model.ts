@@ -4,34 +4,42 @@ import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
 
 /**
  * `sessions` rows from `sessions.v1`: SessionStarted sets driver, vehicle and start; SessionEnded
- * sets status `ended`. Upserts, so either may arrive first (telemetry counters may also have
- * created the row) and a redelivery changes nothing.
+ * sets status `ended`; both move last_seen_at forward. Upserts, so either may arrive first (telemetry
+ * counters may also have created the row) and a redelivery changes nothing. Statements go in
+ * session_id byte order (offset order within a session), as SQL's `COLLATE "C"`, the order every read model locks sessions in,
+ * so two projections' transactions cannot deadlock.
  */
 export const sessionsModel: ReadModel = {
   name: 'sessions',
   topics: ['sessions'],
   project(records) {
-    return (records as ProjectedRecord<SessionEvent>[]).map(({ value: e }) => statementFor(e));
+    const events = (records as ProjectedRecord<SessionEvent>[]).map((r) => r.value);
+    // Array.prototype.sort is stable: a session's events keep their offset order.
+    events.sort((a, b) => (a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : 0));
+    return events.map(statementFor);
   },
 };
 
 function statementFor(e: SessionEvent): Statement {
   if (e.event.type === 'SessionStarted') {
     return {
-      text: `INSERT INTO sessions (session_id, tenant_id, driver_id, vehicle_id, status, started_at)
-             VALUES ($1, $2, $3, $4, 'active', $5)
+      text: `INSERT INTO sessions (session_id, tenant_id, driver_id, vehicle_id, status, started_at, last_seen_at)
+             VALUES ($1, $2, $3, $4, 'active', $5, $5)
              ON CONFLICT (session_id) DO UPDATE SET
                driver_id = EXCLUDED.driver_id, vehicle_id = EXCLUDED.vehicle_id, started_at = EXCLUDED.started_at,
                status = CASE WHEN sessions.status = 'ended' THEN 'ended' ELSE 'active' END,
+               last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
                updated_at = now()`,
       values: [e.session_id, e.tenant_id, e.event.driver_id, e.event.vehicle_id, isoOf(e.ts)],
     };
   }
   return {
-    text: `INSERT INTO sessions (session_id, tenant_id, status, ended_at, end_reason)
-           VALUES ($1, $2, 'ended', $3, $4)
+    text: `INSERT INTO sessions (session_id, tenant_id, status, ended_at, end_reason, last_seen_at)
+           VALUES ($1, $2, 'ended', $3, $4, $3)
            ON CONFLICT (session_id) DO UPDATE SET
-             status = 'ended', ended_at = EXCLUDED.ended_at, end_reason = EXCLUDED.end_reason, updated_at = now()`,
+             status = 'ended', ended_at = EXCLUDED.ended_at, end_reason = EXCLUDED.end_reason,
+             last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
+             updated_at = now()`,
     values: [e.session_id, e.tenant_id, isoOf(e.ts), e.event.reason],
   };
 }

@@ -1,0 +1,70 @@
+import type { Statement } from '../core/db';
+import { isoOf } from './model';
+
+/**
+ * A table column a read model fills from an event: its name, its PostgreSQL type (the element type of
+ * the array it travels in), and how to read it from the event.
+ */
+export interface Column<E> {
+  name: string;
+  type: string;
+  of: (e: E) => unknown;
+}
+
+/** One array per column, in column order: the parameters of an `unnest` multi-row insert. */
+export function columnValues<E>(columns: readonly Column<E>[], events: readonly E[]): unknown[][] {
+  return columns.map((c) => events.map(c.of));
+}
+
+/** `unnest($1::uuid[], $2::timestamptz[], ...)` for the columns, from parameter `$from` on. */
+export function unnestOf<E>(columns: readonly Column<E>[], from = 1): string {
+  return `unnest(${columns.map((c, i) => `$${i + from}::${c.type}[]`).join(', ')})`;
+}
+
+/** The envelope columns every telemetry table starts with (DESIGN section 3). */
+export interface Telemetry {
+  event_id: string;
+  ts: number;
+  tenant_id: string;
+  session_id: string;
+  device_id: string;
+  seq: number;
+}
+
+export const telemetryColumns: Column<Telemetry>[] = [
+  { name: 'event_id', type: 'uuid', of: (e) => e.event_id },
+  { name: 'ts', type: 'timestamptz', of: (e) => isoOf(e.ts) },
+  { name: 'tenant_id', type: 'text', of: (e) => e.tenant_id },
+  { name: 'session_id', type: 'text', of: (e) => e.session_id },
+  { name: 'device_id', type: 'text', of: (e) => e.device_id },
+  { name: 'seq', type: 'bigint', of: (e) => e.seq },
+];
+
+/**
+ * The statement of a telemetry read model: one multi-row insert of the batch into `table` (idempotent
+ * by its (event_id, ts) key), and, from the rows it really inserted (`RETURNING` after `ON CONFLICT DO
+ * NOTHING`), the session's `counter`, its telemetry span (first_ts, last_ts) and last_seen_at. So a
+ * redelivered event is neither stored nor counted twice. Sessions are upserted in session_id byte order
+ * (COLLATE "C"), the order every read model locks them in, so two projections' transactions cannot deadlock.
+ * The SQL text is built once per model; only the arrays change per batch.
+ */
+export function telemetryModelSql<E>(table: string, columns: readonly Column<E>[], counter: string): string {
+  return `WITH ins AS (
+  INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
+  SELECT * FROM ${unnestOf(columns)}
+  ON CONFLICT DO NOTHING
+  RETURNING tenant_id, session_id, ts)
+INSERT INTO sessions (session_id, tenant_id, ${counter}, first_ts, last_ts, last_seen_at)
+SELECT session_id, min(tenant_id), count(*), min(ts), max(ts), max(ts) FROM ins GROUP BY session_id ORDER BY session_id COLLATE "C"
+ON CONFLICT (session_id) DO UPDATE SET
+  ${counter} = sessions.${counter} + EXCLUDED.${counter},
+  first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts),
+  last_ts = GREATEST(sessions.last_ts, EXCLUDED.last_ts),
+  last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
+  updated_at = now()`;
+}
+
+/** The statements of a telemetry batch: none for an empty one, else the one multi-row statement. */
+export function telemetryStatements<E>(sql: string, columns: readonly Column<E>[], events: readonly E[]): Statement[] {
+  return events.length === 0 ? [] : [{ text: sql, values: columnValues(columns, events) }];
+}
