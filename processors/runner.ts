@@ -219,13 +219,32 @@ export class ProcessorRunner<S> {
     }
     const fresh = [...owned].filter((p) => !this.partitions.has(p));
     if (fresh.length === 0) return;
-    const restored = this.restore(fresh);
+    const restored = this.restoreWithRetry(fresh);
     for (const p of fresh)
       this.partitions.set(
         p,
         restored.then((all) => all.get(p)!),
       );
-    restored.catch((err) => this.deps.log.error({ err, partitions: fresh }, 'restore failed'));
+    restored.catch((err) => {
+      // Forget them: the batches that await them fail, kafkajs restarts the consumer, and the next
+      // assignment restores them afresh.
+      for (const p of fresh) this.partitions.delete(p);
+      this.deps.log.error({ err, partitions: fresh }, 'restore failed');
+    });
+  }
+
+  /** Restore, retried with backoff: brokers answer "not the leader" for a while after topic changes. */
+  private async restoreWithRetry(partitions: number[], attempts = 8): Promise<Map<number, Partition<S>>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.restore(partitions);
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        const delay = Math.min(5_000, 250 * 2 ** attempt);
+        this.deps.log.warn({ err: (err as Error).message, partitions, attempt, delay }, 'restore failed, retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private async restore(partitions: number[]): Promise<Map<number, Partition<S>>> {
@@ -234,22 +253,27 @@ export class ProcessorRunner<S> {
     // Producers first: InitProducerId fences the previous owner of p and completes or aborts its open
     // transaction, so the changelog and offsets read below are final.
     const producers = new Map<number, Producer>();
-    for (const p of partitions) {
-      const producer = kafka.producer({
-        transactionalId: `${this.groupId}.p${p}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-      });
-      await producer.connect();
-      producers.set(p, producer);
-    }
-    const snapshots = await readChangelog(kafka, topics.changelog, partitions);
-    const admin = kafka.admin();
-    await admin.connect();
     const names = [...this.byTopicName.keys()];
-    const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: names });
-    const ends = await Promise.all(names.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const));
-    await admin.disconnect();
+    let snapshots: Map<string, Buffer>;
+    let committed: Awaited<ReturnType<Admin['fetchOffsets']>>;
+    let ends: (readonly [string, Awaited<ReturnType<Admin['fetchTopicOffsets']>>])[];
+    try {
+      for (const p of partitions) {
+        const producer = kafka.producer({
+          transactionalId: `${this.groupId}.p${p}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+        });
+        producers.set(p, producer);
+        await producer.connect();
+      }
+      snapshots = await readChangelog(kafka, topics.changelog, partitions);
+      committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: names });
+      ends = await Promise.all(names.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const));
+    } catch (err) {
+      for (const producer of producers.values()) await producer.disconnect().catch(() => {});
+      throw err;
+    }
 
     const out = new Map<number, Partition<S>>();
     for (const p of partitions) {
