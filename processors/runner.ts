@@ -138,7 +138,14 @@ export class ProcessorRunner<S> {
       this.otel.rebalances.add(1, { group: this.groupId });
       this.onAssignment(payload.memberAssignment);
     });
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Partitions are independent (per-partition state, merge, producer and task chain), so several
+      // are worked on at once; batches of one partition number still run one after another.
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (b) => this.onBatch(b),
+    });
   }
 
   /** Stops consuming, commits what was processed, then closes the producers. */
@@ -439,15 +446,23 @@ export class ProcessorRunner<S> {
     }
 
     if (part.pendingCount >= COMMIT_MAX_MESSAGES || Date.now() - part.lastCommit >= COMMIT_EVERY_MS) {
-      await this.flush(p, part);
+      // Queued behind the current task rather than awaited: the caller returns and kafkajs moves on to
+      // other partitions while this one's transaction commits; this partition's next batch waits for it.
+      this.scheduleFlush(p, part);
     } else {
       part.timer ??= setTimeout(() => {
         part.timer = undefined;
-        void this.exclusive(part, () => this.flush(p, part)).catch((err) =>
-          this.deps.log.error({ err, partition: p }, 'timed commit failed'),
-        );
+        this.scheduleFlush(p, part);
       }, COMMIT_EVERY_MS);
     }
+  }
+
+  private scheduleFlush(p: number, part: Partition<S>): void {
+    clearTimeout(part.timer);
+    part.timer = undefined;
+    void this.exclusive(part, () => this.flush(p, part)).catch((err) =>
+      this.deps.log.error({ err, partition: p }, 'commit failed'),
+    );
   }
 
   /** Commits what is pending on the partition: outputs, the touched sessions' snapshots, offsets. */
