@@ -39,6 +39,15 @@ describe('Avro serde against the schema registry', () => {
     expect(fresh.registryRequests).toBe(1);
   });
 
+  it('decodes synchronously once the writer schema is known, and says when it is not', async () => {
+    const fresh = new AvroSerde(testConfig().schemaRegistryUrl, fx.topics);
+    const bytes = fx.serde.encode('sessions', started);
+    expect(fresh.decodeKnown(bytes)).toBeUndefined();
+    await fresh.decode(bytes);
+    expect(fresh.decodeKnown(bytes)?.value).toEqual(started);
+    expect(() => fresh.decodeKnown(Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'EVENT_UNDECODABLE' }));
+  });
+
   it('registers idempotently: the same schema keeps its id', async () => {
     const again = new AvroSerde(testConfig().schemaRegistryUrl, fx.topics);
     await again.register(['sessions']);

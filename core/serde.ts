@@ -123,20 +123,19 @@ export class AvroSerde {
    * record is poison). An unreachable registry → SCHEMA_REGISTRY_UNAVAILABLE (retriable).
    */
   async decode<T = unknown>(buf: Buffer | null): Promise<Decoded<T>> {
-    if (!buf || buf.length < HEADER || buf.readUInt8(0) !== MAGIC) {
-      throw new VigilError('EVENT_UNDECODABLE', 'value is not in the Confluent wire format (magic byte 0 + schema id)');
-    }
-    const schemaId = buf.readInt32BE(1);
+    const schemaId = schemaIdIn(buf);
     const reader = this.readers.get(schemaId) ?? (await this.fetchReader(schemaId));
-    let value: unknown;
-    try {
-      value = reader.type.fromBuffer(buf.subarray(HEADER));
-    } catch (cause) {
-      throw new VigilError('EVENT_UNDECODABLE', `Avro body does not match schema ${schemaId}: ${messageOf(cause)}`, {
-        cause,
-      });
-    }
-    return { schemaId, value: fromAvro(value, reader.shape) as T };
+    return decodeWith<T>(buf!, schemaId, reader);
+  }
+
+  /**
+   * The synchronous fast path of `decode` for hot loops: the decoded value when the writer schema is
+   * already known, `undefined` when it must first be fetched (then call `decode`). Same errors.
+   */
+  decodeKnown<T = unknown>(buf: Buffer | null): Decoded<T> | undefined {
+    const schemaId = schemaIdIn(buf);
+    const reader = this.readers.get(schemaId);
+    return reader && decodeWith<T>(buf!, schemaId, reader);
   }
 
   private writerOf(key: TopicKey): Writer {
@@ -176,6 +175,25 @@ export class AvroSerde {
     }
     if (!res.ok) throw registryError(`setting compatibility of ${subject}`, new Error(`HTTP ${res.status}`));
   }
+}
+
+function schemaIdIn(buf: Buffer | null): number {
+  if (!buf || buf.length < HEADER || buf.readUInt8(0) !== MAGIC) {
+    throw new VigilError('EVENT_UNDECODABLE', 'value is not in the Confluent wire format (magic byte 0 + schema id)');
+  }
+  return buf.readInt32BE(1);
+}
+
+function decodeWith<T>(buf: Buffer, schemaId: number, reader: Codec): Decoded<T> {
+  let value: unknown;
+  try {
+    value = reader.type.fromBuffer(buf.subarray(HEADER));
+  } catch (cause) {
+    throw new VigilError('EVENT_UNDECODABLE', `Avro body does not match schema ${schemaId}: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+  return { schemaId, value: fromAvro(value, reader.shape) as T };
 }
 
 function registryError(what: string, cause: unknown): VigilError {

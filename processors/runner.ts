@@ -333,7 +333,9 @@ export class ProcessorRunner<S> {
       let data: Payload;
       let ts = lastTs;
       try {
-        const { value } = await this.deps.serde.decode<{ ts?: unknown; session_id?: unknown }>(message.value);
+        const { value } =
+          this.deps.serde.decodeKnown<{ ts?: unknown; session_id?: unknown }>(message.value) ??
+          (await this.deps.serde.decode<{ ts?: unknown; session_id?: unknown }>(message.value));
         if (typeof value.ts !== 'number' || value.session_id !== session) {
           throw new VigilError(
             'EVENT_INVALID',
