@@ -91,7 +91,7 @@ export async function processorBench(): Promise<void> {
     ) +
       `\n\nProcessor / raw (paired): median ${(json.processor_to_raw_ratio.median * 100).toFixed(0)}% (${(json.processor_to_raw_ratio.min * 100).toFixed(0)}-${(json.processor_to_raw_ratio.max * 100).toFixed(0)}%); goal >= 60%.` +
       `\n\nReal-time run, ${latency.sessions} sessions for ${latency.seconds} s: window end → score readable: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms over ${latency.scores} scores (includes the 2 s allowed lateness and the 100 ms publishing tick).` +
-      `\nPeak RSS: the processor process in the real-time run ${latency.processorPeakRssMiB} MiB; the benchmark process (simulator, in-process runners of the throughput part, consumers) ${json.peak_rss_mib} MiB.`,
+      `\nPeak RSS: the processor process in the real-time run ${latency.processorPeakRssMiB} MiB (RSS every 5 s: ${latency.processorRssEvery5sMiB.join(', ')}); the benchmark process (simulator, in-process runners of the throughput part, consumers) ${json.peak_rss_mib} MiB.`,
   );
 }
 
@@ -148,11 +148,13 @@ async function processorRun(
   return total / s;
 }
 
-/** Peak RSS (VmHWM) of another process, MiB. */
-function peakRssOf(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** Peak (VmHWM) and current (VmRSS) resident set size of another process, MiB. */
+const statusMiB = (pid: number, field: string): number => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
+};
+const peakRssOf = (pid: number) => statusMiB(pid, 'VmHWM');
+const rssOf = (pid: number) => statusMiB(pid, 'VmRSS');
 
 async function latencyRun() {
   const sessions = 200;
@@ -180,6 +182,8 @@ async function latencyRun() {
     },
   });
   await new Promise((r) => setTimeout(r, 5_000)); // processor joined its group
+  const rss: number[] = [];
+  const sampler = setInterval(() => rss.push(rssOf(proc.pid!)), 5_000);
   const publisher = new Publisher(kafka, serde, topics);
   await publisher.connect();
   await runSimulation(publisher, {
@@ -193,6 +197,7 @@ async function latencyRun() {
   });
   await publisher.disconnect();
   await new Promise((r) => setTimeout(r, 5_000));
+  clearInterval(sampler);
   const processorPeakRssMiB = peakRssOf(proc.pid!);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
@@ -206,5 +211,6 @@ async function latencyRun() {
     p95: percentile(s, 95),
     p99: percentile(s, 99),
     processorPeakRssMiB,
+    processorRssEvery5sMiB: rss,
   };
 }
