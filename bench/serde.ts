@@ -80,7 +80,9 @@ async function timeRoundTrips(serde: AvroSerde, key: TopicKey, values: unknown[]
   for (let r = 0; r < runs; r++) {
     const t0 = process.hrtime.bigint();
     for (const v of values) {
-      await serde.decode(serde.encode(key, v as never));
+      // Steady state: the synchronous path (the writer schema is known after the warm-up).
+      const bytes = serde.encode(key, v as never);
+      if (!serde.decodeKnown(bytes)) await serde.decode(bytes);
       n++;
     }
     us.push(Number(process.hrtime.bigint() - t0) / 1000 / values.length);
