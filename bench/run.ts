@@ -10,6 +10,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   serde: serdeBench,
   producer: producerBench,
   processor: processorBench,
+  gateway: () => import('./gateway').then((m) => m.gatewayBench()),
 };
 
 async function main() {
