@@ -134,7 +134,7 @@ describe('read models (Kafka → PostgreSQL)', () => {
         ),
       );
     };
-    const done = await eventually(caughtUp, (v) => v);
+    const done = await eventually(caughtUp, (v) => v, 60_000);
     await new Promise((r) => setTimeout(r, dwellMs));
     await Promise.all(runners.map((r) => r.stop()));
     expect(done).toBe(true);

@@ -1,26 +1,31 @@
 import type { Runtime } from '../core/runtime';
 import { ProjectionRunner } from './runner';
 import { readModels } from './index';
+import { REDIS_PROJECTION, RedisProjectionRunner } from './redis/runner';
 
-/** `vigil project`: runs the named read models (all by default) until SIGTERM/SIGINT. */
+/** Every projection `vigil project` can run: the PostgreSQL read models and the Redis one. */
+export const projectionNames = (): string[] => [...Object.keys(readModels), REDIS_PROJECTION];
+
+/** `vigil project`: runs the named projections (all by default) until SIGTERM/SIGINT. */
 export async function startProjectionWorker(
   rt: Runtime,
-  names: string[] = Object.keys(readModels),
-): Promise<ProjectionRunner[]> {
-  const unknown = names.filter((n) => !readModels[n]);
-  if (unknown.length)
-    throw new Error(`unknown read model(s): ${unknown.join(', ')}; known: ${Object.keys(readModels).join(', ')}`);
+  names: string[] = projectionNames(),
+): Promise<(ProjectionRunner | RedisProjectionRunner)[]> {
+  const known = projectionNames();
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new Error(`unknown read model(s): ${unknown.join(', ')}; known: ${known.join(', ')}`);
   await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
-  const runners = names.map(
-    (n) =>
-      new ProjectionRunner(readModels[n]!, {
-        kafka: rt.kafka,
-        pool: rt.pool,
-        serde: rt.serde,
-        topics: rt.topics,
-        log: rt.log,
-        groupPrefix: rt.config.topicPrefix,
-      }),
+  const deps = {
+    kafka: rt.kafka,
+    serde: rt.serde,
+    topics: rt.topics,
+    log: rt.log,
+    groupPrefix: rt.config.topicPrefix,
+  };
+  const runners = names.map((n) =>
+    n === REDIS_PROJECTION
+      ? new RedisProjectionRunner({ ...deps, redis: rt.redis })
+      : new ProjectionRunner(readModels[n]!, { ...deps, pool: rt.pool }),
   );
   for (const r of runners) {
     await r.start();

@@ -1,0 +1,383 @@
+import { once } from 'node:events';
+import { createRedis, type Redis } from '../../core/redis';
+import { eventually, testConfig, testLogger, uniqueName } from '../../test/support/env';
+import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
+import { Publisher } from '../../producers/publisher';
+import { uuidFrom } from '../../processors/fatigue/ids';
+import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
+import { RedisProjectionRunner } from './runner';
+import { projectRedis, type RedisModelOptions } from './model';
+import { redisScripts } from './scripts';
+
+const T0 = Date.UTC(2026, 0, 1, 8);
+const at = (s: number) => T0 + s * 1000;
+const TENANT = 'tenant-a';
+
+const startedOf = (session: string, s: number): SessionEvent => ({
+  event_id: uuidFrom('spec', 'start', session),
+  tenant_id: TENANT,
+  session_id: session,
+  ts: at(s),
+  event: { type: 'SessionStarted', driver_id: 'driver-1', vehicle_id: 'vehicle-1', devices: [] },
+});
+const endedOf = (session: string, s: number): SessionEvent => ({
+  event_id: uuidFrom('spec', 'end', session),
+  tenant_id: TENANT,
+  session_id: session,
+  ts: at(s),
+  event: { type: 'SessionEnded', reason: 'COMPLETED' },
+});
+const scoreOf = (session: string, endS: number, score: number, level: number): FatigueScored => ({
+  event_id: uuidFrom('spec', 'score', session, endS),
+  tenant_id: TENANT,
+  session_id: session,
+  ts: at(endS),
+  window_start_ts: at(endS - 60),
+  window_end_ts: at(endS),
+  score,
+  level,
+  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
+  features: {
+    perclos: 0.125,
+    long_blink_share: null,
+    sdlp_m: null,
+    lane_departures: 0,
+    eeg_ratio: null,
+    eeg_ratio_z: null,
+    lapses: 0,
+    yawns: 0,
+  },
+  baseline_ready: true,
+  model_version: 'fatigue-v1',
+});
+const alertOf = (session: string, s: number, event: AlertEventKind): AlertEvent => ({
+  event_id: uuidFrom('spec', 'alert', event.alert_id, event.type, s),
+  tenant_id: TENANT,
+  session_id: session,
+  ts: at(s),
+  event,
+});
+
+/** Commands fail fast while disconnected (no offline queue): wait for the connection first. */
+async function ready(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') await once(redis, 'ready');
+}
+
+/** Every key under the prefix with its content (TTLs left out); stream entries with their ids. */
+async function dump(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  const out: Record<string, unknown> = {};
+  for (const k of keys.sort()) {
+    const type = await redis.type(k);
+    if (type === 'hash') out[k] = await redis.hgetall(k);
+    else if (type === 'zset') out[k] = await redis.zrange(k, 0, -1, 'WITHSCORES');
+    else if (type === 'stream') out[k] = await redis.xrange(k, '-', '+');
+    else out[k] = type;
+  }
+  return out;
+}
+
+async function dropKeys(redis: Redis, prefix: string): Promise<void> {
+  const keys = Object.keys(await dump(redis, prefix));
+  if (keys.length) await redis.del(...keys);
+}
+
+const feedOf = async (redis: Redis, key: string) =>
+  (await redis.xrange(key, '-', '+')).map(([, f]) => {
+    const m: Record<string, string> = {};
+    for (let i = 0; i < f.length; i += 2) m[f[i]!] = f[i + 1]!;
+    return { kind: m.kind, ts: Number(m.ts), event_id: m.event_id, data: JSON.parse(m.data!) as unknown };
+  });
+
+describe('redis read model scripts (against Redis)', () => {
+  const prefix = uniqueName('vigil-test-');
+  const options: RedisModelOptions = {
+    prefix,
+    sessionTtlMs: 60_000,
+    alertTtlMs: 60_000,
+    liveStaleMs: 3_600_000,
+    feedMaxLen: 1_000,
+  };
+  let redis: Redis;
+  const apply = async (topic: 'sessions' | 'scores' | 'alerts', ...values: unknown[]) => {
+    const ops = projectRedis(
+      values.map((value, i) => ({ topic, partition: 0, offset: String(i), value })),
+      options,
+    );
+    const results: unknown[] = [];
+    for (const op of ops) {
+      const s = redisScripts[op.script];
+      results.push(await redis.eval(s.lua, s.numberOfKeys, ...op.keys, ...op.args));
+    }
+    return results;
+  };
+  const k = (rest: string) => `${prefix}:${rest}`;
+
+  beforeAll(async () => {
+    redis = createRedis(testConfig().redisUrl);
+    await ready(redis);
+  });
+  afterAll(async () => {
+    await dropKeys(redis, prefix);
+    await redis.quit();
+  });
+
+  it('keeps the newest score as the latest: an older or replayed score changes nothing', async () => {
+    await apply('scores', scoreOf('s1', 20, 60.5, 2));
+    expect(await apply('scores', scoreOf('s1', 15, 80, 2), scoreOf('s1', 20, 60.5, 2))).toEqual([0, 1, 0, 0, 1, 0]);
+    expect(await redis.hgetall(k('session:s1:latest'))).toEqual({
+      ts: String(at(20)),
+      session_id: 's1',
+      tenant_id: TENANT,
+      score: '60.5',
+      level: '2',
+      window_start_ts: String(at(-40)),
+      components: JSON.stringify({ ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 }),
+      model_version: 'fatigue-v1',
+      event_id: scoreOf('s1', 20, 60.5, 2).event_id,
+    });
+    expect(await redis.pttl(k('session:s1:latest'))).toBeGreaterThan(50_000);
+    await apply('scores', scoreOf('s1', 25, 55, 1));
+    expect(await redis.hmget(k('session:s1:latest'), 'ts', 'score', 'level')).toEqual([String(at(25)), '55', '1']);
+  });
+
+  it('keeps live sessions by newest event time, never lowered, and leaves ended sessions out for good', async () => {
+    await apply('sessions', startedOf('s2', 0));
+    expect(await redis.zrange(k(`tenant:${TENANT}:live`), 0, -1, 'WITHSCORES')).toEqual([
+      's2',
+      String(at(0)),
+      's1',
+      String(at(25)),
+    ]);
+    await apply('scores', scoreOf('s1', 10, 30, 0)); // older: ZADD GT keeps at(25)
+    expect(await redis.zscore(k(`tenant:${TENANT}:live`), 's1')).toBe(String(at(25)));
+    await apply('sessions', endedOf('s2', 30));
+    await apply('sessions', startedOf('s2', 0)); // a replay of the start after the end
+    await apply('scores', scoreOf('s2', 30, 10, 0)); // a score flushed at the end
+    expect(await redis.zrange(k(`tenant:${TENANT}:live`), 0, -1)).toEqual(['s1']);
+    expect(await redis.hmget(k('session:s2:latest'), 'ended_at', 'end_reason', 'score')).toEqual([
+      String(at(30)),
+      'COMPLETED',
+      '10',
+    ]);
+  });
+
+  it('folds an alert’s life cycle: active, escalated, acknowledged, then gone from the active set', async () => {
+    const id = 'alert-1';
+    const raised = alertOf('s1', 12, {
+      type: 'AlertRaised',
+      alert_id: id,
+      level: 2,
+      reason: 'microsleep',
+      score: null,
+    });
+    const escalated = alertOf('s1', 42, { type: 'AlertEscalated', alert_id: id, level: 2, count: 1 });
+    const acked = alertOf('s1', 44, { type: 'AlertAcknowledged', alert_id: id, acknowledged_by: 'ops@fleet' });
+    const cleared = alertOf('s1', 72, { type: 'AlertCleared', alert_id: id, reason: 'recovered' });
+    const active = k(`tenant:${TENANT}:alerts:active`);
+
+    await apply('alerts', raised, escalated);
+    await apply('alerts', raised); // replayed: nothing moves back
+    expect(JSON.parse((await redis.hget(active, id))!)).toEqual({
+      alert_id: id,
+      session_id: 's1',
+      tenant_id: TENANT,
+      level: 2,
+      reason: 'microsleep',
+      score: null,
+      status: 'active',
+      raised_at: at(12),
+      escalations: 1,
+      acknowledged_at: null,
+      acknowledged_by: null,
+      last_event_ts: at(42),
+    });
+    await apply('alerts', acked);
+    expect(JSON.parse((await redis.hget(active, id))!)).toMatchObject({
+      status: 'acknowledged',
+      acknowledged_at: at(44),
+      acknowledged_by: 'ops@fleet',
+    });
+    await apply('alerts', cleared);
+    await apply('alerts', raised, escalated, acked); // a replay from before the clear
+    expect(await redis.hexists(active, id)).toBe(0);
+    expect(await redis.hgetall(k(`alert:${id}`))).toEqual({
+      alert_id: id,
+      session_id: 's1',
+      tenant_id: TENANT,
+      level: '2',
+      reason: 'microsleep',
+      status: 'cleared',
+      raised_at: String(at(12)),
+      escalations: '1',
+      acknowledged_at: String(at(44)),
+      acknowledged_by: 'ops@fleet',
+      cleared_at: String(at(72)),
+      clear_reason: 'recovered',
+      last_event_ts: String(at(72)),
+    });
+  });
+
+  it('feeds each event once per kind in event-time order: replays and late events add nothing', async () => {
+    const feed = k('session:s3:feed');
+    const a = alertOf('s3', 20, { type: 'AlertRaised', alert_id: 'x', level: 1, reason: 'drowsy', score: 50 });
+    const b = alertOf('s3', 20, { type: 'AlertRaised', alert_id: 'y', level: 2, reason: 'severe', score: 50 });
+    await apply('scores', scoreOf('s3', 20, 50, 1));
+    await apply('alerts', a, b); // two alert events at the same ts: both
+    await apply('scores', scoreOf('s3', 15, 40, 0)); // late score: not news
+    await apply('alerts', a); // replay
+    await apply('scores', scoreOf('s3', 25, 52, 1));
+    expect((await feedOf(redis, feed)).map((e) => [e.kind, e.ts, e.event_id])).toEqual([
+      ['score', at(20), scoreOf('s3', 20, 50, 1).event_id],
+      ['alert', at(20), a.event_id],
+      ['alert', at(20), b.event_id],
+      ['score', at(25), scoreOf('s3', 25, 52, 1).event_id],
+    ]);
+    expect((await feedOf(redis, feed))[1]!.data).toEqual(a);
+  });
+
+  it('caps the feed near its maximum length', async () => {
+    const capped = { ...options, feedMaxLen: 10 };
+    for (let i = 0; i < 300; i++) {
+      const [op] = projectRedis(
+        [{ topic: 'sessions', partition: 0, offset: '0', value: { ...startedOf('s4', i), event_id: `e${i}` } }],
+        capped,
+      ).filter((o) => o.script === 'feed');
+      await redis.eval(redisScripts.feed.lua, 2, ...op!.keys, ...op!.args);
+    }
+    const n = await redis.xlen(k('session:s4:feed'));
+    expect(n).toBeGreaterThanOrEqual(10);
+    expect(n).toBeLessThan(300);
+  });
+});
+
+describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () => {
+  const config = testConfig();
+  const log = testLogger();
+  const prefix = config.topicPrefix;
+  let fx: KafkaFixture;
+  let redis: Redis;
+  let publisher: Publisher;
+  const runner = (groupPrefix: string) =>
+    new RedisProjectionRunner({
+      kafka: fx.kafka,
+      redis,
+      serde: fx.serde,
+      topics: fx.topics,
+      log,
+      groupPrefix,
+      keyPrefix: prefix,
+    });
+
+  const microsleep = 'alert-microsleep';
+  const drowsy = 'alert-drowsy';
+  const sessions = [startedOf('A', 0), startedOf('B', 0), endedOf('B', 30)];
+  const scores = [
+    scoreOf('A', 10, 42.5, 0),
+    scoreOf('A', 15, 71.25, 2),
+    scoreOf('A', 20, 60.5, 2),
+    scoreOf('B', 10, 20, 0),
+    scoreOf('A', 5, 80, 2), // late
+  ];
+  const alerts = [
+    alertOf('A', 12, { type: 'AlertRaised', alert_id: microsleep, level: 2, reason: 'microsleep', score: null }),
+    alertOf('A', 15, { type: 'AlertRaised', alert_id: drowsy, level: 1, reason: 'drowsy', score: 71.25 }),
+    alertOf('A', 42, { type: 'AlertEscalated', alert_id: microsleep, level: 2, count: 1 }),
+    alertOf('A', 44, { type: 'AlertAcknowledged', alert_id: microsleep, acknowledged_by: 'ops@fleet' }),
+    alertOf('A', 72, { type: 'AlertCleared', alert_id: microsleep, reason: 'recovered' }),
+  ];
+  const total = sessions.length + scores.length + alerts.length;
+
+  /** Runs a runner until `until` holds of the key dump, and `dwellMs` more. */
+  async function runUntil(r: RedisProjectionRunner, until: () => Promise<boolean>, dwellMs = 0) {
+    await r.start();
+    const ok = await eventually(until, (v) => v, 60_000);
+    await new Promise((res) => setTimeout(res, dwellMs));
+    await r.stop();
+    expect(ok).toBe(true);
+  }
+  const checkpointsAtEnd = async () => {
+    const cps = await redis.hgetall(`${prefix}:projection:redis:checkpoints`);
+    for (const t of [fx.topics.sessions, fx.topics.scores, fx.topics.alerts]) {
+      for (const o of await fx.admin.fetchTopicOffsets(t)) {
+        if (o.high !== '0' && cps[`${t}:${o.partition}`] !== o.high) return false;
+      }
+    }
+    return true;
+  };
+
+  beforeAll(async () => {
+    fx = await kafkaFixture(config);
+    redis = createRedis(config.redisUrl);
+    await ready(redis);
+    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+    await publisher.connect();
+  });
+  afterAll(async () => {
+    await publisher?.disconnect();
+    await dropKeys(redis, prefix);
+    await redis?.quit();
+    await fx?.close();
+  });
+
+  it('projects sessions, scores and alerts into the latest score, live sessions, active alerts and feeds', async () => {
+    await publisher.publish('sessions', sessions);
+    await publisher.publish('scores', scores.slice(0, 2));
+    const producer = fx.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: fx.topics.scores, messages: [{ key: 'A', value: Buffer.from('not avro') }] });
+    await producer.disconnect();
+    await publisher.publish('scores', scores.slice(2));
+    await publisher.publish('alerts', alerts);
+
+    const r = runner(prefix);
+    await runUntil(r, checkpointsAtEnd);
+    expect(r.applied).toBe(total);
+
+    expect(await redis.hmget(`${prefix}:session:A:latest`, 'ts', 'score', 'level')).toEqual([
+      String(at(20)),
+      '60.5',
+      '2',
+    ]);
+    expect(await redis.zrange(`${prefix}:tenant:${TENANT}:live`, 0, -1, 'WITHSCORES')).toEqual(['A', String(at(20))]);
+    const active = await redis.hgetall(`${prefix}:tenant:${TENANT}:alerts:active`);
+    expect(Object.keys(active)).toEqual([drowsy]);
+    expect(JSON.parse(active[drowsy]!)).toMatchObject({ status: 'active', level: 1, score: 71.25, raised_at: at(15) });
+    expect(await redis.hget(`${prefix}:alert:${microsleep}`, 'status')).toBe('cleared');
+
+    const feed = await feedOf(redis, `${prefix}:session:A:feed`);
+    const byKind = (kind: string) => feed.filter((e) => e.kind === kind).map((e) => e.ts);
+    expect(byKind('session')).toEqual([at(0)]);
+    expect(byKind('score')).toEqual([at(10), at(15), at(20)]); // the late one is not news
+    expect(byKind('alert')).toEqual([at(12), at(15), at(42), at(44), at(72)]);
+
+    const dlq = await readAll(fx.kafka, fx.topics.dlq);
+    expect(dlq.map((d) => d.headers['vigil.dlq.consumer'])).toEqual(['projection.redis']);
+  });
+
+  it('resumes from its checkpoint in Redis: a runner under a new consumer group applies nothing', async () => {
+    const before = await dump(redis, prefix);
+    const again = runner(`${prefix}-again`);
+    await runUntil(again, checkpointsAtEnd, 4_000);
+    expect(again.applied).toBe(0);
+    expect(await dump(redis, prefix)).toEqual(before);
+  });
+
+  it('changes nothing when replayed without its checkpoint (the guards)', async () => {
+    await redis.del(`${prefix}:projection:redis:checkpoints`);
+    const before = await dump(redis, prefix);
+    delete before[`${prefix}:projection:redis:checkpoints`];
+    const replay = runner(`${prefix}-replay`);
+    await runUntil(replay, checkpointsAtEnd);
+    expect(replay.applied).toBe(total);
+    const after = await dump(redis, prefix);
+    delete after[`${prefix}:projection:redis:checkpoints`];
+    expect(after).toEqual(before);
+  });
+});
