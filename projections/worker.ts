@@ -27,9 +27,13 @@ export async function startProjectionWorker(
       ? new RedisProjectionRunner({ ...deps, redis: rt.redis })
       : new ProjectionRunner(readModels[n]!, { ...deps, pool: rt.pool }),
   );
+  // One closer for all: the consumers leave their groups in parallel (one after the other, eight of
+  // them outlast the shutdown grace period).
+  const started: typeof runners = [];
+  rt.lifecycle.onClose('projection runners', () => Promise.all(started.map((r) => r.stop())));
   for (const r of runners) {
     await r.start();
-    rt.lifecycle.onClose(`projection runner`, () => r.stop());
+    started.push(r);
   }
   rt.log.info({ models: names }, 'projection worker running');
   return runners;
