@@ -43,23 +43,37 @@ export const telemetryColumns: Column<Telemetry>[] = [
 /**
  * The statement of a telemetry read model: one multi-row insert of the batch into `table` (idempotent
  * by its (event_id, ts) key), and, from the rows it really inserted (`RETURNING` after `ON CONFLICT DO
- * NOTHING`), the session's `counter`, its telemetry span (first_ts, last_ts) and last_seen_at. So a
- * redelivered event is neither stored nor counted twice. Sessions are upserted in session_id byte order
- * (COLLATE "C"), the order every read model locks them in, so two projections' transactions cannot deadlock.
- * The SQL text is built once per model; only the arrays change per batch.
+ * NOTHING`), the session's `counter` and last_seen_at, plus, with `span`, first_ts and last_ts (the
+ * EEG span: the API reports those columns as the EEG stream's, so only the EEG model sets them). So a
+ * redelivered event is neither stored nor counted twice. Sessions are upserted in session_id byte
+ * order (COLLATE "C"), the order every read model locks them in, so two projections' transactions
+ * cannot deadlock. The SQL text is built once per model; only the arrays change per batch.
  */
-export function telemetryModelSql<E>(table: string, columns: readonly Column<E>[], counter: string): string {
+export function telemetryModelSql<E>(
+  table: string,
+  columns: readonly Column<E>[],
+  counter: string,
+  opts: { span?: boolean } = {},
+): string {
+  const span = opts.span
+    ? {
+        columns: 'first_ts, last_ts, ',
+        values: 'min(ts), max(ts), ',
+        set: `
+  first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts),
+  last_ts = GREATEST(sessions.last_ts, EXCLUDED.last_ts),`,
+      }
+    : { columns: '', values: '', set: '' };
   return `WITH ins AS (
   INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
   SELECT * FROM ${unnestOf(columns)}
   ON CONFLICT DO NOTHING
   RETURNING tenant_id, session_id, ts)
-INSERT INTO sessions (session_id, tenant_id, ${counter}, first_ts, last_ts, last_seen_at)
-SELECT session_id, min(tenant_id), count(*), min(ts), max(ts), max(ts) FROM ins GROUP BY session_id ORDER BY session_id COLLATE "C"
+INSERT INTO sessions (session_id, tenant_id, ${counter}, ${span.columns}last_seen_at)
+SELECT session_id, min(tenant_id), count(*), ${span.values}max(ts)
+FROM ins GROUP BY session_id ORDER BY session_id COLLATE "C"
 ON CONFLICT (session_id) DO UPDATE SET
-  ${counter} = sessions.${counter} + EXCLUDED.${counter},
-  first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts),
-  last_ts = GREATEST(sessions.last_ts, EXCLUDED.last_ts),
+  ${counter} = sessions.${counter} + EXCLUDED.${counter},${span.set}
   last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
   updated_at = now()`;
 }

@@ -8,7 +8,7 @@ export const eegColumns: Column<EegBandPower>[] = [
   { name: 'channels', type: 'jsonb', of: (e) => JSON.stringify(e.channels) },
 ];
 
-const sql = telemetryModelSql('eeg_frames', eegColumns, 'eeg_frame_count');
+const sql = telemetryModelSql('eeg_frames', eegColumns, 'eeg_frame_count', { span: true });
 
 /**
  * `eeg_frames` rows from `telemetry.eeg.v1`, and the session's EEG counters (frame count, first and

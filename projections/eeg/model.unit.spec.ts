@@ -32,6 +32,8 @@ describe('eeg read model', () => {
     ]);
     expect(JSON.parse((channels as string[])[0]!)).toEqual(frame(1).channels);
     expect(statements[0]!.text).toContain('ON CONFLICT DO NOTHING');
+    expect(statements[0]!.text).toContain('first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts)');
+    expect(statements[0]!.text).toContain('last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at)');
   });
 
   it('returns no statement for an empty batch', () => {

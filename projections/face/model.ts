@@ -16,8 +16,7 @@ export const faceColumns: Column<FaceFrame>[] = [
 const sql = telemetryModelSql('face_frames', faceColumns, 'face_frame_count');
 
 /**
- * `face_frames` rows from `telemetry.face.v1`, and the session's face frame count, telemetry span and
- * last_seen_at: one multi-row statement per batch (see `telemetryModelSql`).
+ * `face_frames` rows from `telemetry.face.v1`, and the session's face frame count and last_seen_at: one multi-row statement per batch (see `telemetryModelSql`).
  */
 export const faceModel: ReadModel = {
   name: 'face',

@@ -20,7 +20,7 @@ const sql = telemetryModelSql('game_events', gameColumns, 'game_event_count');
 /**
  * `game_events` rows from `game.events.v1` (kind = the union branch: LaneDeparture, Collision,
  * StimulusShown, StimulusResponse, StimulusMissed; details = its fields), and the session's game
- * event count, telemetry span and last_seen_at: one multi-row statement per batch.
+ * event count and last_seen_at: one multi-row statement per batch.
  */
 export const gameModel: ReadModel = {
   name: 'game',

@@ -6,8 +6,8 @@ import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
  * `sessions` rows from `sessions.v1`: SessionStarted sets driver, vehicle and start; SessionEnded
  * sets status `ended`; both move last_seen_at forward. Upserts, so either may arrive first (telemetry
  * counters may also have created the row) and a redelivery changes nothing. Statements go in
- * session_id byte order (offset order within a session), as SQL's `COLLATE "C"`, the order every read model locks sessions in,
- * so two projections' transactions cannot deadlock.
+ * session_id byte order (offset order within a session), as SQL's `COLLATE "C"` sorts: the order
+ * every read model locks sessions in, so two projections' transactions cannot deadlock.
  */
 export const sessionsModel: ReadModel = {
   name: 'sessions',

@@ -13,8 +13,8 @@ export const vehicleColumns: Column<VehicleFrame>[] = [
 const sql = telemetryModelSql('vehicle_frames', vehicleColumns, 'vehicle_frame_count');
 
 /**
- * `vehicle_frames` rows from `telemetry.vehicle.v1`, and the session's vehicle frame count, telemetry
- * span and last_seen_at: one multi-row statement per batch (see `telemetryModelSql`).
+ * `vehicle_frames` rows from `telemetry.vehicle.v1`, and the session's vehicle frame count and
+ * last_seen_at: one multi-row statement per batch (see `telemetryModelSql`).
  */
 export const vehicleModel: ReadModel = {
   name: 'vehicle',
