@@ -286,7 +286,9 @@ program
 
 program
   .command('project')
-  .description('run projection workers: Kafka topics → PostgreSQL read models, exactly once')
+  .description(
+    'run projection workers: Kafka topics → PostgreSQL read models (exactly once) and Redis (latest state, live sessions, active alerts, live feed)',
+  )
   .option('--models <names>', 'comma-separated read models (default: all)')
   .action(async (o: { models?: string }) => {
     const rt = await boot('project');
