@@ -5,57 +5,8 @@
  * instrumented). Nothing below this file reads process.env.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, type Config } from './core/config';
-import { startTelemetry } from './core/telemetry';
-import { isVigilError, messageOf } from './core/errors';
-import type { Runtime } from './core/runtime';
-
-function configOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    process.stderr.write(`vigil: ${messageOf(err)}\n`);
-    process.exit(2);
-  }
-}
-
-async function boot(role: string): Promise<Runtime> {
-  const config = configOrExit();
-  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`);
-  const { Runtime } = await import('./core/runtime');
-  const rt = new Runtime(config, role);
-  rt.lifecycle.onClose('telemetry', () => telemetry.shutdown()); // first registered, last closed
-  rt.lifecycle.installSignalHandlers();
-  return rt;
-}
-
-/** Runs a command that finishes by itself, then closes everything it opened. */
-async function oneShot(role: string, fn: (rt: Runtime) => Promise<void>): Promise<void> {
-  const rt = await boot(role);
-  try {
-    await fn(rt);
-  } finally {
-    await rt.lifecycle.close();
-  }
-}
-
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
-/** "90", "90s", "5m", "1h" → milliseconds. */
-const duration = (v: string) => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError('must be a number with an optional unit ms, s, m or h, e.g. 90s or 5m');
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
-};
-const timestamp = (v: string) => {
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO-8601 time, e.g. 2026-01-01T08:00:00Z');
-  return t;
-};
+import { isVigilError } from './core/errors';
+import { boot, configOrExit, duration, oneShot, positiveInt, timestamp } from './core/cli';
 
 const program = new Command('vigil')
   .description(
