@@ -335,6 +335,9 @@ program
     );
   });
 
+import { register as registerProjectionTools } from './projections/commands';
+registerProjectionTools(program);
+
 program.parseAsync().catch((err: unknown) => {
   if (isVigilError(err)) process.stderr.write(`vigil: ${err.code}: ${err.message}\n`);
   else process.stderr.write(`vigil: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

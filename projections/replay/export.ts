@@ -1,0 +1,169 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { Partitioners, type Kafka, type KafkaMessage } from 'kafkajs';
+import type { AvroSerde } from '../../core/serde';
+import { VigilError } from '../../core/errors';
+import { readRanges, type PartitionRange } from '../../core/read-range';
+import { avroSchemaOf, topicKeys, type TopicKey, type TopicNames } from '../../schemas/catalogue';
+import { csvColumns, csvHeader, csvRow, ndjsonLine, wanted, type ExportFormat, type ExportedRecord } from './format';
+
+export interface ExportDeps {
+  kafka: Kafka;
+  serde: AvroSerde;
+  topics: TopicNames;
+}
+
+export interface ExportOptions {
+  /** A catalogue key (`eeg`, `scores`, ...) or its full topic name. */
+  topic: string;
+  /** Event time (epoch ms), inclusive. */
+  from?: number;
+  /** Event time (epoch ms), exclusive. */
+  to?: number;
+  session?: string;
+  format: ExportFormat;
+  signal?: AbortSignal;
+}
+
+export interface ExportResult {
+  exported: number;
+  /** Partitions read (with anything between their start and end offsets). */
+  partitions: number;
+  /** Records read, whether exported or not. */
+  scanned: number;
+  /** Records whose value could not be decoded: left out of the export, counted here. */
+  undecodable: number;
+  aborted: boolean;
+}
+
+/**
+ * How far before `from` the scan starts, in record time: offsets-for-times looks at the time the
+ * producer stamped on the record (Kafka CreateTime, the wall clock when it was sent), while `from` is
+ * event time (the device clock). An event is published after it happened, so its record time is at
+ * or after its `ts`; the margin covers device clocks running up to this much ahead of the producer's.
+ */
+export const CLOCK_SKEW_MS = 60_000;
+
+/** The catalogue key of a topic given as a key or as its full name. */
+export function topicKeyOf(topics: TopicNames, topic: string): TopicKey {
+  const key = topicKeys.find((k) => k === topic || topics[k] === topic);
+  if (!key) {
+    throw new VigilError(
+      'REQUEST_INVALID',
+      `unknown topic ${topic}; use one of ${topicKeys.join(', ')} or its full name`,
+    );
+  }
+  return key;
+}
+
+/** The partition the producers put a session's events in: kafkajs's default (murmur2) partitioner on the key. */
+export function partitionOfKey(key: string, partitionCount: number): number {
+  const partitioner = Partitioners.DefaultPartitioner();
+  return partitioner({
+    topic: '',
+    partitionMetadata: Array.from({ length: partitionCount }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    })),
+    message: { key: Buffer.from(key, 'utf8'), value: null },
+  });
+}
+
+/**
+ * Where to read: per partition, from the first offset whose record time is at or after `from` (minus
+ * the clock margin; the first offset without `from`) to the end offset the partition has now, so the
+ * export terminates however fast the topic grows. With `session`, only that session's partition.
+ */
+export async function rangesOf(
+  kafka: Kafka,
+  topic: string,
+  opts: { from?: number; session?: string },
+): Promise<PartitionRange[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const starts =
+      opts.from === undefined
+        ? new Map(ends.map((e) => [e.partition, e.low]))
+        : new Map(
+            (await admin.fetchTopicOffsetsByTimestamp(topic, opts.from - CLOCK_SKEW_MS)).map((o) => [
+              o.partition,
+              o.offset,
+            ]),
+          );
+    const only = opts.session === undefined ? undefined : partitionOfKey(opts.session, ends.length);
+    return ends
+      .filter((e) => only === undefined || e.partition === only)
+      .map((e) => {
+        const start = BigInt(starts.get(e.partition) ?? e.low);
+        const low = BigInt(e.low);
+        return { partition: e.partition, from: (start < low ? low : start).toString(), to: e.high };
+      })
+      .sort((a, b) => a.partition - b.partition);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Writes the decoded events of a catalogue topic whose event time `ts` is in `[from, to)` (and of one
+ * session) to `out`, as NDJSON (`vigil tail`'s lines) or CSV (header row, then one row per event).
+ * Streams: one fetched batch at a time, and when `out` asks for it (write() returning false) the
+ * consumer waits for `drain`, so memory stays bounded whatever the topic's size. Partitions are read
+ * concurrently: order is kept within a partition (so within a session), not across partitions.
+ * Does not end `out`. Usable from a job: returns counts; `signal` stops it early (`aborted`).
+ */
+export async function exportEvents(deps: ExportDeps, out: Writable, opts: ExportOptions): Promise<ExportResult> {
+  const key = topicKeyOf(deps.topics, opts.topic);
+  const topic = deps.topics[key];
+  const ranges = await rangesOf(deps.kafka, topic, opts);
+  const result: ExportResult = {
+    exported: 0,
+    partitions: ranges.filter((r) => BigInt(r.from) < BigInt(r.to)).length,
+    scanned: 0,
+    undecodable: 0,
+    aborted: false,
+  };
+  const columns = csvColumns((avroSchemaOf(key) as { fields: { name: string }[] }).fields.map((f) => f.name));
+  const write = async (chunk: string) => {
+    if (chunk && !out.write(chunk)) await once(out, 'drain', opts.signal ? { signal: opts.signal } : {});
+  };
+  if (opts.format === 'csv') await write(csvHeader(columns));
+  const sessionKey = opts.session === undefined ? undefined : Buffer.from(opts.session, 'utf8');
+
+  const onBatch = async (partition: number, messages: KafkaMessage[]) => {
+    let chunk = '';
+    for (const m of messages) {
+      result.scanned += 1;
+      if (sessionKey && !(m.key && sessionKey.equals(m.key))) continue; // another session of the partition
+      let value: Record<string, unknown>;
+      try {
+        value = (deps.serde.decodeKnown<Record<string, unknown>>(m.value) ?? (await deps.serde.decode(m.value))).value;
+      } catch (err) {
+        if (err instanceof VigilError && !err.retriable) {
+          result.undecodable += 1;
+          continue;
+        }
+        throw err;
+      }
+      if (!wanted(value, opts)) continue;
+      const r: ExportedRecord = { partition, offset: m.offset, key: m.key?.toString('utf8') ?? null, value };
+      chunk += opts.format === 'csv' ? csvRow(columns, r) : ndjsonLine(r);
+      result.exported += 1;
+    }
+    await write(chunk);
+  };
+
+  try {
+    const { aborted } = await readRanges(deps.kafka, topic, ranges, onBatch, { signal: opts.signal });
+    result.aborted = aborted;
+  } catch (err) {
+    if (opts.signal?.aborted) result.aborted = true;
+    else throw err;
+  }
+  return result;
+}
