@@ -1,0 +1,103 @@
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../../core/config';
+import type { Pool } from '../../core/db';
+import type { Logger } from '../../core/logger';
+import type { AvroSerde } from '../../core/serde';
+import type { TopicNames } from '../../schemas/catalogue';
+import { isVigilError, messageOf } from '../../core/errors';
+import { startBoss, stopBoss, type PgBoss, type QueueSpec } from '../../core/jobs';
+import { defaultJobOptions, type JobHandler, type JobOptions } from './handler';
+import { jobHandlers } from './handlers';
+import { JobTrigger } from './trigger';
+
+/** What the jobs worker uses (a Runtime has all of it). */
+export interface JobsWorkerDeps {
+  config: Config;
+  kafka: Kafka;
+  serde: AvroSerde;
+  topics: TopicNames;
+  pool: Pool;
+  log: Logger;
+}
+
+export interface JobsWorkerOptions {
+  handlers?: readonly JobHandler[];
+  /** Per queue name, retry options that replace the handler's (tests use short delays). */
+  queueOverrides?: Record<string, Partial<Omit<QueueSpec, 'name'>>>;
+  jobOptions?: Partial<JobOptions>;
+  /** How often idle workers poll, seconds (default 2; pg-boss minimum 0.5). */
+  pollingIntervalSeconds?: number;
+  /** Start the events → jobs trigger (default true). */
+  trigger?: boolean;
+  /** A new trigger consumer group starts at the beginning of the topics instead of their end. */
+  fromBeginning?: boolean;
+}
+
+export interface JobsWorker {
+  boss: PgBoss;
+  trigger?: JobTrigger;
+  stop(): Promise<void>;
+}
+
+/**
+ * `vigil jobs`: pg-boss with one worker per handler (report, webhooks, retention, ...), the cron
+ * schedules, and the trigger consumer that turns sessions/alerts events into jobs.
+ */
+export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions = {}): Promise<JobsWorker> {
+  const handlers = o.handlers ?? jobHandlers;
+  const queues = handlers.map((h) => ({ ...h.queue, ...o.queueOverrides?.[h.queue.name] }));
+  const boss = await startBoss(deps.config.database, { queues, log: deps.log });
+  const jobDeps = { pool: deps.pool, log: deps.log, options: { ...defaultJobOptions, ...o.jobOptions } };
+  let trigger: JobTrigger | undefined;
+  try {
+    for (const h of handlers) {
+      await boss.work(
+        h.queue.name,
+        { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds ?? 2 },
+        async (jobs) => {
+          for (const job of jobs) {
+            try {
+              await h.handle(job, jobDeps);
+            } catch (err) {
+              const waiting = isVigilError(err) && err.retriable;
+              deps.log[waiting ? 'info' : 'warn'](
+                { queue: h.queue.name, job: job.id, retry: job.retryCount, of: job.retryLimit, err: messageOf(err) },
+                job.retryCount < job.retryLimit ? 'job failed; pg-boss retries it' : 'job failed for good',
+              );
+              throw err;
+            }
+          }
+        },
+      );
+      if (h.schedule) await boss.schedule(h.queue.name, h.schedule.cron, h.schedule.data ?? {}, { tz: 'UTC' });
+    }
+    if (o.trigger ?? true) {
+      await deps.serde.register([]); // decoding fetches writer schemas by id on first sight
+      trigger = new JobTrigger(
+        {
+          kafka: deps.kafka,
+          serde: deps.serde,
+          topics: deps.topics,
+          boss,
+          log: deps.log,
+          groupPrefix: deps.config.topicPrefix,
+        },
+        { fromBeginning: o.fromBeginning },
+      );
+      await trigger.start();
+    }
+  } catch (err) {
+    await trigger?.stop().catch(() => {});
+    await stopBoss(boss).catch(() => {});
+    throw err;
+  }
+  deps.log.info({ queues: queues.map((q) => q.name), trigger: !!trigger }, 'jobs worker running');
+  return {
+    boss,
+    trigger,
+    async stop() {
+      await trigger?.stop();
+      await stopBoss(boss);
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Whether the projections have caught up with an ended session, so its report can be written (pure).
+ * The report job is triggered by SessionEnded on the sessions topic, but the rows it reads are written
+ * by other projections that may lag behind it. The fatigue processor flushes a session at
+ * SessionEnded: it scores the windows up to the one holding the last telemetry (and reaching the end)
+ * and clears every active alert (`session_ended`). So the rows are complete once
+ * - the sessions model has applied SessionEnded (status `ended`, ended_at set),
+ * - no alert of the session is still open,
+ * - the newest score reaches the last telemetry frame or the end, whichever is first (only when the
+ *   session had telemetry: without frames there is nothing to score).
+ * Each reason returned is a fact still missing; none means ready.
+ */
+export interface ReadinessFacts {
+  session: {
+    status: string;
+    ended_at: number | null;
+    last_score_at: number | null;
+    open_alert_count: number;
+  } | null;
+  /** Newest EEG, face or vehicle frame of the session, epoch ms; null without frames. */
+  lastTelemetryTs: number | null;
+}
+
+export function pendingOf(f: ReadinessFacts): string[] {
+  const s = f.session;
+  if (!s) return ['session not projected yet'];
+  const pending: string[] = [];
+  if (s.status !== 'ended' || s.ended_at === null) pending.push('SessionEnded not projected yet');
+  if (s.open_alert_count > 0) pending.push(`${s.open_alert_count} alert(s) still open`);
+  if (f.lastTelemetryTs !== null) {
+    const needed = s.ended_at === null ? f.lastTelemetryTs : Math.min(s.ended_at, f.lastTelemetryTs);
+    if (s.last_score_at === null || s.last_score_at < needed) pending.push('scores not projected up to the end');
+  }
+  return pending;
+}
