@@ -1,0 +1,228 @@
+import type { Pool as PgPool } from 'pg';
+import { Pool } from 'pg';
+import Redis from 'ioredis';
+import { eventually, testConfig } from '../test/support/env';
+import { createTestDatabase } from '../test/support/postgres';
+import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
+import { runVigil, startVigil, type VigilProcess } from '../test/support/processes';
+import type { TopicKey } from '../schemas/catalogue';
+import type { AlertEvent, FatigueScored } from '../schemas/types';
+import { f32 } from './redis/model';
+
+/**
+ * Exactly-once under kill -9, as separate processes: a real-time simulator run feeds the fatigue
+ * processor and `vigil project`; the projection worker is SIGKILLed three times while it is applying
+ * batches (each time after it made progress since its restart, plus a random 0.3-2.5 s), and
+ * restarted. Once everything is caught up, every PostgreSQL read model holds exactly one row per
+ * distinct event of its topic (nothing lost, nothing twice), the sessions' counters equal the
+ * per-session counts of the topics, and Redis holds each session's newest score.
+ */
+const SESSIONS = 6;
+const SECONDS = 40;
+/** A backlog published at max speed beside the real-time run: severe sessions long enough to raise alerts. */
+const BACKLOG_SESSIONS = 2;
+const BACKLOG_SECONDS = 600;
+const KILLS = 3;
+
+/** Telemetry tables keyed by event id, with their topic and the session counter they feed. */
+const telemetry = [
+  { topic: 'eeg', table: 'eeg_frames', counter: 'eeg_frame_count' },
+  { topic: 'face', table: 'face_frames', counter: 'face_frame_count' },
+  { topic: 'vehicle', table: 'vehicle_frames', counter: 'vehicle_frame_count' },
+  { topic: 'game', table: 'game_events', counter: 'game_event_count' },
+] as const;
+
+type Envelope = { event_id: string; session_id: string; ts: number };
+
+describe('projection worker: exactly once across kill -9', () => {
+  const config = testConfig();
+  let fx: KafkaFixture;
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: PgPool;
+  let redis: Redis;
+  let env: Record<string, string>;
+  const running: VigilProcess[] = [];
+  const start = (args: string[]) => {
+    const p = startVigil(args, env);
+    running.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    fx = await kafkaFixture(config); // topics (3 partitions) and schemas under a unique prefix
+    env = {
+      VIGIL_TOPIC_PREFIX: config.topicPrefix,
+      VIGIL_TOPIC_PARTITIONS: '3',
+      VIGIL_DATABASE_URL: db.url,
+      VIGIL_LOG_LEVEL: 'warn',
+      VIGIL_TRACING: 'off',
+    };
+    await runVigil(['migrate'], env);
+    pool = new Pool({ connectionString: db.url, max: 2 });
+    redis = new Redis(config.redisUrl);
+  });
+
+  afterAll(async () => {
+    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await Promise.all(running.map((p) => p.exited));
+    if (redis) {
+      const keys = await redis.keys(`${config.topicPrefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    }
+    await pool?.end();
+    await fx?.close();
+    await db?.drop();
+  });
+
+  const countOf = async (table: string) =>
+    Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+
+  it('stores every event once and counts it once, however often the worker is killed', async () => {
+    const processor = start(['process']);
+    let worker = start(['project']);
+    const sim = start([
+      'simulate',
+      ...['--sessions', String(SESSIONS), '--duration', `${SECONDS}s`, '--speed', 'realtime'],
+      ...['--seed', '23', '--profile', 'severe', '--start', '2026-03-02T08:00:00Z'],
+    ]);
+    const backlog = start([
+      'simulate',
+      ...['--sessions', String(BACKLOG_SESSIONS), '--duration', `${BACKLOG_SECONDS}s`, '--speed', 'max'],
+      ...['--seed', '24', '--profile', 'severe', '--start', '2026-03-01T08:00:00Z'],
+    ]);
+
+    // Kill the worker while it applies batches: after it moved the EEG rows on since it was
+    // (re)started (a restart first waits for the dead member's session to expire), plus a random delay.
+    const atKill: number[] = [];
+    for (let k = 0; k < KILLS; k++) {
+      const before = atKill.at(-1) ?? 0;
+      await eventually(
+        () => countOf('eeg_frames'),
+        (n) => n > before,
+        45_000,
+      );
+      await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 2_200)));
+      atKill.push(await countOf('eeg_frames'));
+      worker.child.kill('SIGKILL');
+      expect(await worker.exited).toBe(128);
+      worker = start(['project']);
+    }
+    expect(await sim.exited).toBe(0);
+    expect(await backlog.exited).toBe(0);
+
+    // The processor has read every input to its end (its offsets go with its transactions); stopping it
+    // gracefully then leaves the scores and alerts topics final.
+    const inputs: TopicKey[] = ['sessions', 'eeg', 'face', 'vehicle', 'game'];
+    const processorDone = async () => {
+      const committed = await fx.admin.fetchOffsets({
+        groupId: `${config.topicPrefix}.processor.fatigue`,
+        topics: inputs.map((k) => fx.topics[k]),
+      });
+      const ends = await Promise.all(inputs.map((k) => fx.admin.fetchTopicOffsets(fx.topics[k])));
+      return committed.every((t, i) =>
+        ends[i]!.every((e) => t.partitions.find((p) => p.partition === e.partition)?.offset === e.high),
+      );
+    };
+    expect(await eventually(processorDone, (v) => v, 60_000)).toBe(true);
+    processor.child.kill('SIGTERM');
+    expect(await processor.exited).toBe(0);
+
+    // What the topics hold, decoded.
+    const decoded = async <T>(key: TopicKey): Promise<T[]> =>
+      Promise.all(
+        (await readAll(fx.kafka, fx.topics[key])).map(async (r) => (await fx.serde.decode<T>(r.value)).value),
+      );
+    const events = Object.fromEntries(
+      await Promise.all(
+        (['sessions', 'eeg', 'face', 'vehicle', 'game', 'scores', 'alerts'] as const).map(
+          async (k) => [k, await decoded<Envelope>(k)] as const,
+        ),
+      ),
+    ) as Record<'sessions' | 'eeg' | 'face' | 'vehicle' | 'game' | 'scores' | 'alerts', Envelope[]>;
+    const scores = events.scores as unknown as FatigueScored[];
+    const alerts = events.alerts as unknown as AlertEvent[];
+    const distinct = (xs: string[]) => new Set(xs).size;
+    const sessionIds = [...new Set(events.sessions.map((e) => e.session_id))].sort();
+    expect(sessionIds).toHaveLength(SESSIONS + BACKLOG_SESSIONS);
+    expect(distinct(events.eeg.map((e) => e.event_id))).toBe(
+      (SESSIONS * SECONDS + BACKLOG_SESSIONS * BACKLOG_SECONDS) * 10,
+    );
+    expect(scores.length).toBeGreaterThan(BACKLOG_SESSIONS * 100);
+    expect(alerts.length).toBeGreaterThan(0);
+
+    // Caught up: every table holds as many rows as its topic has distinct events. (Distinct, not all:
+    // the processor has been seen to write a score twice, same event id, in two transactions; the
+    // read models must, and do, store and count it once.)
+    const expected: Record<string, number> = {
+      sessions: sessionIds.length,
+      fatigue_scores: distinct(scores.map((s) => `${s.session_id}|${s.ts}`)),
+      alert_events: distinct(alerts.map((a) => a.event_id)),
+      alerts: distinct(alerts.map((a) => a.event.alert_id)),
+    };
+    for (const t of telemetry) expected[t.table] = distinct(events[t.topic].map((e) => e.event_id));
+    const counts = async () =>
+      Object.fromEntries(await Promise.all(Object.keys(expected).map(async (t) => [t, await countOf(t)] as const)));
+    await eventually(counts, (c) => Object.keys(expected).every((t) => c[t] === expected[t]), 60_000);
+    // A little longer: a late duplicate would show as a count above the topic's.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await counts()).toEqual(expected);
+    for (const n of atKill) expect(n).toBeLessThan(expected.eeg_frames!); // each kill was mid-stream
+
+    // No duplicate under any key, and exactly the topic's events.
+    for (const t of telemetry) {
+      const { rows } = await pool.query<{ event_id: string }>(`SELECT event_id FROM ${t.table}`);
+      const stored = rows.map((r) => r.event_id);
+      expect(distinct(stored)).toBe(stored.length);
+      const wanted = new Set(events[t.topic].map((e) => e.event_id));
+      expect(stored.filter((id) => !wanted.has(id))).toEqual([]);
+    }
+    const dupScores = await pool.query(
+      `SELECT session_id, ts FROM fatigue_scores GROUP BY session_id, ts HAVING count(*) > 1`,
+    );
+    expect(dupScores.rows).toEqual([]);
+    const dupAlerts = await pool.query(`SELECT event_id FROM alert_events GROUP BY event_id HAVING count(*) > 1`);
+    expect(dupAlerts.rows).toEqual([]);
+
+    // The sessions' counters equal the per-session counts of the topics.
+    const perSession = (xs: { session_id: string }[], id: string) => xs.filter((x) => x.session_id === id).length;
+    const { rows: stored } = await pool.query<Record<string, string | number>>(
+      `SELECT session_id, status, eeg_frame_count::int, face_frame_count::int, vehicle_frame_count::int,
+              game_event_count::int, score_count::int, alert_count
+       FROM sessions ORDER BY session_id COLLATE "C"`,
+    );
+    expect(stored).toEqual(
+      sessionIds.map((id) => ({
+        session_id: id,
+        status: 'ended',
+        eeg_frame_count: perSession(events.eeg, id),
+        face_frame_count: perSession(events.face, id),
+        vehicle_frame_count: perSession(events.vehicle, id),
+        game_event_count: perSession(events.game, id),
+        score_count: distinct(scores.filter((s) => s.session_id === id).map((s) => String(s.ts))),
+        alert_count: distinct(alerts.filter((a) => a.session_id === id).map((a) => a.event.alert_id)),
+      })),
+    );
+
+    // Redis: each session's latest score is the topic's newest score of that session.
+    const latest = await eventually(
+      () =>
+        Promise.all(
+          sessionIds.map((id) => redis.hmget(`${config.topicPrefix}:session:${id}:latest`, 'ts', 'score', 'event_id')),
+        ),
+      (ls) =>
+        ls.every(
+          (l, i) => l[0] === String(Math.max(...scores.filter((s) => s.session_id === sessionIds[i]).map((s) => s.ts))),
+        ),
+      30_000,
+    );
+    expect(latest).toEqual(
+      sessionIds.map((id) => {
+        const newest = scores.filter((s) => s.session_id === id).sort((a, b) => b.ts - a.ts)[0]!;
+        return [String(newest.ts), String(f32(newest.score)), newest.event_id];
+      }),
+    );
+    expect(worker.child.exitCode).toBeNull();
+  });
+});
