@@ -20,7 +20,8 @@ export function configOrExit(): Config {
 
 export async function boot(role: string): Promise<Runtime> {
   const config = configOrExit();
-  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`);
+  // The API serves /metrics on its own port from an in-process reader.
+  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`, { inProcessMetrics: role === 'api' });
   const { Runtime } = await import('./runtime');
   const rt = new Runtime(config, role);
   rt.lifecycle.onClose('telemetry', () => telemetry.shutdown()); // first registered, last closed

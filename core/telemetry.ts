@@ -5,7 +5,9 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { metrics } from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from './config';
 
 /**
@@ -22,13 +24,50 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-export function startTelemetry(cfg: Config['telemetry'], serviceName: string): Telemetry {
-  if (!cfg.enabled) return { shutdown: async () => {} };
+export interface TelemetryOptions {
+  /**
+   * Keep a Prometheus reader in process (no server of its own) whose text `metricsRequestHandler()`
+   * serves on the role's own port: the API's `/metrics`. Also installs a meter provider when tracing is
+   * off, so metrics do not depend on VIGIL_TRACING.
+   */
+  inProcessMetrics?: boolean;
+}
+
+/** The in-process Prometheus reader, when a role asked for one (or `metricsRequestHandler` created it). */
+let inProcessPrometheus: PrometheusExporter | undefined;
+
+/**
+ * Serves the process's metrics as Prometheus text (for a role's own HTTP server). When telemetry did
+ * not set up an in-process reader (tracing off, or a test driving the app in process), installs a
+ * meter provider with one: instruments must be created after this call to be recorded.
+ */
+export function metricsRequestHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+  if (!inProcessPrometheus) {
+    inProcessPrometheus = new PrometheusExporter({ preventServerStart: true });
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [inProcessPrometheus] }));
+  }
+  const exporter = inProcessPrometheus;
+  return (req, res) => exporter.getMetricsRequestHandler(req, res);
+}
+
+export function startTelemetry(
+  cfg: Config['telemetry'],
+  serviceName: string,
+  options: TelemetryOptions = {},
+): Telemetry {
+  if (!cfg.enabled) {
+    if (options.inProcessMetrics) metricsRequestHandler();
+    return { shutdown: async () => {} };
+  }
   let exporter: SpanExporter | undefined;
   if (cfg.otlpEndpoint) exporter = new OTLPTraceExporter({ url: new URL('/v1/traces', cfg.otlpEndpoint).toString() });
   else if (cfg.zipkinUrl) exporter = new ZipkinExporter({ url: cfg.zipkinUrl, serviceName });
   const metricReaders: IMetricReader[] = [];
   if (cfg.metricsPort) metricReaders.push(new PrometheusExporter({ host: '127.0.0.1', port: cfg.metricsPort }));
+  if (options.inProcessMetrics) {
+    inProcessPrometheus = new PrometheusExporter({ preventServerStart: true });
+    metricReaders.push(inProcessPrometheus);
+  }
   if (cfg.otlpEndpoint) {
     metricReaders.push(
       new PeriodicExportingMetricReader({

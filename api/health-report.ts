@@ -1,0 +1,233 @@
+import * as os from 'node:os';
+import { statfs } from 'node:fs/promises';
+import type { Admin } from 'kafkajs';
+import type { Pool } from '../core/db';
+import type { Redis } from '../core/redis';
+import { messageOf } from '../core/errors';
+import { redisKeys } from '../projections/redis/model';
+
+/**
+ * What `/health/ready` and `/health` report beyond "it answers": projection lag, versions, TimescaleDB
+ * state, consumer lag, job queue depth and the host. Each part is gathered independently; a part that
+ * fails reports `{ error }` instead of failing the whole report.
+ */
+
+/** Per topic: partition → end offset (the high watermark). */
+async function endOffsets(admin: Admin, topics: readonly string[]): Promise<Map<string, Map<number, number>>> {
+  const out = new Map<string, Map<number, number>>();
+  await Promise.all(
+    topics.map(async (t) => {
+      const offsets = await admin.fetchTopicOffsets(t);
+      out.set(t, new Map(offsets.map((o) => [o.partition, Number(o.high)])));
+    }),
+  );
+  return out;
+}
+
+export interface ProjectionLag {
+  /** Records written to the projections' topics that they have not applied yet, summed. */
+  total: number;
+  byProjection: Record<string, number>;
+}
+
+/**
+ * Lag of every projection with a checkpoint: end offset − checkpoint summed over the partitions of each
+ * topic it has checkpointed (a partition without a checkpoint counts from 0). PostgreSQL projections
+ * keep their checkpoints in `projection_checkpoints`; the Redis projection in its Redis hash. For
+ * transactional topics (scores, alerts) the end offset includes the last transaction's commit marker,
+ * so a caught-up projection shows up to 1 per partition.
+ */
+export async function projectionLag(pool: Pool, admin: Admin, redis: Redis, prefix: string): Promise<ProjectionLag> {
+  const checkpoints = new Map<string, Map<string, Map<number, number>>>(); // projection → topic → partition → next
+  const put = (projection: string, topic: string, partition: number, next: number) => {
+    let byTopic = checkpoints.get(projection);
+    if (!byTopic) checkpoints.set(projection, (byTopic = new Map()));
+    let parts = byTopic.get(topic);
+    if (!parts) byTopic.set(topic, (parts = new Map()));
+    parts.set(partition, next);
+  };
+  const { rows } = await pool.query<{ projection: string; topic: string; partition: number; next_offset: string }>(
+    'SELECT projection, topic, partition, next_offset FROM projection_checkpoints',
+  );
+  for (const r of rows) put(r.projection, r.topic, r.partition, Number(r.next_offset));
+  const fromRedis = await redis.hgetall(redisKeys(prefix).checkpoints('redis')).catch(() => ({}));
+  for (const [field, next] of Object.entries(fromRedis)) {
+    const i = field.lastIndexOf(':');
+    if (i > 0) put('redis', field.slice(0, i), Number(field.slice(i + 1)), Number(next));
+  }
+  const topics = [...new Set([...checkpoints.values()].flatMap((m) => [...m.keys()]))];
+  const ends = await endOffsets(admin, topics);
+  const byProjection: Record<string, number> = {};
+  for (const [projection, byTopic] of checkpoints) {
+    let lag = 0;
+    for (const [topic, parts] of byTopic) {
+      for (const [partition, end] of ends.get(topic) ?? []) lag += Math.max(0, end - (parts.get(partition) ?? 0));
+    }
+    byProjection[projection] = lag;
+  }
+  return { total: Object.values(byProjection).reduce((a, b) => a + b, 0), byProjection };
+}
+
+/** Consumer lag of every group whose id starts with `prefix`: end offset − committed offset, per topic. */
+export async function consumerLag(admin: Admin, prefix: string) {
+  const { groups } = await admin.listGroups();
+  const mine = groups.filter((g) => g.groupId.startsWith(prefix));
+  const out: Record<string, { total: number; topics: Record<string, number> }> = {};
+  for (const g of mine) {
+    const committed = await admin.fetchOffsets({ groupId: g.groupId });
+    const ends = await endOffsets(
+      admin,
+      committed.map((t) => t.topic),
+    );
+    const topics: Record<string, number> = {};
+    for (const t of committed) {
+      topics[t.topic] = t.partitions.reduce((sum, p) => {
+        const end = ends.get(t.topic)?.get(p.partition) ?? 0;
+        const at = Number(p.offset);
+        return sum + (at < 0 ? end : Math.max(0, end - at));
+      }, 0);
+    }
+    out[g.groupId] = { total: Object.values(topics).reduce((a, b) => a + b, 0), topics };
+  }
+  return out;
+}
+
+async function part<T>(fn: () => Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await fn();
+  } catch (err) {
+    return { error: messageOf(err) };
+  }
+}
+
+export interface FullHealthDeps {
+  pool: Pool;
+  redis: Redis;
+  admin: Admin;
+  prefix: string;
+  /** Package version of this build. */
+  version: string;
+}
+
+/** The full report of `/health`. */
+export async function fullHealth(d: FullHealthDeps) {
+  const [postgres, timescale, redis, kafka, consumers, projections, jobs, disk] = await Promise.all([
+    part(async () => {
+      const { rows } = await d.pool.query<{ v: string }>('SHOW server_version');
+      return { version: rows[0]!.v };
+    }),
+    part(() => timescaleReport(d.pool)),
+    part(async () => {
+      const info = await d.redis.info('server');
+      const memory = await d.redis.info('memory');
+      return {
+        version: /redis_version:(\S+)/.exec(info)?.[1] ?? null,
+        used_memory_bytes: Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? NaN),
+      };
+    }),
+    part(async () => {
+      const c = await d.admin.describeCluster();
+      // kafkajs exposes no broker version; the cluster id and brokers identify what answered.
+      return { cluster_id: c.clusterId, brokers: c.brokers.length, controller: c.controller };
+    }),
+    part(() => consumerLag(d.admin, d.prefix)),
+    part(() => projectionLag(d.pool, d.admin, d.redis, d.prefix)),
+    part(() => jobQueues(d.pool)),
+    part(async () => {
+      const { rows } = await d.pool.query<{ setting: string }>(
+        "SELECT setting FROM pg_settings WHERE name = 'data_directory'",
+      );
+      const dir = rows[0]?.setting;
+      if (!dir) return { error: 'data_directory is not readable by this role' };
+      // Only meaningful when PostgreSQL runs on this host (the local stack); elsewhere it says so.
+      const s = await statfs(dir).catch(() => undefined);
+      return s
+        ? { path: dir, free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize }
+        : { path: dir, error: 'not on this host' };
+    }),
+  ]);
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    status: 'up',
+    version: d.version,
+    node: process.version,
+    uptime_s: Math.round(process.uptime()),
+    postgres,
+    timescaledb: timescale,
+    redis,
+    kafka,
+    consumer_lag: consumers,
+    projection_lag: projections,
+    jobs,
+    process: {
+      pid: process.pid,
+      rss_bytes: mem.rss,
+      heap_used_bytes: mem.heapUsed,
+      heap_total_bytes: mem.heapTotal,
+      cpu_user_ms: Math.round(cpu.user / 1000),
+      cpu_system_ms: Math.round(cpu.system / 1000),
+    },
+    host: {
+      hostname: os.hostname(),
+      cpus: os.cpus().length,
+      load_avg: os.loadavg(),
+      memory_total_bytes: os.totalmem(),
+      memory_free_bytes: os.freemem(),
+      postgres_data_disk: disk,
+    },
+  };
+}
+
+/** TimescaleDB extension version, hypertables with chunk counts and compression stats; absent on plain PostgreSQL. */
+export async function timescaleReport(pool: Pool) {
+  const { rows } = await pool.query<{ extversion: string }>(
+    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+  );
+  if (!rows[0]) return { installed: false as const };
+  const tables = await pool.query<{
+    hypertable_schema: string;
+    hypertable_name: string;
+    num_chunks: number;
+    compression_enabled: boolean;
+  }>(
+    `SELECT hypertable_schema, hypertable_name, num_chunks, compression_enabled
+       FROM timescaledb_information.hypertables ORDER BY hypertable_name`,
+  );
+  const hypertables = [];
+  for (const t of tables.rows) {
+    const stats = await pool.query<{
+      total_chunks: string | null;
+      number_compressed_chunks: string | null;
+      before_compression_total_bytes: string | null;
+      after_compression_total_bytes: string | null;
+    }>(
+      `SELECT total_chunks, number_compressed_chunks, before_compression_total_bytes, after_compression_total_bytes
+         FROM hypertable_compression_stats(format('%I.%I', $1::text, $2::text)::regclass)`,
+      [t.hypertable_schema, t.hypertable_name],
+    );
+    const s = stats.rows[0];
+    const n = (v: string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+    hypertables.push({
+      name: t.hypertable_name,
+      chunks: Number(t.num_chunks),
+      compression_enabled: t.compression_enabled,
+      compressed_chunks: n(s?.number_compressed_chunks) ?? 0,
+      before_compression_bytes: n(s?.before_compression_total_bytes),
+      after_compression_bytes: n(s?.after_compression_total_bytes),
+    });
+  }
+  return { installed: true as const, version: rows[0].extversion, hypertables };
+}
+
+/** pg-boss queue depth: jobs per queue and state (pg-boss's own `pgboss.job` table); absent before pg-boss ran. */
+export async function jobQueues(pool: Pool) {
+  const exists = await pool.query("SELECT 1 FROM pg_tables WHERE schemaname = 'pgboss' AND tablename = 'job'");
+  if (!exists.rowCount) return { installed: false as const };
+  const { rows } = await pool.query<{ name: string; state: string; n: string }>(
+    "SELECT name, state::text AS state, count(*) AS n FROM pgboss.job WHERE state < 'completed' GROUP BY 1, 2 ORDER BY 1, 2",
+  );
+  const queues: Record<string, Record<string, number>> = {};
+  for (const r of rows) (queues[r.name] ??= {})[r.state] = Number(r.n);
+  return { installed: true as const, queues };
+}
