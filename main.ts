@@ -252,7 +252,9 @@ program
 
 program
   .command('api')
-  .description('serve the HTTP API (sessions, health)')
+  .description(
+    'serve the query API: /v1 reads of sessions, scores, alerts, reports and exports (API key of role reader or admin, filtered by its tenant, rate-limited per key), /health, OpenAPI at /docs',
+  )
   .action(async () => {
     const rt = await boot('api');
     const { startApiServer } = await import('./api/server');

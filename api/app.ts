@@ -1,32 +1,137 @@
-import express, { type Express } from 'express';
+import { isUtf8 } from 'node:buffer';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import helmet from 'helmet';
+import cors from 'cors';
+import swaggerUi from 'swagger-ui-express';
+import type { Producer } from 'kafkajs';
+import type PgBoss from 'pg-boss';
+import type { Config } from '../core/config';
 import type { Pool } from '../core/db';
 import type { Logger } from '../core/logger';
-import { healthRouter, type Check } from './routes/health';
+import type { Redis } from '../core/redis';
+import { RedisRateLimiter, type RateLimiter } from '../core/rate-limit';
+import type { TopicNames } from '../schemas/catalogue';
+import { authenticate, type KeyVerifier } from './auth';
+import { openApiDocument } from './openapi';
+import { notFound, problemHandler, unsupportedMediaType } from './problem';
+import { rateLimitPerKey } from './rate-limit';
 import { requestContext } from './request-context';
+import { healthRouter, type Check, type DependencyCheck } from './routes/health';
 import { sessionsRouter } from './routes/sessions';
-import { notFound, problemHandler } from './problem';
 
+/** What the API's routers get. Optional parts are there only in processes that need them. */
 export interface ApiDeps {
+  config: Config;
   pool: Pool;
+  /** Read models, report cache and rate counters; every use degrades (never fails) when Redis is down. */
+  redis: Redis;
   log: Logger;
-  /** Dependency checks for /health/ready, by name. */
-  checks: Record<string, Check>;
+  topics: TopicNames;
+  verifier: KeyVerifier;
+  /** Dependency checks for /health/ready, by name (a plain Check is required). */
+  checks: Record<string, Check | DependencyCheck>;
+  /** Per-key request limiter; default: Redis, `config.api.ratePerMin` per minute, failing open. */
+  rateLimiter?: RateLimiter;
+  /** Kafka producer for commands (e.g. AcknowledgeAlert); routes that append commands need it. */
+  producer?: Producer;
+  /** pg-boss for admin jobs (replays, rebuilds). */
+  boss?: PgBoss;
 }
+
+export type RouterFactory = (deps: ApiDeps) => Router;
+
+/** Routers served without an API key (health; their paths are outside /v1). */
+const publicRouters: RouterFactory[] = [(d) => healthRouter(d.checks)];
+
+/** Routers of `/v1`: every request is authenticated and rate-limited before them. One line each. */
+const v1Routers: RouterFactory[] = [sessionsRouter];
+
+/** Headers a browser client may read on a cross-origin response. */
+const EXPOSED_HEADERS = [
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'RateLimit-Reset',
+  'RateLimit-Policy',
+  'Retry-After',
+  'X-Request-Id',
+  'traceparent',
+  'X-Cache',
+];
 
 /**
  * The Express app, with no listening socket (tests drive it directly). Every response carries
- * `X-Request-Id` (the caller's, or a new one) and `traceparent` of its server span.
+ * `X-Request-Id` and `traceparent`, helmet's security headers, and CORS headers for the origins of
+ * `VIGIL_API_CORS_ORIGINS` (none by default). `/health/*` and `/docs` need no key; `/v1/*` needs one
+ * (401), counts against its per-minute rate (429), and takes only JSON bodies up to
+ * `VIGIL_API_MAX_BODY_BYTES` (415, 413; malformed JSON or invalid UTF-8: 400). Every error is
+ * application/problem+json.
  */
 export function createApp(deps: ApiDeps): Express {
+  const { config } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
-  app.use(healthRouter(deps.checks));
-  app.use(sessionsRouter(deps.pool));
+  app.use(helmet());
+  if (config.api.corsOrigins.length) {
+    app.use(
+      cors({
+        origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,
+        allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'Last-Event-ID', 'X-Request-Id', 'traceparent'],
+        exposedHeaders: EXPOSED_HEADERS,
+        maxAge: 600,
+      }),
+    );
+  }
+  for (const r of publicRouters) app.use(r(deps));
+
+  const rateLimiter =
+    deps.rateLimiter ??
+    new RedisRateLimiter(deps.redis, {
+      points: config.api.ratePerMin,
+      windowS: 60,
+      keyPrefix: `${config.topicPrefix}:api:rate`,
+      log: deps.log,
+    });
+  app.use('/v1', authenticate(deps.verifier), rateLimitPerKey(rateLimiter), ...jsonBody(config.api.maxBodyBytes));
+  for (const r of v1Routers) app.use(r(deps));
+
+  // The document is generated from the routes registered above (api/openapi.ts).
+  app.get('/docs/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/docs/openapi.json' } }));
+
   app.use((req) => {
     throw notFound(`route ${req.method} ${req.path}`);
   });
   app.use(problemHandler(deps.log));
   return app;
+}
+
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * JSON bodies only: a request of a body-carrying method with a body of another type is 415 before
+ * anything is read; the body is bounded (413), must be UTF-8 (400: body-parser would otherwise
+ * replace bad bytes silently) and valid JSON (400). Bodies of GET requests are ignored.
+ */
+function jsonBody(maxBytes: number): RequestHandler[] {
+  const parse = express.json({
+    limit: maxBytes,
+    type: () => true,
+    verify: (_req, _res, buf) => {
+      if (!isUtf8(buf))
+        throw Object.assign(new Error('is not valid UTF-8'), { status: 400, type: 'entity.verify.failed' });
+    },
+  });
+  return [
+    (req, _res, next) => {
+      if (!WITH_BODY.has(req.method) || req.is(['application/json', 'application/*+json']) !== false) return next();
+      throw unsupportedMediaType(
+        `Content-Type ${JSON.stringify(req.get('content-type') ?? '')} is not supported: send application/json`,
+      );
+    },
+    (req, res, next) => (WITH_BODY.has(req.method) ? parse(req, res, next) : next()),
+  ];
 }

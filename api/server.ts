@@ -1,8 +1,12 @@
 import type { Server } from 'node:http';
 import type { Runtime } from '../core/runtime';
+import { configureApiKeyCache } from '../core/api-keys';
 import { createApp } from './app';
 
-/** `vigil api`: serves the HTTP API until SIGTERM/SIGINT. Resolves with the bound address once listening. */
+/**
+ * `vigil api`: serves the HTTP API until SIGTERM/SIGINT. Resolves with the bound address once listening.
+ * Redis is optional for readiness: reads fall back to PostgreSQL and the rate limiter fails open.
+ */
 export async function startApiServer(rt: Runtime): Promise<{ server: Server; url: string }> {
   const { pool, redis, config } = rt;
   const admin = rt.kafka.admin();
@@ -11,11 +15,15 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
     .catch((err) => rt.log.warn({ err: err.message }, 'Kafka admin not connected yet; readiness will say so'));
   rt.lifecycle.onClose('kafka admin', () => admin.disconnect());
   const app = createApp({
+    config,
     pool,
+    redis,
     log: rt.log,
+    topics: rt.topics,
+    verifier: configureApiKeyCache(pool, { ttlMs: config.apiKeys.cacheTtlMs }),
     checks: {
       postgres: () => pool.query('SELECT 1'),
-      redis: () => redis.ping(),
+      redis: { required: false, check: () => redis.ping() },
       kafka: () => admin.describeCluster(),
       schema_registry: async () => {
         const res = await fetch(`${config.schemaRegistryUrl}/subjects`);

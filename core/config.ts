@@ -34,6 +34,15 @@ const variables = {
   VIGIL_REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379/0'),
   VIGIL_API_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_API_PORT: intIn(0, 65535).default(8080),
+  VIGIL_API_RATE_PER_MIN: intIn(1, 10_000_000).default(1200),
+  VIGIL_API_MAX_BODY_BYTES: intIn(256, 16 * 1024 * 1024).default(64 * 1024),
+  VIGIL_API_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .refine((v) => v === '*' || v.split(',').every((o) => !o.trim() || /^https?:\/\/[^/\s]+$/.test(o.trim())), {
+      message: 'must be *, or a comma-separated list of origins like https://dash.example.com',
+    }),
+  VIGIL_API_CACHE_TTL_S: intIn(0, 86_400).default(60),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
@@ -64,7 +73,18 @@ export interface Config {
   schemaRegistryUrl: string;
   database: { url: string; poolMax: number };
   redisUrl: string;
-  api: { host: string; port: number };
+  /**
+   * Query API: requests per minute per key (shared in Redis), JSON body limit, CORS origins (empty:
+   * no cross-origin access; ['*']: any), TTL of cached report answers (0: no caching).
+   */
+  api: {
+    host: string;
+    port: number;
+    ratePerMin: number;
+    maxBodyBytes: number;
+    corsOrigins: string[];
+    cacheTtlS: number;
+  };
   /** HTTP ingest gateway: limits per request, and events per second per API key (shared in Redis). */
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
@@ -109,7 +129,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schemaRegistryUrl: e.VIGIL_SCHEMA_REGISTRY_URL,
     database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
     redisUrl: e.VIGIL_REDIS_URL,
-    api: { host: e.VIGIL_API_HOST, port: e.VIGIL_API_PORT },
+    api: {
+      host: e.VIGIL_API_HOST,
+      port: e.VIGIL_API_PORT,
+      ratePerMin: e.VIGIL_API_RATE_PER_MIN,
+      maxBodyBytes: e.VIGIL_API_MAX_BODY_BYTES,
+      corsOrigins: e.VIGIL_API_CORS_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+      cacheTtlS: e.VIGIL_API_CACHE_TTL_S,
+    },
     gateway: {
       host: e.VIGIL_GATEWAY_HOST,
       port: e.VIGIL_GATEWAY_PORT,

@@ -20,6 +20,8 @@ describe('pipeline: device to API', () => {
   let db: { url: string; drop: () => Promise<void> };
   let env: Record<string, string>;
   let base: string;
+  /** A reader key of tenant demo (the simulator's): /v1 needs a key. */
+  let auth: { authorization: string };
   const running: VigilProcess[] = [];
   const start = (args: string[]) => {
     const p = startVigil(args, env);
@@ -42,6 +44,8 @@ describe('pipeline: device to API', () => {
     await runVigil(['migrate'], env);
     await runVigil(['topics', 'ensure'], env);
     await runVigil(['schemas', 'register'], env);
+    const key = (await runVigil(['keys', 'create', '--tenant', 'demo', '--role', 'reader'], env)).match(/vgl_\S+/)![0];
+    auth = { authorization: `Bearer ${key}` };
   });
 
   afterAll(async () => {
@@ -127,11 +131,12 @@ describe('pipeline: device to API', () => {
     });
   });
 
-  it('answers an unknown session with a problem+json 404 and a malformed id with a 400 naming the field', async () => {
-    const missing = await fetch(`${base}/v1/sessions/no-such-session`);
+  it('answers 401 without a key, 404 for an unknown session and 400 naming the field for a malformed id', async () => {
+    expect((await fetch(`${base}/v1/sessions/no-such-session`)).status).toBe(401);
+    const missing = await fetch(`${base}/v1/sessions/no-such-session`, { headers: auth });
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const bad = await fetch(`${base}/v1/sessions/${encodeURIComponent("x' OR 1=1 --")}`);
+    const bad = await fetch(`${base}/v1/sessions/${encodeURIComponent("x' OR 1=1 --")}`, { headers: auth });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { errors: unknown }).errors).toEqual([{ field: 'id', message: expect.any(String) }]);
   });
@@ -143,7 +148,7 @@ describe('pipeline: device to API', () => {
   });
 
   async function session(id: string) {
-    const res = await fetch(`${base}/v1/sessions/${id}`);
+    const res = await fetch(`${base}/v1/sessions/${id}`, { headers: auth });
     if (res.status === 404) return undefined;
     return (await res.json()) as { session_id: string; status: string; telemetry: { eeg: { frames: number } } };
   }

@@ -64,6 +64,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await step('migrating', ['migrate']);
     await step('ensuring topics', ['topics', 'ensure']);
     await step('registering schemas', ['schemas', 'register']);
+    say('creating a reader API key for tenant demo ...');
+    const key = await readerKey(root, env);
     children.push(vigil(['process'], 'process'), vigil(['project'], 'project'), vigil(['api'], 'api'));
     const base = `http://${opts.api.host}:${opts.api.port}`;
     await waitReady(`${base}/health/ready`, children);
@@ -74,7 +76,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     children.push(sim);
     const ids = await firstLineOf(path.join(logs, 'simulate.log'), /^sessions: (.+)$/m);
     say(
-      `Vigil is running. Try:\n  curl ${base}/v1/sessions/${ids[0]}\n  curl ${base}/health/ready\n` +
+      `Vigil is running. Try:\n  curl -H 'Authorization: Bearer ${key}' ${base}/v1/sessions/${ids[0]}\n` +
+        `  curl ${base}/health/ready   (API reference: ${base}/docs)\n` +
         `Scores and alerts as they are computed: node dist/main.js tail scores   (or: tail alerts)\n` +
         `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`,
     );
@@ -85,6 +88,21 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await stopAll(false);
     return 1;
   }
+}
+
+/** A new reader key of tenant `demo` (the simulator's tenant), from `vigil keys create`. */
+async function readerKey(root: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'dist', 'main.js'), 'keys', 'create', '--tenant', 'demo', '--role', 'reader', '--label', 'demo'],
+    { env, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number>((r) => child.once('close', (c) => r(c ?? 1)));
+  const key = /vgl_\S+/.exec(out)?.[0];
+  if (code !== 0 || !key) throw new Error(`creating the demo API key failed (exit ${code})`);
+  return key;
 }
 
 const say = (msg: string) => process.stdout.write(`[vigil demo] ${msg}\n`);

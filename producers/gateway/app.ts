@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { trace } from '@opentelemetry/api';
 import type { ApiKeyPrincipal } from '../../core/api-keys';
 import { isVigilError } from '../../core/errors';
@@ -6,7 +6,8 @@ import type { Logger } from '../../core/logger';
 import type { TopicKey, ValueOf } from '../../schemas/catalogue';
 import { HttpProblem, sendProblem, type Problem } from '../../api/problem';
 import { checkBatch, isStream, streams, type Validate } from './batch';
-import type { RateDecision, RateLimiter } from './rate-limit';
+import type { RateLimiter } from './rate-limit';
+import { retryAfterS, setRateHeaders } from '../../api/rate-limit';
 import { healthRouter, type DependencyCheck } from '../../api/routes/health';
 import { requestContext } from '../../api/request-context';
 
@@ -115,7 +116,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       const rate = await deps.rateLimiter.take(principal.keyId, body.length);
       setRateHeaders(res, rate);
       if (!rate.allowed) {
-        const wait = Math.max(1, Math.ceil((rate.resetMs ?? 1000) / 1000));
+        const wait = retryAfterS(rate);
         res.setHeader('Retry-After', String(wait));
         throw problem(
           429,
@@ -193,15 +194,6 @@ function authenticate(deps: GatewayDeps): RequestHandler {
 
 const badRequest = (field: string, message: string) =>
   problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, { errors: [{ field, message }] });
-
-/** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in events; none when failed open. */
-function setRateHeaders(res: Response, rate: RateDecision): void {
-  if (rate.remaining === undefined || rate.resetMs === undefined) return;
-  res.setHeader('RateLimit-Limit', String(rate.limit));
-  res.setHeader('RateLimit-Remaining', String(Math.max(0, rate.remaining)));
-  res.setHeader('RateLimit-Reset', String(Math.max(1, Math.ceil(rate.resetMs / 1000))));
-  res.setHeader('RateLimit-Policy', `${rate.limit};w=1`);
-}
 
 /** Problems, body-parser errors and dependency failures → problem+json; 503s carry Retry-After. */
 function errorHandler(log: Logger): ErrorRequestHandler {

@@ -1,0 +1,80 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Pool } from 'pg';
+import { createApp, type ApiDeps } from '../../api/app';
+import { ApiKeyVerifier, createApiKey, type Role } from '../../core/api-keys';
+import type { Config } from '../../core/config';
+import { migrate } from '../../core/migrate';
+import { createRedis, type Redis } from '../../core/redis';
+import { topicNames } from '../../schemas/catalogue';
+import { testConfig, testLogger } from './env';
+import { createTestDatabase } from './postgres';
+
+/**
+ * The query API in process for int specs: a fresh migrated database, real Redis (keys under the
+ * config's unique prefix), `app.listen(0)`. `start(over)` starts another app on the same database with
+ * some deps replaced (e.g. Redis at a closed port).
+ */
+export interface ApiFixture {
+  config: Config;
+  pool: Pool;
+  redis: Redis;
+  url: string;
+  key(tenantId: string, role: Role): Promise<string>;
+  start(over?: Partial<ApiDeps>): Promise<string>;
+  get(path: string, key?: string, headers?: Record<string, string>): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function apiFixture(env: Record<string, string> = {}): Promise<ApiFixture> {
+  const config = testConfig(env);
+  const log = testLogger();
+  const db = await createTestDatabase();
+  await migrate({ database: db.url, log });
+  const pool = new Pool({ connectionString: db.url, max: 6 });
+  const redis = createRedis(config.redisUrl);
+  redis.on('error', () => {});
+  const verifier = new ApiKeyVerifier(pool, { ttlMs: 0 });
+  const servers: Server[] = [];
+  const start = async (over: Partial<ApiDeps> = {}) => {
+    const app = createApp({
+      config,
+      pool,
+      redis,
+      log,
+      topics: topicNames(config.topicPrefix),
+      verifier,
+      checks: { postgres: () => pool.query('SELECT 1') },
+      ...over,
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const url = await start();
+  return {
+    config,
+    pool,
+    redis,
+    url,
+    start,
+    key: async (tenantId, role) => (await createApiKey(pool, { tenantId, role })).key,
+    get: (path, key, headers = {}) =>
+      fetch(`${url}${path}`, { headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } }),
+    close: async () => {
+      await Promise.all(
+        servers.map((s) => {
+          s.closeAllConnections();
+          return new Promise((r) => s.close(r));
+        }),
+      );
+      const keys = await redis.keys(`${config.topicPrefix}:*`).catch(() => [] as string[]);
+      if (keys.length) await redis.del(...keys).catch(() => {});
+      await redis.quit().catch(() => {});
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
