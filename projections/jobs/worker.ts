@@ -55,9 +55,11 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
         h.queue.name,
         { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds ?? 2 },
         async (jobs) => {
+          // batchSize 1: one job per call; what the handler returns becomes the job's output.
+          let output: object | void = undefined;
           for (const job of jobs) {
             try {
-              await h.handle(job, jobDeps);
+              output = await h.handle(job, jobDeps);
             } catch (err) {
               const waiting = isVigilError(err) && err.retriable;
               deps.log[waiting ? 'info' : 'warn'](
@@ -67,6 +69,7 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
               throw err;
             }
           }
+          return output;
         },
       );
       if (h.schedule) await boss.schedule(h.queue.name, h.schedule.cron, h.schedule.data ?? {}, { tz: 'UTC' });

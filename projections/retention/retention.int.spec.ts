@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { eventually, testConfig, testLogger } from '../../test/support/env';
+import { createTestDatabase } from '../../test/support/postgres';
+import { migrate } from '../../core/migrate';
+import { createKafka } from '../../core/kafka';
+import { AvroSerde } from '../../core/serde';
+import { QUEUE } from '../../core/jobs';
+import { topicNames } from '../../schemas/catalogue';
+import { startJobsWorker } from '../jobs/worker';
+import { enforceRetention, retentionJob } from './retention';
+
+const DAY = 86_400_000;
+
+/** Retention on plain PostgreSQL (the local server has no TimescaleDB): old rows go, newer ones stay. */
+describe('retention job on plain PostgreSQL', () => {
+  const log = testLogger();
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+  const now = Date.now();
+
+  /** One row per age (days) into every retained table. */
+  async function seed(ages: number[]) {
+    for (const age of ages) {
+      const ts = new Date(now - age * DAY).toISOString();
+      const common = [randomUUID(), ts, 'acme', `s-${age}`];
+      await pool.query(
+        `INSERT INTO eeg_frames (event_id, ts, tenant_id, session_id, device_id, seq, channels) VALUES ($1, $2, $3, $4, 'd', 1, '[]')`,
+        common,
+      );
+      await pool.query(
+        `INSERT INTO face_frames (event_id, ts, tenant_id, session_id, device_id, seq, face_detected) VALUES ($1, $2, $3, $4, 'd', 1, true)`,
+        common,
+      );
+      await pool.query(
+        `INSERT INTO vehicle_frames (event_id, ts, tenant_id, session_id, device_id, seq, speed_kmh, steering_deg) VALUES ($1, $2, $3, $4, 'd', 1, 50, 0)`,
+        common,
+      );
+      await pool.query(
+        `INSERT INTO game_events (event_id, ts, tenant_id, session_id, device_id, seq, kind, details) VALUES ($1, $2, $3, $4, 'd', 1, 'Collision', '{}')`,
+        common,
+      );
+      await pool.query(
+        `INSERT INTO fatigue_scores (event_id, ts, tenant_id, session_id, window_start_ts, score, level, features, baseline_ready, model_version)
+         VALUES ($1, $2, $3, $4, $2, 10, 0, '{}', false, 'fatigue-v1')`,
+        common,
+      );
+      await pool.query(
+        `INSERT INTO alert_events (event_id, ts, tenant_id, session_id, alert_id, type) VALUES ($1, $2, $3, $4, 'a', 'AlertCleared')`,
+        common,
+      );
+    }
+  }
+
+  const ages = async (table: string) =>
+    (await pool.query<{ session_id: string }>(`SELECT session_id FROM ${table} ORDER BY ts`)).rows.map((r) =>
+      Number(r.session_id.slice(2)),
+    );
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    pool = new Pool({ connectionString: db.url, max: 4 });
+  });
+
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('deletes raw telemetry older than 90 days and scores/alert events older than 365 days, in batches', async () => {
+    await seed([400, 366, 200, 120, 91, 89, 30, 0]);
+    const r = await enforceRetention(pool, { nowMs: now, batchSize: 2 });
+    expect(r).toEqual({
+      timescale: false,
+      deleted: {
+        eeg_frames: 5,
+        face_frames: 5,
+        vehicle_frames: 5,
+        game_events: 5,
+        fatigue_scores: 2,
+        alert_events: 2,
+      },
+    });
+    for (const t of ['eeg_frames', 'face_frames', 'vehicle_frames', 'game_events'])
+      expect(await ages(t)).toEqual([89, 30, 0]);
+    for (const t of ['fatigue_scores', 'alert_events']) expect(await ages(t)).toEqual([200, 120, 91, 89, 30, 0]);
+    // Nothing left to delete: a second run deletes nothing.
+    expect((await enforceRetention(pool, { nowMs: now, batchSize: 2 })).deleted).toEqual({
+      eeg_frames: 0,
+      face_frames: 0,
+      vehicle_frames: 0,
+      game_events: 0,
+      fatigue_scores: 0,
+      alert_events: 0,
+    });
+  });
+
+  it('runs as the hourly scheduled pg-boss job', async () => {
+    await seed([100, 1]);
+    const config = testConfig({ VIGIL_DATABASE_URL: db.url });
+    const worker = await startJobsWorker(
+      {
+        config,
+        pool,
+        log,
+        kafka: createKafka(config.kafka, log, 'test'),
+        serde: new AvroSerde(config.schemaRegistryUrl, topicNames(config.topicPrefix)),
+        topics: topicNames(config.topicPrefix),
+      },
+      { handlers: [retentionJob], trigger: false, pollingIntervalSeconds: 0.5 },
+    );
+    try {
+      expect((await worker.boss.getSchedules()).map((s) => [s.name, s.cron])).toEqual([[QUEUE.retention, '7 * * * *']]);
+      const id = await worker.boss.send(QUEUE.retention, {});
+      const job = await eventually(
+        () => worker.boss.getJobById(QUEUE.retention, id!, { includeArchive: true }),
+        (j) => j?.state === 'completed' || j?.state === 'failed',
+        20_000,
+      );
+      expect(job?.state).toBe('completed');
+      expect(job?.output).toEqual({
+        timescale: false,
+        deleted: {
+          eeg_frames: 1,
+          face_frames: 1,
+          vehicle_frames: 1,
+          game_events: 1,
+          fatigue_scores: 0,
+          alert_events: 0,
+        },
+      });
+      expect(await ages('eeg_frames')).toEqual([89, 30, 1, 0]);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
