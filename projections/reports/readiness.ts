@@ -6,8 +6,10 @@
  * and clears every active alert (`session_ended`). So the rows are complete once
  * - the sessions model has applied SessionEnded (status `ended`, ended_at set),
  * - no alert of the session is still open,
- * - the newest score reaches the last telemetry frame or the end, whichever is first (only when the
- *   session had telemetry: without frames there is nothing to score).
+ * - the newest score is past the last telemetry frame (the window holding a frame ends after it) or
+ *   reaches the end, whichever is first (only when the session had telemetry: without frames there is
+ *   nothing to score). This is necessary, not sufficient (a flush may score one more window), so the
+ *   job retries a few times and finally writes what there is (`complete: false`).
  * Each reason returned is a fact still missing; none means ready.
  */
 export interface ReadinessFacts {
@@ -28,7 +30,8 @@ export function pendingOf(f: ReadinessFacts): string[] {
   if (s.status !== 'ended' || s.ended_at === null) pending.push('SessionEnded not projected yet');
   if (s.open_alert_count > 0) pending.push(`${s.open_alert_count} alert(s) still open`);
   if (f.lastTelemetryTs !== null) {
-    const needed = s.ended_at === null ? f.lastTelemetryTs : Math.min(s.ended_at, f.lastTelemetryTs);
+    const pastLastFrame = f.lastTelemetryTs + 1;
+    const needed = s.ended_at === null ? pastLastFrame : Math.min(s.ended_at, pastLastFrame);
     if (s.last_score_at === null || s.last_score_at < needed) pending.push('scores not projected up to the end');
   }
   return pending;

@@ -215,8 +215,11 @@ describe('report readiness', () => {
     expect(pendingOf({ session: ended, lastTelemetryTs: at(179.9) })).toEqual([]);
   });
 
-  it('when telemetry stopped before the end, scores need only reach the last frame', () => {
+  it('when telemetry stopped before the end, scores need only pass the last frame', () => {
     expect(pendingOf({ session: { ...ended, last_score_at: at(125) }, lastTelemetryTs: at(121) })).toEqual([]);
+    expect(pendingOf({ session: { ...ended, last_score_at: at(125) }, lastTelemetryTs: at(125) })).toEqual([
+      'scores not projected up to the end',
+    ]);
   });
 
   it('names every fact still missing', () => {
