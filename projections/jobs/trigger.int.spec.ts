@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { eventually, testConfig, testLogger } from '../../test/support/env';
+import { createTestDatabase } from '../../test/support/postgres';
+import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
+import { migrate } from '../../core/migrate';
+import { QUEUE } from '../../core/jobs';
+import { Publisher } from '../../producers/publisher';
+import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/types';
+import { ProjectionRunner } from '../runner';
+import { readModels } from '../index';
+import { startJobsWorker, type JobsWorker } from './worker';
+
+/**
+ * Events → jobs → report, against Kafka, the registry and PostgreSQL: the projections fill the
+ * tables, the trigger enqueues `session-report` on SessionEnded (and `alert-webhook` per alert event),
+ * the report row appears; the same SessionEnded published twice makes one job.
+ */
+describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
+  const config = testConfig();
+  const log = testLogger();
+  let fx: KafkaFixture;
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+  let publisher: Publisher;
+  let runners: ProjectionRunner[] = [];
+  let worker: JobsWorker | undefined;
+
+  const T0 = Date.UTC(2026, 0, 1, 8);
+  const at = (s: number) => T0 + s * 1000;
+  const env = { tenant_id: 'acme', session_id: `s-${randomUUID()}` };
+  const score = (s: number, value: number, level: number): FatigueScored => ({
+    ...env,
+    event_id: randomUUID(),
+    ts: at(s),
+    window_start_ts: at(s - 60),
+    window_end_ts: at(s),
+    score: value,
+    level,
+    components: { ocular: 0.5, driving: null, eeg: null, reaction: null, yawn: null },
+    features: {
+      perclos: 0.25,
+      long_blink_share: null,
+      sdlp_m: null,
+      lane_departures: 0,
+      eeg_ratio: null,
+      eeg_ratio_z: null,
+      lapses: 0,
+      yawns: 0,
+    },
+    baseline_ready: false,
+    model_version: 'fatigue-v1',
+  });
+  const alert = (s: number, event: AlertEvent['event']): AlertEvent => ({
+    ...env,
+    event_id: randomUUID(),
+    ts: at(s),
+    event,
+  });
+  const ended: SessionEvent = {
+    ...env,
+    event_id: randomUUID(),
+    ts: at(20),
+    event: { type: 'SessionEnded', reason: 'COMPLETED' },
+  };
+
+  beforeAll(async () => {
+    fx = await kafkaFixture(config);
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    pool = new Pool({ connectionString: db.url, max: 8 });
+    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+    await publisher.connect();
+    runners = ['sessions', 'scores', 'alerts'].map(
+      (m) =>
+        new ProjectionRunner(readModels[m]!, {
+          kafka: fx.kafka,
+          pool,
+          serde: fx.serde,
+          topics: fx.topics,
+          log,
+          groupPrefix: config.topicPrefix,
+        }),
+    );
+    await Promise.all(runners.map((r) => r.start()));
+    worker = await startJobsWorker(
+      {
+        config: { ...config, database: { ...config.database, url: db.url } },
+        kafka: fx.kafka,
+        serde: fx.serde,
+        topics: fx.topics,
+        pool,
+        log,
+      },
+      {
+        fromBeginning: true,
+        pollingIntervalSeconds: 0.5,
+        queueOverrides: { [QUEUE.sessionReport]: { retryLimit: 5, retryDelay: 1, retryBackoff: false } },
+      },
+    );
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await Promise.all(runners.map((r) => r.stop()));
+    await publisher?.disconnect();
+    await pool?.end();
+    await db?.drop();
+    await fx?.close();
+  });
+
+  const jobCount = async (queue: string) =>
+    (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1`, [queue])).rows[0]!.n;
+
+  it('SessionEnded makes one report job even when published twice; the report row appears', async () => {
+    await publisher.publish('sessions', [
+      {
+        ...env,
+        event_id: randomUUID(),
+        ts: at(0),
+        event: { type: 'SessionStarted', driver_id: 'd1', vehicle_id: 'v1', devices: [] },
+      },
+    ]);
+    await publisher.publish('scores', [score(5, 30, 0), score(10, 55.5, 1), score(15, 60, 1)]);
+    await publisher.publish('alerts', [
+      alert(10, { type: 'AlertRaised', alert_id: 'al-1', level: 1, reason: 'drowsy', score: 55.5 }),
+      alert(20, { type: 'AlertCleared', alert_id: 'al-1', reason: 'session_ended' }),
+    ]);
+    await publisher.flush();
+    // The processor would write the last scores and clears before SessionEnded's offsets move on;
+    // wait for their projection so the report's inputs are all there.
+    await eventually(
+      () =>
+        pool.query(`SELECT score_count, alert_count, open_alert_count FROM sessions WHERE session_id = $1`, [
+          env.session_id,
+        ]),
+      (r) => r.rows[0]?.score_count === '3' && r.rows[0]?.alert_count === 1 && r.rows[0]?.open_alert_count === 0,
+    );
+
+    await publisher.publish('sessions', [ended]);
+    await publisher.publish('sessions', [ended]); // a producer retry: the same event twice in the topic
+    await publisher.flush();
+
+    const report = await eventually(
+      () => pool.query(`SELECT * FROM session_reports WHERE session_id = $1`, [env.session_id]),
+      (r) => r.rowCount === 1,
+      40_000,
+    );
+    const { generated_at, report: doc, ...row } = report.rows[0];
+    expect(generated_at).toBeInstanceOf(Date);
+    expect(row).toEqual({
+      session_id: env.session_id,
+      tenant_id: 'acme',
+      driver_id: 'd1',
+      vehicle_id: 'v1',
+      started_at: new Date(at(0)),
+      ended_at: new Date(at(20)),
+      duration_s: 20,
+      model_version: 'fatigue-v1',
+      score_avg: 48.5,
+      score_max: 60,
+      level_max: 1,
+      level1_s: 10,
+      level2_s: 0,
+      alert_count: 1,
+      microsleep_count: 0,
+    });
+    expect(doc).toMatchObject({
+      complete: true,
+      scores: { count: 3, mean: 48.5, max: 60, level_max: 1, seconds_at_level: { '0': 5, '1': 10, '2': 0 } },
+      alerts: { count: 1, by_reason: { drowsy: 1, severe: 0, microsleep: 0, face_lost: 0 } },
+      data_quality: {
+        eeg: { received: 0, expected: 200, ratio: 0, devices: 0, largest_gap_s: 20 },
+        face: { received: 0, expected: 300, ratio: 0, devices: 0, largest_gap_s: 20 },
+        vehicle: { received: 0, expected: 200, ratio: 0, devices: 0, largest_gap_s: 20 },
+        game_events: 0,
+      },
+    });
+
+    // Both copies of SessionEnded and both alert events were consumed and asked for their jobs...
+    await eventually(
+      async () => worker!.trigger!.requested,
+      (n) => n >= 4,
+    );
+    // ...and pg-boss holds one job per event.
+    expect(await jobCount(QUEUE.sessionReport)).toBe(1);
+    expect(await jobCount(QUEUE.alertWebhook)).toBe(2);
+  });
+});
