@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   producer: producerBench,
   processor: processorBench,
   gateway: () => import('./gateway').then((m) => m.gatewayBench()),
+  e2e: () => import('./e2e').then((m) => m.e2eBench(process.argv.slice(3))),
 };
 
 async function main() {

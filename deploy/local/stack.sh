@@ -15,8 +15,12 @@ set -Eeuo pipefail
 # ---------------------------------------------------------------------------
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
-LOCAL="$REPO_ROOT/.local"
-DOWNLOADS="$LOCAL/downloads"
+# Downloads and resolved jars are always shared under <repo>/.local; data, logs,
+# pid files and the lock go under VIGIL_STACK_LOCAL when set (a second, private
+# stack of the same checkout, e.g. the Kafka restart drill's broker).
+SHARED_LOCAL="$REPO_ROOT/.local"
+LOCAL="${VIGIL_STACK_LOCAL:-$SHARED_LOCAL}"
+DOWNLOADS="$SHARED_LOCAL/downloads"
 
 JAVA="${JAVA:-java}"
 JAVAC="${JAVAC:-javac}"
@@ -55,14 +59,22 @@ FRESH="${VIGIL_STACK_FRESH:-0}"
 KAFKA_CLUSTER_ID="vigil-local-kafka-0001"
 
 KAFKA_DIR="$LOCAL/kafka"
-KAFKA_LIB="$KAFKA_DIR/lib"
-KAFKA_PROBE_DIR="$KAFKA_DIR/probe"
+KAFKA_LIB="$SHARED_LOCAL/kafka/lib"
+KAFKA_PROBE_DIR="$SHARED_LOCAL/kafka/probe"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_CONFIG="$KAFKA_DIR/server.properties"
 REGISTRY_DIR="$LOCAL/registry"
 ZIPKIN_DIR="$LOCAL/zipkin"
 
-JAVA_SERVICES=(kafka registry zipkin)
+# shellcheck disable=SC2206 # a space-separated list by design
+JAVA_SERVICES=(${VIGIL_STACK_SERVICES:-kafka registry zipkin})
+for _svc in "${JAVA_SERVICES[@]}"; do
+  [[ "$_svc" =~ ^(kafka|registry|zipkin)$ ]] || {
+    printf '[stack] ERROR: VIGIL_STACK_SERVICES: unknown service %s (use kafka, registry, zipkin)\n' "$_svc" >&2
+    exit 2
+  }
+done
+has_service() { [[ " ${JAVA_SERVICES[*]} " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -85,11 +97,17 @@ Usage: deploy/local/stack.sh up|down|status|--help
   status  One line per service: name, port, up/down, pid, RSS, log.
           Exit 0 only if every service is up.
 
-Files: $LOCAL/ (downloads, Kafka data, logs, pid files).
+Files: $LOCAL/ (Kafka data, logs, pid files; downloads and jars always in
+$SHARED_LOCAL/).
 
 Environment (defaults in brackets):
   VIGIL_STACK_FRESH=1        with 'up': stop the Java services, wipe Kafka data,
                              start clean (registry and Zipkin are in-memory)
+  VIGIL_STACK_SERVICES ["kafka registry zipkin"]  the Java services that
+                             up/down/status handle (e.g. "kafka" alone)
+  VIGIL_STACK_LOCAL [<repo>/.local]  folder for data, logs, pid files and the
+                             lock: another folder and other ports give a second,
+                             independent stack (downloads stay shared)
   VIGIL_HOST [127.0.0.1]     bind address of the Java services
   VIGIL_KAFKA_PORT [9092]  VIGIL_KAFKA_CONTROLLER_PORT [9093]
   VIGIL_REGISTRY_PORT [8081]  VIGIL_ZIPKIN_PORT [9411]
@@ -625,10 +643,12 @@ cmd_up() {
   ensure_redis
 
   # Downloads first, one mvn at a time (parallel mvn runs race on ~/.m2).
-  prepare_kafka_lib
-  prepare_kafka_probe
-  prepare_registry
-  prepare_zipkin
+  if has_service kafka; then
+    prepare_kafka_lib
+    prepare_kafka_probe
+  fi
+  if has_service registry; then prepare_registry; fi
+  if has_service zipkin; then prepare_zipkin; fi
 
   if [[ "$FRESH" == 1 ]]; then
     log "VIGIL_STACK_FRESH=1: stopping Java services and wiping Kafka data"
@@ -636,7 +656,7 @@ cmd_up() {
     rm -rf "$KAFKA_DATA"
   fi
 
-  if [[ -z "$(service_running_pid kafka)" ]]; then
+  if has_service kafka && [[ -z "$(service_running_pid kafka)" ]]; then
     render_kafka_config
     format_kafka_storage
   fi

@@ -1,0 +1,424 @@
+import type { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { createLogger } from '../../core/logger';
+import { ensureTopics } from '../../core/kafka';
+import { readToEnd, type ReadRecord } from '../../core/read-to-end';
+import { AvroSerde } from '../../core/serde';
+import { loadConfig } from '../../core/config';
+import { ProcessorRunner } from '../../processors/runner';
+import { fatigueProcessor } from '../../processors/fatigue/runner';
+import { readModels } from '../../projections/index';
+import { redisKeys, redisTopics } from '../../projections/redis/model';
+import { topicKeys, topicNames, type TopicKey } from '../../schemas/catalogue';
+import { topicPlan } from '../../schemas/topics';
+import type { Pipeline } from '../pipeline';
+import { sleep } from '../pipeline';
+
+/**
+ * The audit that ends every drill: every event in the input topics counted against what every
+ * projection and output topic holds.
+ *
+ * - Inputs (`sessions`, `eeg`, `face`, `vehicle`, `game`): decoded from offset 0 (read_committed);
+ *   undecodable records are the poison set. Telemetry identity is `event_id`.
+ * - PostgreSQL: each table's event ids against its topic's (lost = in the topic, not the table;
+ *   duplicated = the table holds more rows than distinct events, or ids no topic holds); the
+ *   `sessions` row's counters per session against the topic's distinct events of that session (a
+ *   batch applied twice would count twice); `alerts` against the distinct alert ids.
+ * - Output topics (`scores`, `alerts`): no event id twice (exactly-once), and, when a reference run
+ *   is given, the same event ids as an undisturbed processor replaying the same inputs from offset 0
+ *   into topics of its own (lost = the reference has it, the live topic does not).
+ * - Redis: each session's `latest` hash holds the newest score of the topic, and `ended_at` once
+ *   the session ended.
+ * - DLQ: every poison record dead-lettered by the processor and by each projection that reads its
+ *   topic, with the source headers; nothing else in the DLQ.
+ */
+export interface AuditCheck {
+  name: string;
+  expected: number;
+  actual: number;
+  lost: number;
+  duplicated: number;
+  ok: boolean;
+  note?: string;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  lost: number;
+  duplicated: number;
+  input_events: Record<string, number>;
+  /** Same event id more than once in an input topic (producer retries): reported, not a pipeline fault. */
+  input_duplicates: Record<string, number>;
+  poison_records: number;
+  checks: AuditCheck[];
+}
+
+interface Decoded {
+  record: ReadRecord;
+  value: { event_id: string; session_id: string; ts: number; tenant_id: string } & Record<string, unknown>;
+}
+
+const inputKeys = ['sessions', 'eeg', 'face', 'vehicle', 'game'] as const;
+const tables: Record<string, { table: string; counter?: string }> = {
+  eeg: { table: 'eeg_frames', counter: 'eeg_frame_count' },
+  face: { table: 'face_frames', counter: 'face_frame_count' },
+  vehicle: { table: 'vehicle_frames', counter: 'vehicle_frame_count' },
+  game: { table: 'game_events', counter: 'game_event_count' },
+  scores: { table: 'fatigue_scores', counter: 'score_count' },
+  alerts: { table: 'alert_events' },
+};
+
+async function readDecoded(p: Pipeline, key: TopicKey): Promise<{ ok: Decoded[]; poison: ReadRecord[] }> {
+  const records = await readToEnd(p.kafka, p.topics[key], { timeoutMs: 120_000 });
+  const ok: Decoded[] = [];
+  const poison: ReadRecord[] = [];
+  for (const record of records) {
+    try {
+      const { value } = await p.serde.decode<Decoded['value']>(record.value);
+      ok.push({ record, value });
+    } catch {
+      poison.push(record);
+    }
+  }
+  return { ok, poison };
+}
+
+const check = (name: string, expected: number, actual: number, lost: number, duplicated: number, note?: string) => ({
+  name,
+  expected,
+  actual,
+  lost,
+  duplicated,
+  ok: lost === 0 && duplicated === 0,
+  ...(note ? { note } : {}),
+});
+
+export async function audit(p: Pipeline, o: { redis?: Redis; reference?: ReferenceRun } = {}): Promise<AuditReport> {
+  const checks: AuditCheck[] = [];
+  const inputEvents: Record<string, number> = {};
+  const inputDuplicates: Record<string, number> = {};
+  const poison: { topic: TopicKey; record: ReadRecord }[] = [];
+  const ids: Record<string, Set<string>> = {};
+  /** Per topic, per session: distinct event ids. */
+  const perSession: Record<string, Map<string, number>> = {};
+  const decoded: Partial<Record<TopicKey, Decoded[]>> = {};
+
+  for (const key of [...inputKeys, 'scores', 'alerts'] as const) {
+    const r = await readDecoded(p, key);
+    decoded[key] = r.ok;
+    for (const record of r.poison) poison.push({ topic: key, record });
+    const set = new Set<string>();
+    const bySession = new Map<string, number>();
+    let dups = 0;
+    for (const d of r.ok) {
+      if (set.has(d.value.event_id)) {
+        dups++;
+        continue;
+      }
+      set.add(d.value.event_id);
+      bySession.set(d.value.session_id, (bySession.get(d.value.session_id) ?? 0) + 1);
+    }
+    ids[key] = set;
+    perSession[key] = bySession;
+    if (key === 'scores' || key === 'alerts') {
+      checks.push(check(`topic ${key}: each event once`, set.size, r.ok.length, 0, dups));
+    } else {
+      inputEvents[key] = set.size;
+      inputDuplicates[key] = dups;
+    }
+  }
+
+  const pg = new Client({ connectionString: p.db.url });
+  await pg.connect();
+  try {
+    for (const [key, { table }] of Object.entries(tables)) {
+      const { rows } = await pg.query<{ id: string }>(`SELECT event_id::text AS id FROM ${table}`);
+      const want = ids[key]!;
+      const have = new Set(rows.map((r) => r.id));
+      let lost = 0;
+      for (const id of want) if (!have.has(id)) lost++;
+      let unknown = 0;
+      for (const id of have) if (!want.has(id)) unknown++;
+      checks.push(
+        check(`postgres ${table} vs topic ${key}`, want.size, rows.length, lost, rows.length - have.size + unknown),
+      );
+    }
+
+    // Session counters: a batch applied twice (or skipped) shows as a counter off by its size.
+    const counters = Object.values(tables)
+      .map((t) => t.counter)
+      .filter(Boolean);
+    const { rows: sessions } = await pg.query<Record<string, string | null>>(
+      `SELECT session_id, status, ${counters.join(', ')} FROM sessions`,
+    );
+    const sessionIds = new Set((decoded.sessions ?? []).map((d) => d.value.session_id));
+    const ended = new Set(
+      (decoded.sessions ?? [])
+        .filter((d) => (d.value.event as { type?: string } | undefined)?.type === 'SessionEnded')
+        .map((d) => d.value.session_id),
+    );
+    checks.push(
+      check(
+        'postgres sessions rows vs sessions in topic',
+        sessionIds.size,
+        sessions.filter((s) => sessionIds.has(s.session_id!)).length,
+        [...sessionIds].filter((id) => !sessions.some((s) => s.session_id === id)).length,
+        0,
+      ),
+    );
+    checks.push(
+      check(
+        'postgres sessions ended vs SessionEnded in topic',
+        ended.size,
+        sessions.filter((s) => s.status === 'ended').length,
+        [...ended].filter((id) => !sessions.some((s) => s.session_id === id && s.status === 'ended')).length,
+        sessions.filter((s) => s.status === 'ended' && !ended.has(s.session_id!)).length,
+      ),
+    );
+    for (const [key, { counter }] of Object.entries(tables)) {
+      if (!counter) continue;
+      let lost = 0;
+      let dup = 0;
+      let sum = 0;
+      let expected = 0;
+      const byId = new Map(sessions.map((s) => [s.session_id!, Number(s[counter] ?? 0)]));
+      for (const [sid, n] of perSession[key]!) {
+        const have = byId.get(sid) ?? 0;
+        expected += n;
+        sum += have;
+        if (have < n) lost += n - have;
+        if (have > n) dup += have - n;
+      }
+      checks.push(check(`postgres sessions.${counter} vs topic ${key} per session`, expected, sum, lost, dup));
+    }
+
+    const alertIds = new Set(
+      (decoded.alerts ?? []).map((d) => String((d.value.event as { alert_id: string }).alert_id)),
+    );
+    const { rows: alerts } = await pg.query<{ alert_id: string }>('SELECT alert_id FROM alerts');
+    const haveAlerts = new Set(alerts.map((a) => a.alert_id));
+    checks.push(
+      check(
+        'postgres alerts vs alert ids in topic',
+        alertIds.size,
+        alerts.length,
+        [...alertIds].filter((id) => !haveAlerts.has(id)).length,
+        alerts.length - [...haveAlerts].filter((id) => alertIds.has(id)).length,
+      ),
+    );
+  } finally {
+    await pg.end();
+  }
+
+  if (o.redis) {
+    const k = redisKeys(p.config.topicPrefix);
+    const newest = new Map<string, number>();
+    for (const d of decoded.scores ?? [])
+      newest.set(d.value.session_id, Math.max(newest.get(d.value.session_id) ?? 0, d.value.ts));
+    let wrong = 0;
+    for (const [sid, ts] of newest) {
+      const have = await o.redis.hget(k.latest(sid), 'ts');
+      if (Number(have) !== ts) wrong++;
+    }
+    checks.push(
+      check('redis latest score ts per session vs newest in topic', newest.size, newest.size - wrong, wrong, 0),
+    );
+    const endedIds = (decoded.sessions ?? [])
+      .filter((d) => (d.value.event as { type?: string } | undefined)?.type === 'SessionEnded')
+      .map((d) => d.value.session_id);
+    let missing = 0;
+    for (const sid of endedIds) if (!(await o.redis.hexists(k.latest(sid), 'ended_at'))) missing++;
+    checks.push(check('redis ended_at per ended session', endedIds.length, endedIds.length - missing, missing, 0));
+  }
+
+  if (o.reference) {
+    for (const key of ['scores', 'alerts'] as const) {
+      const want = o.reference[key];
+      const have = ids[key]!;
+      const lost = [...want].filter((id) => !have.has(id)).length;
+      const extra = [...have].filter((id) => !want.has(id)).length;
+      checks.push(
+        check(
+          `topic ${key} vs an undisturbed reference replay`,
+          want.size,
+          have.size,
+          lost,
+          extra,
+          extra ? 'ids the reference did not produce' : undefined,
+        ),
+      );
+    }
+  }
+
+  // Dead letters: each poison record from the processor and from every projection reading its topic.
+  const dlq = await readToEnd(p.kafka, p.topics.dlq, { timeoutMs: 60_000 });
+  const h = (r: ReadRecord, name: string) => (r.headers[name] === undefined ? undefined : String(r.headers[name]));
+  const byConsumer = new Map<string, number>();
+  for (const r of dlq) {
+    const src = `${h(r, 'vigil.dlq.source.topic')}/${h(r, 'vigil.dlq.source.partition')}/${h(r, 'vigil.dlq.source.offset')}`;
+    // The processor names its group (`<prefix>.processor.fatigue`), projections `projection.<model>`.
+    const consumer = String(h(r, 'vigil.dlq.consumer')).replace(`${p.config.topicPrefix}.`, '');
+    const c = `${src}|${consumer}`;
+    byConsumer.set(c, (byConsumer.get(c) ?? 0) + 1);
+  }
+  const readers = (key: TopicKey) => [
+    ...(fatigueProcessor.inputs.includes(key) ? [`processor.${fatigueProcessor.name}`] : []),
+    ...Object.values(readModels)
+      .filter((m) => m.topics.includes(key))
+      .map((m) => `projection.${m.name}`),
+    ...(redisTopics.includes(key) ? ['projection.redis'] : []),
+  ];
+  let expectedLetters = 0;
+  let missingLetters = 0;
+  let doubleLetters = 0;
+  const expectedKeys = new Set<string>();
+  for (const { topic, record } of poison) {
+    for (const consumer of readers(topic)) {
+      expectedLetters++;
+      const c = `${p.topics[topic]}/${record.partition}/${record.offset}|${consumer}`;
+      expectedKeys.add(c);
+      const n = byConsumer.get(c) ?? 0;
+      if (n === 0) missingLetters++;
+      if (n > 1) doubleLetters += n - 1;
+    }
+  }
+  const stray = [...byConsumer.keys()].filter((c) => !expectedKeys.has(c)).length;
+  checks.push(
+    check(
+      'dlq: each poison record once per consumer of its topic',
+      expectedLetters,
+      dlq.length,
+      missingLetters,
+      doubleLetters + stray,
+      stray ? `${stray} dead letters of records that decode` : undefined,
+    ),
+  );
+
+  const lost = checks.reduce((n, c) => n + c.lost, 0);
+  const duplicated = checks.reduce((n, c) => n + c.duplicated, 0);
+  return {
+    ok: lost === 0 && duplicated === 0,
+    lost,
+    duplicated,
+    input_events: inputEvents,
+    input_duplicates: inputDuplicates,
+    poison_records: poison.length,
+    checks,
+  };
+}
+
+export interface ReferenceRun {
+  scores: Set<string>;
+  alerts: Set<string>;
+  records_in: number;
+}
+
+/**
+ * An undisturbed fatigue processor (in this process) replaying the pipeline's input topics from
+ * offset 0 into output topics of its own (`<prefix>-ref.*`): what the live topics should hold.
+ */
+export async function referenceRun(p: Pipeline, timeoutMs = 180_000): Promise<ReferenceRun> {
+  const refPrefix = `${p.config.topicPrefix}-ref`;
+  const refConfig = loadConfig({ ...process.env, ...p.env, VIGIL_TOPIC_PREFIX: refPrefix });
+  await ensureTopics(p.admin, topicPlan(refConfig));
+  const own = topicNames(refPrefix);
+  const topics = {
+    ...p.topics,
+    scores: own.scores,
+    alerts: own.alerts,
+    changelog: own.changelog,
+    late: own.late,
+    dlq: own.dlq,
+  };
+  const serde = new AvroSerde(p.config.schemaRegistryUrl, topics);
+  await serde.register(topicKeys);
+  const ends = async () => {
+    let n = 0;
+    for (const key of fatigueProcessor.inputs) {
+      for (const o of await p.admin.fetchTopicOffsets(p.topics[key as TopicKey])) n += Number(o.high);
+    }
+    return n;
+  };
+  const total = await ends();
+  const runner = new ProcessorRunner(fatigueProcessor, {
+    kafka: p.kafka,
+    serde,
+    topics,
+    log: createLogger({ level: 'error', role: 'drill-reference' }),
+    groupPrefix: refPrefix,
+  });
+  await runner.start();
+  const deadline = Date.now() + timeoutMs;
+  while (runner.metrics.recordsIn < total) {
+    if (Date.now() > deadline) throw new Error(`reference run read ${runner.metrics.recordsIn} of ${total} records`);
+    await sleep(200);
+  }
+  await sleep(1_000); // the last group commit (every 100 ms)
+  await runner.stop();
+  const read = async (topic: string) => {
+    const out = new Set<string>();
+    for (const r of await readToEnd(p.kafka, topic, { timeoutMs: 60_000 })) {
+      out.add((await serde.decode<{ event_id: string }>(r.value)).value.event_id);
+    }
+    return out;
+  };
+  return { scores: await read(own.scores), alerts: await read(own.alerts), records_in: runner.metrics.recordsIn };
+}
+
+/**
+ * Waits until the pipeline has drained: the processor's committed offsets reach the ends of its
+ * input topics and every projection checkpoint (PostgreSQL and Redis) stops moving for `quietMs`.
+ */
+export async function drain(
+  p: Pipeline,
+  o: { redis?: Redis; timeoutMs?: number; quietMs?: number } = {},
+): Promise<number> {
+  const t0 = Date.now();
+  const deadline = t0 + (o.timeoutMs ?? 120_000);
+  const quietMs = o.quietMs ?? 3_000;
+  let last = '';
+  let since = Date.now();
+  const g = p.groups();
+  for (;;) {
+    const inputs = fatigueProcessor.inputs.map((k) => p.topics[k as TopicKey]);
+    let behind = 0;
+    try {
+      const committed = await p.admin.fetchOffsets({ groupId: g.processor, topics: inputs });
+      for (const t of committed) {
+        const ends = await p.admin.fetchTopicOffsets(t.topic);
+        for (const part of t.partitions) {
+          const high = Number(ends.find((e) => e.partition === part.partition)?.high ?? 0);
+          const at = Number(part.offset) < 0 ? 0 : Number(part.offset);
+          behind += Math.max(0, high - at);
+        }
+      }
+    } catch {
+      behind = -1;
+    }
+    let marks = '';
+    try {
+      const c = new Client({ connectionString: p.db.url });
+      await c.connect();
+      const { rows } = await c.query<{ s: string }>(
+        'SELECT coalesce(sum(next_offset), 0)::text AS s FROM projection_checkpoints',
+      );
+      await c.end();
+      marks = rows[0]!.s;
+      if (o.redis) {
+        const h = await o.redis.hgetall(redisKeys(p.config.topicPrefix).checkpoints('redis'));
+        marks += `/${Object.values(h).reduce((n, v) => n + Number(v), 0)}`;
+      }
+    } catch {
+      marks = `error ${Date.now()}`;
+    }
+    const state = `${behind}|${marks}`;
+    if (state !== last) {
+      last = state;
+      since = Date.now();
+    } else if (behind === 0 && Date.now() - since >= quietMs) {
+      return Date.now() - t0;
+    }
+    if (Date.now() > deadline) throw new Error(`pipeline not drained after ${o.timeoutMs ?? 120_000} ms (${state})`);
+    await sleep(500);
+  }
+}

@@ -1,0 +1,67 @@
+import { runDrill, shortDrill, type DrillResult } from './drills';
+
+/**
+ * A few-seconds version of the failure drills that need no private Kafka (see bench/drills/README
+ * in bench/README.md): 3 live sessions for 12 s on 3 partitions, the failure injected a third of
+ * the way in, then drain and the audit. Each must end with zero lost and zero duplicated events in
+ * every projection and output topic. Needs `npm run build` (the roles run from dist/).
+ */
+const expectClean = (r: DrillResult) => {
+  const failed = r.audit.checks.filter((c) => !c.ok);
+  expect(failed).toEqual([]);
+  expect({ lost: r.audit.lost, duplicated: r.audit.duplicated }).toEqual({ lost: 0, duplicated: 0 });
+  expect(r.audit.input_events.eeg).toBe(shortDrill.sessions * shortDrill.seconds * 10);
+};
+
+describe('failure drills (short)', () => {
+  jest.setTimeout(150_000);
+
+  it('kill -9 of the processor and of the projection worker under load loses and duplicates nothing', async () => {
+    const r = await runDrill('kill-worker', shortDrill);
+    expectClean(r);
+    expect(r.timeline.map((x) => x.what)).toEqual(
+      expect.arrayContaining(['kill -9 processor', 'kill -9 projection worker']),
+    );
+    expect(r.ok).toBe(true);
+  });
+
+  it('a burst of non-Avro and unknown-schema records all land in the DLQ and the pipeline keeps flowing', async () => {
+    const r = await runDrill('poison', shortDrill);
+    expectClean(r);
+    expect(r.audit.poison_records).toBe(66);
+    const dlq = r.audit.checks.find((c) => c.name.startsWith('dlq'))!;
+    // eeg: processor + eeg model; face: processor + face model; sessions: processor + sessions model + redis.
+    expect(dlq.actual).toBe(30 * 2 + 30 * 2 + 6 * 3);
+    const flow = r.observations.eeg_rows_after_burst as { before: number; after: number };
+    expect(flow.after).toBeGreaterThan(flow.before);
+  });
+
+  it('with Redis killed the API keeps answering from PostgreSQL, and Redis is rebuilt afterwards', async () => {
+    const r = await runDrill('redis-restart', shortDrill);
+    expectClean(r);
+    const api = r.observations.api_while_redis_down as Record<string, Record<string, number>>;
+    expect(Object.keys(api['GET /v1/sessions/:id']!)).toEqual(['200']);
+    expect(r.audit.checks.find((c) => c.name.startsWith('redis latest'))).toMatchObject({ expected: 3, lost: 0 });
+  });
+
+  it('with PostgreSQL stopped readiness goes red, then green, and the projections catch up with nothing lost', async () => {
+    const r = await runDrill('postgres-restart', shortDrill);
+    expectClean(r);
+    const readiness = r.observations.readiness as { red_after_ms: number | null; green_after_ms: number | null };
+    expect(readiness.red_after_ms).not.toBeNull();
+    expect(readiness.green_after_ms).not.toBeNull();
+  });
+
+  it('a flood beyond the gateway rate limit gets 429s, keeps its memory bounded, and every 202 event is projected once', async () => {
+    const r = await runDrill('gateway-flood', { ...shortDrill, seconds: 6 });
+    const f = r.observations.gateway_flood as {
+      responses: Record<string, number>;
+      events_accepted: number;
+      gateway_rss_mib: { before: number; max: number };
+    };
+    expect(f.responses['429']).toBeGreaterThan(0);
+    expect(f.gateway_rss_mib.max - f.gateway_rss_mib.before).toBeLessThan(200);
+    expect(r.audit.input_events.eeg).toBe(f.events_accepted);
+    expect({ lost: r.audit.lost, duplicated: r.audit.duplicated }).toEqual({ lost: 0, duplicated: 0 });
+  });
+});

@@ -1,0 +1,465 @@
+import { Redis } from 'ioredis';
+import { Pool } from 'pg';
+import { createApiKey } from '../../core/api-keys';
+import { sessionEvents, sessionIdOf } from '../../producers/simulator/session';
+import { Pipeline, sleep, type Role } from '../pipeline';
+import { rssMiB } from '../procstat';
+import { audit, drain, referenceRun, type AuditReport } from './audit';
+import { PrivateKafka, PrivatePostgres, PrivateRedis } from './services';
+
+/**
+ * Failure drills: a pipeline of its own (processor, projection worker, API as `dist/main.js`
+ * processes), real-time simulated load, a failure injected while the load runs, then drain and the
+ * audit (audit.ts): zero lost and zero duplicated events is the pass mark. Every drill is bounded
+ * in time. Drills that stop a service stop a private one (services.ts), never the shared stack's.
+ */
+export interface DrillOptions {
+  /** Live simulated sessions. */
+  sessions: number;
+  /** Event-time length of each session (= wall seconds of load). */
+  seconds: number;
+  /** Partitions of every topic. */
+  partitions: number;
+  /** Seconds a stopped service stays down. */
+  downSeconds: number;
+}
+
+export const shortDrill: DrillOptions = { sessions: 3, seconds: 12, partitions: 3, downSeconds: 3 };
+export const defaultDrill: DrillOptions = { sessions: 20, seconds: 60, partitions: 12, downSeconds: 10 };
+
+export interface DrillResult {
+  drill: string;
+  ok: boolean;
+  options: DrillOptions;
+  seconds: number;
+  /** What was done when (seconds since the load started). */
+  timeline: { t: number; what: string }[];
+  observations: Record<string, unknown>;
+  /** Roles that exited without being killed on purpose (restarted by the drill's supervisor). */
+  crashes: { role: string; code: number; tail: string }[];
+  simulator_exit_code: number;
+  drain_ms: number;
+  audit: AuditReport;
+}
+
+interface Ctx {
+  p: Pipeline;
+  o: DrillOptions;
+  t0: number;
+  mark: (what: string) => void;
+  /** Seconds since the load started. */
+  at: () => number;
+  observations: Record<string, unknown>;
+  redis: Redis;
+  sessionIds: string[];
+  /** Authorization header of a reader key of the drill's tenant. */
+  auth: Record<string, string>;
+}
+
+interface DrillSpec {
+  /** Private services and the options of the pipeline. */
+  setup?: () => Promise<{
+    redisUrl?: string;
+    databaseServerUrl?: string;
+    brokers?: string;
+    cleanup: () => Promise<void>;
+  }>;
+  /** Load other than the simulator (the gateway flood); default: `vigil simulate` in real time. */
+  noSimulator?: boolean;
+  during: (c: Ctx) => Promise<void>;
+  /** Extra pass conditions beyond the audit. */
+  passes?: (c: Ctx) => boolean;
+}
+
+const SEED = 7;
+
+/** Restarts a worker role that crashed on its own (as an orchestrator would), after 1 s. */
+function supervise(p: Pipeline, names: string[], stop: { done: boolean }): void {
+  const watch = (r: Role) => {
+    void r.exited.then(async () => {
+      if (stop.done || r.killed) return;
+      await sleep(1_000);
+      if (!stop.done && p.roles.get(r.name) === r) watch(p.restart(r.name));
+    });
+  };
+  for (const n of names) {
+    const r = p.roles.get(n);
+    if (r) watch(r);
+  }
+}
+
+async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: string) => void): Promise<DrillResult> {
+  const started = performance.now();
+  const services = spec.setup ? await spec.setup() : { cleanup: async () => {} };
+  let p: Pipeline | undefined;
+  const stop = { done: false };
+  try {
+    p = await Pipeline.create({ name: `drill-${name}`, partitions: o.partitions, ...services });
+    const redis = new Redis(p.config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+    redis.on('error', () => {});
+    const pool = new Pool({ connectionString: p.db.url, max: 1 });
+    const reader = await createApiKey(pool, { tenantId: 'drill', role: 'reader', label: 'drill' });
+    await pool.end();
+    await p.startApi();
+    await p.startWorkers();
+    log(`${name}: pipeline up (${p.config.topicPrefix})`);
+    const sessionIds = Array.from({ length: o.sessions }, (_, i) => sessionIdOf(SEED, i));
+    const timeline: { t: number; what: string }[] = [];
+    const ctx: Ctx = {
+      p,
+      o,
+      t0: performance.now(),
+      mark: (what) => {
+        timeline.push({ t: ctx.at(), what });
+        log(`${name} +${ctx.at()}s: ${what}`);
+      },
+      at: () => Math.round((performance.now() - ctx.t0) / 100) / 10,
+      observations: {},
+      redis,
+      sessionIds,
+      auth: { authorization: `Bearer ${reader.key}` },
+    };
+    supervise(p, ['processor', 'projector', 'api'], stop);
+    let simCode = 0;
+    let sim: Role | undefined;
+    if (!spec.noSimulator) {
+      sim = p.start('simulate', [
+        'simulate',
+        '--sessions',
+        String(o.sessions),
+        '--duration',
+        `${o.seconds}s`,
+        '--speed',
+        'realtime',
+        '--seed',
+        String(SEED),
+        '--tenant',
+        'drill',
+      ]);
+    }
+    ctx.t0 = performance.now();
+    await spec.during(ctx);
+    if (sim) {
+      simCode = await sim.exited;
+      ctx.mark(`simulator exited ${simCode}`);
+      if (simCode !== 0) ctx.observations.simulator_output = sim.output().slice(-2000);
+    }
+    const drainMs = await drain(p, { redis, timeoutMs: 180_000 });
+    ctx.mark(`drained in ${drainMs} ms`);
+    stop.done = true;
+    const reference = await referenceRun(p);
+    ctx.mark(`reference replay read ${reference.records_in} records`);
+    const report = await audit(p, { redis, reference });
+    ctx.mark(`audit: lost ${report.lost}, duplicated ${report.duplicated}`);
+    redis.disconnect();
+    const extra = spec.passes ? spec.passes(ctx) : true;
+    return {
+      drill: name,
+      ok: report.ok && extra && (spec.noSimulator || simCode === 0),
+      options: o,
+      seconds: Math.round((performance.now() - started) / 1000),
+      timeline,
+      observations: ctx.observations,
+      crashes: p.crashes,
+      simulator_exit_code: simCode,
+      drain_ms: drainMs,
+      audit: report,
+    };
+  } finally {
+    stop.done = true;
+    await p?.close();
+    await services.cleanup();
+  }
+}
+
+/** `GET path` on the API every `everyMs` until `until()`: status counts. */
+async function probe(
+  url: string,
+  everyMs: number,
+  until: () => boolean,
+  headers: Record<string, string> = {},
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  while (!until()) {
+    const status = await fetch(url, { headers, signal: AbortSignal.timeout(3_000) }).then(
+      (r) => String(r.status),
+      () => 'error',
+    );
+    counts[status] = (counts[status] ?? 0) + 1;
+    await sleep(everyMs);
+  }
+  return counts;
+}
+
+async function waitStatus(url: string, want: number, timeoutMs: number): Promise<number | undefined> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    const s = await fetch(url, { signal: AbortSignal.timeout(3_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (s === want) return Math.round(performance.now() - t0);
+    await sleep(200);
+  }
+  return undefined;
+}
+
+const third = (c: Ctx, k: number) => sleep(Math.max(0, (c.o.seconds * 1000 * k) / 3 - (performance.now() - c.t0)));
+
+const drillSpecs: Record<string, DrillSpec> = {
+  'kill-worker': {
+    async during(c) {
+      await third(c, 1);
+      await c.p.kill('processor');
+      c.mark('kill -9 processor');
+      await sleep(1_000);
+      c.p.restart('processor');
+      c.mark('processor restarted');
+      await third(c, 2);
+      await c.p.kill('projector');
+      c.mark('kill -9 projection worker');
+      await sleep(1_000);
+      c.p.restart('projector');
+      c.mark('projection worker restarted');
+    },
+  },
+
+  poison: {
+    async during(c) {
+      await third(c, 1);
+      const producer = c.p.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const key = (i: number) => c.sessionIds[i % c.sessionIds.length]!;
+      const n = 30;
+      const garbage = Array.from({ length: n }, (_, i) => ({
+        key: key(i),
+        value: i % 2 ? Buffer.from(JSON.stringify({ not: 'avro', i })) : Buffer.from([0xff, 0x13, 0x37, i]),
+      }));
+      // Magic byte 0 and a schema id no registry holds.
+      const unknownId = Array.from({ length: n }, (_, i) => {
+        const b = Buffer.alloc(12);
+        b.writeUInt8(0, 0);
+        b.writeUInt32BE(0x7ffffff0, 1);
+        b.writeUInt32BE(i, 5);
+        return { key: key(i), value: b };
+      });
+      await producer.send({ topic: c.p.topics.eeg, acks: -1, messages: garbage });
+      await producer.send({ topic: c.p.topics.face, acks: -1, messages: unknownId });
+      await producer.send({ topic: c.p.topics.sessions, acks: -1, messages: garbage.slice(0, 6) });
+      await producer.disconnect();
+      c.mark(`${n} non-Avro records to eeg, ${n} unknown-schema-id records to face, 6 non-Avro to sessions`);
+      const before = await eegRows(c);
+      await sleep(Math.min(5_000, (c.o.seconds * 1000) / 4));
+      const after = await eegRows(c);
+      c.observations.eeg_rows_after_burst = { before, after };
+      c.mark(`eeg rows ${before} → ${after} after the burst (still flowing)`);
+    },
+    passes: (c) => {
+      const r = c.observations.eeg_rows_after_burst as { before: number; after: number };
+      return r.after > r.before;
+    },
+  },
+
+  'redis-restart': {
+    setup: async () => {
+      const r = await PrivateRedis.start();
+      redisRef.current = r;
+      return { redisUrl: r.url, cleanup: () => r.down() };
+    },
+    async during(c) {
+      const r = redisRef.current!;
+      await third(c, 1);
+      await r.down();
+      c.mark('redis killed (no persistence: every key gone)');
+      const until = performance.now() + c.o.downSeconds * 1000;
+      const [session, ready] = await Promise.all([
+        probe(`${c.p.apiUrl}/v1/sessions/${c.sessionIds[0]}`, 250, () => performance.now() > until, c.auth),
+        probe(`${c.p.apiUrl}/health/ready`, 500, () => performance.now() > until),
+      ]);
+      c.observations.api_while_redis_down = { 'GET /v1/sessions/:id': session, 'GET /health/ready': ready };
+      await r.up();
+      c.mark(`redis back, empty; API answered ${JSON.stringify(session)} meanwhile`);
+      // Rebuild: the Redis read model's checkpoint lived in Redis, so it is gone with the state. Stop
+      // the projection worker, clear what was written since the restart, start it: the Redis model
+      // replays its topics from offset 0 (the PostgreSQL models resume from their own checkpoints).
+      await c.p.kill('projector', 'SIGTERM');
+      const keys = await scanKeys(c.redis, `${c.p.config.topicPrefix}:*`);
+      if (keys.length) await c.redis.del(...keys);
+      c.p.restart('projector');
+      c.mark(`projection worker restarted to rebuild Redis (${keys.length} keys written since the restart cleared)`);
+    },
+    passes: (c) => {
+      const s = (c.observations.api_while_redis_down as Record<string, Record<string, number>>)[
+        'GET /v1/sessions/:id'
+      ]!;
+      return Object.keys(s).every((k) => k === '200');
+    },
+  },
+
+  'postgres-restart': {
+    setup: async () => {
+      const pg = await PrivatePostgres.start();
+      return { databaseServerUrl: pg.url, cleanup: () => pg.remove(), pg };
+    },
+    async during(c) {
+      const pg = pgRef.current!;
+      await third(c, 1);
+      await pg.down();
+      c.mark('postgres stopped (immediate)');
+      const red = await waitStatus(`${c.p.apiUrl}/health/ready`, 503, 10_000);
+      c.mark(red === undefined ? 'readiness never went red' : `readiness red after ${red} ms`);
+      const left = c.o.downSeconds * 1000 - (red ?? 0);
+      if (left > 0) await sleep(left);
+      await pg.up();
+      c.mark('postgres started');
+      const green = await waitStatus(`${c.p.apiUrl}/health/ready`, 200, 30_000);
+      c.mark(green === undefined ? 'readiness not green within 30 s' : `readiness green after ${green} ms`);
+      c.observations.readiness = { red_after_ms: red ?? null, green_after_ms: green ?? null };
+    },
+    passes: (c) => {
+      const r = c.observations.readiness as { red_after_ms: number | null; green_after_ms: number | null };
+      return r.red_after_ms !== null && r.green_after_ms !== null;
+    },
+  },
+
+  'kafka-restart': {
+    setup: async () => {
+      const k = await PrivateKafka.start();
+      kafkaRef.current = k;
+      return { brokers: k.brokers, cleanup: () => k.remove() };
+    },
+    async during(c) {
+      const k = kafkaRef.current!;
+      await third(c, 1);
+      k.stack('down');
+      c.mark('broker stopped (stack.sh down)');
+      await sleep(c.o.downSeconds * 1000);
+      k.stack('up');
+      c.mark('broker started (stack.sh up)');
+    },
+  },
+
+  'gateway-flood': {
+    noSimulator: true,
+    async during(c) {
+      const rate = 1_000;
+      const perRequest = 100;
+      await c.p.startGateway({
+        VIGIL_GATEWAY_RATE_PER_SEC: String(rate),
+        VIGIL_GATEWAY_MAX_EVENTS: String(perRequest),
+      });
+      const pool = new Pool({ connectionString: c.p.db.url, max: 1 });
+      const { key } = await createApiKey(pool, { tenantId: 'drill', role: 'device', label: 'gateway flood' });
+      await pool.end();
+      const gw = c.p.roles.get('gateway')!;
+      const rssBefore = rssMiB(gw.pid) ?? 0;
+      // Unique events: one long simulated EEG stream per session, each request takes the next 100.
+      const startTs = Math.floor(Date.now() / 1000) * 1000;
+      const gens = c.sessionIds.map((_, i) =>
+        sessionEvents({
+          seed: SEED,
+          index: i,
+          tenantId: 'drill',
+          startTs,
+          durationMs: 3_600_000,
+          profile: 'alert',
+          modalities: ['eeg'],
+        }),
+      );
+      let g = 0;
+      const nextBody = () => {
+        const events: unknown[] = [];
+        while (events.length < perRequest) {
+          const r = gens[g++ % gens.length]!.next();
+          if (!r.done && r.value.topic === 'eeg') events.push(r.value.event);
+        }
+        return JSON.stringify(events);
+      };
+      const status: Record<string, number> = {};
+      const rss: number[] = [];
+      const until = performance.now() + c.o.seconds * 1000;
+      const sampler = setInterval(() => rss.push(rssMiB(gw.pid) ?? 0), 500);
+      const worker = async () => {
+        while (performance.now() < until) {
+          const s = await fetch(`${c.p.gatewayUrl}/v1/ingest/eeg`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+            body: nextBody(),
+            signal: AbortSignal.timeout(10_000),
+          }).then(
+            async (r) => {
+              await r.arrayBuffer();
+              return String(r.status);
+            },
+            () => 'error',
+          );
+          status[s] = (status[s] ?? 0) + 1;
+        }
+      };
+      c.mark(`flooding the gateway (limit ${rate} events/s per key, ${perRequest} events a request, 32 connections)`);
+      await Promise.all(Array.from({ length: 32 }, worker));
+      clearInterval(sampler);
+      const accepted = (status['202'] ?? 0) * perRequest;
+      c.observations.gateway_flood = {
+        responses: status,
+        events_accepted: accepted,
+        accepted_events_per_s: Math.round(accepted / c.o.seconds),
+        rate_limit_events_per_s: rate,
+        gateway_rss_mib: { before: rssBefore, max: Math.max(rssBefore, ...rss), last: rss.at(-1) ?? rssBefore },
+      };
+      c.mark(`flood done: ${JSON.stringify(status)}`);
+      await sleep(1_000);
+    },
+    passes: (c) => {
+      const f = c.observations.gateway_flood as {
+        responses: Record<string, number>;
+        gateway_rss_mib: { before: number; max: number };
+      };
+      // Bounded: the flood may not grow the gateway by more than 200 MiB.
+      return (f.responses['429'] ?? 0) > 0 && f.gateway_rss_mib.max - f.gateway_rss_mib.before < 200;
+    },
+  },
+};
+
+const redisRef: { current?: PrivateRedis } = {};
+const pgRef: { current?: PrivatePostgres } = {};
+const kafkaRef: { current?: PrivateKafka } = {};
+// The postgres drill's setup keeps its server for `during`.
+const pgSetup = drillSpecs['postgres-restart']!.setup!;
+drillSpecs['postgres-restart']!.setup = async () => {
+  const s = (await pgSetup()) as Awaited<ReturnType<typeof pgSetup>> & { pg?: PrivatePostgres };
+  pgRef.current = s.pg;
+  return s;
+};
+
+async function eegRows(c: Ctx): Promise<number> {
+  const pool = new Pool({ connectionString: c.p.db.url, max: 1 });
+  try {
+    return Number((await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM eeg_frames')).rows[0]!.n);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return out;
+}
+
+export const drillNames = Object.keys(drillSpecs);
+
+export async function runDrill(
+  name: string,
+  o: DrillOptions = defaultDrill,
+  log: (s: string) => void = () => {},
+): Promise<DrillResult> {
+  const spec = drillSpecs[name];
+  if (!spec) throw new Error(`unknown drill ${name}; drills: ${drillNames.join(', ')}`);
+  return run(name, spec, o, log);
+}

@@ -1,0 +1,153 @@
+import * as fs from 'node:fs';
+
+/**
+ * CPU and memory of named processes from /proc (Linux): utime+stime ticks from /proc/<pid>/stat and
+ * VmRSS from /proc/<pid>/status, sampled every `everyMs`. A name may stand for several pids (all
+ * PostgreSQL backends, say): their CPU is summed, their RSS too. Pids come from a function so a
+ * restarted process is followed under its name.
+ */
+const CLK_TCK = 100;
+
+export interface ProcSample {
+  /** Seconds since the sampler started. */
+  t: number;
+  /** CPU cores used since the previous sample, per name. */
+  cores: Record<string, number>;
+  rss_mib: Record<string, number>;
+}
+
+export function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids whose command name (/proc/<pid>/comm) is `comm`, e.g. every `postgres` or `redis-server`. */
+export function pidsByComm(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Pid of the process listening on a local TCP port (from /proc/net/tcp and the fd links), if any. */
+export function pidListeningOn(port: number): number | undefined {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const c = line.trim().split(/\s+/);
+        if (c.length > 9 && c[1]!.endsWith(`:${hex}`) && c[3] === '0A') inodes.add(c[9]!);
+      }
+    } catch {
+      // no IPv6
+    }
+  }
+  if (!inodes.size) return undefined;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
+        const link = fs.readlinkSync(`/proc/${entry}/fd/${fd}`);
+        const m = /^socket:\[(\d+)\]$/.exec(link);
+        if (m && inodes.has(m[1]!)) return Number(entry);
+      }
+    } catch {
+      // not ours to read, or exited
+    }
+  }
+  return undefined;
+}
+
+export class ProcSampler {
+  readonly samples: ProcSample[] = [];
+  private timer?: NodeJS.Timeout;
+  private last = new Map<number, number>();
+  private lastT = 0;
+  private t0 = 0;
+
+  constructor(
+    private readonly pids: () => Record<string, number[]>,
+    private readonly everyMs = 1_000,
+  ) {}
+
+  start(): void {
+    this.t0 = performance.now();
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), this.everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private sample(first: boolean): void {
+    const now = performance.now();
+    const seconds = (now - this.lastT) / 1000;
+    const cores: Record<string, number> = {};
+    const rss: Record<string, number> = {};
+    const seen = new Map<number, number>();
+    for (const [name, pids] of Object.entries(this.pids())) {
+      let ticks = 0;
+      let mem = 0;
+      for (const pid of pids) {
+        const t = cpuTicks(pid);
+        if (t === undefined) continue;
+        seen.set(pid, t);
+        // A pid first seen counts from its start only when it is new since the previous sample.
+        ticks += t - (this.last.get(pid) ?? (first ? t : 0));
+        mem += rssMiB(pid) ?? 0;
+      }
+      cores[name] = Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
+      rss[name] = mem;
+    }
+    this.last = seen;
+    this.lastT = now;
+    if (!first) this.samples.push({ t: Math.round((now - this.t0) / 100) / 10, cores, rss_mib: rss });
+  }
+
+  /** Mean cores and max RSS per name over the samples taken between two times (seconds since start). */
+  summary(from = 0, to = Infinity): Record<string, { cores_mean: number; cores_max: number; rss_max_mib: number }> {
+    const inRange = this.samples.filter((s) => s.t >= from && s.t <= to);
+    const names = [...new Set(inRange.flatMap((s) => Object.keys(s.cores)))];
+    return Object.fromEntries(
+      names.map((n) => {
+        const c = inRange.map((s) => s.cores[n] ?? 0);
+        const r = inRange.map((s) => s.rss_mib[n] ?? 0);
+        return [
+          n,
+          {
+            cores_mean: Math.round((c.reduce((a, b) => a + b, 0) / Math.max(1, c.length)) * 100) / 100,
+            cores_max: Math.max(0, ...c),
+            rss_max_mib: Math.max(0, ...r),
+          },
+        ];
+      }),
+    );
+  }
+
+  elapsed(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+}
