@@ -316,7 +316,7 @@ keys
 program
   .command('demo')
   .description(
-    'what `npm start` runs: stack up, migrate, topics, schemas, fatigue processor, projection worker, API and simulator',
+    'what `npm start` runs: stack up, migrate, topics, schemas, fatigue processor, projection worker, API, jobs worker and simulator',
   )
   .addOption(new Option('--sessions <n>', 'simulated sessions').argParser(positiveInt).default(5))
   .addOption(
@@ -339,6 +339,8 @@ program
 
 import { register as registerProjectionTools } from './projections/commands';
 registerProjectionTools(program);
+import { register as registerJobs } from './projections/jobs/commands';
+registerJobs(program);
 
 program.parseAsync().catch((err: unknown) => {
   if (isVigilError(err)) process.stderr.write(`vigil: ${err.code}: ${err.message}\n`);

@@ -7,7 +7,7 @@ import { runStackScript } from './stack';
 
 /**
  * `npm start`: brings the local stack up, prepares it (migrations, topics, schemas), then runs the
- * fatigue processor, the projection worker, the API and the simulator as separate `vigil` processes (the same shape as
+ * fatigue processor, the projection worker, the API, the jobs worker and the simulator as separate `vigil` processes (the same shape as
  * production), prints where to look, and on Ctrl-C stops them with SIGTERM and waits for them.
  * Each process's JSON log goes to .local/logs/<role>.log.
  */
@@ -66,7 +66,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await step('registering schemas', ['schemas', 'register']);
     say('creating a reader API key for tenant demo ...');
     const key = await readerKey(root, env);
-    children.push(vigil(['process'], 'process'), vigil(['project'], 'project'), vigil(['api'], 'api'));
+    children.push(
+      vigil(['process'], 'process'),
+      vigil(['project'], 'project'),
+      vigil(['api'], 'api'),
+      vigil(['jobs'], 'jobs'),
+    );
     const base = `http://${opts.api.host}:${opts.api.port}`;
     await waitReady(`${base}/health/ready`, children);
     const sim = vigil(
