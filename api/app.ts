@@ -11,13 +11,21 @@ import type { Logger } from '../core/logger';
 import type { Redis } from '../core/redis';
 import { RedisRateLimiter, type RateLimiter } from '../core/rate-limit';
 import type { TopicNames } from '../schemas/catalogue';
-import { authenticate, type KeyVerifier } from './auth';
+import { authenticate, requireRole, type KeyVerifier } from './auth';
 import { openApiDocument } from './openapi';
 import { notFound, problemHandler, unsupportedMediaType } from './problem';
 import { rateLimitPerKey } from './rate-limit';
 import { requestContext } from './request-context';
-import { healthRouter, type Check, type DependencyCheck } from './routes/health';
+import { fullHealthRouter, healthRouter, type Check, type DependencyCheck } from './routes/health';
 import { sessionsRouter } from './routes/sessions';
+import type { AvroSerde } from '../core/serde';
+import type { FeedHub } from './feed-hub';
+import type { SseOptions } from './sse';
+import { requestMetrics } from './metrics';
+import { metricsRouter } from './routes/metrics';
+import { liveRoutes } from './routes/live';
+import { playbackRoutes } from './routes/playback';
+import { alertAckRoutes } from './routes/alerts-ack';
 
 /** What the API's routers get. Optional parts are there only in processes that need them. */
 export interface ApiDeps {
@@ -36,15 +44,25 @@ export interface ApiDeps {
   producer?: Producer;
   /** pg-boss for admin jobs (replays, rebuilds). */
   boss?: PgBoss;
+  /** Serde with the commands schema registered (with `producer`: POST /v1/alerts/:id/ack). */
+  serde?: AvroSerde;
+  /** SSE: the process's feed hub (default: one per app) and stream options (heartbeat, buffer bound). */
+  live?: { hub?: FeedHub; sse?: SseOptions };
+  /** The full `/health` report (admin key); absent: no `/health` route. */
+  healthReport?: () => Promise<unknown>;
 }
 
 export type RouterFactory = (deps: ApiDeps) => Router;
 
 /** Routers served without an API key (health; their paths are outside /v1). */
-const publicRouters: RouterFactory[] = [(d) => healthRouter(d.checks)];
+const publicRouters: RouterFactory[] = [
+  (d) => healthRouter(d.checks),
+  () => metricsRouter(),
+  (d) => fullHealthRouter(d.healthReport, [authenticate(d.verifier), requireRole('admin')]),
+];
 
 /** Routers of `/v1`: every request is authenticated and rate-limited before them. One line each. */
-const v1Routers: RouterFactory[] = [sessionsRouter];
+const v1Routers: RouterFactory[] = [sessionsRouter, liveRoutes, playbackRoutes, alertAckRoutes];
 
 /** Headers a browser client may read on a cross-origin response. */
 const EXPOSED_HEADERS = [
@@ -71,6 +89,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requestMetrics);
   app.use(requestContext);
   app.use(helmet());
   if (config.api.corsOrigins.length) {

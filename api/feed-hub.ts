@@ -48,6 +48,13 @@ function entryOf([id, fields]: RawEntry): FeedEntry {
   return { id, kind: f.kind ?? 'message', ts: Number(f.ts), eventId: f.event_id ?? '', data: f.data ?? 'null' };
 }
 
+interface StreamState {
+  /** Where the next XREAD of this stream starts; unset until `ready` (the stream's last id) resolves. */
+  position?: string;
+  ready: Promise<void>;
+  listeners: Set<FeedListener>;
+}
+
 export interface FeedHubOptions {
   /** How long one XREAD blocks (it is also interrupted whenever a stream gains its first listener). */
   blockMs: number;
@@ -60,12 +67,12 @@ export interface FeedHubOptions {
  * least one listener, on its own Redis connection (a blocked connection can run nothing else), fanning
  * each batch out to that stream's listeners. Listeners must not block: the SSE route queues per client.
  *
- * A stream joins the loop at its current last id; adding one interrupts the blocked XREAD (CLIENT
- * UNBLOCK from the command connection) so it is read at once. When Redis is down the loop retries every
+ * A stream joins the loop at its last id when its first listener subscribes; adding one interrupts the
+ * blocked XREAD (CLIENT UNBLOCK from the command connection) so it is read at once. When Redis is down the loop retries every
  * second; listeners simply receive nothing meanwhile and catch up by `range` on the next batch.
  */
 export class FeedHub {
-  private readonly streams = new Map<string, { position?: string; listeners: Set<FeedListener> }>();
+  private readonly streams = new Map<string, StreamState>();
   private readonly reader: Redis;
   private readerId?: number;
   private running = false;
@@ -88,21 +95,36 @@ export class FeedHub {
     return this.streams.size;
   }
 
-  /** Adds a listener to a stream; returns the function that removes it. */
-  subscribe(key: string, listener: FeedListener): () => void {
+  /**
+   * Adds a listener to a stream. Resolves once the hub knows where it reads that stream from: the
+   * returned `position` is the id after which the listener's batches start (for a stream new to the
+   * hub, its last id at this moment). A listener that starts at `position` misses nothing.
+   */
+  async subscribe(key: string, listener: FeedListener): Promise<{ position: string; unsubscribe: () => void }> {
     let s = this.streams.get(key);
     if (!s) {
-      this.streams.set(key, (s = { listeners: new Set() }));
+      const entry: StreamState = { listeners: new Set(), ready: Promise.resolve() };
+      entry.ready = this.lastId(key).then((id) => {
+        entry.position = id;
+      });
+      this.streams.set(key, (s = entry));
       this.start();
-      this.interrupt();
     }
-    s.listeners.add(listener);
-    return () => {
-      const cur = this.streams.get(key);
-      if (!cur) return;
-      cur.listeners.delete(listener);
-      if (cur.listeners.size === 0) this.streams.delete(key);
+    const state = s;
+    state.listeners.add(listener);
+    const unsubscribe = () => {
+      state.listeners.delete(listener);
+      if (state.listeners.size === 0 && this.streams.get(key) === state) this.streams.delete(key);
     };
+    try {
+      await state.ready;
+    } catch (err) {
+      // The next subscriber tries again.
+      if (this.streams.get(key) === state) this.streams.delete(key);
+      throw err;
+    }
+    this.interrupt();
+    return { position: state.position!, unsubscribe };
   }
 
   /** Entries after `after` (exclusive) up to `until` (inclusive; default: the end), oldest first. */
@@ -149,15 +171,15 @@ export class FeedHub {
   private async loop(): Promise<void> {
     while (this.running) {
       try {
-        if (this.streams.size === 0) {
+        const readable = [...this.streams].filter(([, s]) => s.position !== undefined);
+        if (readable.length === 0) {
           await new Promise<void>((r) => (this.wake = r));
           this.wake = undefined;
           continue;
         }
         if (this.readerId === undefined) this.readerId = Number(await this.reader.client('ID'));
-        for (const [key, s] of this.streams) if (s.position === undefined) s.position = await this.lastId(key);
-        const keys = [...this.streams.keys()];
-        const positions = keys.map((k) => this.streams.get(k)?.position ?? '$');
+        const keys = readable.map(([k]) => k);
+        const positions = readable.map(([, s]) => s.position!);
         this.blocked = true;
         let res: [string, RawEntry[]][] | null;
         try {

@@ -6,7 +6,7 @@ import type { SseStream } from './sse';
  *
  * 1. listen to the hub first (batches queue up meanwhile), so nothing written from now on is missed;
  * 2. catch up: after `lastEventId` (exclusive) to the end of the stream when resuming; without it,
- *    start at the stream's current end (a new client gets what happens from now on);
+ *    start where the hub's batches for this client start (a new client gets what happens from now on);
  * 3. then each hub batch in turn: if it starts after where the client stands (the hub was already past
  *    the client's position when it subscribed), fetch the gap with XRANGE first; entries at or before
  *    the client's position are skipped (they were sent by the catch-up).
@@ -22,7 +22,7 @@ export async function followFeed(
 ): Promise<void> {
   const queue: FeedBatch[] = [];
   let notify: (() => void) | undefined;
-  const unsubscribe = hub.subscribe(key, (b) => {
+  const { position, unsubscribe } = await hub.subscribe(key, (b) => {
     queue.push(b);
     notify?.();
   });
@@ -37,7 +37,7 @@ export async function followFeed(
   };
   try {
     if (lastEventId !== undefined) send(await hub.range(key, lastEventId));
-    else cursor = await hub.lastId(key);
+    else cursor = position;
     while (sse.isOpen) {
       const batch = queue.shift();
       if (!batch) {

@@ -88,11 +88,12 @@ export function healthRouter(checks: Record<string, Check | DependencyCheck>): R
  * `/health`: the full report (versions, TimescaleDB, lag, queues, process and host figures). It tells
  * an attacker what runs where, so it sits behind `guard` (the API mounts an admin key check).
  */
-export function fullHealthRouter(report: () => Promise<unknown>, guard: RequestHandler[]): Router {
+export function fullHealthRouter(report: (() => Promise<unknown>) | undefined, guard: RequestHandler[]): Router {
   const r = Router();
-  r.get('/health', ...guard, async (_req, res) => {
-    res.json(await report());
-  });
+  if (report)
+    r.get('/health', ...guard, async (_req, res) => {
+      res.json(await report());
+    });
   return r;
 }
 

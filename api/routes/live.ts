@@ -1,0 +1,118 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Pool } from '../../core/db';
+import type { Redis } from '../../core/redis';
+import type { Logger } from '../../core/logger';
+import { messageOf } from '../../core/errors';
+import { redisKeys } from '../../projections/redis/model';
+import { route } from '../openapi';
+import { badRequest, notFound } from '../problem';
+import { FeedHub, STREAM_ID } from '../feed-hub';
+import type { ApiDeps } from '../app';
+import { followFeed } from '../live-feed';
+import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
+import { recordSseClients } from '../metrics';
+
+export interface LiveDeps {
+  pool: Pool;
+  redis: Redis;
+  log: Logger;
+  hub: FeedHub;
+  /** Key prefix of the Redis read model (the topic prefix). */
+  prefix: string;
+  sse?: SseOptions;
+}
+
+/** Session ids as the read endpoints accept them: refused before they reach SQL or a Redis key. */
+export const SessionIdParam = z.object({
+  id: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/,
+      'must be 1-128 letters, digits or _.:- and start with a letter or digit',
+    )
+    .openapi({ example: 'a3c1f2d4-1b2c-4d5e-8f90-123456789abc' }),
+});
+
+/**
+ * The tenant a session belongs to: PostgreSQL's `sessions` row, else the Redis latest-state hash
+ * (written from the first score, possibly before the sessions projection caught up). Undefined when
+ * neither knows it.
+ */
+export async function tenantOfSession(
+  pool: Pool,
+  redis: Redis,
+  prefix: string,
+  sessionId: string,
+): Promise<string | undefined> {
+  const { rows } = await pool.query<{ tenant_id: string }>('SELECT tenant_id FROM sessions WHERE session_id = $1', [
+    sessionId,
+  ]);
+  if (rows[0]) return rows[0].tenant_id;
+  const fromRedis = await redis.hget(redisKeys(prefix).latest(sessionId), 'tenant_id').catch(() => null);
+  return fromRedis ?? undefined;
+}
+
+const LiveQuery = z.object({
+  last_event_id: z
+    .string()
+    .regex(STREAM_ID, 'must be a feed entry id <ms>-<seq> as sent in `id:`')
+    .optional()
+    .openapi({ description: 'resume after this entry (same as the Last-Event-ID header, which wins)' }),
+});
+
+/**
+ * `GET /v1/sessions/:id/live`: the session's live feed as Server-Sent Events (see live-feed.ts for
+ * the ordering and resume contract). Another tenant's session is a 404, as an unknown one.
+ */
+export const liveRoutes = (d: ApiDeps): Router =>
+  liveRouter({
+    ...d,
+    hub: d.live?.hub ?? new FeedHub(d.redis, d.log),
+    prefix: d.config.topicPrefix,
+    sse: d.live?.sse,
+  });
+
+export function liveRouter(deps: LiveDeps): Router {
+  const r = Router();
+  const keys = redisKeys(deps.prefix);
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/v1/sessions/:id/live',
+      summary: 'Follow a session live (Server-Sent Events)',
+      tags: ['live'],
+      params: SessionIdParam,
+      query: LiveQuery,
+      responses: {
+        200: {
+          description:
+            'text/event-stream: one message per feed entry, `id:` = feed entry id, `event:` = session | score | alert, `data:` = the event as JSON; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?last_event_id=`) to receive exactly the entries after it.',
+          contentType: 'text/event-stream',
+          schema: z.string(),
+        },
+        404: { description: 'no such session for this tenant' },
+      },
+    },
+    async ({ params, query, principal }, req, res) => {
+      const header = req.get('last-event-id');
+      if (header !== undefined && !STREAM_ID.test(header))
+        throw badRequest([{ field: 'Last-Event-ID', message: 'must be a feed entry id <ms>-<seq> as sent in `id:`' }]);
+      const lastEventId = header ?? query.last_event_id;
+      const tenant = await tenantOfSession(deps.pool, deps.redis, deps.prefix, params.id);
+      if (tenant !== principal.tenantId) throw notFound(`session ${params.id}`);
+      const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
+      recordSseClients('live', 1);
+      try {
+        await followFeed(deps.hub, keys.feed(params.id), lastEventId, sse);
+      } catch (err) {
+        deps.log.warn({ err: messageOf(err), session_id: params.id }, 'live feed ended by an error');
+      } finally {
+        recordSseClients('live', -1);
+        sse.end();
+      }
+    },
+  );
+  return r;
+}
