@@ -18,6 +18,10 @@ import { rateLimitPerKey } from './rate-limit';
 import { requestContext } from './request-context';
 import { fullHealthRouter, healthRouter, type Check, type DependencyCheck } from './routes/health';
 import { sessionsRouter } from './routes/sessions';
+import { scoresRouter } from './routes/scores';
+import { alertsRouter } from './routes/alerts';
+import { reportsRouter } from './routes/reports';
+import { exportRouter } from './routes/export';
 import type { AvroSerde } from '../core/serde';
 import type { FeedHub } from './feed-hub';
 import type { SseOptions } from './sse';
@@ -26,6 +30,9 @@ import { metricsRouter } from './routes/metrics';
 import { liveRoutes } from './routes/live';
 import { playbackRoutes } from './routes/playback';
 import { alertAckRoutes } from './routes/alerts-ack';
+
+/** Report cache invalidation, for admin routes and jobs (see api/report-cache.ts). */
+export { invalidateTenantCache } from './report-cache';
 
 /** What the API's routers get. Optional parts are there only in processes that need them. */
 export interface ApiDeps {

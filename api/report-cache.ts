@@ -1,0 +1,50 @@
+import type { Logger } from '../core/logger';
+import type { Redis } from '../core/redis';
+import { softRedis } from './redis-read';
+
+/**
+ * Cache-aside for report answers, per tenant, in Redis. Entries live under the tenant's current
+ * generation, `<prefix>:api:cache:<tenant>:g<gen>:<name>`, with a TTL; `invalidateTenantCache` bumps
+ * the generation (`<prefix>:api:cache:<tenant>:gen`), so every older entry is unreachable at once and
+ * expires by itself. Redis down: the answer is computed from PostgreSQL every time (`bypass`), the
+ * request never fails because of the cache.
+ */
+export type CacheOutcome = 'hit' | 'miss' | 'bypass';
+
+const genKey = (prefix: string, tenantId: string) => `${prefix}:api:cache:${tenantId}:gen`;
+
+/** Makes every cached answer of the tenant stale (call after reports or projections change). */
+export async function invalidateTenantCache(redis: Redis, prefix: string, tenantId: string): Promise<number> {
+  return redis.incr(genKey(prefix, tenantId));
+}
+
+export interface ReportCacheOptions {
+  redis: Redis;
+  prefix: string;
+  ttlS: number;
+  log: Logger;
+}
+
+export class ReportCache {
+  constructor(private readonly o: ReportCacheOptions) {}
+
+  /** The cached answer named `name` for the tenant, else `compute()` stored for `ttlS` seconds. */
+  async get<T>(tenantId: string, name: string, compute: () => Promise<T>): Promise<{ value: T; cache: CacheOutcome }> {
+    const { redis, prefix, ttlS, log } = this.o;
+    if (ttlS === 0) return { value: await compute(), cache: 'bypass' };
+    const gen = await softRedis(log, 'cache generation', () => redis.get(genKey(prefix, tenantId)));
+    if (gen === undefined) return { value: await compute(), cache: 'bypass' };
+    const key = `${prefix}:api:cache:${tenantId}:g${gen ?? 0}:${name}`;
+    const hit = await softRedis(log, 'cache get', () => redis.get(key));
+    if (hit) {
+      try {
+        return { value: JSON.parse(hit) as T, cache: 'hit' };
+      } catch {
+        // a corrupt entry is recomputed and overwritten
+      }
+    }
+    const value = await compute();
+    const stored = await softRedis(log, 'cache set', () => redis.set(key, JSON.stringify(value), 'EX', ttlS));
+    return { value, cache: hit === undefined || stored === undefined ? 'bypass' : 'miss' };
+  }
+}

@@ -1,0 +1,186 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ApiDeps } from '../app';
+import type { Pool } from '../../core/db';
+import { route } from '../openapi';
+import { badRequest } from '../problem';
+import { Instant, SessionIdParams, iso } from '../schemas';
+import { sessionOf } from './sessions';
+
+/**
+ * `GET /v1/sessions/:id/scores?from&to&bucket`: a session's fatigue scores in [from, to), raw or in
+ * buckets of 1m, 5m or 1h (avg and max score, max level, count). Buckets cover every bucket that
+ * intersects [from, to), whole. The range is bounded per bucket size (MAX_SPAN_MS): a reversed or
+ * longer range is a 400. Without from/to, the session's own span (its start to its newest score),
+ * clipped to the bound from the newest end.
+ *
+ * TimescaleDB (checked once per router): buckets come from the continuous aggregate
+ * `fatigue_scores_1m` (5m and 1h re-aggregated from it, averages weighted by count). Plain
+ * PostgreSQL: `date_bin` over `fatigue_scores` (the plain `fatigue_scores_1m` view could not use the
+ * time index).
+ */
+export const buckets = ['raw', '1m', '5m', '1h'] as const;
+type Bucket = (typeof buckets)[number];
+
+const MINUTE = 60_000;
+const BUCKET_MS: Record<Exclude<Bucket, 'raw'>, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '1h': 60 * MINUTE };
+const DAY = 24 * 60 * MINUTE;
+/** Longest range per bucket: at most ~17k raw rows (one score per 5 s), ~10k 1m buckets, ~9k 5m, ~9k 1h. */
+export const MAX_SPAN_MS: Record<Bucket, number> = { raw: DAY, '1m': 7 * DAY, '5m': 31 * DAY, '1h': 366 * DAY };
+
+const Query = z.object({
+  from: Instant('start of the range (inclusive); default: the session start').optional(),
+  to: Instant('end of the range (exclusive); default: just after the newest score').optional(),
+  bucket: z.enum(buckets).default('raw').openapi({
+    description: `raw scores, or buckets; longest range: raw 24 h, 1m 7 d, 5m 31 d, 1h 366 d`,
+  }),
+});
+
+const RawScore = z.object({
+  ts: z.string(),
+  window_start_ts: z.string(),
+  score: z.number(),
+  level: z.number().int(),
+  components: z.object({
+    ocular: z.number().nullable(),
+    driving: z.number().nullable(),
+    eeg: z.number().nullable(),
+    reaction: z.number().nullable(),
+    yawn: z.number().nullable(),
+  }),
+  baseline_ready: z.boolean(),
+  model_version: z.string(),
+});
+const BucketScore = z.object({
+  bucket_start: z.string(),
+  score_avg: z.number(),
+  score_max: z.number(),
+  level_max: z.number().int(),
+  count: z.number().int(),
+});
+const Scores = z
+  .object({
+    session_id: z.string(),
+    bucket: z.enum(buckets),
+    from: z.string().nullable(),
+    to: z.string().nullable(),
+    scores: z.array(z.union([RawScore, BucketScore])),
+  })
+  .openapi('Scores');
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** True when the database has the timescaledb extension (then `fatigue_scores_1m` is a continuous aggregate). */
+export function timescaleProbe(pool: Pool): () => Promise<boolean> {
+  let probe: Promise<boolean> | undefined;
+  return () =>
+    (probe ??= pool
+      .query("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+      .then((r) => (r.rowCount ?? 0) > 0)
+      .catch((err) => {
+        probe = undefined; // ask again next time
+        throw err;
+      }));
+}
+
+export function scoresRouter(deps: ApiDeps): Router {
+  const r = Router();
+  const isTimescale = timescaleProbe(deps.pool);
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/v1/sessions/:id/scores',
+      summary: 'Fatigue scores of a session over a bounded time range, raw or bucketed (1m, 5m, 1h)',
+      tags: ['sessions'],
+      params: SessionIdParams,
+      query: Query,
+      responses: {
+        200: { description: 'scores in time order', schema: Scores },
+        404: { description: 'no such session in the caller’s tenant' },
+      },
+    },
+    async ({ params, query: q, principal }, _req, res) => {
+      const s = await sessionOf(deps, principal.tenantId, params.id);
+      const max = MAX_SPAN_MS[q.bucket];
+      const newest = s.last_score_at ?? s.last_seen_at;
+      const to = q.to ?? (newest ? new Date(newest.getTime() + 1) : null);
+      let from = q.from ?? s.started_at ?? (to ? new Date(to.getTime() - max) : null);
+      if (!q.from && from && to && to.getTime() - from.getTime() > max) from = new Date(to.getTime() - max);
+      const base = { session_id: s.session_id, bucket: q.bucket, from: iso(from), to: iso(to) };
+      if (!from || !to) return void res.json({ ...base, scores: [] }); // nothing scored yet
+      if (from.getTime() >= to.getTime()) {
+        throw badRequest([{ field: q.to ? 'to' : 'from', message: 'must be after from (the range is [from, to))' }]);
+      }
+      if (to.getTime() - from.getTime() > max) {
+        throw badRequest([
+          {
+            field: q.from && q.to ? 'to' : q.from ? 'from' : 'to',
+            message: `the range may span at most ${max / DAY} days with bucket=${q.bucket}`,
+          },
+        ]);
+      }
+      const scores =
+        q.bucket === 'raw'
+          ? await rawScores(deps.pool, s.session_id, principal.tenantId, from, to)
+          : await bucketed(deps.pool, await isTimescale(), s.session_id, principal.tenantId, from, to, q.bucket);
+      res.json({ ...base, scores });
+    },
+  );
+  return r;
+}
+
+async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: Date, to: Date) {
+  const { rows } = await pool.query(
+    `SELECT ts, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, baseline_ready, model_version
+       FROM fatigue_scores WHERE session_id = $1 AND tenant_id = $2 AND ts >= $3 AND ts < $4 ORDER BY ts`,
+    [sessionId, tenantId, from, to],
+  );
+  return rows.map((x) => ({
+    ts: x.ts.toISOString(),
+    window_start_ts: x.window_start_ts.toISOString(),
+    score: x.score,
+    level: x.level,
+    components: { ocular: x.ocular, driving: x.driving, eeg: x.eeg, reaction: x.reaction, yawn: x.yawn },
+    baseline_ready: x.baseline_ready,
+    model_version: x.model_version,
+  }));
+}
+
+async function bucketed(
+  pool: Pool,
+  timescale: boolean,
+  sessionId: string,
+  tenantId: string,
+  from: Date,
+  to: Date,
+  bucket: Exclude<Bucket, 'raw'>,
+) {
+  const size = BUCKET_MS[bucket];
+  // Whole buckets intersecting [from, to): from floored, to ceiled to the bucket size (epoch-aligned,
+  // as time_bucket and date_bin with origin epoch both are for these sizes).
+  const lo = new Date(Math.floor(from.getTime() / size) * size);
+  const hi = new Date(Math.ceil(to.getTime() / size) * size);
+  const interval = `${size / 1000} seconds`;
+  const sql = !timescale
+    ? `SELECT date_bin($5::interval, ts, 'epoch') AS b, avg(score) AS score_avg, max(score) AS score_max,
+              max(level) AS level_max, count(*) AS n
+         FROM fatigue_scores WHERE session_id = $1 AND tenant_id = $2 AND ts >= $3 AND ts < $4
+        GROUP BY b ORDER BY b`
+    : bucket === '1m'
+      ? `SELECT bucket AS b, score_avg, score_max, level_max, score_count AS n
+           FROM fatigue_scores_1m WHERE session_id = $1 AND tenant_id = $2 AND bucket >= $3 AND bucket < $4
+            AND $5::interval IS NOT NULL ORDER BY b`
+      : `SELECT time_bucket($5::interval, bucket) AS b, sum(score_avg * score_count) / sum(score_count) AS score_avg,
+                max(score_max) AS score_max, max(level_max) AS level_max, sum(score_count) AS n
+           FROM fatigue_scores_1m WHERE session_id = $1 AND tenant_id = $2 AND bucket >= $3 AND bucket < $4
+          GROUP BY 1 ORDER BY 1`;
+  const { rows } = await pool.query(sql, [sessionId, tenantId, lo, hi, interval]);
+  return rows.map((x) => ({
+    bucket_start: (x.b as Date).toISOString(),
+    score_avg: round2(Number(x.score_avg)),
+    score_max: Number(x.score_max),
+    level_max: Number(x.level_max),
+    count: Number(x.n),
+  }));
+}
