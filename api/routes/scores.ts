@@ -147,7 +147,8 @@ async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: 
   }));
 }
 
-async function bucketed(
+/** Bucketed scores of a session in whole buckets intersecting [from, to) (exported for the TimescaleDB spec). */
+export async function bucketed(
   pool: Pool,
   timescale: boolean,
   sessionId: string,
