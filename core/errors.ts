@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'JOB_NOT_READY'
   | 'WEBHOOK_UNDELIVERED'
   | 'NOT_FOUND'
+  | 'MODEL_UNKNOWN'
   | 'REQUEST_INVALID';
 
 export class VigilError extends Error {

@@ -19,12 +19,17 @@ import type {
 export interface TopicSpec<T> {
   /** Suffix after the prefix, e.g. `sessions.v1`. */
   suffix: string;
+  /**
+   * The Avro contract the topic carries: its `.avsc` in schemas/avro and its history in
+   * schemas/history/<schema>/. Usually the suffix; a topic reusing another's records names that one.
+   */
+  schema: string;
   schemaFile: string;
   /** Phantom field carrying the value type; never set. */
   readonly _value?: T;
 }
 
-const spec = <T>(suffix: string): TopicSpec<T> => ({ suffix, schemaFile: `${suffix}.avsc` });
+const spec = <T>(suffix: string, schema = suffix): TopicSpec<T> => ({ suffix, schema, schemaFile: `${schema}.avsc` });
 
 export const catalogue = {
   sessions: spec<SessionEvent>('sessions.v1'),
@@ -35,6 +40,10 @@ export const catalogue = {
   scores: spec<FatigueScored>('fatigue.scores.v1'),
   alerts: spec<AlertEvent>('fatigue.alerts.v1'),
   commands: spec<Command>('commands.v1'),
+  // `vigil rescore` output: another model's scores and alerts over history, same records, same keys
+  // and partitioning as the live topics, kept apart so no live reader mistakes them for live ones.
+  scoresWhatIf: spec<FatigueScored>('fatigue.scores.whatif.v1', 'fatigue.scores.v1'),
+  alertsWhatIf: spec<AlertEvent>('fatigue.alerts.whatif.v1', 'fatigue.alerts.v1'),
 } as const;
 
 export type TopicKey = keyof typeof catalogue;

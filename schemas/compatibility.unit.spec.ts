@@ -35,7 +35,7 @@ function backwardProblems(reader: object, writer: object): string[] {
 
 describe('schema evolution', () => {
   it.each(topicKeys)('%s: the current schema reads every committed version (BACKWARD_TRANSITIVE)', (key) => {
-    const versions = versionsOf(catalogue[key].suffix);
+    const versions = versionsOf(catalogue[key].schema);
     expect(versions.length).toBeGreaterThan(0);
     const current = avroSchemaOf(key);
     for (const v of versions)
@@ -48,7 +48,7 @@ describe('schema evolution', () => {
   it.each(topicKeys)(
     '%s: the newest committed version is the current schema (copy a changed schema to the next vN.avsc)',
     (key) => {
-      const versions = versionsOf(catalogue[key].suffix);
+      const versions = versionsOf(catalogue[key].schema);
       expect(versions.at(-1)!.schema).toEqual(avroSchemaOf(key));
     },
   );

@@ -26,6 +26,26 @@ const features = {
   yawns: 0,
 };
 
+const scoreSamples: ValueOf<'scores'>[] = [
+  {
+    ...base,
+    window_start_ts: 1,
+    window_end_ts: 2,
+    score: 42.5,
+    level: 0,
+    components,
+    features,
+    baseline_ready: false,
+    model_version: 'fatigue-v1',
+  },
+];
+const alertSamples: ValueOf<'alerts'>[] = [
+  { ...base, event: { type: 'AlertRaised', alert_id: 'a', level: 2, reason: 'microsleep', score: null } },
+  { ...base, event: { type: 'AlertEscalated', alert_id: 'a', level: 2, count: 1 } },
+  { ...base, event: { type: 'AlertAcknowledged', alert_id: 'a', acknowledged_by: 'u' } },
+  { ...base, event: { type: 'AlertCleared', alert_id: 'a', reason: 'recovered' } },
+];
+
 const samples: { [K in TopicKey]: ValueOf<K>[] } = {
   sessions: [
     {
@@ -68,26 +88,11 @@ const samples: { [K in TopicKey]: ValueOf<K>[] } = {
     { ...dev, event: { type: 'StimulusResponse', stimulus_id: 'x', reaction_ms: 320 } },
     { ...dev, event: { type: 'StimulusMissed', stimulus_id: 'x', timeout_ms: 3000 } },
   ],
-  scores: [
-    {
-      ...base,
-      window_start_ts: 1,
-      window_end_ts: 2,
-      score: 42.5,
-      level: 0,
-      components,
-      features,
-      baseline_ready: false,
-      model_version: 'fatigue-v1',
-    },
-  ],
-  alerts: [
-    { ...base, event: { type: 'AlertRaised', alert_id: 'a', level: 2, reason: 'microsleep', score: null } },
-    { ...base, event: { type: 'AlertEscalated', alert_id: 'a', level: 2, count: 1 } },
-    { ...base, event: { type: 'AlertAcknowledged', alert_id: 'a', acknowledged_by: 'u' } },
-    { ...base, event: { type: 'AlertCleared', alert_id: 'a', reason: 'recovered' } },
-  ],
+  scores: scoreSamples,
+  alerts: alertSamples,
   commands: [{ ...base, event: { type: 'AcknowledgeAlert', alert_id: 'a', acknowledged_by: 'u' } }],
+  scoresWhatIf: scoreSamples.map((s) => ({ ...s, model_version: 'fatigue-v1-sensitive' })),
+  alertsWhatIf: alertSamples,
 };
 
 type Json = Record<string, unknown>;

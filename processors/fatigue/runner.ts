@@ -2,6 +2,7 @@ import type { TopicKey } from '../../schemas/catalogue';
 import type { SessionEvent } from '../../schemas/types';
 import type { KeyedProcessor, Emission } from '../keyed';
 import {
+  fatigueV1,
   deserializeState,
   initialState,
   isEnded,
@@ -9,6 +10,7 @@ import {
   step,
   type FatigueInput,
   type FatigueOutput,
+  type FatigueModelConfig,
   type FatigueState,
 } from './index';
 
@@ -33,23 +35,32 @@ const emissions = (outputs: FatigueOutput[]): Emission[] =>
     o.kind === 'late' ? { late: true as const } : { topic: o.kind === 'score' ? 'scores' : 'alerts', value: o.event },
   );
 
-export const fatigueProcessor: KeyedProcessor<FatigueState> = {
-  name: 'fatigue',
-  inputs: ['eeg', 'face', 'vehicle', 'game', 'sessions', 'commands'],
-  initial: (session) => initialState(session),
-  step(state, topic, value) {
-    const kind = kindOf[topic];
-    if (!kind || kind === 'tick') throw new Error(`fatigue processor: no input kind for topic ${topic}`);
-    const r = step(state, { kind, event: value } as FatigueInput);
-    return { state: r.state, outputs: emissions(r.outputs) };
-  },
-  tick(state, ts) {
-    const r = step(state, { kind: 'tick', ts });
-    return { state: r.state, outputs: emissions(r.outputs) };
-  },
-  tickEveryMs: 5_000,
-  isBarrier: (topic, value) => topic === 'sessions' && (value as SessionEvent).event.type === 'SessionEnded',
-  finished: isEnded,
-  serialize: serializeState,
-  deserialize: (json) => deserializeState(json),
-};
+/**
+ * The KeyedProcessor of one fatigue model: the live runner uses `fatigue-v1`, `vigil rescore` any
+ * model of the registry (models.ts) through the same steps, ticks and barriers.
+ */
+export function fatigueProcessorOf(config: FatigueModelConfig): KeyedProcessor<FatigueState> {
+  return {
+    name: 'fatigue',
+    inputs: ['eeg', 'face', 'vehicle', 'game', 'sessions', 'commands'],
+    initial: (session) => initialState(session, config),
+    step(state, topic, value) {
+      const kind = kindOf[topic];
+      if (!kind || kind === 'tick') throw new Error(`fatigue processor: no input kind for topic ${topic}`);
+      const r = step(state, { kind, event: value } as FatigueInput, config);
+      return { state: r.state, outputs: emissions(r.outputs) };
+    },
+    tick(state, ts) {
+      const r = step(state, { kind: 'tick', ts }, config);
+      return { state: r.state, outputs: emissions(r.outputs) };
+    },
+    tickEveryMs: 5_000,
+    isBarrier: (topic, value) => topic === 'sessions' && (value as SessionEvent).event.type === 'SessionEnded',
+    finished: isEnded,
+    serialize: serializeState,
+    deserialize: (json) => deserializeState(json, config),
+  };
+}
+
+/** The live fatigue processor (`vigil process`): model `fatigue-v1`. */
+export const fatigueProcessor: KeyedProcessor<FatigueState> = fatigueProcessorOf(fatigueV1);
