@@ -113,7 +113,7 @@ export interface FullHealthDeps {
 export async function fullHealth(d: FullHealthDeps) {
   const [postgres, timescale, redis, kafka, consumers, projections, jobs, disk] = await Promise.all([
     part(async () => {
-      const { rows } = await d.pool.query<{ v: string }>('SHOW server_version');
+      const { rows } = await d.pool.query<{ v: string }>("SELECT current_setting('server_version') AS v");
       return { version: rows[0]!.v };
     }),
     part(() => timescaleReport(d.pool)),

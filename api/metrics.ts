@@ -40,7 +40,7 @@ function get(): Instruments {
   instruments = {
     requests: meter.createCounter('vigil_api_requests', { description: 'HTTP requests answered' }),
     errors: meter.createCounter('vigil_api_errors', { description: 'HTTP requests answered with a 5xx status' }),
-    duration: meter.createHistogram('vigil_api_request_duration', {
+    duration: meter.createHistogram('vigil_api_request_duration_seconds', {
       description: 'time from request to the end of the response, by route template',
       unit: 's',
       advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },

@@ -1,7 +1,16 @@
 import type { Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { repoRoot } from '../core/paths';
 import type { Runtime } from '../core/runtime';
 import { configureApiKeyCache } from '../core/api-keys';
 import { createApp } from './app';
+import { FeedHub } from './feed-hub';
+import { fullHealth, projectionLag } from './health-report';
+import { lagCheck } from './routes/health';
+import { ADMIN_QUEUES } from './admin-queues';
+import { startBoss, stopBoss, type PgBoss } from '../core/jobs';
+import { messageOf } from '../core/errors';
 
 /**
  * `vigil api`: serves the HTTP API until SIGTERM/SIGINT. Resolves with the bound address once listening.
@@ -14,6 +23,39 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
     .connect()
     .catch((err) => rt.log.warn({ err: err.message }, 'Kafka admin not connected yet; readiness will say so'));
   rt.lifecycle.onClose('kafka admin', () => admin.disconnect());
+  // Commands (POST /v1/alerts/:id/ack): an idempotent producer and the commands schema. Without Kafka
+  // or the registry at start the API still serves reads; the ack route answers 503 until restart.
+  const producer = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const commandsReady = await Promise.all([producer.connect(), rt.serde.register(['commands'])]).then(
+    () => true,
+    (err) => {
+      rt.log.warn({ err: messageOf(err) }, 'command producer not ready; POST /v1/alerts/:id/ack answers 503');
+      return false;
+    },
+  );
+  rt.lifecycle.onClose('command producer', () => producer.disconnect());
+  // Admin jobs: send-only pg-boss (the `vigil jobs` worker runs them and pg-boss's maintenance).
+  let boss: PgBoss | undefined;
+  try {
+    boss = await startBoss(config.database, {
+      queues: Object.values(ADMIN_QUEUES),
+      log: rt.log,
+      supervise: false,
+      poolMax: 2,
+      applicationName: 'vigil-api-jobs',
+    });
+    const b = boss;
+    rt.lifecycle.onClose('pg-boss', () => stopBoss(b));
+  } catch (err) {
+    rt.log.warn({ err: messageOf(err) }, 'pg-boss not started; admin job routes answer 503');
+  }
+  // One reader of the live feed streams for every SSE client of this process.
+  const hub = new FeedHub(redis, rt.log);
+  rt.lifecycle.onClose('feed hub', () => hub.close());
+  const version = String(
+    JSON.parse(await readFile(path.join(repoRoot(), 'package.json'), 'utf8').catch(() => '{}')).version ?? 'unknown',
+  );
+  const lag = () => projectionLag(pool, admin, redis, config.topicPrefix);
   const app = createApp({
     config,
     pool,
@@ -21,6 +63,10 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
     log: rt.log,
     topics: rt.topics,
     verifier: configureApiKeyCache(pool, { ttlMs: config.apiKeys.cacheTtlMs }),
+    ...(commandsReady ? { producer, serde: rt.serde } : {}),
+    boss,
+    live: { hub },
+    healthReport: () => fullHealth({ pool, redis, admin, prefix: config.topicPrefix, version }),
     checks: {
       postgres: () => pool.query('SELECT 1'),
       redis: { required: false, check: () => redis.ping() },
@@ -29,6 +75,7 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
         const res = await fetch(`${config.schemaRegistryUrl}/subjects`);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
       },
+      projection_lag: lagCheck(lag, config.health.readyMaxLag),
     },
   });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -43,6 +43,7 @@ const variables = {
       message: 'must be *, or a comma-separated list of origins like https://dash.example.com',
     }),
   VIGIL_API_CACHE_TTL_S: intIn(0, 86_400).default(60),
+  VIGIL_READY_MAX_LAG: intIn(0, 1_000_000_000).default(10_000),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
@@ -89,6 +90,8 @@ export interface Config {
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
   apiKeys: { cacheTtlMs: number };
+  /** `/health/ready` fails when the projections together are more than this many records behind. */
+  health: { readyMaxLag: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
   /** metricsPort: serve Prometheus text on this port (0 = off); OTLP metrics go to otlpEndpoint. */
   telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsPort: number };
@@ -147,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
     },
     apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
+    health: { readyMaxLag: e.VIGIL_READY_MAX_LAG },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',

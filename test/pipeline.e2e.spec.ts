@@ -128,6 +128,7 @@ describe('pipeline: device to API', () => {
       redis: 'up',
       kafka: 'up',
       schema_registry: 'up',
+      projection_lag: 'up',
     });
   });
 

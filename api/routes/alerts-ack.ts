@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import type { Producer } from 'kafkajs';
 import type { Pool } from '../../core/db';
@@ -55,6 +56,8 @@ const Accepted = z.object({
   session_id: z.string(),
   status: z.literal('accepted'),
 });
+
+const tracer = trace.getTracer('vigil-api');
 
 interface AlertRef {
   tenant_id: string;
@@ -127,15 +130,26 @@ export function alertAckRouter(deps: AlertAckDeps): Router {
       };
       const { producer, serde } = deps;
       if (!producer || !serde) throw new VigilError('KAFKA_UNAVAILABLE', 'this API process has no command producer');
-      try {
-        await producer.send({
-          topic: deps.topics.commands,
-          acks: -1,
-          messages: [{ key: keyOf(command), value: serde.encode('commands', command), headers: traceHeaders() }],
-        });
-      } catch (cause) {
-        throw new VigilError('KAFKA_UNAVAILABLE', 'could not append the command', { cause, retriable: true });
-      }
+      // A producer span for the append, child of the request's server span: its context travels in the
+      // record's `traceparent`, so the processor's handling of the command joins the request's trace.
+      await tracer.startActiveSpan(
+        `${deps.topics.commands} send`,
+        { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'vigil.alert_id': params.id } },
+        async (span) => {
+          try {
+            await producer.send({
+              topic: deps.topics.commands,
+              acks: -1,
+              messages: [{ key: keyOf(command), value: serde.encode('commands', command), headers: traceHeaders() }],
+            });
+          } catch (cause) {
+            span.setStatus({ code: SpanStatusCode.ERROR });
+            throw new VigilError('KAFKA_UNAVAILABLE', 'could not append the command', { cause, retriable: true });
+          } finally {
+            span.end();
+          }
+        },
+      );
       deps.log.info(
         { command_id: command.event_id, alert_id: params.id, key_id: principal.keyId, note: body?.note },
         'alert acknowledgement requested',
