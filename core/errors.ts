@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'JOB_NOT_READY'
   | 'WEBHOOK_UNDELIVERED'
   | 'NOT_FOUND'
+  | 'REBUILD_RUNNING'
+  | 'REBUILD_ABORTED'
   | 'MODEL_UNKNOWN'
   | 'REQUEST_INVALID';
 

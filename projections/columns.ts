@@ -82,3 +82,14 @@ ON CONFLICT (session_id) DO UPDATE SET
 export function telemetryStatements<E>(sql: string, columns: readonly Column<E>[], events: readonly E[]): Statement[] {
   return events.length === 0 ? [] : [{ text: sql, values: columnValues(columns, events) }];
 }
+
+/**
+ * For `rebuild --from`: the session counters `telemetryModelSql` keeps, derived from the rows of
+ * `table` (the rows older than --from copied into the rebuild's shadow): the count, with `span` the
+ * first and last ts, and last_seen_at. The replay of the newer events then adds to them.
+ */
+export function telemetrySeedSql(table: string, counter: string, opts: { span?: boolean } = {}): string {
+  return `INSERT INTO sessions (session_id, tenant_id, ${counter}, ${opts.span ? 'first_ts, last_ts, ' : ''}last_seen_at)
+SELECT session_id, min(tenant_id), count(*), ${opts.span ? 'min(ts), max(ts), ' : ''}max(ts)
+FROM ${table} GROUP BY session_id ORDER BY session_id COLLATE "C"`;
+}

@@ -52,4 +52,66 @@ export function register(program: Command): void {
           if (r.aborted) process.exitCode = 130;
         }),
     );
+
+  const projections = program.command('projections').description('the PostgreSQL read models: positions and rebuilds');
+  projections
+    .command('list')
+    .description(
+      'print each read model with its checkpoint position, the end offset and the lag (end − checkpoint, summed over partitions) per topic',
+    )
+    .action(() =>
+      oneShot('projections', async (rt) => {
+        const { projectionPositions } = await import('./rebuild/positions');
+        const rows = await projectionPositions({ kafka: rt.kafka, pool: rt.pool, topics: rt.topics });
+        process.stdout.write('model\ttopic\tposition\tend\tlag\n');
+        for (const r of rows) process.stdout.write(`${r.model}\t${r.topic}\t${r.position}\t${r.end}\t${r.lag}\n`);
+      }),
+    );
+  projections
+    .command('rebuild')
+    .description(
+      "rebuild a read model's PostgreSQL tables (and its columns of sessions) from its topics into a shadow schema, up to the live projection's checkpoint, then swap them in in one transaction while reads and the live projection go on (plain tables are swapped by rename; hypertables and tables a view depends on, e.g. fatigue_scores, by TRUNCATE + INSERT in that transaction). Progress on stderr; events/s at the end.",
+    )
+    .argument('<name>', 'read model: sessions, eeg, face, vehicle, game, scores, alerts')
+    .addOption(
+      new Option(
+        '--from <time>',
+        'keep the live rows with event time before this (ISO-8601) and replay only from it (from offsets-for-times minus 60 s)',
+      ).argParser(timestamp),
+    )
+    .action((name: string, o: { from?: number }) =>
+      oneShot('rebuild', async (rt) => {
+        const { rebuildProjection } = await import('./rebuild/rebuild');
+        await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
+        const abort = new AbortController();
+        rt.lifecycle.onClose('rebuild', () => abort.abort());
+        let shown = 0;
+        const r = await rebuildProjection(
+          { kafka: rt.kafka, pool: rt.pool, serde: rt.serde, topics: rt.topics, log: rt.log },
+          name,
+          {
+            from: o.from,
+            signal: abort.signal,
+            onProgress: (p) => {
+              const now = Date.now();
+              if (p.phase === 'replay' || p.phase === 'catch-up') {
+                if (now - shown < 1000) return;
+              }
+              shown = now;
+              process.stderr.write(
+                `${name}: ${p.phase}, ${p.applied} events applied${p.planned ? `, ${p.planned} offsets to go` : ''}\n`,
+              );
+            },
+          },
+        );
+        process.stderr.write(
+          `rebuilt ${r.model}: ${r.applied} events in ${r.seconds.toFixed(1)} s (${r.eventsPerSecond} events/s), ${r.undecodable} undecodable skipped; swapped ${Object.entries(
+            r.swapped,
+          )
+            .map(([t, how]) => `${t} by ${how}`)
+            .concat('sessions columns by upsert')
+            .join(', ')}\n`,
+        );
+      }),
+    );
 }

@@ -45,7 +45,11 @@ export const alertsSql = `WITH ins AS (
   SELECT * FROM ${unnestOf(alertEventColumns)}
   ON CONFLICT DO NOTHING
   RETURNING alert_id, tenant_id, session_id, ts, type, level, reason, score, escalation, acknowledged_by)
-INSERT INTO alerts AS a (alert_id, tenant_id, session_id, level, reason, score, status, raised_at, escalations,
+${foldSql()}`;
+
+/** The fold of the alert events in `ins` into `alerts` (shared by the projection and the rebuild seed). */
+function foldSql(): string {
+  return `INSERT INTO alerts AS a (alert_id, tenant_id, session_id, level, reason, score, status, raised_at, escalations,
                          acknowledged_at, acknowledged_by, cleared_at, clear_reason, last_event_ts)
 SELECT alert_id, min(tenant_id), min(session_id),
        max(level),
@@ -76,17 +80,21 @@ ON CONFLICT (alert_id) DO UPDATE SET
                 ELSE 'active' END,
   last_event_ts = GREATEST(a.last_event_ts, EXCLUDED.last_event_ts),
   updated_at = now()`;
+}
 
 /**
  * Statement 2 (it sees statement 1's writes): the alert counts of the batch's sessions, recomputed
  * from `alerts` (all alerts, open = not cleared, highest level, newest alert event), so they are right
  * whatever was replayed. last_alert_at and last_seen_at only move forward.
  */
-export const sessionAlertsSql = `INSERT INTO sessions (session_id, tenant_id, alert_count, open_alert_count, max_alert_level,
+export const sessionAlertsSql = sessionAlertsOf('session_id = ANY($1::text[])');
+
+function sessionAlertsOf(where: string): string {
+  return `INSERT INTO sessions (session_id, tenant_id, alert_count, open_alert_count, max_alert_level,
                       last_alert_at, last_seen_at)
 SELECT session_id, min(tenant_id), count(*), count(*) FILTER (WHERE status <> 'cleared'), max(level),
        max(last_event_ts), max(last_event_ts)
-FROM alerts WHERE session_id = ANY($1::text[]) GROUP BY session_id ORDER BY session_id COLLATE "C"
+FROM alerts WHERE ${where} GROUP BY session_id ORDER BY session_id COLLATE "C"
 ON CONFLICT (session_id) DO UPDATE SET
   alert_count = EXCLUDED.alert_count,
   open_alert_count = EXCLUDED.open_alert_count,
@@ -94,11 +102,23 @@ ON CONFLICT (session_id) DO UPDATE SET
   last_alert_at = GREATEST(sessions.last_alert_at, EXCLUDED.last_alert_at),
   last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
   updated_at = now()`;
+}
 
 /** `alert_events` rows, `alerts` current state and the sessions' alert counts from `fatigue.alerts.v1`. */
 export const alertsModel: ReadModel = {
   name: 'alerts',
   topics: ['alerts'],
+  writes: {
+    tables: [{ name: 'alert_events', timeColumn: 'ts' }, { name: 'alerts' }],
+    sessionColumns: ['alert_count', 'open_alert_count', 'max_alert_level', 'last_alert_at'],
+    // `alerts` folded from every copied event, then every session's counts from it.
+    seed: [
+      `WITH ins AS (SELECT alert_id, tenant_id, session_id, ts, type, level, reason, score, escalation, acknowledged_by
+  FROM alert_events)
+${foldSql()}`,
+      sessionAlertsOf('true'),
+    ],
+  },
   project(records) {
     if (records.length === 0) return [];
     const events = (records as ProjectedRecord<AlertEvent>[]).map((r) => r.value);

@@ -1,5 +1,5 @@
 import type { EegBandPower } from '../../schemas/types';
-import { telemetryColumns, telemetryModelSql, telemetryStatements, type Column } from '../columns';
+import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStatements, type Column } from '../columns';
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** `eeg_frames` columns, in table order, from EegBandPower (telemetry.eeg.v1). */
@@ -19,6 +19,11 @@ const sql = telemetryModelSql('eeg_frames', eegColumns, 'eeg_frame_count', { spa
 export const eegModel: ReadModel = {
   name: 'eeg',
   topics: ['eeg'],
+  writes: {
+    tables: [{ name: 'eeg_frames', timeColumn: 'ts' }],
+    sessionColumns: ['eeg_frame_count', 'first_ts', 'last_ts'],
+    seed: [telemetrySeedSql('eeg_frames', 'eeg_frame_count', { span: true })],
+  },
   project(records) {
     return telemetryStatements(
       sql,

@@ -1,5 +1,5 @@
 import type { FaceFrame } from '../../schemas/types';
-import { telemetryColumns, telemetryModelSql, telemetryStatements, type Column } from '../columns';
+import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStatements, type Column } from '../columns';
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** `face_frames` columns, in table order, from FaceFrame (telemetry.face.v1). */
@@ -21,6 +21,11 @@ const sql = telemetryModelSql('face_frames', faceColumns, 'face_frame_count');
 export const faceModel: ReadModel = {
   name: 'face',
   topics: ['face'],
+  writes: {
+    tables: [{ name: 'face_frames', timeColumn: 'ts' }],
+    sessionColumns: ['face_frame_count'],
+    seed: [telemetrySeedSql('face_frames', 'face_frame_count')],
+  },
   project(records) {
     return telemetryStatements(
       sql,

@@ -1,5 +1,5 @@
 import type { GameEvent } from '../../schemas/types';
-import { telemetryColumns, telemetryModelSql, telemetryStatements, type Column } from '../columns';
+import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStatements, type Column } from '../columns';
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** The fields of a game event's kind without its `type`: what `game_events.details` holds. */
@@ -25,6 +25,11 @@ const sql = telemetryModelSql('game_events', gameColumns, 'game_event_count');
 export const gameModel: ReadModel = {
   name: 'game',
   topics: ['game'],
+  writes: {
+    tables: [{ name: 'game_events', timeColumn: 'ts' }],
+    sessionColumns: ['game_event_count'],
+    seed: [telemetrySeedSql('game_events', 'game_event_count')],
+  },
   project(records) {
     return telemetryStatements(
       sql,

@@ -44,7 +44,7 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
     constructor(private readonly delayMs = 0) {
       super({ highWaterMark: 256 });
     }
-    _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
       this.maxBuffered = Math.max(this.maxBuffered, this.writableLength);
       this.maxChunk = Math.max(this.maxChunk, chunk.length);
       this.text += chunk.toString();

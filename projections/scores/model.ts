@@ -55,6 +55,17 @@ ON CONFLICT (session_id) DO UPDATE SET
 export const scoresModel: ReadModel = {
   name: 'scores',
   topics: ['scores'],
+  writes: {
+    tables: [{ name: 'fatigue_scores', timeColumn: 'ts' }],
+    sessionColumns: ['score_count', 'last_score', 'last_level', 'last_score_at', 'max_score', 'max_level'],
+    // The counters and last/max of the sessions' scores, as the statement above keeps them.
+    seed: [
+      `INSERT INTO sessions (session_id, tenant_id, score_count, last_score, last_level, last_score_at, max_score, max_level, last_seen_at)
+SELECT session_id, min(tenant_id), count(*), (array_agg(score ORDER BY ts DESC))[1], (array_agg(level ORDER BY ts DESC))[1],
+       max(ts), max(score), max(level), max(ts)
+FROM fatigue_scores GROUP BY session_id ORDER BY session_id COLLATE "C"`,
+    ],
+  },
   project(records) {
     if (records.length === 0) return [];
     const events = (records as ProjectedRecord<FatigueScored>[]).map((r) => r.value);

@@ -12,6 +12,17 @@ import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
 export const sessionsModel: ReadModel = {
   name: 'sessions',
   topics: ['sessions'],
+  writes: {
+    tables: [],
+    sessionColumns: ['driver_id', 'vehicle_id', 'status', 'started_at', 'ended_at', 'end_reason'],
+    // No event table to derive them from: `--from` starts from the live values, and the replayed
+    // SessionStarted/SessionEnded upserts set what they set.
+    seed: [
+      `INSERT INTO sessions (session_id, tenant_id, driver_id, vehicle_id, status, started_at, ended_at, end_reason, last_seen_at)
+SELECT session_id, tenant_id, driver_id, vehicle_id, status, started_at, ended_at, end_reason, last_seen_at
+FROM public.sessions WHERE status <> 'unknown' ORDER BY session_id COLLATE "C"`,
+    ],
+  },
   project(records) {
     const events = (records as ProjectedRecord<SessionEvent>[]).map((r) => r.value);
     // Array.prototype.sort is stable: a session's events keep their offset order.

@@ -1,5 +1,5 @@
 import type { VehicleFrame } from '../../schemas/types';
-import { telemetryColumns, telemetryModelSql, telemetryStatements, type Column } from '../columns';
+import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStatements, type Column } from '../columns';
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** `vehicle_frames` columns, in table order, from VehicleFrame (telemetry.vehicle.v1). */
@@ -19,6 +19,11 @@ const sql = telemetryModelSql('vehicle_frames', vehicleColumns, 'vehicle_frame_c
 export const vehicleModel: ReadModel = {
   name: 'vehicle',
   topics: ['vehicle'],
+  writes: {
+    tables: [{ name: 'vehicle_frames', timeColumn: 'ts' }],
+    sessionColumns: ['vehicle_frame_count'],
+    seed: [telemetrySeedSql('vehicle_frames', 'vehicle_frame_count')],
+  },
   project(records) {
     return telemetryStatements(
       sql,

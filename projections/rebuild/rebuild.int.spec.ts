@@ -1,0 +1,295 @@
+import { Pool } from 'pg';
+import { eventually, testConfig, testLogger } from '../../test/support/env';
+import { createTestDatabase } from '../../test/support/postgres';
+import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
+import { migrate } from '../../core/migrate';
+import { Publisher } from '../../producers/publisher';
+import { sessionEvents } from '../../producers/simulator/session';
+import { alertIdOf, uuidFrom } from '../../processors/fatigue/ids';
+import type { TopicKey } from '../../schemas/catalogue';
+import type { AlertEvent, AlertEventKind, FatigueScored } from '../../schemas/types';
+import { ProjectionRunner } from '../runner';
+import { readModels } from '../index';
+import { rebuildProjection, type RebuildProgress } from './rebuild';
+import { projectionPositions } from './positions';
+
+/**
+ * `rebuildProjection` against real Kafka, registry and PostgreSQL, with every live projection running
+ * the whole time: a rebuilt model's tables and session columns hash the same as before (row by row,
+ * without the wall-clock `updated_at`); corrupted live rows are repaired while the columns of other
+ * models are left alone; reads during the swap never fail nor see a half state; events published
+ * during a rebuild end up applied exactly once; `--from` replays only the newer part.
+ */
+describe('projections rebuild (Kafka → shadow schema → swap)', () => {
+  const config = testConfig();
+  const log = testLogger();
+  let fx: KafkaFixture;
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+  let publisher: Publisher;
+  let runners: ProjectionRunner[] = [];
+  const models = ['sessions', 'eeg', 'face', 'vehicle', 'game', 'scores', 'alerts'];
+
+  const startTs = Date.UTC(2026, 0, 1, 8);
+  const plan = (index: number, startAt = startTs) => ({
+    seed: 11,
+    index,
+    tenantId: 'tenant-r',
+    startTs: startAt,
+    durationMs: 20_000,
+    profile: 'drowsy' as const,
+    modalities: ['eeg', 'face', 'vehicle', 'game'] as const,
+  });
+  const simulated = [0, 1, 2].flatMap((i) => [...sessionEvents(plan(i))]);
+  const sessionId = simulated[0]!.event.session_id;
+  const at = (s: number) => startTs + s * 1000;
+
+  const score = (endS: number, value: number, level: number): FatigueScored => ({
+    event_id: uuidFrom('rebuild-spec', 'score', sessionId, endS),
+    tenant_id: 'tenant-r',
+    session_id: sessionId,
+    ts: at(endS),
+    window_start_ts: at(endS - 60),
+    window_end_ts: at(endS),
+    score: value,
+    level,
+    components: { ocular: 0.75, driving: 0.5, eeg: null, reaction: 0.25, yawn: 0 },
+    features: {
+      perclos: 0.125,
+      long_blink_share: 0.5,
+      sdlp_m: 0.25,
+      lane_departures: 1,
+      eeg_ratio: null,
+      eeg_ratio_z: null,
+      lapses: 2,
+      yawns: 0,
+    },
+    baseline_ready: false,
+    model_version: 'fatigue-v1',
+  });
+  const scores = [score(10, 42.5, 0), score(15, 71.25, 2), score(20, 60.5, 2), score(5, 80, 2)];
+  const microsleep = alertIdOf('fatigue-v1', sessionId, 'microsleep', at(12));
+  const alert = (s: number, event: AlertEventKind): AlertEvent => ({
+    event_id: uuidFrom('rebuild-spec', 'alert', event.alert_id, event.type),
+    tenant_id: 'tenant-r',
+    session_id: sessionId,
+    ts: at(s),
+    event,
+  });
+  const alerts = [
+    alert(12, { type: 'AlertRaised', alert_id: microsleep, level: 2, reason: 'microsleep', score: null }),
+    alert(14, { type: 'AlertAcknowledged', alert_id: microsleep, acknowledged_by: 'ops@fleet' }),
+    alert(18, { type: 'AlertCleared', alert_id: microsleep, reason: 'recovered' }),
+  ];
+
+  const keys: Record<string, string> = {
+    eeg_frames: 'event_id, ts',
+    face_frames: 'event_id, ts',
+    vehicle_frames: 'event_id, ts',
+    game_events: 'event_id, ts',
+    fatigue_scores: 'session_id, ts',
+    alert_events: 'event_id, ts',
+    alerts: 'alert_id',
+    sessions: 'session_id',
+  };
+  /** md5 over every row in primary-key order, without updated_at (wall clock of the last write). */
+  async function checksums(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const [t, key] of Object.entries(keys)) {
+      const { rows } = await pool.query<{ h: string; n: number }>(
+        `SELECT md5(string_agg((to_jsonb(t) - 'updated_at')::text, '|' ORDER BY ${key})) AS h, count(*)::int AS n FROM ${t} t`,
+      );
+      out[t] = `${rows[0]!.n}:${rows[0]!.h}`;
+    }
+    return out;
+  }
+
+  async function caughtUp(): Promise<boolean> {
+    const rows = await projectionPositions({ kafka: fx.kafka, pool, topics: fx.topics });
+    return rows.filter((r) => models.includes(r.model)).every((r) => r.lag === '0');
+  }
+
+  const rebuild = (name: string, from?: number, onProgress?: (p: RebuildProgress) => void) =>
+    rebuildProjection({ kafka: fx.kafka, pool, serde: fx.serde, topics: fx.topics, log }, name, { from, onProgress });
+
+  const indexNames = async (table: string) =>
+    (
+      await pool.query<{ indexname: string }>(
+        `SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY 1`,
+        [table],
+      )
+    ).rows.map((r) => r.indexname);
+
+  let reference: Record<string, string>;
+
+  beforeAll(async () => {
+    fx = await kafkaFixture(config);
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    pool = new Pool({ connectionString: db.url, max: 12 });
+    pool.on('error', () => {}); // idle clients cut by the database's drop at the end
+    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+    await publisher.connect();
+    for (const topic of ['sessions', 'eeg', 'face', 'vehicle', 'game'] as TopicKey[]) {
+      const events = simulated.filter((e) => e.topic === topic).map((e) => e.event);
+      await publisher.publish(topic as 'eeg', events as never);
+    }
+    await publisher.publish('scores', scores);
+    await publisher.publish('alerts', alerts);
+    await publisher.flush();
+    runners = models.map(
+      (m) =>
+        new ProjectionRunner(readModels[m]!, {
+          kafka: fx.kafka,
+          pool,
+          serde: fx.serde,
+          topics: fx.topics,
+          log,
+          groupPrefix: config.topicPrefix,
+        }),
+    );
+    await Promise.all(runners.map((r) => r.start()));
+    expect(await eventually(caughtUp, (v) => v, 60_000)).toBe(true);
+    reference = await checksums();
+  });
+  afterAll(async () => {
+    await Promise.all(runners.map((r) => r.stop()));
+    await publisher?.disconnect();
+    await pool?.end();
+    await db?.drop();
+    await fx?.close();
+  });
+
+  it('rebuilds eeg to the same rows, repairs corrupted ones and leaves other models’ columns alone', async () => {
+    const indexesBefore = await indexNames('eeg_frames');
+    await pool.query(`UPDATE eeg_frames SET channels = '[]' WHERE ctid IN (SELECT ctid FROM eeg_frames LIMIT 3)`);
+    await pool.query(`DELETE FROM eeg_frames WHERE ctid IN (SELECT ctid FROM eeg_frames LIMIT 2)`);
+    await pool.query(
+      `UPDATE sessions SET eeg_frame_count = 999, first_ts = NULL, face_frame_count = 7 WHERE session_id = $1`,
+      [sessionId],
+    );
+    // A session only a corrupted write knows of: the rebuild resets its EEG columns to the defaults.
+    await pool.query(`INSERT INTO sessions (session_id, tenant_id, eeg_frame_count) VALUES ('ghost', 'tenant-r', 5)`);
+    expect((await checksums()).eeg_frames).not.toBe(reference.eeg_frames);
+
+    const phases: string[] = [];
+    const r = await rebuild('eeg', undefined, (p) => phases.push(p.phase));
+    expect(r.swapped).toEqual({ eeg_frames: 'rename' });
+    expect(r.applied).toBe(simulated.filter((e) => e.topic === 'eeg').length);
+    expect(phases[0]).toBe('prepare');
+    expect(phases.slice(-2)).toEqual(['swap', 'done']);
+
+    const after = await checksums();
+    expect(after.eeg_frames).toBe(reference.eeg_frames);
+    // face_frame_count is the face model's: still as corrupted; the EEG columns are right again.
+    const s = await pool.query(
+      `SELECT eeg_frame_count::int AS eeg, first_ts, face_frame_count::int AS face FROM sessions WHERE session_id = $1`,
+      [sessionId],
+    );
+    const eegOf = simulated.filter((e) => e.topic === 'eeg' && e.event.session_id === sessionId);
+    expect(s.rows[0]).toEqual({
+      eeg: eegOf.length,
+      first_ts: new Date(Math.min(...eegOf.map((e) => e.event.ts))),
+      face: 7,
+    });
+    const ghost = await pool.query(`SELECT eeg_frame_count::int AS n FROM sessions WHERE session_id = 'ghost'`);
+    expect(ghost.rows[0]).toEqual({ n: 0 });
+    await pool.query(`DELETE FROM sessions WHERE session_id = 'ghost'`);
+    await rebuild('face');
+    expect(await checksums()).toEqual(reference);
+    expect(await indexNames('eeg_frames')).toEqual(indexesBefore);
+    const left = await pool.query(
+      `SELECT (SELECT count(*)::int FROM pg_namespace WHERE nspname LIKE 'vigil_rebuild_%') AS schemas,
+              (SELECT count(*)::int FROM projection_checkpoints WHERE projection LIKE '%@rebuild_%') AS checkpoints`,
+    );
+    expect(left.rows[0]).toEqual({ schemas: 0, checkpoints: 0 });
+  });
+
+  it('keeps reads answering during the swap and applies events published meanwhile exactly once', async () => {
+    const more = [3, 4].flatMap((i) => [...sessionEvents(plan(i, startTs + 60_000))]).filter((e) => e.topic === 'eeg');
+    const total = simulated.filter((e) => e.topic === 'eeg').length + more.length;
+    let reading = true;
+    const errors: unknown[] = [];
+    const seen: number[] = [];
+    const reader = (async () => {
+      while (reading) {
+        try {
+          const { rows } = await pool.query<{ n: number; c: number }>(
+            `SELECT (SELECT count(*)::int FROM eeg_frames) AS n, (SELECT sum(eeg_frame_count)::int FROM sessions) AS c`,
+          );
+          seen.push(rows[0]!.n);
+        } catch (err) {
+          errors.push(err);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const publishing = (async () => {
+      for (let i = 0; i < more.length; i += 50) {
+        await publisher.publish('eeg', more.slice(i, i + 50).map((e) => e.event) as never);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    let r: Awaited<ReturnType<typeof rebuild>>;
+    try {
+      r = await rebuild('eeg');
+      await publishing;
+      await eventually(caughtUp, (v) => v, 30_000);
+    } finally {
+      reading = false;
+      await reader;
+    }
+
+    expect(errors).toEqual([]);
+    expect(seen.length).toBeGreaterThan(10);
+    // Never fewer rows than before the rebuild, never more than exist: no half state.
+    expect(Math.min(...seen)).toBeGreaterThanOrEqual(simulated.filter((e) => e.topic === 'eeg').length);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(total);
+    expect(r.applied).toBeGreaterThanOrEqual(simulated.filter((e) => e.topic === 'eeg').length);
+    const counts = await pool.query(
+      `SELECT (SELECT count(*)::int FROM eeg_frames) AS rows, (SELECT count(DISTINCT event_id)::int FROM eeg_frames) AS ids,
+              (SELECT sum(eeg_frame_count)::int FROM sessions) AS counted`,
+    );
+    expect(counts.rows[0]).toEqual({ rows: total, ids: total, counted: total });
+    reference = await checksums();
+  });
+
+  it('rebuilds scores by copy (a view depends on fatigue_scores) and alerts by rename, repairing both', async () => {
+    await pool.query(`UPDATE fatigue_scores SET score = 0 WHERE ts = $1`, [new Date(at(15))]);
+    await pool.query(`UPDATE sessions SET max_score = 1, score_count = 0 WHERE session_id = $1`, [sessionId]);
+    await pool.query(`UPDATE alerts SET status = 'active', cleared_at = NULL`);
+    await pool.query(`UPDATE sessions SET open_alert_count = 4 WHERE session_id = $1`, [sessionId]);
+    const scoresRebuilt = await rebuild('scores');
+    expect(scoresRebuilt.swapped).toEqual({ fatigue_scores: 'copy' });
+    const alertsRebuilt = await rebuild('alerts');
+    expect(alertsRebuilt.swapped).toEqual({ alert_events: 'rename', alerts: 'rename' });
+    expect(await checksums()).toEqual(reference);
+    const trend = await pool.query(`SELECT max(score_max)::float8 AS m FROM fatigue_scores_1m`);
+    expect(trend.rows[0]).toEqual({ m: 80 });
+  });
+
+  it('with --from keeps the older live rows and replays only the newer ones', async () => {
+    const from = at(10);
+    await pool.query(`UPDATE face_frames SET eye_closure = -1 WHERE ts >= $1`, [new Date(from)]);
+    await pool.query(`UPDATE face_frames SET mouth_open = -1 WHERE ts < $1`, [new Date(from)]);
+    await pool.query(`UPDATE sessions SET face_frame_count = 0`);
+    const r = await rebuild('face', from);
+    const faceEvents = simulated.filter((e) => e.topic === 'face');
+    expect(r.applied).toBe(faceEvents.length); // offsets-for-times: record times are all after --from
+    const rows = await pool.query(
+      `SELECT count(*) FILTER (WHERE eye_closure = -1)::int AS newer, count(*) FILTER (WHERE mouth_open = -1)::int AS older,
+              (SELECT sum(face_frame_count)::int FROM sessions) AS counted
+       FROM face_frames`,
+    );
+    // Newer rows repaired; older rows kept as they were (the point of --from); counters right.
+    expect(rows.rows[0]).toEqual({
+      newer: 0,
+      older: faceEvents.filter((e) => e.event.ts < from).length,
+      counted: faceEvents.length,
+    });
+  });
+
+  it('refuses an unknown model', async () => {
+    await expect(rebuild('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});

@@ -1,0 +1,408 @@
+import { randomBytes } from 'node:crypto';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Pool, PoolClient } from '../../core/db';
+import { inTransaction } from '../../core/db';
+import type { AvroSerde } from '../../core/serde';
+import type { Logger } from '../../core/logger';
+import { VigilError } from '../../core/errors';
+import { readRanges, type PartitionRange } from '../../core/read-range';
+import type { TopicKey, TopicNames } from '../../schemas/catalogue';
+import { readModels } from '../index';
+import type { ProjectedRecord, ReadModel } from '../model';
+import { CLOCK_SKEW_MS } from '../replay/export';
+import {
+  copyOlderSql,
+  copySwapSql,
+  createShadowSql,
+  ident,
+  indexRenames,
+  rebuildProjectionOf,
+  renameIndexSql,
+  renameSwapSql,
+  searchPathSql,
+  sessionsSwapSql,
+  shadowSchemaOf,
+} from './sql';
+
+export interface RebuildDeps {
+  kafka: Kafka;
+  pool: Pool;
+  serde: AvroSerde;
+  topics: TopicNames;
+  log: Logger;
+}
+
+export interface RebuildProgress {
+  phase: 'prepare' | 'replay' | 'catch-up' | 'swap' | 'done';
+  /** Records applied to the shadow so far. */
+  applied: number;
+  /** Offsets still to replay in this phase (an upper bound on records: transaction markers count too). */
+  planned: number;
+}
+
+export interface RebuildOptions {
+  /** Event time (epoch ms): keep the live rows older than this and replay only from here. */
+  from?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: RebuildProgress) => void;
+}
+
+export interface RebuildResult {
+  model: string;
+  /** Records applied to the shadow (undecodable ones, dead-lettered by the live runner, are skipped). */
+  applied: number;
+  undecodable: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** How each owned table was swapped in. */
+  swapped: Record<string, 'rename' | 'copy'>;
+  /** The live checkpoints the rebuilt state stands at: topic → partition → next offset. */
+  at: Record<string, Record<number, string>>;
+}
+
+/** After catching up, the swap transaction replays the rest itself when at most this many offsets remain. */
+const SWAP_GAP = 2_000;
+const MAX_CATCH_UP_ROUNDS = 5;
+
+type Positions = Map<string, Map<number, bigint>>;
+
+/**
+ * Rebuilds the PostgreSQL state of read model `name` from its topics while reads and the live
+ * projection go on:
+ * 1. a shadow schema `vigil_rebuild_<model>_<run>` with empty copies (`LIKE ... INCLUDING ALL`) of the
+ *    tables the model owns and of `sessions`; with `from`, the live event rows older than it copied
+ *    there and the model's `seed` run (state tables, session counters);
+ * 2. every partition replayed from its first offset (with `from`: from offsets-for-times of `from`
+ *    minus the clock margin; the overlap is idempotent) up to the live projection's checkpoint, the
+ *    model's own statements run with `search_path` = shadow, public, each batch with the rebuild's
+ *    checkpoint in one transaction; then catch-up rounds while the live projection moves on;
+ * 3. ONE swap transaction: the live checkpoint rows locked (`FOR UPDATE`: the live runner of this
+ *    model waits), the last records up to exactly those checkpoints applied, each owned table
+ *    replaced (drop + `SET SCHEMA public` + canonical index names; or TRUNCATE + INSERT for
+ *    hypertables and tables views depend on, such as `fatigue_scores` under `fatigue_scores_1m`),
+ *    the owned `sessions` columns upserted. Readers wait on the table lock for the moment of the swap
+ *    and then read the new table; nobody sees a half state. The live checkpoints are not moved:
+ *    the rebuilt state is exactly what they say.
+ * The shadow schema and the rebuild's checkpoints are dropped whatever happens. One rebuild per
+ * model at a time (advisory lock): a second one fails with REBUILD_RUNNING.
+ */
+export async function rebuildProjection(
+  deps: RebuildDeps,
+  name: string,
+  opts: RebuildOptions = {},
+): Promise<RebuildResult> {
+  const model = readModels[name];
+  if (!model) {
+    throw new VigilError('NOT_FOUND', `unknown read model ${name}; known: ${Object.keys(readModels).join(', ')}`);
+  }
+  const t0 = performance.now();
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const shadow = shadowSchemaOf(model.name, runId);
+  const ownName = rebuildProjectionOf(model.name, runId);
+  const topics = model.topics.map((k) => deps.topics[k]);
+  const keyOf = new Map<string, TopicKey>(model.topics.map((k) => [deps.topics[k], k]));
+  const tables = model.writes.tables.map((t) => t.name);
+  const stats = { applied: 0, undecodable: 0 };
+  const progress = (phase: RebuildProgress['phase'], planned: number) =>
+    opts.onProgress?.({ phase, applied: stats.applied, planned });
+
+  const guard = await deps.pool.connect();
+  try {
+    const locked = await guard.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [
+      `vigil.rebuild.${model.name}`,
+    ]);
+    if (!locked.rows[0]!.ok) {
+      throw new VigilError('REBUILD_RUNNING', `a rebuild of ${model.name} is already running`);
+    }
+    try {
+      progress('prepare', 0);
+      await prepareShadow(deps.pool, model, shadow, opts.from);
+      const mine = await startPositions(deps.kafka, topics, opts.from);
+
+      /** Decodes a batch and runs the model's statements in the shadow, on `c` (inside its transaction). */
+      const apply = async (c: PoolClient, topic: string, partition: number, messages: KafkaMessage[]) => {
+        const records: ProjectedRecord[] = [];
+        for (const m of messages) {
+          try {
+            const { value } = deps.serde.decodeKnown(m.value) ?? (await deps.serde.decode(m.value));
+            records.push({ topic: keyOf.get(topic)!, partition, offset: m.offset, value });
+          } catch (err) {
+            if (err instanceof VigilError && !err.retriable) stats.undecodable += 1;
+            else throw err;
+          }
+        }
+        await c.query(searchPathSql(shadow));
+        for (const s of model.project(records)) await c.query(s.text, s.values);
+        stats.applied += records.length;
+      };
+
+      /** Replays every partition from `mine` to `to` in the shadow, one transaction per batch. */
+      const replay = async (to: Positions, phase: 'replay' | 'catch-up') => {
+        progress(phase, gapOf(mine, to));
+        for (const topic of topics) {
+          const ranges = rangesOf(mine.get(topic)!, to.get(topic)!);
+          const { aborted } = await readRanges(
+            deps.kafka,
+            topic,
+            ranges,
+            async (partition, messages) => {
+              const next = BigInt(messages[messages.length - 1]!.offset) + 1n;
+              await inTransaction(deps.pool, async (c) => {
+                await apply(c, topic, partition, messages);
+                await c.query(
+                  `INSERT INTO public.projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
+                  [ownName, topic, partition, next.toString()],
+                );
+              });
+              mine.get(topic)!.set(partition, next);
+              progress(phase, gapOf(mine, to));
+            },
+            { signal: opts.signal },
+          );
+          if (aborted) throw new VigilError('REBUILD_ABORTED', `rebuild of ${model.name} stopped before the swap`);
+          // Ranges end at the live checkpoint, which may lie past the last record (transaction markers).
+          for (const r of ranges) mine.get(topic)!.set(r.partition, BigInt(r.to));
+        }
+      };
+
+      await ensureCheckpointRows(deps, model, topics);
+      await replay(await liveCheckpoints(deps.pool, model.name, topics, mine), 'replay');
+      for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
+        const live = await liveCheckpoints(deps.pool, model.name, topics, mine);
+        if (gapOf(mine, live) <= SWAP_GAP) break;
+        await replay(live, 'catch-up');
+      }
+      for (const t of [...tables, 'sessions']) await deps.pool.query(`ANALYZE ${ident(shadow)}.${ident(t)}`);
+
+      progress('swap', 0);
+      const swapped: Record<string, 'rename' | 'copy'> = {};
+      const at = await inTransaction(deps.pool, async (c) => {
+        const { rows } = await c.query<{ topic: string; partition: number; next_offset: string }>(
+          `SELECT topic, partition, next_offset FROM public.projection_checkpoints
+           WHERE projection = $1 AND topic = ANY($2) ORDER BY topic, partition FOR UPDATE`,
+          [model.name, topics],
+        );
+        const live = positionsOf(rows, topics, mine);
+        for (const topic of topics) {
+          const ranges = rangesOf(mine.get(topic)!, live.get(topic)!);
+          const { aborted } = await readRanges(deps.kafka, topic, ranges, (p, m) => apply(c, topic, p, m), {
+            signal: opts.signal,
+          });
+          if (aborted) throw new VigilError('REBUILD_ABORTED', `rebuild of ${model.name} stopped during the swap`);
+        }
+        await c.query('SET LOCAL search_path TO public');
+        for (const t of tables) swapped[t] = await swapTable(c, shadow, t);
+        if (model.writes.sessionColumns.length > 0) {
+          await c.query(sessionsSwapSql(shadow, model.writes.sessionColumns, await defaultsOf(c, 'sessions')));
+        }
+        return Object.fromEntries(
+          topics.map((t) => [t, Object.fromEntries([...live.get(t)!].map(([p, o]) => [p, o.toString()]))]),
+        );
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      progress('done', 0);
+      return {
+        model: model.name,
+        applied: stats.applied,
+        undecodable: stats.undecodable,
+        seconds,
+        eventsPerSecond: Math.round(stats.applied / Math.max(seconds, 0.001)),
+        swapped,
+        at,
+      };
+    } finally {
+      await cleanUp(deps, shadow, ownName);
+      await guard.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`vigil.rebuild.${model.name}`]);
+    }
+  } finally {
+    guard.release();
+  }
+}
+
+/** The shadow schema and, with `from`, the live rows older than it and what the model derives from them. */
+async function prepareShadow(pool: Pool, model: ReadModel, shadow: string, from?: number): Promise<void> {
+  await inTransaction(pool, async (c) => {
+    for (const sql of createShadowSql(shadow, [...model.writes.tables.map((t) => t.name), 'sessions'])) {
+      await c.query(sql);
+    }
+    if (from === undefined) return;
+    for (const t of model.writes.tables) {
+      if (t.timeColumn) {
+        await c.query(copyOlderSql(shadow, t.name, t.timeColumn, await columnsOf(c, t.name)), [new Date(from)]);
+      }
+    }
+    await c.query(searchPathSql(shadow));
+    for (const sql of model.writes.seed) await c.query(sql);
+  });
+}
+
+/** Where the replay starts per topic and partition: the first offset, or offsets-for-times of `from`. */
+async function startPositions(kafka: Kafka, topics: readonly string[], from?: number): Promise<Positions> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const out: Positions = new Map();
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const byTime =
+        from === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, from - CLOCK_SKEW_MS);
+      out.set(
+        topic,
+        new Map(
+          ends.map((e) => {
+            const t = byTime?.find((o) => o.partition === e.partition)?.offset;
+            const start = t !== undefined && BigInt(t) > BigInt(e.low) ? BigInt(t) : BigInt(e.low);
+            return [e.partition, start];
+          }),
+        ),
+      );
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A checkpoint row (next_offset 0, which is what a missing row means) for every partition of the
+ * model's topics, so the swap can lock them all: a partition the live runner had not reached yet
+ * could otherwise get its first row, and records, past the lock.
+ */
+async function ensureCheckpointRows(deps: RebuildDeps, model: ReadModel, topics: readonly string[]): Promise<void> {
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      const partitions = (await admin.fetchTopicOffsets(topic)).map((o) => o.partition);
+      await deps.pool.query(
+        `INSERT INTO public.projection_checkpoints (projection, topic, partition, next_offset)
+         SELECT $1, $2, p, 0 FROM unnest($3::int[]) p ON CONFLICT DO NOTHING`,
+        [model.name, topic, partitions],
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function liveCheckpoints(
+  pool: Pool,
+  model: string,
+  topics: readonly string[],
+  like: Positions,
+): Promise<Positions> {
+  const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>(
+    `SELECT topic, partition, next_offset FROM public.projection_checkpoints WHERE projection = $1 AND topic = ANY($2)`,
+    [model, topics],
+  );
+  return positionsOf(rows, topics, like);
+}
+
+/** Checkpoint rows as positions, 0 for a partition without one. */
+function positionsOf(
+  rows: readonly { topic: string; partition: number; next_offset: string }[],
+  topics: readonly string[],
+  like: Positions,
+): Positions {
+  return new Map(
+    topics.map((t) => [
+      t,
+      new Map(
+        [...like.get(t)!.keys()].map((p) => {
+          const row = rows.find((r) => r.topic === t && r.partition === p);
+          return [p, row ? BigInt(row.next_offset) : 0n];
+        }),
+      ),
+    ]),
+  );
+}
+
+function rangesOf(from: Map<number, bigint>, to: Map<number, bigint>): PartitionRange[] {
+  return [...from].map(([partition, f]) => ({
+    partition,
+    from: f.toString(),
+    to: (to.get(partition) ?? 0n).toString(),
+  }));
+}
+
+function gapOf(from: Positions, to: Positions): number {
+  let gap = 0n;
+  for (const [t, parts] of from) {
+    for (const [p, f] of parts) {
+      const d = (to.get(t)?.get(p) ?? 0n) - f;
+      if (d > 0n) gap += d;
+    }
+  }
+  return Number(gap);
+}
+
+/** Swaps one owned table in (see `rebuildProjection`); says how. */
+async function swapTable(c: PoolClient, shadow: string, table: string): Promise<'rename' | 'copy'> {
+  if (await mustCopy(c, table)) {
+    for (const sql of copySwapSql(shadow, table, await columnsOf(c, table))) await c.query(sql);
+    return 'copy';
+  }
+  const live = await indexesOf(c, 'public', table);
+  const mine = await indexesOf(c, shadow, table);
+  const renames = indexRenames(live, mine);
+  for (const sql of renameSwapSql(shadow, table)) await c.query(sql);
+  for (const r of renames) await c.query(renameIndexSql(r.from, r.to));
+  return 'rename';
+}
+
+/** A hypertable, or a table a view (e.g. `fatigue_scores_1m`) depends on, cannot be dropped: copy into it. */
+async function mustCopy(c: PoolClient, table: string): Promise<boolean> {
+  const views = await c.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+     WHERE d.refobjid = $1::regclass AND r.ev_class <> d.refobjid`,
+    [`public.${table}`],
+  );
+  if (views.rows[0]!.n > 0) return true;
+  const ts = await c.query<{ present: boolean }>(
+    `SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL AS present`,
+  );
+  if (!ts.rows[0]!.present) return false;
+  const hyper = await c.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM _timescaledb_catalog.hypertable WHERE schema_name = 'public' AND table_name = $1`,
+    [table],
+  );
+  return hyper.rows[0]!.n > 0;
+}
+
+async function columnsOf(c: PoolClient, table: string): Promise<string[]> {
+  const { rows } = await c.query<{ column_name: string }>(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  );
+  return rows.map((r) => r.column_name);
+}
+
+async function defaultsOf(c: PoolClient, table: string): Promise<Record<string, string>> {
+  const { rows } = await c.query<{ column_name: string; column_default: string | null }>(
+    `SELECT column_name, column_default FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`,
+    [table],
+  );
+  return Object.fromEntries(rows.map((r) => [r.column_name, r.column_default ?? 'NULL']));
+}
+
+async function indexesOf(c: PoolClient, schema: string, table: string): Promise<{ name: string; def: string }[]> {
+  const { rows } = await c.query<{ name: string; def: string }>(
+    `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS def
+     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+     JOIN pg_namespace n ON n.oid = t.relnamespace
+     WHERE n.nspname = $1 AND t.relname = $2 ORDER BY i.relname`,
+    [schema, table],
+  );
+  return rows;
+}
+
+/** Drops the shadow (whatever is left of it) and the rebuild's checkpoints. */
+async function cleanUp(deps: RebuildDeps, shadow: string, ownName: string): Promise<void> {
+  try {
+    await deps.pool.query(`DROP SCHEMA IF EXISTS ${ident(shadow)} CASCADE`);
+    await deps.pool.query(`DELETE FROM public.projection_checkpoints WHERE projection = $1`, [ownName]);
+  } catch (err) {
+    deps.log.warn({ err, shadow }, 'rebuild: could not drop the shadow schema; drop it by hand');
+  }
+}
