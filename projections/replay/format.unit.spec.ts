@@ -1,0 +1,39 @@
+import { csvColumns, csvHeader, csvRow, ndjsonLine, wanted } from './format';
+
+describe('export formats', () => {
+  const record = {
+    partition: 2,
+    offset: '41',
+    key: 's-1',
+    value: {
+      event_id: 'e1',
+      ts: 1000,
+      note: 'a, "quoted" note',
+      event: { type: 'AlertRaised', level: 2 },
+      score: null,
+    },
+  };
+
+  it('writes NDJSON lines shaped like vigil tail', () => {
+    expect(ndjsonLine(record)).toBe(
+      '{"partition":2,"offset":"41","key":"s-1","value":{"event_id":"e1","ts":1000,"note":"a, \\"quoted\\" note","event":{"type":"AlertRaised","level":2},"score":null}}\n',
+    );
+  });
+
+  it('writes CSV with the value fields after partition, offset and key; nested as JSON, null empty, quoted per RFC 4180', () => {
+    const columns = csvColumns(['event_id', 'ts', 'note', 'event', 'score']);
+    expect(csvHeader(columns)).toBe('partition,offset,key,event_id,ts,note,event,score\n');
+    expect(csvRow(columns, record)).toBe(
+      '2,41,s-1,e1,1000,"a, ""quoted"" note","{""type"":""AlertRaised"",""level"":2}",\n',
+    );
+  });
+
+  it('keeps events with from <= ts < to and of the session asked for', () => {
+    const e = { ts: 1000, session_id: 's-1' };
+    expect(wanted(e, { from: 1000, to: 1001 })).toBe(true);
+    expect(wanted(e, { from: 1001 })).toBe(false);
+    expect(wanted(e, { to: 1000 })).toBe(false);
+    expect(wanted(e, { session: 's-2' })).toBe(false);
+    expect(wanted(e, {})).toBe(true);
+  });
+});
