@@ -30,6 +30,7 @@ import { metricsRouter } from './routes/metrics';
 import { liveRoutes } from './routes/live';
 import { playbackRoutes } from './routes/playback';
 import { alertAckRoutes } from './routes/alerts-ack';
+import { adminRoutes } from './routes/admin';
 
 /** Report cache invalidation, for admin routes and jobs (see api/report-cache.ts). */
 export { invalidateTenantCache } from './report-cache';
@@ -69,7 +70,17 @@ const publicRouters: RouterFactory[] = [
 ];
 
 /** Routers of `/v1`: every request is authenticated and rate-limited before them. One line each. */
-const v1Routers: RouterFactory[] = [sessionsRouter, liveRoutes, playbackRoutes, alertAckRoutes];
+const v1Routers: RouterFactory[] = [
+  sessionsRouter,
+  scoresRouter,
+  alertsRouter,
+  reportsRouter,
+  exportRouter,
+  liveRoutes,
+  playbackRoutes,
+  alertAckRoutes,
+  adminRoutes,
+];
 
 /** Headers a browser client may read on a cross-origin response. */
 const EXPOSED_HEADERS = [

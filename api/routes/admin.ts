@@ -1,0 +1,176 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type PgBoss from 'pg-boss';
+import type { Logger } from '../../core/logger';
+import { VigilError } from '../../core/errors';
+import { ADMIN_QUEUES } from '../admin-queues';
+import { route } from '../openapi';
+import { notFound } from '../problem';
+import { SessionIdParam } from './live';
+import { projectionNames } from '../../projections/worker';
+import { topicKeys } from '../../schemas/catalogue';
+import type { ApiDeps } from '../app';
+import { invalidateTenantCache } from '../report-cache';
+
+export interface AdminDeps {
+  log: Logger;
+  /** Absent in a process without pg-boss: admin job routes answer 503. */
+  boss?: PgBoss;
+  /** Projections a rebuild may name. */
+  projections: readonly string[];
+  /** Catalogue topic keys (and full names) an export may name. */
+  topics: readonly string[];
+  /** Moves the tenant's report cache to a new generation (old entries are never read again). */
+  invalidateCache: (tenantId: string) => Promise<number>;
+}
+
+const Instant = z.string().datetime({ offset: true }).openapi({ example: '2026-03-01T08:00:00Z' });
+
+function replayBody(projections: readonly string[], topics: readonly string[]) {
+  const oneOf = (values: readonly string[], what: string) =>
+    z.string().refine((v) => values.includes(v), { message: `unknown ${what}; one of ${values.join(', ')}` });
+  return z
+    .discriminatedUnion('kind', [
+      z
+        .object({
+          kind: z.literal('rebuild'),
+          projection: oneOf(projections, 'projection'),
+          from: Instant.optional().openapi({ description: 'rebuild from this event time (default: everything)' }),
+        })
+        .strict(),
+      z
+        .object({
+          kind: z.literal('export'),
+          topic: oneOf(topics, 'topic'),
+          from: Instant,
+          to: Instant,
+          session: SessionIdParam.shape.id.optional(),
+          format: z.enum(['ndjson', 'csv']),
+        })
+        .strict(),
+    ])
+    .superRefine((b, ctx) => {
+      if (b.kind !== 'export') return;
+      const span = Date.parse(b.to) - Date.parse(b.from);
+      if (span <= 0) ctx.addIssue({ code: 'custom', message: 'must be after from', path: ['to'] });
+      else if (span > 31 * 86_400_000)
+        ctx.addIssue({ code: 'custom', message: 'at most 31 days after from', path: ['to'] });
+    })
+    .openapi('ReplayRequest');
+}
+
+const JobAccepted = z.object({ id: z.string().uuid(), queue: z.string(), status_url: z.string() });
+const JobStatus = z.object({
+  id: z.string().uuid(),
+  queue: z.string(),
+  state: z.enum(['created', 'retry', 'active', 'completed', 'cancelled', 'failed']),
+  data: z.record(z.unknown()),
+  output: z.unknown(),
+  retry_count: z.number().int(),
+  created_on: z.string(),
+  started_on: z.string().nullable(),
+  completed_on: z.string().nullable(),
+});
+
+function bossOf(deps: AdminDeps): PgBoss {
+  if (!deps.boss) throw new VigilError('DATABASE_UNAVAILABLE', 'the job queue is not available in this process');
+  return deps.boss;
+}
+
+const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+/**
+ * Admin routes (role admin): replay/rebuild requests as pg-boss jobs with readable status, and report
+ * cache invalidation. Jobs carry the requesting tenant; another tenant's job id is a 404.
+ */
+export const adminRoutes = (d: ApiDeps): Router =>
+  adminRouter({
+    log: d.log,
+    boss: d.boss,
+    projections: projectionNames(),
+    topics: [...topicKeys, ...topicKeys.map((k) => d.topics[k])],
+    invalidateCache: (tenantId) => invalidateTenantCache(d.redis, d.config.topicPrefix, tenantId),
+  });
+
+export function adminRouter(deps: AdminDeps): Router {
+  const r = Router();
+  route(
+    r,
+    {
+      method: 'post',
+      path: '/v1/admin/replays',
+      summary: 'Request a projection rebuild or a topic export (a background job)',
+      tags: ['admin'],
+      roles: ['admin'],
+      body: replayBody(deps.projections, deps.topics),
+      responses: {
+        202: { description: 'the job was enqueued; poll status_url', schema: JobAccepted },
+        503: { description: 'the job queue is unavailable' },
+      },
+    },
+    async ({ body, principal }, _req, res) => {
+      const boss = bossOf(deps);
+      const queue = body.kind === 'rebuild' ? ADMIN_QUEUES.rebuild.name : ADMIN_QUEUES.export.name;
+      const id = await boss.send(queue, { ...body, tenant_id: principal.tenantId, requested_by: principal.keyId });
+      if (!id) throw new VigilError('DATABASE_UNAVAILABLE', `queue ${queue} refused the job`, { retriable: true });
+      deps.log.info({ job_id: id, queue, key_id: principal.keyId }, 'admin job enqueued');
+      res.status(202).json({ id, queue, status_url: `/v1/admin/replays/${id}` });
+    },
+  );
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/v1/admin/replays/:id',
+      summary: 'Status and output of a replay or rebuild job',
+      tags: ['admin'],
+      roles: ['admin'],
+      params: z.object({ id: z.string().uuid() }),
+      responses: {
+        200: { description: 'the job', schema: JobStatus },
+        404: { description: 'no such job for this tenant' },
+      },
+    },
+    async ({ params, principal }, _req, res) => {
+      const boss = bossOf(deps);
+      for (const q of Object.values(ADMIN_QUEUES)) {
+        const job = await boss.getJobById<Record<string, unknown>>(q.name, params.id, { includeArchive: true });
+        if (!job || job.data?.tenant_id !== principal.tenantId) continue;
+        res.json({
+          id: job.id,
+          queue: q.name,
+          state: job.state,
+          data: job.data,
+          output: job.output ?? null,
+          retry_count: job.retryCount,
+          created_on: iso(job.createdOn),
+          started_on: iso(job.startedOn),
+          completed_on: iso(job.completedOn),
+        });
+        return;
+      }
+      throw notFound(`job ${params.id}`);
+    },
+  );
+  route(
+    r,
+    {
+      method: 'post',
+      path: '/v1/admin/cache/invalidate',
+      summary: "Invalidate the tenant's cached report answers",
+      tags: ['admin'],
+      roles: ['admin'],
+      responses: {
+        200: {
+          description: 'the cache moved to a new generation',
+          schema: z.object({ tenant_id: z.string(), generation: z.number().int() }),
+        },
+      },
+    },
+    async ({ principal }, _req, res) => {
+      const generation = await deps.invalidateCache(principal.tenantId);
+      res.json({ tenant_id: principal.tenantId, generation });
+    },
+  );
+  return r;
+}
