@@ -12,6 +12,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   processor: processorBench,
   gateway: () => import('./gateway').then((m) => m.gatewayBench()),
   e2e: () => import('./e2e').then((m) => m.e2eBench(process.argv.slice(3))),
+  projection: () => import('./projection').then((m) => m.projectionBench()),
 };
 
 async function main() {

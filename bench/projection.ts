@@ -1,0 +1,416 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Client } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { stringify } from 'csv-stringify/sync';
+import { repoRoot } from '../core/paths';
+import { createLogger } from '../core/logger';
+import { migrate } from '../core/migrate';
+import { readToEnd } from '../core/read-to-end';
+import { Publisher } from '../producers/publisher';
+import { runSimulation } from '../producers/simulator/run';
+import { uuidFrom } from '../processors/fatigue/ids';
+import { eegColumns } from '../projections/eeg/model';
+import { scoreColumns } from '../projections/scores/model';
+import type { Column } from '../projections/columns';
+import type { TopicKey } from '../schemas/catalogue';
+import type { EegBandPower, FatigueScored } from '../schemas/types';
+import { benchKafka } from './setup';
+import { peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
+
+/**
+ * Projection throughput, PostgreSQL path (plain tables here: the local server has no TimescaleDB).
+ * Topics are pre-loaded once: simulated sessions at max speed (every modality) and synthetic
+ * fatigue scores. Then, per repetition, into a fresh migrated database:
+ * 1. `vigil project --models eeg`, then `--models scores`, as their own processes (the real
+ *    ProjectionRunner: decode, statements, checkpoint in the same transaction) from offset 0 until
+ *    their checkpoints reach the topics' ends: rows/s after the first committed batch;
+ * 2. the same rows by COPY FROM STDIN (pg-copy-streams: what `psql \copy` sends) from CSV rendered
+ *    beforehand, into a table of the same layout (LIKE ... INCLUDING ALL, same hypertable call);
+ * 3. the same rows by one INSERT per row (autocommit), over the first INSERT_ROWS rows;
+ * 4. a from-zero replay of every PostgreSQL read model (`vigil project --models <all seven>`, fresh
+ *    database, so fresh checkpoints): events/s over all the events the models read.
+ */
+const SESSIONS = 30;
+const DURATION_MS = 200_000;
+const SCORE_SESSIONS = 200;
+const SCORES_PER_SESSION = 150;
+const INSERT_ROWS = 3_000;
+const RUNS = 3;
+
+type Db = { url: string; drop: () => Promise<void> };
+type Bench = Awaited<ReturnType<typeof benchKafka>>;
+
+export async function projectionBench(): Promise<void> {
+  const bench = await benchKafka('projection');
+  const { config, kafka, serde, topics } = bench;
+  const log = createLogger({ level: 'warn', role: 'bench-projection' });
+
+  // Pre-load.
+  const publisher = new Publisher(kafka, serde, topics);
+  await publisher.connect();
+  const startTs = Date.UTC(2026, 0, 1);
+  const sim = await runSimulation(publisher, {
+    sessions: SESSIONS,
+    durationMs: DURATION_MS,
+    speed: 'max',
+    seed: 5,
+    profile: 'mixed',
+    tenantId: 'bench',
+    startTs,
+  });
+  for (let s = 0; s < SCORE_SESSIONS; s++) {
+    await publisher.publish(
+      'scores',
+      Array.from({ length: SCORES_PER_SESSION }, (_, w) => syntheticScore(s, w, startTs)),
+    );
+  }
+  await publisher.disconnect();
+  const published: Record<string, number> = { ...sim.published, scores: SCORE_SESSIONS * SCORES_PER_SESSION };
+  process.stdout.write(`pre-loaded ${JSON.stringify(published)}\n`);
+
+  // The rows for COPY and INSERT: the same events, decoded from the topics, rendered once.
+  const eeg = await decodedOf<EegBandPower>(bench, 'eeg');
+  const scores = await decodedOf<FatigueScored>(bench, 'scores');
+  const cases = [
+    { model: 'eeg', table: 'eeg_frames', columns: eegColumns as Column<unknown>[], events: eeg as unknown[] },
+    { model: 'scores', table: 'fatigue_scores', columns: scoreColumns as Column<unknown>[], events: scores },
+  ].map((c) => ({
+    ...c,
+    csv: Buffer.from(
+      stringify(
+        c.events.map((e) => c.columns.map((col) => csvField(col.of(e)))),
+        { cast: { boolean: (b) => String(b) } }, // csv-stringify writes false as '' (NULL to COPY) by default
+      ),
+    ),
+  }));
+
+  const env = { VIGIL_TOPIC_PREFIX: config.topicPrefix, VIGIL_TOPIC_PARTITIONS: '12' };
+  const results: Record<
+    string,
+    { runner: number[]; copy: number[]; insert: number[]; runnerRss: number[]; rows: number }
+  > = {};
+  for (const c of cases) results[c.model] = { runner: [], copy: [], insert: [], runnerRss: [], rows: c.events.length };
+  const rebuild: { eventsPerS: number[]; seconds: number[]; rss: number[]; events: number } = {
+    eventsPerS: [],
+    seconds: [],
+    rss: [],
+    events: 0,
+  };
+
+  for (let r = 0; r < RUNS; r++) {
+    const db = await freshDatabase(config.database.url, log);
+    const client = new Client({ connectionString: db.url });
+    client.on('error', () => {}); // the drop below ends it; a query in flight rejects anyway
+    try {
+      await client.connect();
+      for (const c of cases) {
+        const run = await runProjection(
+          db.url,
+          env,
+          [c.model],
+          async () => {
+            const { rows } = await client.query<{ n: string }>(
+              'SELECT coalesce(sum(next_offset), 0) AS n FROM projection_checkpoints WHERE projection = $1',
+              [c.model],
+            );
+            return Number(rows[0]!.n);
+          },
+          c.events.length,
+        );
+        results[c.model]!.runner.push(run.rowsPerS);
+        results[c.model]!.runnerRss.push(run.peakRssMiB);
+        const stored = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${c.table}`);
+        if (Number(stored.rows[0]!.n) !== c.events.length)
+          throw new Error(`${c.table}: ${stored.rows[0]!.n} rows, expected ${c.events.length}`);
+        results[c.model]!.copy.push(await copyRun(client, c.table, c.columns, c.csv, c.events.length));
+        results[c.model]!.insert.push(await insertRun(client, c.table, c.columns, c.events.slice(0, INSERT_ROWS)));
+        process.stdout.write(
+          `run ${r + 1} ${c.model}: runner ${Math.round(run.rowsPerS)} rows/s, COPY ${Math.round(results[c.model]!.copy.at(-1)!)}, INSERT/row ${Math.round(results[c.model]!.insert.at(-1)!)}\n`,
+        );
+      }
+    } finally {
+      await client.end().catch(() => {});
+      await db.drop();
+    }
+
+    // From-zero replay of every PostgreSQL read model into another fresh database.
+    const db2 = await freshDatabase(config.database.url, log);
+    const client2 = new Client({ connectionString: db2.url });
+    client2.on('error', () => {});
+    try {
+      await client2.connect();
+      const { readModels } = await import('../projections/index');
+      const models = Object.values(readModels);
+      const ends = new Map<string, number>();
+      const admin = kafka.admin();
+      await admin.connect();
+      for (const k of new Set(models.flatMap((m) => m.topics))) {
+        const offsets = await admin.fetchTopicOffsets(topics[k]);
+        ends.set(
+          topics[k],
+          offsets.reduce((a, o) => a + Number(o.high), 0),
+        );
+      }
+      await admin.disconnect();
+      const events = models.reduce((a, m) => a + m.topics.reduce((b, k) => b + ends.get(topics[k])!, 0), 0);
+      rebuild.events = events;
+      const t0 = performance.now();
+      const run = await runProjection(
+        db2.url,
+        env,
+        Object.keys(readModels),
+        async () => {
+          const { rows } = await client2.query<{ n: string }>(
+            'SELECT coalesce(sum(next_offset), 0) AS n FROM projection_checkpoints',
+          );
+          return Number(rows[0]!.n);
+        },
+        events,
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      rebuild.seconds.push(round(run.seconds));
+      rebuild.eventsPerS.push(run.rowsPerS);
+      rebuild.rss.push(run.peakRssMiB);
+      process.stdout.write(
+        `run ${r + 1} replay of all read models: ${events} events, ${Math.round(run.rowsPerS)} events/s (${seconds.toFixed(1)} s wall incl. start)\n`,
+      );
+    } finally {
+      await client2.end().catch(() => {});
+      await db2.drop();
+    }
+  }
+
+  const json = {
+    preloaded: published,
+    runs: RUNS,
+    insert_rows_per_run: INSERT_ROWS,
+    models: Object.fromEntries(
+      Object.entries(results).map(([m, x]) => [
+        m,
+        {
+          rows: x.rows,
+          runner_rows_per_s: spread(x.runner),
+          copy_rows_per_s: spread(x.copy),
+          insert_per_row_rows_per_s: spread(x.insert),
+          runner_to_copy: spread(x.runner.map((v, i) => v / x.copy[i]!)),
+          runner_to_insert: spread(x.runner.map((v, i) => v / x.insert[i]!)),
+          runner_peak_rss_mib: spread(x.runnerRss),
+        },
+      ]),
+    ),
+    replay_all_models: {
+      events: rebuild.events,
+      events_per_s: spread(rebuild.eventsPerS),
+      seconds: spread(rebuild.seconds),
+      worker_peak_rss_mib: spread(rebuild.rss),
+    },
+    bench_process_peak_rss_mib: peakRssMiB(),
+    goal: 'runner >= 50% of COPY and >= 10x one INSERT per row; rebuild events/s reported',
+  };
+  const fmt = (s: Spread) => `${round(s.median, 0)} (${round(s.min, 0)}-${round(s.max, 0)})`;
+  const pct = (s: Spread) =>
+    `${(s.median * 100).toFixed(0)}% (${(s.min * 100).toFixed(0)}-${(s.max * 100).toFixed(0)}%)`;
+  const x = (s: Spread) => `${s.median.toFixed(1)}x (${s.min.toFixed(1)}-${s.max.toFixed(1)}x)`;
+  const rows = Object.entries(json.models).map(([m, v]) => [
+    `${m} (${v.rows} rows)`,
+    fmt(v.runner_rows_per_s),
+    fmt(v.copy_rows_per_s),
+    fmt(v.insert_per_row_rows_per_s),
+    pct(v.runner_to_copy),
+    x(v.runner_to_insert),
+    fmt(v.runner_peak_rss_mib),
+  ]);
+  const met = (ok: boolean) => (ok ? 'met' : 'not met');
+  const verdict = Object.entries(json.models)
+    .map(
+      ([m, v]) =>
+        `${m}: runner/COPY ${met(v.runner_to_copy.median >= 0.5)} (goal >= 50%), runner/INSERT ${met(v.runner_to_insert.median >= 10)} (goal >= 10x)`,
+    )
+    .join('; ');
+  writeResults(
+    'projection',
+    json,
+    table(
+      [
+        'read model',
+        'runner rows/s median (min-max)',
+        'COPY rows/s',
+        'one INSERT per row rows/s',
+        'runner / COPY',
+        'runner / INSERT',
+        'runner peak RSS MiB',
+      ],
+      rows,
+    ) +
+      `\n\n${verdict}.` +
+      `\n\nFrom-zero replay of every PostgreSQL read model (7 models, one \`vigil project\` process, fresh database and checkpoints): ${json.replay_all_models.events} events, ${fmt(json.replay_all_models.events_per_s)} events/s, ${fmt(json.replay_all_models.seconds)} s; worker peak RSS ${fmt(json.replay_all_models.worker_peak_rss_mib)} MiB.` +
+      `\nRunner rows/s count from its first committed batch to the checkpoints at the topics' ends (the runner also keeps the sessions' counters; COPY and INSERT write the table only). COPY is timed from pre-rendered CSV (as \`psql \\copy\` from a file); INSERT over the first ${INSERT_ROWS} rows, one autocommitted statement each. ${RUNS} runs; benchmark process peak RSS ${json.bench_process_peak_rss_mib} MiB.`,
+  );
+}
+
+/** A FatigueScored for synthetic session `s`, window `w` (5 s apart), deterministic ids. */
+function syntheticScore(s: number, w: number, startTs: number): FatigueScored {
+  const sessionId = uuidFrom('bench', 'session', s);
+  const ts = startTs + 60_000 + w * 5_000;
+  const score = (s * 7 + w * 3) % 100;
+  return {
+    event_id: uuidFrom('bench', 'score', sessionId, ts),
+    tenant_id: 'bench',
+    session_id: sessionId,
+    ts,
+    window_start_ts: ts - 60_000,
+    window_end_ts: ts,
+    score,
+    level: score >= 70 ? 2 : score >= 50 ? 1 : 0,
+    components: { ocular: 0.5, driving: 0.25, eeg: null, reaction: 0.125, yawn: 0 },
+    features: {
+      perclos: 0.125,
+      long_blink_share: 0.5,
+      sdlp_m: 0.25,
+      lane_departures: w % 3,
+      eeg_ratio: null,
+      eeg_ratio_z: null,
+      lapses: 1,
+      yawns: 0,
+    },
+    baseline_ready: w >= 60,
+    model_version: 'fatigue-v1',
+  };
+}
+
+async function decodedOf<T>(bench: Bench, key: TopicKey): Promise<T[]> {
+  const records = await readToEnd(bench.kafka, bench.topics[key], { timeoutMs: 120_000 });
+  return Promise.all(records.map(async (r) => (await bench.serde.decode<T>(r.value)).value));
+}
+
+/** A column value as CSV: null stays an empty unquoted field (COPY's NULL in CSV format). */
+const csvField = (v: unknown): unknown => (v === null || v === undefined ? null : v);
+
+/** A fresh database on the server of `url`, migrated. */
+async function freshDatabase(url: string, log: ReturnType<typeof createLogger>): Promise<Db> {
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const name = `vigil_bench_${Date.now().toString(36)}`;
+  const c = new Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const dbUrl = new URL(url);
+  dbUrl.pathname = `/${name}`;
+  await migrate({ database: dbUrl.toString(), log });
+  return {
+    url: dbUrl.toString(),
+    drop: async () => {
+      const d = new Client({ connectionString: admin.toString() });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+/** Peak (VmHWM) resident set size of another process, MiB. */
+const peakRssOf = (pid: number): number => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+};
+
+/**
+ * `vigil project --models <models>` as its own process until `progress()` (the sum of its checkpoints)
+ * reaches `total`; rate over what it applied after its first commit, to the last one.
+ */
+async function runProjection(
+  dbUrl: string,
+  env: Record<string, string>,
+  models: string[],
+  progress: () => Promise<number>,
+  total: number,
+): Promise<{ rowsPerS: number; seconds: number; peakRssMiB: number }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(repoRoot(), 'dist', 'main.js'), 'project', '--models', models.join(',')],
+    {
+      env: {
+        ...process.env,
+        ...env,
+        VIGIL_DATABASE_URL: dbUrl,
+        VIGIL_TRACING: 'off',
+        VIGIL_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    const deadline = performance.now() + 150_000;
+    let t0 = 0;
+    let n0 = 0;
+    let n = 0;
+    while ((n = await progress()) < total) {
+      if (performance.now() > deadline) throw new Error(`projection ${models} reached ${n} of ${total} in 150 s`);
+      if (!t0 && n > 0) {
+        t0 = performance.now();
+        n0 = n;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const t1 = performance.now();
+    if (!t0) throw new Error('caught up before a first poll saw progress: too few events to measure');
+    const peak = peakRssOf(child.pid!);
+    return { rowsPerS: (n - n0) / ((t1 - t0) / 1000), seconds: (t1 - t0) / 1000, peakRssMiB: peak };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** COPY FROM STDIN of pre-rendered CSV into an empty table of the same layout; rows/s. */
+async function copyRun(
+  client: Client,
+  tableName: string,
+  columns: Column<unknown>[],
+  csv: Buffer,
+  rows: number,
+): Promise<number> {
+  const target = `${tableName}_copy`;
+  await client.query(`DROP TABLE IF EXISTS ${target}`);
+  await client.query(`CREATE TABLE ${target} (LIKE ${tableName} INCLUDING ALL)`);
+  await client.query(`SELECT vigil_hypertable('${target}', 'ts', INTERVAL '1 day')`);
+  const t0 = performance.now();
+  await pipeline(
+    Readable.from([csv]),
+    client.query(copyFrom(`COPY ${target} (${columns.map((c) => c.name).join(', ')}) FROM STDIN (FORMAT csv)`)),
+  );
+  const s = (performance.now() - t0) / 1000;
+  const n = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target}`)).rows[0]!.n);
+  if (n !== rows) throw new Error(`COPY wrote ${n} rows into ${target}, expected ${rows}`);
+  await client.query(`DROP TABLE ${target}`);
+  return rows / s;
+}
+
+/** One INSERT per row, each its own transaction, into an empty table of the same layout; rows/s. */
+async function insertRun(
+  client: Client,
+  tableName: string,
+  columns: Column<unknown>[],
+  events: unknown[],
+): Promise<number> {
+  const target = `${tableName}_insert`;
+  await client.query(`DROP TABLE IF EXISTS ${target}`);
+  await client.query(`CREATE TABLE ${target} (LIKE ${tableName} INCLUDING ALL)`);
+  await client.query(`SELECT vigil_hypertable('${target}', 'ts', INTERVAL '1 day')`);
+  const text = `INSERT INTO ${target} (${columns.map((c) => c.name).join(', ')}) VALUES (${columns.map((c, i) => `$${i + 1}::${c.type}`).join(', ')}) ON CONFLICT DO NOTHING`;
+  const t0 = performance.now();
+  for (const e of events)
+    await client.query(
+      text,
+      columns.map((c) => c.of(e)),
+    );
+  const s = (performance.now() - t0) / 1000;
+  await client.query(`DROP TABLE ${target}`);
+  return events.length / s;
+}
