@@ -254,6 +254,53 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
     reference = await checksums();
   });
 
+  it('lets a reader queued behind the swap read the new table: no error, no half state', async () => {
+    const rowsNow = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames')).rows[0]!.n;
+    const oidOf = async () =>
+      (await pool.query<{ o: number }>(`SELECT 'eeg_frames'::regclass::oid::int AS o`)).rows[0]!.o;
+    const oldOid = await oidOf();
+    const waiting = async (like: string) =>
+      (
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+          [like],
+        )
+      ).rows[0]!.n;
+    // An open transaction that read eeg_frames holds its lock: the swap's DROP has to wait for it.
+    const holder = await pool.connect();
+    let rebuilding: ReturnType<typeof rebuild> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT count(*) FROM eeg_frames');
+      rebuilding = rebuild('eeg');
+      rebuilding.catch(() => {});
+      expect(
+        await eventually(
+          () => waiting('DROP TABLE%'),
+          (n) => n === 1,
+        ),
+      ).toBe(1);
+      const reading = pool.query<{ n: number }>('SELECT /* queued reader */ count(*)::int AS n FROM eeg_frames');
+      expect(
+        await eventually(
+          () => waiting('%queued reader%'),
+          (n) => n === 1,
+        ),
+      ).toBe(1);
+      await holder.query('COMMIT');
+      const [r, read] = await Promise.all([rebuilding, reading]);
+      expect(r.swapped).toEqual({ eeg_frames: 'rename' });
+      expect(read.rows[0]!.n).toBe(rowsNow);
+      expect(await oidOf()).not.toBe(oldOid);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      await rebuilding?.catch(() => {});
+    }
+    expect(await checksums()).toEqual(reference);
+  });
+
   it('rebuilds scores by copy (a view depends on fatigue_scores) and alerts by rename, repairing both', async () => {
     await pool.query(`UPDATE fatigue_scores SET score = 0 WHERE ts = $1`, [new Date(at(15))]);
     await pool.query(`UPDATE sessions SET max_score = 1, score_count = 0 WHERE session_id = $1`, [sessionId]);
