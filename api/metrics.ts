@@ -9,9 +9,11 @@ import type { Request, RequestHandler } from 'express';
  *   the caller's and show in the requests counter by status).
  * - `vigil_api_request_duration_seconds{method,route}`: latency histogram, by route template
  *   (`/v1/sessions/:id`, never the raw path, so ids do not explode the series).
- * - `vigil_api_cache_hits_total` / `vigil_api_cache_misses_total{cache}`: cache-aside look-ups
- *   (`recordCacheHit`/`recordCacheMiss`); the hit ratio is hits / (hits + misses), also exported as the
- *   gauge `vigil_api_cache_hit_ratio{cache}` over the process's life.
+ * - `vigil_api_cache_hits_total` / `vigil_api_cache_misses_total{cache}`: cache-aside look-ups, from
+ *   `recordCacheHit`/`recordCacheMiss` or, for any route, its `X-Cache: hit|miss|bypass` response
+ *   header (cache = the route template; bypass, i.e. Redis down, counts as a miss); the hit ratio is
+ *   hits / (hits + misses), also exported as the gauge `vigil_api_cache_hit_ratio{cache}` over the
+ *   process's life.
  * - `vigil_api_sse_clients{stream}`: connected Server-Sent Events clients (live, playback).
  *
  * Instruments are created on first use, after main has installed the meter provider.
@@ -101,6 +103,9 @@ export const requestMetrics: RequestHandler = (req, res, next) => {
     i.requests.add(1, { method: req.method, route, status });
     if (res.statusCode >= 500) i.errors.add(1, { method: req.method, route, status });
     i.duration.record((performance.now() - t0) / 1000, { method: req.method, route });
+    const cache = res.getHeader('x-cache');
+    if (cache === 'hit') recordCacheHit(route);
+    else if (cache === 'miss' || cache === 'bypass') recordCacheMiss(route);
   };
   res.once('finish', record);
   res.once('close', record);
