@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from '../../core/db';
-import { inTransaction } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
@@ -106,7 +105,14 @@ export async function rebuildProjection(
   const progress = (phase: RebuildProgress['phase'], planned: number) =>
     opts.onProgress?.({ phase, applied: stats.applied, planned });
 
-  const guard = await deps.pool.connect();
+  // One connection for the whole rebuild (it holds the advisory lock; the work is sequential).
+  let db: PoolClient;
+  try {
+    db = await deps.pool.connect();
+  } catch (cause) {
+    throw new VigilError('DATABASE_UNAVAILABLE', 'cannot connect to PostgreSQL', { cause, retriable: true });
+  }
+  const guard = db;
   try {
     const locked = await guard.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [
       `vigil.rebuild.${model.name}`,
@@ -116,7 +122,7 @@ export async function rebuildProjection(
     }
     try {
       progress('prepare', 0);
-      await prepareShadow(deps.pool, model, shadow, opts.from);
+      await prepareShadow(db, model, shadow, opts.from);
       const mine = await startPositions(deps.kafka, topics, opts.from);
 
       /** Decodes a batch and runs the model's statements in the shadow, on `c` (inside its transaction). */
@@ -147,7 +153,7 @@ export async function rebuildProjection(
             ranges,
             async (partition, messages) => {
               const next = BigInt(messages[messages.length - 1]!.offset) + 1n;
-              await inTransaction(deps.pool, async (c) => {
+              await inTransaction(db, async (c) => {
                 await apply(c, topic, partition, messages);
                 await c.query(
                   `INSERT INTO public.projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
@@ -166,18 +172,18 @@ export async function rebuildProjection(
         }
       };
 
-      await ensureCheckpointRows(deps, model, topics);
-      await replay(await liveCheckpoints(deps.pool, model.name, topics, mine), 'replay');
+      await ensureCheckpointRows(deps.kafka, db, model, topics);
+      await replay(await liveCheckpoints(db, model.name, topics, mine), 'replay');
       for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
-        const live = await liveCheckpoints(deps.pool, model.name, topics, mine);
+        const live = await liveCheckpoints(db, model.name, topics, mine);
         if (gapOf(mine, live) <= SWAP_GAP) break;
         await replay(live, 'catch-up');
       }
-      for (const t of [...tables, 'sessions']) await deps.pool.query(`ANALYZE ${ident(shadow)}.${ident(t)}`);
+      for (const t of [...tables, 'sessions']) await db.query(`ANALYZE ${ident(shadow)}.${ident(t)}`);
 
       progress('swap', 0);
       const swapped: Record<string, 'rename' | 'copy'> = {};
-      const at = await inTransaction(deps.pool, async (c) => {
+      const at = await inTransaction(db, async (c) => {
         const { rows } = await c.query<{ topic: string; partition: number; next_offset: string }>(
           `SELECT topic, partition, next_offset FROM public.projection_checkpoints
            WHERE projection = $1 AND topic = ANY($2) ORDER BY topic, partition FOR UPDATE`,
@@ -212,7 +218,7 @@ export async function rebuildProjection(
         at,
       };
     } finally {
-      await cleanUp(deps, shadow, ownName);
+      await cleanUp(db, deps.log, shadow, ownName);
       await guard.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`vigil.rebuild.${model.name}`]);
     }
   } finally {
@@ -220,9 +226,22 @@ export async function rebuildProjection(
   }
 }
 
+/** Runs `fn` in one transaction on `db`; rolls back on any error. */
+async function inTransaction<T>(db: PoolClient, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  await db.query('BEGIN');
+  try {
+    const result = await fn(db);
+    await db.query('COMMIT');
+    return result;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
 /** The shadow schema and, with `from`, the live rows older than it and what the model derives from them. */
-async function prepareShadow(pool: Pool, model: ReadModel, shadow: string, from?: number): Promise<void> {
-  await inTransaction(pool, async (c) => {
+async function prepareShadow(db: PoolClient, model: ReadModel, shadow: string, from?: number): Promise<void> {
+  await inTransaction(db, async (c) => {
     for (const sql of createShadowSql(shadow, [...model.writes.tables.map((t) => t.name), 'sessions'])) {
       await c.query(sql);
     }
@@ -269,13 +288,18 @@ async function startPositions(kafka: Kafka, topics: readonly string[], from?: nu
  * model's topics, so the swap can lock them all: a partition the live runner had not reached yet
  * could otherwise get its first row, and records, past the lock.
  */
-async function ensureCheckpointRows(deps: RebuildDeps, model: ReadModel, topics: readonly string[]): Promise<void> {
-  const admin = deps.kafka.admin();
+async function ensureCheckpointRows(
+  kafka: Kafka,
+  db: PoolClient,
+  model: ReadModel,
+  topics: readonly string[],
+): Promise<void> {
+  const admin = kafka.admin();
   await admin.connect();
   try {
     for (const topic of topics) {
       const partitions = (await admin.fetchTopicOffsets(topic)).map((o) => o.partition);
-      await deps.pool.query(
+      await db.query(
         `INSERT INTO public.projection_checkpoints (projection, topic, partition, next_offset)
          SELECT $1, $2, p, 0 FROM unnest($3::int[]) p ON CONFLICT DO NOTHING`,
         [model.name, topic, partitions],
@@ -287,12 +311,12 @@ async function ensureCheckpointRows(deps: RebuildDeps, model: ReadModel, topics:
 }
 
 async function liveCheckpoints(
-  pool: Pool,
+  db: PoolClient,
   model: string,
   topics: readonly string[],
   like: Positions,
 ): Promise<Positions> {
-  const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>(
+  const { rows } = await db.query<{ topic: string; partition: number; next_offset: string }>(
     `SELECT topic, partition, next_offset FROM public.projection_checkpoints WHERE projection = $1 AND topic = ANY($2)`,
     [model, topics],
   );
@@ -398,11 +422,11 @@ async function indexesOf(c: PoolClient, schema: string, table: string): Promise<
 }
 
 /** Drops the shadow (whatever is left of it) and the rebuild's checkpoints. */
-async function cleanUp(deps: RebuildDeps, shadow: string, ownName: string): Promise<void> {
+async function cleanUp(db: PoolClient, log: Logger, shadow: string, ownName: string): Promise<void> {
   try {
-    await deps.pool.query(`DROP SCHEMA IF EXISTS ${ident(shadow)} CASCADE`);
-    await deps.pool.query(`DELETE FROM public.projection_checkpoints WHERE projection = $1`, [ownName]);
+    await db.query(`DROP SCHEMA IF EXISTS ${ident(shadow)} CASCADE`);
+    await db.query(`DELETE FROM public.projection_checkpoints WHERE projection = $1`, [ownName]);
   } catch (err) {
-    deps.log.warn({ err, shadow }, 'rebuild: could not drop the shadow schema; drop it by hand');
+    log.warn({ err, shadow }, 'rebuild: could not drop the shadow schema; drop it by hand');
   }
 }
