@@ -341,6 +341,8 @@ import { register as registerProjectionTools } from './projections/commands';
 registerProjectionTools(program);
 import { register as registerJobs } from './projections/jobs/commands';
 registerJobs(program);
+import { register as registerProcessorTools } from './processors/commands';
+registerProcessorTools(program);
 
 program.parseAsync().catch((err: unknown) => {
   if (isVigilError(err)) process.stderr.write(`vigil: ${err.code}: ${err.message}\n`);

@@ -7,7 +7,15 @@ describe('vigil migrate on TimescaleDB (PGlite)', () => {
   let pg: { client: Client; stop: () => Promise<void> };
   const log = testLogger();
   const telemetry = ['eeg_frames', 'face_frames', 'game_events', 'vehicle_frames'];
-  const hypertables = ['alert_events', 'eeg_frames', 'face_frames', 'fatigue_scores', 'game_events', 'vehicle_frames'];
+  const hypertables = [
+    'alert_events',
+    'eeg_frames',
+    'face_frames',
+    'fatigue_scores',
+    'fatigue_scores_whatif',
+    'game_events',
+    'vehicle_frames',
+  ];
 
   beforeAll(async () => {
     pg = await startTimescalePglite();

@@ -7,6 +7,11 @@ export interface PartitionRange {
   to: string;
 }
 
+/** Offsets `[from, to)` of one partition of one topic to read. */
+export interface TopicPartitionRange extends PartitionRange {
+  topic: string;
+}
+
 /**
  * Reads the given offset ranges of a topic (read_committed) and hands each batch, in offset order per
  * partition, to `onBatch`; resolves once every range is read to its end (or `signal` aborts).
@@ -24,13 +29,40 @@ export async function readRanges(
   onBatch: (partition: number, messages: KafkaMessage[]) => Promise<void>,
   opts: { signal?: AbortSignal; groupId?: string } = {},
 ): Promise<{ aborted: boolean }> {
+  return readTopicRanges(
+    kafka,
+    ranges.map((r) => ({ topic, ...r })),
+    (_topic, partition, messages) => onBatch(partition, messages),
+    {
+      ...opts,
+      groupId: opts.groupId ?? `${topic}.range.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`,
+    },
+  );
+}
+
+/**
+ * `readRanges` over several topics with one consumer, so they are fetched side by side (e.g. the
+ * co-partitioned inputs of an event-time merge). Batches of one topic-partition come in offset order;
+ * batches of different ones interleave as fetched. `onReached(topic, partition)` is called once a
+ * range has been read to its end (after its last batch), ranges that are empty never.
+ */
+export async function readTopicRanges(
+  kafka: Kafka,
+  ranges: readonly TopicPartitionRange[],
+  onBatch: (topic: string, partition: number, messages: KafkaMessage[]) => Promise<void>,
+  opts: { signal?: AbortSignal; groupId?: string; onReached?: (topic: string, partition: number) => void } = {},
+): Promise<{ aborted: boolean }> {
   const todo = ranges.filter((r) => BigInt(r.from) < BigInt(r.to));
   if (todo.length === 0 || opts.signal?.aborted) return { aborted: !!opts.signal?.aborted };
-  const byPartition = new Map(todo.map((r) => [r.partition, { from: BigInt(r.from), to: BigInt(r.to) }]));
-  const pending = new Set(byPartition.keys());
+  const keyOf = (topic: string, partition: number) => `${partition}@${topic}`;
+  const byKey = new Map(
+    todo.map((r) => [keyOf(r.topic, r.partition), { ...r, from: BigInt(r.from), to: BigInt(r.to) }]),
+  );
+  const pending = new Set(byKey.keys());
+  const topics = [...new Set(todo.map((r) => r.topic))];
 
   const consumer = kafka.consumer({
-    groupId: opts.groupId ?? `${topic}.range.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`,
+    groupId: opts.groupId ?? `${topics[0]}.range.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`,
     readUncommitted: false,
     allowAutoTopicCreation: false,
   });
@@ -48,47 +80,53 @@ export async function readRanges(
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const reached = (partition: number, lastOffset: string) => {
-    const r = byPartition.get(partition);
-    if (!r || !pending.has(partition) || BigInt(lastOffset) + 1n < r.to) return;
-    pending.delete(partition);
+  const reached = (topic: string, partition: number, lastOffset: string) => {
+    const key = keyOf(topic, partition);
+    const r = byKey.get(key);
+    if (!r || !pending.has(key) || BigInt(lastOffset) + 1n < r.to) return;
+    pending.delete(key);
     consumer.pause([{ topic, partitions: [partition] }]);
+    if (!stopped) opts.onReached?.(topic, partition);
     if (pending.size === 0) finish(false);
   };
 
   try {
-    const others = await otherPartitions(kafka, topic, [...byPartition.keys()]);
+    const others = await otherPartitions(kafka, topics, todo);
     await consumer.connect();
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.partition, payload.lastOffset));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+      reached(payload.topic, payload.partition, payload.lastOffset),
+    );
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       stopped = true;
       fail(payload.error);
     });
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch }) => {
-        const r = byPartition.get(batch.partition);
-        if (stopped || !r || !pending.has(batch.partition)) return;
+        const key = keyOf(batch.topic, batch.partition);
+        const r = byKey.get(key);
+        if (stopped || !r || !pending.has(key)) return;
         const inRange = batch.messages.filter((m) => {
           const o = BigInt(m.offset);
           return o >= r.from && o < r.to;
         });
         try {
-          if (inRange.length) await onBatch(batch.partition, inRange);
+          if (inRange.length) await onBatch(batch.topic, batch.partition, inRange);
         } catch (err) {
           // The sink failed: stop here (no kafkajs retry of a half-written batch) and report it.
           stopped = true;
           fail(err);
           return;
         }
-        reached(batch.partition, batch.lastOffset());
+        reached(batch.topic, batch.partition, batch.lastOffset());
       },
     });
-    for (const [partition, r] of byPartition) consumer.seek({ topic, partition, offset: r.from.toString() });
+    for (const r of byKey.values())
+      consumer.seek({ topic: r.topic, partition: r.partition, offset: r.from.toString() });
     // Seek and pause apply from the next fetch; a batch fetched before them is filtered above.
-    if (others.length) consumer.pause([{ topic, partitions: others }]);
+    for (const [topic, partitions] of others) if (partitions.length) consumer.pause([{ topic, partitions }]);
     return { aborted: await done };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
@@ -96,12 +134,25 @@ export async function readRanges(
   }
 }
 
-async function otherPartitions(kafka: Kafka, topic: string, wanted: number[]): Promise<number[]> {
+/** Per topic, its partitions without a range to read (paused, so nothing is fetched from them). */
+async function otherPartitions(
+  kafka: Kafka,
+  topics: readonly string[],
+  wanted: readonly TopicPartitionRange[],
+): Promise<Map<string, number[]>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.map((o) => o.partition).filter((p) => !wanted.includes(p));
+    const out = new Map<string, number[]>();
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const mine = new Set(wanted.filter((r) => r.topic === topic).map((r) => r.partition));
+      out.set(
+        topic,
+        offsets.map((o) => o.partition).filter((p) => !mine.has(p)),
+      );
+    }
+    return out;
   } finally {
     await admin.disconnect();
   }

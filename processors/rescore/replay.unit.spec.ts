@@ -1,4 +1,5 @@
 import type { TopicKey } from '../../schemas/catalogue';
+import type { FatigueScored } from '../../schemas/types';
 import { fatigueV1 } from '../fatigue/config';
 import { fatigueV1Sensitive } from '../fatigue/models';
 import { fatigueProcessorOf } from '../fatigue/runner';
@@ -61,7 +62,7 @@ function replayed(batch: number, config = fatigueV1): ReplayOutput[] {
 }
 
 const outputsOf = (r: Run): ReplayOutput[] =>
-  r.outputs.flatMap((o) =>
+  r.outputs.flatMap<ReplayOutput>((o) =>
     o.kind === 'score'
       ? [{ topic: 'scores' as const, value: o.event }]
       : o.kind === 'alert'
@@ -84,12 +85,9 @@ describe('rescore replay', () => {
   it('scores the same windows differently with another model of the registry', () => {
     const live = replayed(500).filter((o) => o.topic === 'scores');
     const sensitive = replayed(500, fatigueV1Sensitive).filter((o) => o.topic === 'scores');
-    expect(sensitive.map((o) => (o.value as { ts: number }).ts)).toEqual(
-      live.map((o) => (o.value as { ts: number }).ts),
-    );
-    expect(sensitive.map((o) => (o.value as { score: number }).score)).not.toEqual(
-      live.map((o) => (o.value as { score: number }).score),
-    );
+    const scoreOf = (o: ReplayOutput) => o.value as FatigueScored;
+    expect(sensitive.map((o) => scoreOf(o).ts)).toEqual(live.map((o) => scoreOf(o).ts));
+    expect(sensitive.map((o) => scoreOf(o).score)).not.toEqual(live.map((o) => scoreOf(o).score));
     expect(sensitive).toEqual(
       outputsOf(run(inputs, { config: fatigueV1Sensitive })).filter((o) => o.topic === 'scores'),
     );

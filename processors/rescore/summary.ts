@@ -50,10 +50,13 @@ export class Tally {
 
   addScore(e: FatigueScored): void {
     const a = this.acc(e.session_id);
+    // Scores have one decimal (the model rounds them); a score read back from Avro is a float32 near
+    // it (92.9 → 92.9000015...): round so the producer's and a reader's tallies agree.
+    const score = Math.round(e.score * 10) / 10;
     a.model ??= e.model_version;
     a.windows += 1;
-    a.sum += e.score;
-    a.max = a.max === null ? e.score : Math.max(a.max, e.score);
+    a.sum += score;
+    a.max = a.max === null ? score : Math.max(a.max, score);
     a.maxLevel = a.maxLevel === null ? e.level : Math.max(a.maxLevel, e.level);
   }
 

@@ -49,7 +49,8 @@ const cleared = (session: string): AlertEvent => ({
 describe('rescore comparison', () => {
   const live = new Tally('live');
   const whatIf = new Tally('fatigue-v1-sensitive');
-  [10, 20, 33].forEach((v, i) => live.addScore(score('s1', 5 * (i + 1), v, 0, 'fatigue-v1')));
+  // As read back from Avro: float32 values near the one-decimal scores.
+  [10, 20, Math.fround(33.1)].forEach((v, i) => live.addScore(score('s1', 5 * (i + 1), v, 0, 'fatigue-v1')));
   [15, 30, 52].forEach((v, i) => whatIf.addScore(score('s1', 5 * (i + 1), v, i === 2 ? 1 : 0, 'fatigue-v1-sensitive')));
   whatIf.addScore(score('s2', 5, 40, 0, 'fatigue-v1-sensitive'));
   whatIf.addAlert(raised('s1', 'drowsy'));
@@ -74,7 +75,7 @@ describe('rescore comparison', () => {
           model: 'fatigue-v1',
           windows: 3,
           mean: 21,
-          max: 33,
+          max: 33.1,
           maxLevel: 0,
           alerts: 1,
           alertsByReason: { microsleep: 1 },
@@ -103,7 +104,7 @@ describe('rescore comparison', () => {
   it('prints two aligned lines per session, live first', () => {
     expect(formatComparison(compareModels(whatIf, live)).split('\n')).toEqual([
       'session  side     model                 windows  mean   max  level  alerts  by reason',
-      's1       live     fatigue-v1                  3  21.0  33.0      0       1  microsleep:1',
+      's1       live     fatigue-v1                  3  21.0  33.1      0       1  microsleep:1',
       '         what-if  fatigue-v1-sensitive        3  32.3  52.0      1       2  drowsy:1 microsleep:1',
       's2       live     -                           0     -     -      -       0',
       '         what-if  fatigue-v1-sensitive        1  40.0  40.0      0       0',

@@ -1,0 +1,263 @@
+import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { AvroSerde } from '../../core/serde';
+import type { Logger } from '../../core/logger';
+import { VigilError } from '../../core/errors';
+import { readRanges, readTopicRanges, type TopicPartitionRange } from '../../core/read-range';
+import { rangesOf } from '../../projections/replay/export';
+import type { TopicKey, TopicNames } from '../../schemas/catalogue';
+import type { AlertEvent, FatigueScored } from '../../schemas/types';
+import { modelByName } from '../fatigue/models';
+import { fatigueProcessorOf } from '../fatigue/runner';
+import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
+import { Tally, compareModels, type SessionComparison } from './summary';
+
+/**
+ * `vigil rescore`: re-runs a fatigue model over recorded history into the what-if topics.
+ *
+ * 1. Reads the fatigue processor's input topics (telemetry, sessions, commands) from offsets-for-times
+ *    of `from` (minus the clock margin of `vigil replay export`) up to the end offsets they have at
+ *    the start, so it terminates however fast the topics grow; keeps the events whose `ts` is in
+ *    `[from, to)` (and of `session`, reading only its partition).
+ * 2. Replays them through the live processor's pure logic (Replay: the runner's event-time merge,
+ *    steps and ticks) with the chosen model's config.
+ * 3. Produces the scores and alerts, keyed by session_id like the live ones (same partition), to
+ *    `fatigue.scores.whatif.v1` / `fatigue.alerts.whatif.v1` with a transactional producer, one
+ *    transaction per `transactionMaxMessages` outputs. Event and alert ids hash the model version,
+ *    session and event time, so a rerun writes the same bytes again (consumers de-duplicate by id,
+ *    the what-if projection by (model_version, session_id, ts)). The transactional id is stable per
+ *    request (model, range, session): a rerun fences a still-running earlier run of the same request.
+ *    If a run fails midway, the transactions committed so far stay; rerunning completes the output.
+ * 4. Tallies per session what it produced and the live scores and alerts topics over the same range
+ *    (events with ts in [from, to]), for the comparison.
+ *
+ * Sessions that started before `from` are scored from their first event in the range (the baseline is
+ * that range's first minutes): give ranges that cover whole sessions for a like-for-like comparison.
+ */
+export interface RescoreDeps {
+  kafka: Kafka;
+  serde: AvroSerde;
+  topics: TopicNames;
+  log: Logger;
+  /** Prefix of the transactional id (the topic prefix, as the processor's group ids). */
+  idPrefix: string;
+}
+
+export interface RescoreOptions {
+  /** Event time (epoch ms), inclusive. */
+  from: number;
+  /** Event time (epoch ms), exclusive. */
+  to: number;
+  /** A model version of the registry (processors/fatigue/models.ts). */
+  model: string;
+  session?: string;
+  signal?: AbortSignal;
+  /** Outputs per transaction (default 5,000). */
+  transactionMaxMessages?: number;
+}
+
+export interface RescoreResult {
+  model: string;
+  from: number;
+  to: number;
+  session?: string;
+  /** Input records read, kept (in range, of the session), stepped, handed back late, undecodable. */
+  read: number;
+  kept: number;
+  stepped: number;
+  late: number;
+  undecodable: number;
+  produced: { scores: number; alerts: number };
+  transactions: number;
+  topics: { scores: string; alerts: string };
+  comparison: SessionComparison[];
+  aborted: boolean;
+  seconds: number;
+}
+
+const DEFAULT_TRANSACTION_MAX = 5_000;
+
+type Decoded = { ts?: unknown; session_id?: unknown };
+
+/** Decodes a record of `session`'s key; null (counted as undecodable) when it cannot be trusted. */
+async function decodeRecord(serde: AvroSerde, m: KafkaMessage): Promise<Decoded | null> {
+  try {
+    const { value } = serde.decodeKnown<Decoded>(m.value) ?? (await serde.decode<Decoded>(m.value));
+    // As the live runner: a record whose ts is missing or whose session_id is not its key is poison.
+    if (typeof value.ts !== 'number' || value.session_id !== m.key?.toString('utf8')) return null;
+    return value;
+  } catch (err) {
+    if (err instanceof VigilError && !err.retriable) return null;
+    throw err;
+  }
+}
+
+export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<RescoreResult> {
+  const t0 = performance.now();
+  const config = modelByName(opts.model);
+  if (!(opts.from < opts.to)) {
+    throw new VigilError('REQUEST_INVALID', `--from must be before --to (got ${opts.from} and ${opts.to})`);
+  }
+  const { kafka, serde, topics, log } = deps;
+  const processor = fatigueProcessorOf(config);
+  await serde.register(['scoresWhatIf', 'alertsWhatIf']);
+
+  const result: RescoreResult = {
+    model: config.model_version,
+    from: opts.from,
+    to: opts.to,
+    ...(opts.session === undefined ? {} : { session: opts.session }),
+    read: 0,
+    kept: 0,
+    stepped: 0,
+    late: 0,
+    undecodable: 0,
+    produced: { scores: 0, alerts: 0 },
+    transactions: 0,
+    topics: { scores: topics.scoresWhatIf, alerts: topics.alertsWhatIf },
+    comparison: [],
+    aborted: false,
+    seconds: 0,
+  };
+  const inRange = (v: { ts?: unknown; session_id?: unknown }): v is { ts: number; session_id: string } =>
+    typeof v.ts === 'number' &&
+    v.ts >= opts.from &&
+    v.ts < opts.to &&
+    (opts.session === undefined || v.session_id === opts.session);
+
+  // Where to read each input topic, and per partition the inputs with nothing to read there.
+  const keyOfTopic = new Map<string, TopicKey>(processor.inputs.map((k) => [topics[k], k]));
+  const ranges: TopicPartitionRange[] = [];
+  for (const key of processor.inputs) {
+    for (const r of await rangesOf(kafka, topics[key], { from: opts.from, session: opts.session }))
+      ranges.push({ topic: topics[key], ...r });
+  }
+  const emptyInputs = (partition: number): TopicKey[] =>
+    processor.inputs.filter((k) => {
+      const r = ranges.find((x) => x.topic === topics[k] && x.partition === partition);
+      return !r || BigInt(r.from) >= BigInt(r.to);
+    });
+
+  const whatIf = new Tally(config.model_version);
+  const pending: { scores: Message[]; alerts: Message[] } = { scores: [], alerts: [] };
+  const replay = new Replay(
+    processor,
+    (o: ReplayOutput) => {
+      const key = o.value.session_id;
+      if (o.topic === 'scores') {
+        const e = o.value as FatigueScored;
+        pending.scores.push({ key, value: serde.encode('scoresWhatIf', e) });
+        if (e.ts >= opts.from && e.ts <= opts.to) whatIf.addScore(e);
+      } else {
+        const e = o.value as AlertEvent;
+        pending.alerts.push({ key, value: serde.encode('alertsWhatIf', e) });
+        if (e.ts >= opts.from && e.ts <= opts.to) whatIf.addAlert(e);
+      }
+    },
+    emptyInputs,
+  );
+
+  const transactionalId = [
+    deps.idPrefix,
+    'rescore',
+    config.model_version,
+    new Date(opts.from).toISOString(),
+    new Date(opts.to).toISOString(),
+    ...(opts.session === undefined ? [] : [opts.session]),
+  ].join('.');
+  const producer: Producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const max = opts.transactionMaxMessages ?? DEFAULT_TRANSACTION_MAX;
+
+  /** Commits the pending outputs in one transaction (nothing when there are none). */
+  const commit = async (): Promise<void> => {
+    const n = pending.scores.length + pending.alerts.length;
+    if (n === 0) return;
+    const topicMessages = [
+      { topic: topics.scoresWhatIf, messages: pending.scores },
+      { topic: topics.alertsWhatIf, messages: pending.alerts },
+    ].filter((t) => t.messages.length > 0);
+    const tx = await producer.transaction();
+    try {
+      await tx.sendBatch({ acks: -1, topicMessages });
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => {});
+      throw err;
+    }
+    result.produced.scores += pending.scores.length;
+    result.produced.alerts += pending.alerts.length;
+    result.transactions += 1;
+    pending.scores = [];
+    pending.alerts = [];
+  };
+  const outputsPending = () => pending.scores.length + pending.alerts.length;
+
+  try {
+    const onBatch = async (topic: string, partition: number, messages: KafkaMessage[]) => {
+      const key = keyOfTopic.get(topic)!;
+      const records: ReplayRecord[] = [];
+      for (const m of messages) {
+        result.read += 1;
+        const value = await decodeRecord(serde, m);
+        if (value === null) {
+          result.undecodable += 1;
+          continue;
+        }
+        if (!inRange(value)) continue;
+        records.push({ offset: m.offset, session: value.session_id, ts: value.ts, value });
+      }
+      result.kept += records.length;
+      if (records.length) replay.push(partition, key, records);
+      if (outputsPending() >= max) await commit();
+    };
+    const { aborted } = await readTopicRanges(kafka, ranges, onBatch, {
+      signal: opts.signal,
+      onReached: (topic, partition) => replay.reached(partition, keyOfTopic.get(topic)!),
+    });
+    result.aborted = aborted;
+    if (!aborted) {
+      replay.finish();
+      await commit();
+    }
+  } finally {
+    await producer.disconnect().catch((err) => log.warn({ err }, 'rescore producer disconnect failed'));
+  }
+  result.stepped = replay.counts.stepped;
+  result.late = replay.counts.late;
+
+  if (!result.aborted) {
+    const live = await tallyLive(deps, opts);
+    result.comparison = compareModels(whatIf, live);
+  }
+  result.seconds = Math.round(performance.now() - t0) / 1000;
+  log.info(
+    { ...result, comparison: undefined, sessions: result.comparison.length },
+    `rescored with ${result.model}: ${result.produced.scores} scores, ${result.produced.alerts} alert events`,
+  );
+  return result;
+}
+
+/** The live scores and alerts over the same range (ts in [from, to], of `session`), per session. */
+async function tallyLive(deps: RescoreDeps, opts: RescoreOptions): Promise<Tally> {
+  const live = new Tally('live');
+  for (const key of ['scores', 'alerts'] as const) {
+    const topic = deps.topics[key];
+    const ranges = await rangesOf(deps.kafka, topic, { from: opts.from, session: opts.session });
+    await readRanges(
+      deps.kafka,
+      topic,
+      ranges,
+      async (_partition, messages) => {
+        for (const m of messages) {
+          const value = await decodeRecord(deps.serde, m);
+          if (value === null || typeof value.ts !== 'number' || value.ts < opts.from || value.ts > opts.to) continue;
+          if (opts.session !== undefined && value.session_id !== opts.session) continue;
+          if (key === 'scores') live.addScore(value as FatigueScored);
+          else live.addAlert(value as AlertEvent);
+        }
+      },
+      { signal: opts.signal },
+    );
+  }
+  return live;
+}
