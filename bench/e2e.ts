@@ -117,23 +117,22 @@ interface StepResult {
   profiles?: string[];
 }
 
-/** The latest score's window end in a session document of the API, whatever its shape (epoch ms). */
-function scoreTsOf(body: unknown): number | undefined {
+/**
+ * The latest score's window end (epoch ms) in a session document of the API: `latest.ts` (the
+ * Redis latest hash, PostgreSQL when Redis is down), else `scores.last_at`. `capable` is false when
+ * the document has neither field (an API without scores: the bench then reads PostgreSQL).
+ */
+function scoreTsOf(body: unknown): { capable: boolean; ts?: number } {
   const b = body as Record<string, unknown> | null;
-  if (!b || typeof b !== 'object') return undefined;
-  const candidates = [
-    (b.latest_score as Record<string, unknown> | undefined)?.ts,
-    (b.last_score as Record<string, unknown> | undefined)?.ts,
-    (b.score as Record<string, unknown> | undefined)?.ts,
-    (b.fatigue as Record<string, unknown> | undefined)?.last_score_at,
-    ((b.fatigue as Record<string, unknown> | undefined)?.latest as Record<string, unknown> | undefined)?.ts,
-    b.last_score_at,
-  ];
-  for (const c of candidates) {
-    if (typeof c === 'number') return c;
-    if (typeof c === 'string' && !Number.isNaN(Date.parse(c))) return Date.parse(c);
+  if (!b || typeof b !== 'object') return { capable: false };
+  const latest = b.latest as Record<string, unknown> | null | undefined;
+  const scores = b.scores as Record<string, unknown> | null | undefined;
+  const capable = 'latest' in b || (!!scores && 'last_at' in scores);
+  for (const c of [latest?.ts, scores?.last_at]) {
+    if (typeof c === 'number') return { capable, ts: c };
+    if (typeof c === 'string' && !Number.isNaN(Date.parse(c))) return { capable, ts: Date.parse(c) };
   }
-  return undefined;
+  return { capable };
 }
 
 async function runStep(
@@ -228,11 +227,9 @@ async function runStep(
                 await res?.arrayBuffer();
                 return;
               }
-              const body: unknown = await res.json();
-              ts = scoreTsOf(body);
-              if (ts === undefined && (body as { session_id?: string }).session_id) {
-                scoreSource = 'postgres sessions.last_score_at (the API response had no score field)';
-              }
+              const r = scoreTsOf(await res.json());
+              ts = r.ts;
+              if (!r.capable) scoreSource = 'postgres sessions.last_score_at (the API response had no score field)';
             } else {
               const { rows } = await pool.query<{ t: Date | null }>(
                 'SELECT last_score_at AS t FROM sessions WHERE session_id = $1',
@@ -327,7 +324,8 @@ async function runStep(
       ...(reasons.length ? { why_not: reasons.join('; ') } : {}),
       events_offered: offered,
       events_published: published,
-      events_per_s_sustained: Math.round(published / wall),
+      // Over the sessions' length (the load process spends its first second or two connecting).
+      events_per_s_sustained: Math.round(published / seconds),
       freshness_row_ms: row,
       freshness_score_api_ms: score,
       freshness_score_after_close_ms: after,
@@ -345,9 +343,9 @@ async function runStep(
     return result;
   } finally {
     sampler?.stop();
-    await p.close();
     redis.disconnect();
     await pool.end().catch(() => {});
+    await p.close();
     if (o.cpuProf && fs.existsSync(profileDir)) process.stdout.write(`[e2e] CPU profiles in ${profileDir}\n`);
   }
 }

@@ -148,8 +148,8 @@ export class Pipeline {
     o: { script?: string; nodeArgs?: string[] } = {},
   ): Role {
     const env: Record<string, string | undefined> = { ...process.env, ...this.env, ...extraEnv };
-    delete env.VIGIL_ZIPKIN_URL;
-    delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    // No span export unless the role is given an exporter explicitly (the API bench's tracing-on API).
+    for (const k of ['VIGIL_ZIPKIN_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT']) if (!(k in extraEnv)) delete env[k];
     const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.script ?? MAIN(), ...args], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -347,8 +347,24 @@ export async function referenceRun(p: Pipeline, timeoutMs = 180_000): Promise<Re
     log: createLogger({ level: 'error', role: 'drill-reference' }),
     groupPrefix: refPrefix,
   });
-  await runner.start();
   const deadline = Date.now() + timeoutMs;
+  // Right after a broker restart the transaction coordinator may still be loading: wait until a
+  // transactional producer can initialise before the runner's own producers try.
+  for (;;) {
+    const probe = p.kafka.producer({ transactionalId: `${refPrefix}.probe`, idempotent: true, maxInFlightRequests: 1 });
+    try {
+      await probe.connect();
+      const tx = await probe.transaction();
+      await tx.abort();
+      await probe.disconnect();
+      break;
+    } catch (err) {
+      await probe.disconnect().catch(() => {});
+      if (Date.now() > deadline) throw err;
+      await sleep(2_000);
+    }
+  }
+  await runner.start();
   while (runner.metrics.recordsIn < total) {
     if (Date.now() > deadline) throw new Error(`reference run read ${runner.metrics.recordsIn} of ${total} records`);
     await sleep(200);

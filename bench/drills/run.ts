@@ -21,6 +21,7 @@ function parse(argv: string[]): { names: string[]; o: DrillOptions } {
     else if (a === '--seconds') o.seconds = num(a, argv[++i]);
     else if (a === '--partitions') o.partitions = num(a, argv[++i]);
     else if (a === '--down-seconds') o.downSeconds = num(a, argv[++i]);
+    else if (a === '--drain-timeout') o.drainTimeoutSeconds = num(a, argv[++i]);
     else names.push(a);
   }
   return { names: names.includes('all') ? drillNames : names, o };
@@ -57,7 +58,7 @@ async function main() {
   const unknown = names.filter((n) => !drillNames.includes(n));
   if (!names.length || unknown.length) {
     process.stderr.write(
-      `usage: npm run drill -- <name|all> [--short] [--sessions n] [--seconds s] [--partitions n] [--down-seconds s]\ndrills: ${drillNames.join(', ')}\n`,
+      `usage: npm run drill -- <name|all> [--short] [--sessions n] [--seconds s] [--partitions n] [--down-seconds s] [--drain-timeout s]\ndrills: ${drillNames.join(', ')}\n`,
     );
     process.exit(2);
   }
@@ -69,6 +70,11 @@ async function main() {
   }
   process.exit(failed ? 1 : 0);
 }
+
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
 
 main().catch((err) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

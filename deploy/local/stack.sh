@@ -393,6 +393,7 @@ prepare_zipkin() {
 # Kafka configuration and storage
 # ---------------------------------------------------------------------------
 render_kafka_config() {
+  mkdir -p "$KAFKA_DIR"
   sed -e "s#@HOST@#$HOST#g" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" \
     -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$KAFKA_DATA#g" \
     "$SCRIPT_DIR/kafka/server.properties" >"$KAFKA_CONFIG"
