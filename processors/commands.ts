@@ -5,7 +5,8 @@
  */
 import { Option, type Command } from 'commander';
 import { oneShot, timestamp } from '../core/cli';
-import { modelVersions } from './fatigue/models';
+import { VigilError } from '../core/errors';
+import { modelByName, modelVersions } from './fatigue/models';
 
 export function register(program: Command): void {
   program
@@ -22,8 +23,11 @@ export function register(program: Command): void {
     .requiredOption('--model <version>', `fatigue model version: ${modelVersions().join(', ')}`)
     .option('--session <id>', 'only this session (reads only its partition)')
     .option('--json', 'print the result and the comparison as one JSON document instead of the table')
-    .action((o: { from: number; to: number; model: string; session?: string; json?: boolean }) =>
-      oneShot('rescore', async (rt) => {
+    .action((o: { from: number; to: number; model: string; session?: string; json?: boolean }) => {
+      // Refused before anything starts: an unknown model (MODEL_UNKNOWN lists the known ones), an empty range.
+      modelByName(o.model);
+      if (!(o.from < o.to)) throw new VigilError('REQUEST_INVALID', '--from must be before --to');
+      return oneShot('rescore', async (rt) => {
         const { rescore } = await import('./rescore/rescore');
         const { formatComparison } = await import('./rescore/summary');
         const { ensureTopics } = await import('../core/kafka');
@@ -60,6 +64,6 @@ export function register(program: Command): void {
           );
         }
         if (r.aborted) process.exitCode = 130;
-      }),
-    );
+      });
+    });
 }
