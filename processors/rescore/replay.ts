@@ -13,7 +13,8 @@ import { PartitionMerger } from '../merge';
  * Unlike the live runner, the inputs are finite: the caller says when a topic-partition has been read
  * to its end (`reached`), and `finish()` releases whatever is still held. Sessions that did not end
  * within the input are left open (their windows up to the watermark are scored, as live would have
- * at that point); nothing is flushed at the end of the input.
+ * at that point); nothing is flushed at the end of the input. Memory: the records the merge holds
+ * back, plus the state of each open session (ended ones are dropped, as the live runner drops them).
  */
 export interface ReplayRecord {
   offset: string;
@@ -34,6 +35,8 @@ export interface ReplayCounts {
 
 interface PartitionReplay<S> {
   merger: PartitionMerger<unknown>;
+  /** Inputs read to their end on this partition (their end is final: the range stops at the start's end offsets). */
+  done: Set<TopicKey>;
   sessions: Map<string, S>;
   maxTs: number;
   lastTickTs: number;
@@ -73,20 +76,20 @@ export class Replay<S> {
   /** The topic-partition has been read to its end: it holds no session back any more. */
   reached(partition: number, topic: TopicKey): void {
     const p = this.partition(partition);
-    p.merger.markCaughtUp(topic);
+    p.done.add(topic);
     this.process(p);
   }
 
   /** Every input was read to its end: releases and steps everything still held. */
   finish(): void {
     for (const p of this.partitions.values()) {
-      for (const t of this.processor.inputs) p.merger.markCaughtUp(t);
+      for (const t of this.processor.inputs) p.done.add(t);
       this.process(p);
     }
   }
 
-  /** Sessions seen per partition (for reports). */
-  get sessionCount(): number {
+  /** Sessions open (started, not ended) right now, over all partitions. */
+  get openSessions(): number {
     let n = 0;
     for (const p of this.partitions.values()) n += p.sessions.size;
     return n;
@@ -97,33 +100,44 @@ export class Replay<S> {
     if (!p) {
       // maxHeld as the live runner's: past it the oldest records go first and may then count as late.
       const merger = new PartitionMerger<unknown>(this.processor.inputs);
-      for (const t of this.emptyInputs(n)) merger.markCaughtUp(t);
-      p = { merger, sessions: new Map(), maxTs: -Infinity, lastTickTs: -Infinity };
+      p = { merger, done: new Set(this.emptyInputs(n)), sessions: new Map(), maxTs: -Infinity, lastTickTs: -Infinity };
       this.partitions.set(n, p);
     }
     return p;
   }
 
-  /** The live runner's processReleased, minus I/O: step released records, then tick quiet sessions. */
+  /**
+   * The live runner's processReleased, minus I/O: step released records, then tick quiet sessions.
+   * Finished sessions are forgotten afterwards, as the live runner forgets them at its next commit
+   * (tombstone), so memory holds the open sessions only.
+   */
   private process(p: PartitionReplay<S>): void {
+    // The live runner's freshness check: inputs at their end are re-marked caught up now, so a barrier
+    // (SessionEnded) that arrived since is not held back by them.
+    for (const t of p.done) p.merger.markCaughtUp(t);
     const released = p.merger.release();
+    if (released.length === 0) return;
+    const touched = new Set<string>();
     for (const item of released) {
       const state = p.sessions.get(item.session) ?? this.processor.initial(item.session);
       const r = this.processor.step(state, item.topic as TopicKey, item.payload);
       p.sessions.set(item.session, r.state);
+      touched.add(item.session);
       this.counts.stepped += 1;
       if (item.ts > p.maxTs) p.maxTs = item.ts;
       this.out(r.outputs);
     }
     const every = this.processor.tickEveryMs ?? Infinity;
-    if (released.length > 0 && this.processor.tick && p.maxTs - p.lastTickTs >= every) {
+    if (this.processor.tick && p.maxTs - p.lastTickTs >= every) {
       p.lastTickTs = p.maxTs;
       for (const [session, state] of p.sessions) {
         const r = this.processor.tick(state, p.maxTs);
         p.sessions.set(session, r.state);
+        touched.add(session);
         this.out(r.outputs);
       }
     }
+    for (const session of touched) if (this.processor.finished(p.sessions.get(session)!)) p.sessions.delete(session);
   }
 
   private out(outputs: Emission[]): void {

@@ -78,7 +78,7 @@ const DEFAULT_TRANSACTION_MAX = 5_000;
 
 type Decoded = { ts?: unknown; session_id?: unknown };
 
-/** Decodes a record of `session`'s key; null (counted as undecodable) when it cannot be trusted. */
+/** Decodes a record; null (counted as undecodable) when it cannot be decoded or its session_id is not its key. */
 async function decodeRecord(serde: AvroSerde, m: KafkaMessage): Promise<Decoded | null> {
   try {
     const { value } = serde.decodeKnown<Decoded>(m.value) ?? (await serde.decode<Decoded>(m.value));
