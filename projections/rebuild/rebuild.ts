@@ -362,7 +362,7 @@ function gapOf(from: Positions, to: Positions): number {
 }
 
 /** Swaps one owned table in (see `rebuildProjection`); says how. */
-async function swapTable(c: PoolClient, shadow: string, table: string): Promise<'rename' | 'copy'> {
+export async function swapTable(c: PoolClient, shadow: string, table: string): Promise<'rename' | 'copy'> {
   if (await mustCopy(c, table)) {
     for (const sql of copySwapSql(shadow, table, await columnsOf(c, table))) await c.query(sql);
     return 'copy';
