@@ -451,7 +451,7 @@ function markdown(j: {
       ]),
     ),
     '',
-    'CPU cores (mean after warm-up) and peak RSS MiB per process:',
+    'CPU cores (mean after warm-up) / peak RSS MiB per process; "machine" is the busy cores of the whole 2-core machine, other work included (PostgreSQL RSS sums every backend, shared memory included):',
     '',
     table(
       ['S', 'kind', ...roles],

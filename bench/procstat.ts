@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 /**
  * CPU and memory of named processes from /proc (Linux): utime+stime ticks from /proc/<pid>/stat and
  * VmRSS from /proc/<pid>/status, sampled every `everyMs`. A name may stand for several pids (all
- * PostgreSQL backends, say): their CPU is summed, their RSS too. Pids come from a function so a
- * restarted process is followed under its name.
+ * PostgreSQL backends, say): their CPU is summed, their RSS too (shared memory counted once per
+ * backend). Pids come from a function so a restarted process is followed under its name. The name
+ * `machine` holds the busy cores of the whole machine (from /proc/stat), other work included.
  */
 const CLK_TCK = 100;
 
@@ -83,6 +84,7 @@ export class ProcSampler {
   readonly samples: ProcSample[] = [];
   private timer?: NodeJS.Timeout;
   private last = new Map<number, number>();
+  private lastBusy = 0;
   private lastT = 0;
   private t0 = 0;
 
@@ -122,6 +124,12 @@ export class ProcSampler {
       cores[name] = Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
       rss[name] = mem;
     }
+    // The whole machine (every process, ours or not): busy = all jiffies but idle and iowait.
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+    const busy = cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
+    cores.machine = Math.round(((busy - this.lastBusy) / CLK_TCK / seconds) * 100) / 100;
+    rss.machine = 0;
+    this.lastBusy = busy;
     this.last = seen;
     this.lastT = now;
     if (!first) this.samples.push({ t: Math.round((now - this.t0) / 100) / 10, cores, rss_mib: rss });

@@ -1,8 +1,8 @@
 import { runDrill, shortDrill, type DrillResult } from './drills';
 
 /**
- * A few-seconds version of the failure drills that need no private Kafka (see bench/drills/README
- * in bench/README.md): 3 live sessions for 12 s on 3 partitions, the failure injected a third of
+ * A few-seconds version of the failure drills that need no private Kafka broker (see "Failure
+ * drills" in bench/README.md): 3 live sessions for 10 s on 3 partitions, the failure injected a third of
  * the way in, then drain and the audit. Each must end with zero lost and zero duplicated events in
  * every projection and output topic. Needs `npm run build` (the roles run from dist/).
  */

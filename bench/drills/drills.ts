@@ -28,7 +28,7 @@ export interface DrillOptions {
 
 export const shortDrill: DrillOptions = {
   sessions: 3,
-  seconds: 12,
+  seconds: 10,
   partitions: 3,
   downSeconds: 3,
   drainTimeoutSeconds: 60,
@@ -160,7 +160,11 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
     }
     let drainMs = -1;
     try {
-      drainMs = await drain(p, { redis, timeoutMs: o.drainTimeoutSeconds * 1000 });
+      drainMs = await drain(p, {
+        redis,
+        timeoutMs: o.drainTimeoutSeconds * 1000,
+        quietMs: o.seconds < 30 ? 2_000 : 3_000,
+      });
       ctx.mark(`drained in ${drainMs} ms`);
     } catch (err) {
       // Audit anyway: what did not arrive shows as lost. Keep the workers' last words.
