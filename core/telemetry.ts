@@ -1,4 +1,4 @@
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeSDK, core as otelCore } from '@opentelemetry/sdk-node';
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -6,7 +6,7 @@ import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opent
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { metrics } from '@opentelemetry/api';
+import { metrics, type Context, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from './config';
 
@@ -50,6 +50,36 @@ export function metricsRequestHandler(): (req: IncomingMessage, res: ServerRespo
   return (req, res) => exporter.getMetricsRequestHandler(req, res);
 }
 
+/**
+ * W3C trace context and baggage, except that a carrier which already holds a `traceparent` keeps it.
+ * Vigil code sets `traceparent` on Kafka records on purpose (core/kafka.ts `traceHeaders`, the
+ * processor's span per emitting record); kafkajs's instrumentation injects its own `send` span into
+ * every produced record afterwards, and inside a transaction that span belongs to a separate
+ * `transaction` trace, which would cut device → processor → projection into unrelated traces.
+ * Carriers without one (outgoing HTTP, plain producers) are injected as usual.
+ */
+export class ExplicitTraceparentWins implements TextMapPropagator {
+  constructor(
+    private readonly inner: TextMapPropagator = new otelCore.CompositePropagator({
+      propagators: [new otelCore.W3CTraceContextPropagator(), new otelCore.W3CBaggagePropagator()],
+    }),
+  ) {}
+
+  inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
+    const existing = (carrier as Record<string, unknown> | null | undefined)?.traceparent;
+    if (existing !== undefined && existing !== null && String(existing) !== '') return;
+    this.inner.inject(context, carrier, setter);
+  }
+
+  extract(context: Context, carrier: unknown, getter: Parameters<TextMapPropagator['extract']>[2]): Context {
+    return this.inner.extract(context, carrier, getter);
+  }
+
+  fields(): string[] {
+    return this.inner.fields();
+  }
+}
+
 export function startTelemetry(
   cfg: Config['telemetry'],
   serviceName: string,
@@ -78,6 +108,7 @@ export function startTelemetry(
   }
   const sdk = new NodeSDK({
     serviceName,
+    textMapPropagator: new ExplicitTraceparentWins(),
     metricReaders,
     // No log export: logs go to stdout as JSON (with trace ids). Without this the SDK defaults to an
     // OTLP log exporter and waits ~10 s at shutdown to flush it to a collector that may not exist.

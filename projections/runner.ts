@@ -7,6 +7,7 @@ import { VigilError, isVigilError } from '../core/errors';
 import { deadLetter, type DeadLetterSource } from '../core/dlq';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { ProjectedRecord, ReadModel } from './model';
+import { inBatchSpan } from '../core/trace-batch';
 
 /**
  * Applies one read model from Kafka to PostgreSQL, exactly once:
@@ -123,23 +124,29 @@ export class ProjectionRunner {
       );
     }
 
-    const applied = await inTransaction(this.deps.pool, async (c) => {
-      // Locked re-read: another owner of this partition (a rebalance race) may have moved it meanwhile.
-      const cp = await c.query<{ next_offset: string }>(
-        `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-        [this.model.name, batch.topic, batch.partition],
-      );
-      const from = cp.rows[0] ? BigInt(cp.rows[0].next_offset) : 0n;
-      if (from >= next) return 0;
-      const todo = records.filter((r) => BigInt(r.offset) >= from);
-      for (const s of this.model.project(todo)) await c.query(s.text, s.values);
-      await c.query(
-        `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+    const attributes = {
+      'messaging.destination.name': batch.topic,
+      'messaging.destination.partition.id': batch.partition,
+    };
+    const applied = await inBatchSpan(`project ${this.model.name}`, batch.messages, attributes, () =>
+      inTransaction(this.deps.pool, async (c) => {
+        // Locked re-read: another owner of this partition (a rebalance race) may have moved it meanwhile.
+        const cp = await c.query<{ next_offset: string }>(
+          `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+          [this.model.name, batch.topic, batch.partition],
+        );
+        const from = cp.rows[0] ? BigInt(cp.rows[0].next_offset) : 0n;
+        if (from >= next) return 0;
+        const todo = records.filter((r) => BigInt(r.offset) >= from);
+        for (const s of this.model.project(todo)) await c.query(s.text, s.values);
+        await c.query(
+          `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
          ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
-        [this.model.name, batch.topic, batch.partition, next.toString()],
-      );
-      return todo.length;
-    });
+          [this.model.name, batch.topic, batch.partition, next.toString()],
+        );
+        return todo.length;
+      }),
+    );
     this.applied += applied;
     await this.markDone(batch.lastOffset(), resolveOffset, commitOffsetsIfNecessary);
     await heartbeat();

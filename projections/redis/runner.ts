@@ -15,6 +15,7 @@ import {
   type RedisOp,
 } from './model';
 import { redisScripts } from './scripts';
+import { inBatchSpan } from '../../core/trace-batch';
 
 /**
  * Applies the Redis read model from Kafka (`read_committed`), one batch per topic-partition:
@@ -131,8 +132,14 @@ export class RedisProjectionRunner {
           'dead-lettered',
         );
       }
-      await this.apply(projectRedis(records, this.options));
-      await this.deps.redis.hset(this.checkpointKey, field, next.toString());
+      const attributes = {
+        'messaging.destination.name': batch.topic,
+        'messaging.destination.partition.id': batch.partition,
+      };
+      await inBatchSpan(`project ${REDIS_PROJECTION}`, batch.messages, attributes, async () => {
+        await this.apply(projectRedis(records, this.options));
+        await this.deps.redis.hset(this.checkpointKey, field, next.toString());
+      });
       this.applied += records.length;
     }
     resolveOffset(batch.lastOffset());
