@@ -30,7 +30,8 @@ describe('eeg read model', () => {
       ['d', 'd', 'd'],
       [1, 2, 3],
     ]);
-    expect(JSON.parse((channels as string[])[0]!)).toEqual(frame(1).channels);
+    // jsonb travels as one JSON array text of the batch's documents (see columnValues).
+    expect(JSON.parse(channels as unknown as string)).toEqual(records.map((r) => r.value.channels));
     expect(statements[0]!.text).toContain('ON CONFLICT DO NOTHING');
     expect(statements[0]!.text).toContain('first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts)');
     expect(statements[0]!.text).toContain('last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at)');

@@ -42,7 +42,7 @@ describe('game read model', () => {
       [1, 2, 3, 4, 5],
     ]);
     expect(values[6]).toEqual(['LaneDeparture', 'Collision', 'StimulusShown', 'StimulusResponse', 'StimulusMissed']);
-    expect((values[7] as string[]).map((d) => JSON.parse(d))).toEqual([
+    expect(JSON.parse(values[7] as unknown as string)).toEqual([
       { side: 'LEFT', lane_offset_m: -1.9 },
       { object: 'cone', speed_kmh: 42 },
       { stimulus_id: 'p1' },
@@ -52,7 +52,9 @@ describe('game read model', () => {
     expect(statements[0]!.text).toContain(
       'INSERT INTO game_events (event_id, ts, tenant_id, session_id, device_id, seq, kind, details)',
     );
-    expect(statements[0]!.text).toContain('$7::text[], $8::jsonb[])');
+    expect(statements[0]!.text).toContain(
+      "$7::text[], ARRAY(SELECT NULLIF(d, 'null'::jsonb) FROM jsonb_array_elements($8::jsonb) WITH ORDINALITY AS j(d, i) ORDER BY i))",
+    );
     expect(statements[0]!.text).toContain('game_event_count = sessions.game_event_count + EXCLUDED.game_event_count');
   });
 

@@ -47,7 +47,7 @@ describe('scores read model', () => {
       [null, null],
       [0.25, 0.25],
       [0, 0],
-      [JSON.stringify(events[0]!.features), JSON.stringify(events[1]!.features)],
+      JSON.stringify([events[0]!.features, events[1]!.features]),
       [false, false],
       ['fatigue-v1', 'fatigue-v1'],
     ]);

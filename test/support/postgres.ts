@@ -17,6 +17,15 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
     drop: async () => {
       const c = new Client({ connectionString: ADMIN_URL });
       await c.connect();
+      // pg's Pool.end() resolves once it has asked its clients to end, not once they have: a FORCE drop
+      // racing those goodbyes makes a closing client emit an unhandled 'error'. Give them up to 2 s.
+      for (let i = 0; i < 20; i++) {
+        const { rows } = await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [
+          name,
+        ]);
+        if (rows[0]!.n === '0') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
