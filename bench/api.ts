@@ -668,7 +668,8 @@ function buildJson(x: {
 
 const roleOf = (s: Server) => (s === 'bare' ? 'bare' : s === 'api tracing off' ? 'api-off' : 'api-on');
 
-function markdown(j: ReturnType<typeof buildJson>): string {
+/** The short table of bench/results/api.md (exported to re-render it from api.json). */
+export function markdown(j: ReturnType<typeof buildJson>): string {
   const met = (g: { met: boolean } | null) => (g === null ? 'not measured' : g.met ? 'met' : '**not met**');
   const range = (s: Spread, d = 0) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})`;
   const g = j.goals;
@@ -696,6 +697,9 @@ function markdown(j: ReturnType<typeof buildJson>): string {
         s.non_2xx_and_errors,
         s.bytes_per_response,
         s.server_cores_mean.toFixed(2),
+        // CPU per request is steadier than req/s on a shared machine: it does not depend on the share of
+        // the cores the server got.
+        s.requests_per_s.median ? ((s.server_cores_mean / s.requests_per_s.median) * 1000).toFixed(3) : '',
         s.bench_cores_mean.toFixed(2),
         s.machine_busy_cores_mean.toFixed(2),
       ]);
@@ -767,6 +771,7 @@ function markdown(j: ReturnType<typeof buildJson>): string {
         'non-2xx + errors',
         'bytes/response',
         'server cores',
+        'server CPU ms/request',
         'autocannon cores',
         'machine busy cores (of 2)',
       ],
