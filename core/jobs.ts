@@ -25,6 +25,10 @@ export const QUEUE = {
   alertWebhook: 'alert-webhook',
   /** Hourly (scheduled): delete rows past their retention on plain PostgreSQL. */
   retention: 'retention',
+  /** Admin request (POST /v1/admin/replays, kind rebuild): rebuild one PostgreSQL read model from its topics. */
+  projectionRebuild: 'projection-rebuild',
+  /** Admin request (kind export): decoded events of a topic and time range to a file. */
+  replayExport: 'replay-export',
 } as const;
 
 /**

@@ -7,7 +7,7 @@ import { ADMIN_QUEUES } from '../admin-queues';
 import { route } from '../openapi';
 import { notFound } from '../problem';
 import { SessionIdParam } from './live';
-import { projectionNames } from '../../projections/worker';
+import { readModels } from '../../projections/index';
 import { topicKeys } from '../../schemas/catalogue';
 import type { ApiDeps } from '../app';
 import { invalidateTenantCache } from '../report-cache';
@@ -16,7 +16,7 @@ export interface AdminDeps {
   log: Logger;
   /** Absent in a process without pg-boss: admin job routes answer 503. */
   boss?: PgBoss;
-  /** Projections a rebuild may name. */
+  /** Projections a rebuild may name (the PostgreSQL read models; the Redis one rebuilds by replay from its empty checkpoint). */
   projections: readonly string[];
   /** Catalogue topic keys (and full names) an export may name. */
   topics: readonly string[];
@@ -87,7 +87,7 @@ export const adminRoutes = (d: ApiDeps): Router =>
   adminRouter({
     log: d.log,
     boss: d.boss,
-    projections: projectionNames(),
+    projections: Object.keys(readModels),
     topics: [...topicKeys, ...topicKeys.map((k) => d.topics[k])],
     invalidateCache: (tenantId) => invalidateTenantCache(d.redis, d.config.topicPrefix, tenantId),
   });

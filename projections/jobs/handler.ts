@@ -1,12 +1,19 @@
 import type { PgBoss, QueueSpec } from '../../core/jobs';
 import type { Pool } from '../../core/db';
 import type { Logger } from '../../core/logger';
+import type { Kafka } from 'kafkajs';
+import type { AvroSerde } from '../../core/serde';
+import type { TopicNames } from '../../schemas/catalogue';
 
 /** What a job handler may use: the pool of the process, its logger and the tunables below. */
 export interface JobDeps {
   pool: Pool;
   log: Logger;
   options: JobOptions;
+  /** Kafka, serde and topic names, for jobs that read topics (rebuild, export); `vigil jobs` has them. */
+  kafka?: Kafka;
+  serde?: AvroSerde;
+  topics?: TopicNames;
 }
 
 export interface JobOptions {

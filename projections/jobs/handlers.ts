@@ -2,6 +2,8 @@ import type { JobHandler } from './handler';
 import { sessionReportJob } from '../reports/job';
 import { alertWebhookJob } from '../webhooks/deliver';
 import { retentionJob } from '../retention/retention';
+import { rebuildJob } from '../rebuild/job';
+import { exportJob } from '../replay/job';
 
 /**
  * Every job `vigil jobs` runs: each entry brings its queue (created at start with its retry policy),
@@ -13,4 +15,10 @@ import { retentionJob } from '../retention/retention';
  * boss from `startBoss(config.database, { queues: [theHandler.queue], supervise: false, log })`.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry has its own data type
-export const jobHandlers: readonly JobHandler<any>[] = [sessionReportJob, alertWebhookJob, retentionJob];
+export const jobHandlers: readonly JobHandler<any>[] = [
+  sessionReportJob,
+  alertWebhookJob,
+  retentionJob,
+  rebuildJob,
+  exportJob,
+];

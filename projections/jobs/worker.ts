@@ -47,7 +47,14 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
   const handlers = o.handlers ?? jobHandlers;
   const queues = handlers.map((h) => ({ ...h.queue, ...o.queueOverrides?.[h.queue.name] }));
   const boss = await startBoss(deps.config.database, { queues, log: deps.log });
-  const jobDeps = { pool: deps.pool, log: deps.log, options: { ...defaultJobOptions, ...o.jobOptions } };
+  const jobDeps = {
+    pool: deps.pool,
+    log: deps.log,
+    options: { ...defaultJobOptions, ...o.jobOptions },
+    kafka: deps.kafka,
+    serde: deps.serde,
+    topics: deps.topics,
+  };
   let trigger: JobTrigger | undefined;
   try {
     for (const h of handlers) {

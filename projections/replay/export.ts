@@ -21,6 +21,8 @@ export interface ExportOptions {
   /** Event time (epoch ms), exclusive. */
   to?: number;
   session?: string;
+  /** Only this tenant's events (an export requested through the API is its tenant's only). */
+  tenant?: string;
   format: ExportFormat;
   signal?: AbortSignal;
 }

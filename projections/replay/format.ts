@@ -35,15 +35,16 @@ export function csvRow(columns: readonly string[], r: ExportedRecord): string {
 
 /**
  * Whether an event is in the export: event time `ts` in `[from, to)` (either bound optional), and
- * the session when one is asked for.
+ * the session and tenant when they are asked for.
  */
 export function wanted(
-  value: { ts?: unknown; session_id?: unknown },
-  opts: { from?: number; to?: number; session?: string },
+  value: { ts?: unknown; session_id?: unknown; tenant_id?: unknown },
+  opts: { from?: number; to?: number; session?: string; tenant?: string },
 ): boolean {
   const ts = Number(value.ts);
   if (opts.from !== undefined && !(ts >= opts.from)) return false;
   if (opts.to !== undefined && !(ts < opts.to)) return false;
   if (opts.session !== undefined && value.session_id !== opts.session) return false;
+  if (opts.tenant !== undefined && value.tenant_id !== opts.tenant) return false;
   return true;
 }

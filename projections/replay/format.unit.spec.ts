@@ -28,12 +28,14 @@ describe('export formats', () => {
     );
   });
 
-  it('keeps events with from <= ts < to and of the session asked for', () => {
+  it('keeps events with from <= ts < to, of the session and the tenant asked for', () => {
     const e = { ts: 1000, session_id: 's-1' };
     expect(wanted(e, { from: 1000, to: 1001 })).toBe(true);
     expect(wanted(e, { from: 1001 })).toBe(false);
     expect(wanted(e, { to: 1000 })).toBe(false);
     expect(wanted(e, { session: 's-2' })).toBe(false);
     expect(wanted(e, {})).toBe(true);
+    expect(wanted({ ...e, tenant_id: 't-1' }, { tenant: 't-1' })).toBe(true);
+    expect(wanted({ ...e, tenant_id: 't-1' }, { tenant: 't-2' })).toBe(false);
   });
 });
