@@ -162,7 +162,11 @@ describe('one trace: device → gateway → Kafka → processor → projections,
 
     const spans = await eventually(
       () => zipkinTrace(traceId!),
+      // Each process exports its spans in its own batches (every 5 s): wait for all of them.
       (ss) =>
+        ss.some((s) => service(s) === 'vigil-gateway' && s.kind === 'SERVER') &&
+        ss.some((s) => service(s) === 'vigil-process' && s.name === 'fatigue process') &&
+        ss.some((s) => service(s) === 'vigil-project' && s.name === 'project vehicle') &&
         ss.some((s) => service(s) === 'vigil-project' && s.name === 'project scores') &&
         ss.some((s) => service(s) === 'vigil-project' && s.name === 'project redis'),
       60_000,
@@ -203,7 +207,10 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     expect(traceId).toBeDefined();
     const spans = await eventually(
       () => zipkinTrace(traceId!),
-      (ss) => ss.some((s) => dbSystem(s) === 'redis') && ss.some((s) => dbSystem(s) === 'postgresql'),
+      (ss) =>
+        ss.some((s) => s.kind === 'SERVER') &&
+        ss.some((s) => dbSystem(s) === 'redis') &&
+        ss.some((s) => dbSystem(s) === 'postgresql'),
       60_000,
     );
     expect(new Set(spans.map(service))).toEqual(new Set(['vigil-api']));
