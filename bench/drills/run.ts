@@ -27,6 +27,12 @@ function parse(argv: string[]): { names: string[]; o: DrillOptions } {
   return { names: names.includes('all') ? drillNames : names, o };
 }
 
+/** The observations without the workers' output tails (kept in the JSON only). */
+const observed = (r: DrillResult) => {
+  const o = Object.fromEntries(Object.entries(r.observations).filter(([k]) => !k.endsWith('_output_tail')));
+  return Object.keys(o).length ? JSON.stringify(o) : '';
+};
+
 export function drillMarkdown(r: DrillResult): string {
   return [
     `**${r.drill}**: ${r.ok ? 'passed' : '**failed**'} in ${r.seconds} s; ${r.options.sessions} sessions x ${r.options.seconds} s real time, ${r.options.partitions} partitions. ` +
@@ -34,7 +40,10 @@ export function drillMarkdown(r: DrillResult): string {
     '',
     `Timeline: ${r.timeline.map((x) => `+${x.t}s ${x.what}`).join('; ')}.`,
     '',
-    Object.keys(r.observations).length ? `Observations: \`${JSON.stringify(r.observations)}\`` : '',
+    observed(r) ? `Observations: \`${observed(r)}\`` : '',
+    r.observations.processor_output_tail || r.observations.projector_output_tail
+      ? 'Not drained in time: the last output of the processor and the projection worker is in the JSON (`*_output_tail`).'
+      : '',
     r.crashes.length
       ? `Roles that exited on their own (restarted after 1 s by the drill's supervisor): ${r.crashes.map((c) => `${c.role} (exit ${c.code})`).join(', ')}.`
       : 'No role exited on its own.',
@@ -71,12 +80,13 @@ async function main() {
   process.exit(failed ? 1 : 0);
 }
 
-process.on('unhandledRejection', (err) => {
-  process.stderr.write(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
-
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+  main().catch((err) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
