@@ -1,0 +1,131 @@
+import { createServer } from 'node:net';
+import { createKafka } from '../core/kafka';
+import { loadConfig } from '../core/config';
+import { AvroSerde } from '../core/serde';
+import { topicKeys, topicNames } from '../schemas/catalogue';
+import { Publisher } from '../producers/publisher';
+import { sessionEvents } from '../producers/simulator/session';
+import type { TopicKey, ValueOf } from '../schemas/catalogue';
+import { eventually, testLogger, uniqueName } from './support/env';
+import { createTestDatabase } from './support/postgres';
+import { runVigil, startVigil, type VigilProcess } from './support/processes';
+
+/**
+ * Acknowledging an alert end to end, as separate processes: the API appends AcknowledgeAlert, the
+ * fatigue processor (the alerts topic's one writer) turns it into AlertAcknowledged, the projections
+ * make it visible, and the API then reads the alert as acknowledged by whom the request said.
+ */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+interface Alert {
+  alert_id: string;
+  session_id: string;
+  status: string;
+  level: number | null;
+  acknowledged_by: string | null;
+}
+
+describe('alert acknowledgement: API → commands topic → processor → read models → API', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let env: Record<string, string>;
+  let api: string;
+  let readerKey: string;
+  const running: VigilProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    env = {
+      VIGIL_TOPIC_PREFIX: uniqueName('ack'),
+      VIGIL_TOPIC_PARTITIONS: '3',
+      VIGIL_DATABASE_URL: db.url,
+      VIGIL_API_PORT: String(port),
+      VIGIL_LOG_LEVEL: 'warn',
+      VIGIL_TRACING: 'off',
+    };
+    await Promise.all([
+      runVigil(['migrate'], env),
+      runVigil(['topics', 'ensure'], env).then(() => runVigil(['schemas', 'register'], env)),
+    ]);
+    readerKey = (await runVigil(['keys', 'create', '--tenant', 'fleet-ack', '--role', 'reader'], env)).match(
+      /vgl_\S+/,
+    )![0];
+    for (const role of ['process', 'project', 'api']) running.push(startVigil([role], env));
+    await eventually(
+      () =>
+        fetch(`${api}/health/live`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      (s) => s === 200,
+      60_000,
+    );
+  });
+
+  afterAll(async () => {
+    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+    await Promise.all(running.map((p) => p.exited));
+    await db?.drop();
+  });
+
+  it('shows the alert acknowledged by the requester once the processor accepted the command', async () => {
+    // A severe session from 2 minutes ago to 3 minutes ahead, still running (no SessionEnded): the
+    // command, stamped now, is behind the processor's watermark and takes effect at once.
+    const config = loadConfig({ ...process.env, ...env });
+    const topics = topicNames(config.topicPrefix);
+    const kafka = createKafka(config.kafka, testLogger(), 'test');
+    const serde = new AvroSerde(config.schemaRegistryUrl, topics);
+    await serde.register(topicKeys);
+    const publisher = new Publisher(kafka, serde, topics);
+    await publisher.connect();
+    const startTs = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    const plan = { seed: 9, index: 0, tenantId: 'fleet-ack', startTs, durationMs: 300_000, profile: 'severe' as const };
+    const byTopic = new Map<TopicKey, unknown[]>();
+    for (const e of sessionEvents(plan)) {
+      if (e.topic === 'sessions' && e.event.event.type === 'SessionEnded') continue;
+      byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e.event]);
+    }
+    for (const [key, events] of byTopic) await publisher.publish(key, events as ValueOf<typeof key>[]);
+    await publisher.flush();
+    await publisher.disconnect();
+
+    const alerts = async (state: string) =>
+      (
+        (await (
+          await fetch(`${api}/v1/alerts?state=${state}`, { headers: { authorization: `Bearer ${readerKey}` } })
+        ).json()) as { alerts: Alert[] }
+      ).alerts;
+    const active = await eventually(
+      () => alerts('active'),
+      (as) => as.length > 0,
+      90_000,
+    );
+    expect(active.length).toBeGreaterThan(0);
+    const target = active[0]!;
+
+    const res = await fetch(`${api}/v1/alerts/${target.alert_id}/ack`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readerKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'dispatcher-7' }),
+    });
+    expect(res.status).toBe(202);
+    const acked = await eventually(
+      async () => (await alerts('all')).find((a) => a.alert_id === target.alert_id),
+      (a) => a?.status === 'acknowledged',
+      60_000,
+    );
+    expect(acked).toMatchObject({
+      alert_id: target.alert_id,
+      session_id: target.session_id,
+      status: 'acknowledged',
+      acknowledged_by: 'dispatcher-7',
+    });
+  });
+});
