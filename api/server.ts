@@ -6,6 +6,7 @@ import type { Runtime } from '../core/runtime';
 import { configureApiKeyCache } from '../core/api-keys';
 import { createApp } from './app';
 import { FeedHub } from './feed-hub';
+import { endAllSseStreams } from './sse';
 import { fullHealth, projectionLag } from './health-report';
 import { lagCheck } from './routes/health';
 import { ADMIN_QUEUES } from './admin-queues';
@@ -82,7 +83,14 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
     const s = app.listen(config.api.port, config.api.host, () => resolve(s));
     s.once('error', reject);
   });
-  rt.lifecycle.onClose('http server', () => new Promise((r) => server.close(r)));
+  rt.lifecycle.onClose('http server', () => {
+    const closed = new Promise((r) => server.close(r));
+    // SSE responses never end by themselves: end them so close() can finish (clients reconnect).
+    const streams = endAllSseStreams();
+    if (streams) rt.log.info({ streams }, 'ended open SSE streams');
+    server.closeIdleConnections();
+    return closed;
+  });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
   const url = `http://${config.api.host}:${port}`;

@@ -25,6 +25,16 @@ export interface SseOptions {
 
 export const defaultSseOptions: SseOptions = { heartbeatMs: 15_000, maxBufferedBytes: 1024 * 1024 };
 
+/** Every open stream of the process, so shutdown can end them (an HTTP server waits for open responses). */
+const openStreams = new Set<SseStream>();
+
+/** Ends every open SSE response (clients reconnect elsewhere with Last-Event-ID). For shutdown. */
+export function endAllSseStreams(): number {
+  const n = openStreams.size;
+  for (const s of [...openStreams]) s.end();
+  return n;
+}
+
 /**
  * An open SSE response: writes messages, heartbeats, and tracks what the socket has not taken yet.
  * `closed` resolves once, when the client leaves, the server ends it, or it is dropped as too slow.
@@ -51,6 +61,7 @@ export class SseStream {
     res.write('retry: 2000\n\n');
     this.heartbeat = setInterval(() => this.comment('heartbeat'), options.heartbeatMs);
     this.heartbeat.unref();
+    openStreams.add(this);
     res.once('close', () => this.finish('client'));
   }
 
@@ -88,6 +99,7 @@ export class SseStream {
   private finish(why: 'client' | 'server' | 'slow') {
     if (!this.open) return;
     this.open = false;
+    openStreams.delete(this);
     clearInterval(this.heartbeat);
     this.resolveClosed(why);
   }
