@@ -103,7 +103,8 @@ export async function readTopicRanges(
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatchAutoResolve: false,
+      // The fetch position moves only past resolved offsets: without it kafkajs fetches the same batch again.
+      eachBatchAutoResolve: true,
       eachBatch: async ({ batch }) => {
         const key = keyOf(batch.topic, batch.partition);
         const r = byKey.get(key);

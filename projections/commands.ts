@@ -29,11 +29,11 @@ export function register(program: Command): void {
           const { finished } = await import('node:stream/promises');
           const { exportEvents } = await import('./replay/export');
           await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
+          const deps = { kafka: rt.kafka, serde: rt.serde, topics: rt.topics }; // before the closer (see rebuild)
           const abort = new AbortController();
-          rt.lifecycle.onClose('export', () => abort.abort());
           const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
           const t0 = performance.now();
-          const r = await exportEvents({ kafka: rt.kafka, serde: rt.serde, topics: rt.topics }, out, {
+          const exporting = exportEvents(deps, out, {
             topic: o.topic,
             from: o.from,
             to: o.to,
@@ -41,6 +41,11 @@ export function register(program: Command): void {
             format: o.format,
             signal: abort.signal,
           });
+          rt.lifecycle.onClose('export', async () => {
+            abort.abort();
+            await exporting.catch(() => {});
+          });
+          const r = await exporting;
           if (o.out) {
             out.end();
             await finished(out);
@@ -83,33 +88,35 @@ export function register(program: Command): void {
       oneShot('rebuild', async (rt) => {
         const { rebuildProjection } = await import('./rebuild/rebuild');
         await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
+        // Clients first: closers run in reverse order, so on SIGINT/SIGTERM the rebuild is stopped and
+        // has dropped its shadow schema before the pool and Kafka client close.
+        const deps = { kafka: rt.kafka, pool: rt.pool, serde: rt.serde, topics: rt.topics, log: rt.log };
         const abort = new AbortController();
-        rt.lifecycle.onClose('rebuild', () => abort.abort());
         let shown = 0;
-        const r = await rebuildProjection(
-          { kafka: rt.kafka, pool: rt.pool, serde: rt.serde, topics: rt.topics, log: rt.log },
-          name,
-          {
-            from: o.from,
-            signal: abort.signal,
-            onProgress: (p) => {
-              const now = Date.now();
-              if (p.phase === 'replay' || p.phase === 'catch-up') {
-                if (now - shown < 1000) return;
-              }
-              shown = now;
-              process.stderr.write(
-                `${name}: ${p.phase}, ${p.applied} events applied${p.planned ? `, ${p.planned} offsets to go` : ''}\n`,
-              );
-            },
+        const rebuilding = rebuildProjection(deps, name, {
+          from: o.from,
+          signal: abort.signal,
+          onProgress: (p) => {
+            const now = Date.now();
+            if (p.phase === 'replay' || p.phase === 'catch-up') {
+              if (now - shown < 1000) return;
+            }
+            shown = now;
+            process.stderr.write(
+              `${name}: ${p.phase}, ${p.applied} events applied${p.planned ? `, ${p.planned} offsets to go` : ''}\n`,
+            );
           },
-        );
+        });
+        rt.lifecycle.onClose('rebuild', async () => {
+          abort.abort();
+          await rebuilding.catch(() => {});
+        });
+        const r = await rebuilding;
         process.stderr.write(
           `rebuilt ${r.model}: ${r.applied} events in ${r.seconds.toFixed(1)} s (${r.eventsPerSecond} events/s), ${r.undecodable} undecodable skipped; swapped ${Object.entries(
             r.swapped,
           )
             .map(([t, how]) => `${t} by ${how}`)
-            .concat('sessions columns by upsert')
             .join(', ')}\n`,
         );
       }),

@@ -174,7 +174,7 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
 
     const phases: string[] = [];
     const r = await rebuild('eeg', undefined, (p) => phases.push(p.phase));
-    expect(r.swapped).toEqual({ eeg_frames: 'rename' });
+    expect(r.swapped).toEqual({ eeg_frames: 'rename', sessions: 'upsert' });
     expect(r.applied).toBe(simulated.filter((e) => e.topic === 'eeg').length);
     expect(phases[0]).toBe('prepare');
     expect(phases.slice(-2)).toEqual(['swap', 'done']);
@@ -203,6 +203,25 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
               (SELECT count(*)::int FROM projection_checkpoints WHERE projection LIKE '%@rebuild_%') AS checkpoints`,
     );
     expect(left.rows[0]).toEqual({ schemas: 0, checkpoints: 0 });
+  });
+
+  it('drops what an interrupted rebuild of the same model left, and nothing of other models', async () => {
+    await pool.query(`CREATE SCHEMA vigil_rebuild_eeg_stale1; CREATE TABLE vigil_rebuild_eeg_stale1.x (a int)`);
+    await pool.query(`CREATE SCHEMA vigil_rebuild_face_other1`);
+    await pool.query(
+      `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
+       VALUES ('eeg@rebuild_stale1', 't', 0, 5), ('face@rebuild_other1', 't', 0, 5)`,
+    );
+    await rebuild('eeg');
+    const left = await pool.query(
+      `SELECT (SELECT array_agg(nspname::text ORDER BY nspname) FROM pg_namespace WHERE nspname LIKE 'vigil_rebuild_%') AS schemas,
+              (SELECT array_agg(projection ORDER BY projection) FROM projection_checkpoints WHERE projection LIKE '%@rebuild_%') AS checkpoints`,
+    );
+    expect(left.rows[0]).toEqual({ schemas: ['vigil_rebuild_face_other1'], checkpoints: ['face@rebuild_other1'] });
+    await pool.query(
+      `DROP SCHEMA vigil_rebuild_face_other1; DELETE FROM projection_checkpoints WHERE projection = 'face@rebuild_other1'`,
+    );
+    expect(await checksums()).toEqual(reference);
   });
 
   it('keeps reads answering during the swap and applies events published meanwhile exactly once', async () => {
@@ -290,7 +309,7 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
       ).toBe(1);
       await holder.query('COMMIT');
       const [r, read] = await Promise.all([rebuilding, reading]);
-      expect(r.swapped).toEqual({ eeg_frames: 'rename' });
+      expect(r.swapped).toEqual({ eeg_frames: 'rename', sessions: 'upsert' });
       expect(read.rows[0]!.n).toBe(rowsNow);
       expect(await oidOf()).not.toBe(oldOid);
     } finally {
@@ -307,9 +326,9 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
     await pool.query(`UPDATE alerts SET status = 'active', cleared_at = NULL`);
     await pool.query(`UPDATE sessions SET open_alert_count = 4 WHERE session_id = $1`, [sessionId]);
     const scoresRebuilt = await rebuild('scores');
-    expect(scoresRebuilt.swapped).toEqual({ fatigue_scores: 'copy' });
+    expect(scoresRebuilt.swapped).toEqual({ fatigue_scores: 'copy', sessions: 'upsert' });
     const alertsRebuilt = await rebuild('alerts');
-    expect(alertsRebuilt.swapped).toEqual({ alert_events: 'rename', alerts: 'rename' });
+    expect(alertsRebuilt.swapped).toEqual({ alert_events: 'rename', alerts: 'rename', sessions: 'upsert' });
     expect(await checksums()).toEqual(reference);
     const trend = await pool.query(`SELECT max(score_max)::float8 AS m FROM fatigue_scores_1m`);
     expect(trend.rows[0]).toEqual({ m: 80 });

@@ -16,6 +16,7 @@ import {
   ident,
   indexRenames,
   rebuildProjectionOf,
+  shadowPatternOf,
   renameIndexSql,
   renameSwapSql,
   searchPathSql,
@@ -53,8 +54,8 @@ export interface RebuildResult {
   undecodable: number;
   seconds: number;
   eventsPerSecond: number;
-  /** How each owned table was swapped in. */
-  swapped: Record<string, 'rename' | 'copy'>;
+  /** How each table was swapped in: owned tables by rename or copy, `sessions` (its owned columns) by upsert. */
+  swapped: Record<string, 'rename' | 'copy' | 'upsert'>;
   /** The live checkpoints the rebuilt state stands at: topic → partition → next offset. */
   at: Record<string, Record<number, string>>;
 }
@@ -122,6 +123,7 @@ export async function rebuildProjection(
     }
     try {
       progress('prepare', 0);
+      await dropStale(db, deps.log, model.name);
       await prepareShadow(db, model, shadow, opts.from);
       const mine = await startPositions(deps.kafka, topics, opts.from);
 
@@ -182,7 +184,7 @@ export async function rebuildProjection(
       for (const t of [...tables, 'sessions']) await db.query(`ANALYZE ${ident(shadow)}.${ident(t)}`);
 
       progress('swap', 0);
-      const swapped: Record<string, 'rename' | 'copy'> = {};
+      const swapped: RebuildResult['swapped'] = {};
       const at = await inTransaction(db, async (c) => {
         const { rows } = await c.query<{ topic: string; partition: number; next_offset: string }>(
           `SELECT topic, partition, next_offset FROM public.projection_checkpoints
@@ -201,6 +203,7 @@ export async function rebuildProjection(
         for (const t of tables) swapped[t] = await swapTable(c, shadow, t);
         if (model.writes.sessionColumns.length > 0) {
           await c.query(sessionsSwapSql(shadow, model.writes.sessionColumns, await defaultsOf(c, 'sessions')));
+          swapped.sessions = 'upsert';
         }
         return Object.fromEntries(
           topics.map((t) => [t, Object.fromEntries([...live.get(t)!].map(([p, o]) => [p, o.toString()]))]),
@@ -419,6 +422,23 @@ async function indexesOf(c: PoolClient, schema: string, table: string): Promise<
     [schema, table],
   );
   return rows;
+}
+
+/**
+ * Drops what an earlier run of this model left behind when its process died (kill -9) before its own
+ * clean-up. Called under the model's advisory lock, so no other run of it is using them.
+ */
+async function dropStale(db: PoolClient, log: Logger, model: string): Promise<void> {
+  const { rows } = await db.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ $1`, [
+    shadowPatternOf(model),
+  ]);
+  for (const r of rows) {
+    log.warn({ shadow: r.nspname }, 'rebuild: dropping the shadow schema an interrupted rebuild left');
+    await db.query(`DROP SCHEMA IF EXISTS ${ident(r.nspname)} CASCADE`);
+  }
+  await db.query(`DELETE FROM public.projection_checkpoints WHERE starts_with(projection, $1)`, [
+    rebuildProjectionOf(model, ''),
+  ]);
 }
 
 /** Drops the shadow (whatever is left of it) and the rebuild's checkpoints. */

@@ -16,6 +16,9 @@ export function ident(name: string): string {
 export const shadowSchemaOf = (model: string, runId: string): string =>
   `vigil_rebuild_${model.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${runId}`;
 
+/** A regular expression matching the shadow schemas of every run of `model` (and of no other model). */
+export const shadowPatternOf = (model: string): string => `^${shadowSchemaOf(model, '')}[a-z0-9]+$`;
+
 /** The projection name the rebuild keeps its own checkpoints under (beside the live ones). */
 export const rebuildProjectionOf = (model: string, runId: string): string => `${model}@rebuild_${runId}`;
 

@@ -130,10 +130,31 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
     expect(sink.maxBuffered).toBeLessThanOrEqual(sink.maxChunk);
   });
 
+  it('reads a partition holding more than one fetch (1 MiB) to its end, each event once', async () => {
+    const big = Array.from({ length: 5000 }, (_, i) => ({
+      ...frame('s-big', i, base + 3_600_000 + i),
+      channels: Array.from({ length: 8 }, (_, c) => ({
+        channel: `C${c}`,
+        delta_uv2: i,
+        theta_uv2: c,
+        alpha_uv2: 0.5,
+        beta_uv2: 0.25,
+        gamma_uv2: 0.125,
+        quality: 1,
+      })),
+    }));
+    await publisher.publish('eeg', big);
+    await publisher.flush();
+    const { result, lines } = await run({ session: 's-big', format: 'ndjson' });
+    expect(result.exported).toBe(5000);
+    expect(lines.map((l) => (JSON.parse(l) as Line).value.seq)).toEqual(big.map((e) => e.seq));
+    expect(Buffer.byteLength(lines.join('\n'))).toBeGreaterThan(2 * 1024 * 1024);
+  });
+
   it('gives nothing and terminates for ranges without events', async () => {
     const before = await run({ to: base, format: 'ndjson' });
     expect(before.lines).toEqual([]);
-    expect(before.result).toMatchObject({ exported: 0, scanned: events.length });
+    expect(before.result).toMatchObject({ exported: 0, scanned: events.length + 5000 });
     const future = Date.UTC(2100, 0, 1);
     const after = await run({ from: future, format: 'csv' });
     expect(after.lines).toEqual(['partition,offset,key,event_id,tenant_id,session_id,device_id,seq,ts,channels']);
