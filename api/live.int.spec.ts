@@ -3,6 +3,7 @@ import { openSse, type SseClient } from '../test/support/sse';
 import { eventually, testLogger } from '../test/support/env';
 import { redisKeys } from '../projections/redis/model';
 import { FeedHub } from './feed-hub';
+import { createRedis } from '../core/redis';
 
 /**
  * `GET /v1/sessions/:id/live` against real Redis and PostgreSQL: entries appended to the session's
@@ -126,7 +127,7 @@ describe('live feed over SSE (real Redis, PostgreSQL)', () => {
     query.close();
   });
 
-  it('answers 404 for another tenant’s session or an unknown one, 400 for a malformed Last-Event-ID', async () => {
+  it('answers 404 for another tenant’s session or an unknown one, 400 for a malformed Last-Event-ID, 503 without Redis', async () => {
     const other = await fetch(`${url}/v1/sessions/${SESSION}/live`, { headers: { authorization: `Bearer ${keys.b}` } });
     expect(other.status).toBe(404);
     expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -138,6 +139,19 @@ describe('live feed over SSE (real Redis, PostgreSQL)', () => {
     expect(bad.status).toBe(400);
     const noKey = await fetch(`${url}/v1/sessions/${SESSION}/live`);
     expect(noKey.status).toBe(401);
+    // Redis down: the feed cannot be followed, which is a 503 before any stream opens.
+    const deadRedis = createRedis('redis://127.0.0.1:1/0');
+    deadRedis.on('error', () => {});
+    try {
+      const down = await fx.start({ redis: deadRedis, live: { hub: new FeedHub(deadRedis, testLogger()) } });
+      const res = await fetch(`${down}/v1/sessions/${SESSION}/live`, {
+        headers: { authorization: `Bearer ${keys.a}` },
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    } finally {
+      deadRedis.disconnect();
+    }
   });
 
   it('drops a client that does not read instead of buffering for it, and keeps serving the others', async () => {

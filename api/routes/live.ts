@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger';
 import { messageOf } from '../../core/errors';
 import { redisKeys } from '../../projections/redis/model';
 import { route } from '../openapi';
-import { badRequest, notFound } from '../problem';
+import { HttpProblem, badRequest, notFound } from '../problem';
 import { FeedHub, STREAM_ID } from '../feed-hub';
 import type { ApiDeps } from '../app';
 import { followFeed } from '../live-feed';
@@ -93,6 +93,7 @@ export function liveRouter(deps: LiveDeps): Router {
           schema: z.string(),
         },
         404: { description: 'no such session for this tenant' },
+        503: { description: 'Redis (the live feed) does not answer' },
       },
     },
     async ({ params, query, principal }, req, res) => {
@@ -102,6 +103,16 @@ export function liveRouter(deps: LiveDeps): Router {
       const lastEventId = header ?? query.last_event_id;
       const tenant = await tenantOfSession(deps.pool, deps.redis, deps.prefix, params.id);
       if (tenant !== principal.tenantId) throw notFound(`session ${params.id}`);
+      // The feed lives in Redis: without it there is nothing to follow, so say so before the stream opens.
+      await deps.hub.lastId(keys.feed(params.id)).catch((err: unknown) => {
+        deps.log.warn({ err: messageOf(err) }, 'live feed unavailable: Redis does not answer');
+        throw new HttpProblem({
+          type: 'https://vigil.dev/problems/live-feed-unavailable',
+          title: 'Service Unavailable',
+          status: 503,
+          detail: 'the live feed is unavailable (Redis does not answer); retry later or read /scores',
+        });
+      });
       const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
       recordSseClients('live', 1);
       try {
