@@ -413,6 +413,8 @@ function markdown(j: {
     'kafka',
     'postgres',
     'redis',
+    'bench',
+    'machine',
   ];
   return [
     `Machine: ${m.cpus} CPUs (${m.cpu_model}), ${m.memory_gib} GiB, Node ${m.node}, ${m.kafka}, ${m.postgresql}, ${m.redis}; load average at start ${(m.loadavg_at_start as number[]).join(' / ')}, at end ${j.loadavg_at_end.join(' / ')}.`,
@@ -458,9 +460,11 @@ function markdown(j: {
       j.steps.map((s) => [
         s.sessions,
         s.kind,
-        ...roles.map((r) =>
-          s.cpu_rss[r] ? `${round(s.cpu_rss[r].cores_mean, 2)} / ${s.cpu_rss[r].rss_max_mib}` : '-',
-        ),
+        ...roles.map((r) => {
+          const x = s.cpu_rss[r];
+          if (!x) return '-';
+          return r === 'machine' ? `${round(x.cores_mean, 2)}` : `${round(x.cores_mean, 2)} / ${x.rss_max_mib}`;
+        }),
       ]),
     ),
     '',
