@@ -67,8 +67,13 @@ export class PrivatePostgres {
     fs.mkdirSync(dir, { recursive: true });
     const pg = new PrivatePostgres(port, dir);
     if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres:postgres', dir]);
-    pg.run('initdb', ['-D', path.join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-    await pg.up();
+    try {
+      pg.run('initdb', ['-D', path.join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+      await pg.up();
+    } catch (err) {
+      await pg.remove();
+      throw err;
+    }
     return pg;
   }
 
@@ -145,7 +150,12 @@ export class PrivateKafka {
     fs.rmSync(root, { recursive: true, force: true });
     fs.mkdirSync(root, { recursive: true });
     const k = new PrivateKafka(port, controllerPort, root);
-    k.stack('up');
+    try {
+      k.stack('up');
+    } catch (err) {
+      await k.remove();
+      throw err;
+    }
     return k;
   }
 
