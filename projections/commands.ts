@@ -32,6 +32,13 @@ export function register(program: Command): void {
           const deps = { kafka: rt.kafka, serde: rt.serde, topics: rt.topics }; // before the closer (see rebuild)
           const abort = new AbortController();
           const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
+          // A reader that stops early (`| head`) is not an error: stop reading and exit quietly.
+          let readerGone = false;
+          out.on('error', (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EPIPE') throw err;
+            readerGone = true;
+            abort.abort();
+          });
           const t0 = performance.now();
           const exporting = exportEvents(deps, out, {
             topic: o.topic,
@@ -54,7 +61,7 @@ export function register(program: Command): void {
           process.stderr.write(
             `exported ${r.exported} events from ${r.partitions} partitions (${r.scanned} read, ${r.undecodable} undecodable) in ${seconds.toFixed(1)} s${r.aborted ? ': stopped early' : ''}\n`,
           );
-          if (r.aborted) process.exitCode = 130;
+          if (r.aborted && !readerGone) process.exitCode = 130;
         }),
     );
 
