@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { eventually, testLogger } from '../test/support/env';
 import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
@@ -104,6 +104,7 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
       mine.map((e) => e.event_id),
     );
     expect(done.output!.bytes).toBe(Buffer.byteLength(lines.join('\n') + '\n'));
+    await rm(done.output!.file as string);
   });
 
   it('rebuilds a read model up to where the live projection stands, and reports it in the output', async () => {
