@@ -1,0 +1,89 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Pool } from 'pg';
+import { eventually, testConfig } from '../test/support/env';
+import { createTestDatabase } from '../test/support/postgres';
+import { runVigil, startVigil, type VigilProcess } from '../test/support/processes';
+
+/**
+ * The analyst commands as processes (`dist/main.js`, npm test builds first) against the local stack:
+ * simulated EEG projected by `vigil project`, then `vigil projections list`, `vigil projections rebuild
+ * eeg` while the projection keeps running (same rows after), and `vigil replay export` to a CSV file
+ * (the rows the projection holds for that event-time range).
+ */
+describe('vigil replay export and projections rebuild (processes)', () => {
+  const config = testConfig();
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+  let env: Record<string, string>;
+  let project: VigilProcess | undefined;
+
+  const checksum = async () =>
+    (
+      await pool.query<{ h: string }>(
+        `SELECT count(*) || ':' || md5(string_agg((to_jsonb(t) - 'updated_at')::text, '|' ORDER BY event_id, ts)) AS h
+         FROM eeg_frames t`,
+      )
+    ).rows[0]!.h;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => {});
+    env = {
+      VIGIL_TOPIC_PREFIX: config.topicPrefix,
+      VIGIL_TOPIC_PARTITIONS: '3',
+      VIGIL_DATABASE_URL: db.url,
+      VIGIL_TRACING: 'off',
+      VIGIL_LOG_LEVEL: 'warn',
+    };
+    await runVigil(['migrate'], env);
+    await runVigil(['topics', 'ensure'], env);
+    await runVigil(['schemas', 'register'], env);
+    await runVigil(
+      ['simulate', '--sessions', '2', '--duration', '20s', '--speed', 'max', '--modalities', 'eeg'].concat([
+        '--start',
+        '2026-01-01T08:00:00Z',
+      ]),
+      env,
+    );
+    project = startVigil(['project', '--models', 'sessions,eeg'], env);
+  }, 90_000);
+  afterAll(async () => {
+    project?.child.kill('SIGTERM');
+    await project?.exited;
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('lists the positions, rebuilds eeg to the same rows while the projection runs, exports a range as CSV', async () => {
+    const lagOf = async () => {
+      const out = await runVigil(['projections', 'list'], env);
+      return out.split('\n').find((l) => l.startsWith('eeg\t'));
+    };
+    const eegLine = await eventually(lagOf, (l) => !!l && l.endsWith('\t0'), 40_000);
+    expect(eegLine).toBe(`eeg\t${config.topicPrefix}.telemetry.eeg.v1\t400\t400\t0`);
+    const before = await checksum();
+
+    const rebuilt = await runVigil(['projections', 'rebuild', 'eeg'], env);
+    expect(rebuilt).toMatch(
+      /rebuilt eeg: 400 events in \d+\.\d s \(\d+ events\/s\), 0 undecodable skipped; swapped eeg_frames by rename, sessions by upsert/,
+    );
+    expect(await checksum()).toBe(before);
+
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'vigil-export-')), 'eeg.csv');
+    const exported = await runVigil(
+      ['replay', 'export', '--topic', 'eeg', '--from', '2026-01-01T08:00:10Z', '--format', 'csv', '--out', file],
+      env,
+    );
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM eeg_frames WHERE ts >= '2026-01-01T08:00:10Z'`,
+    );
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    expect(exported).toMatch(new RegExp(`exported ${rows[0]!.n} events from \\d partitions`));
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines[0]).toBe('partition,offset,key,event_id,tenant_id,session_id,device_id,seq,ts,channels');
+    expect(lines.length).toBe(rows[0]!.n + 1);
+  });
+});
