@@ -45,12 +45,22 @@ export async function readRanges(
  * co-partitioned inputs of an event-time merge). Batches of one topic-partition come in offset order;
  * batches of different ones interleave as fetched. `onReached(topic, partition)` is called once a
  * range has been read to its end (after its last batch), ranges that are empty never.
+ *
+ * Flow control: Kafka fetches by bytes, not by event time, so side by side topics drift apart (10 KB
+ * of one topic may span minutes, of another seconds). After each batch, a topic-partition for which
+ * `ahead(topic, partition)` holds is paused, and resumed once it no longer holds; one that is not
+ * ahead always keeps going (if every open range were ahead, all are resumed), so reading never stalls.
  */
 export async function readTopicRanges(
   kafka: Kafka,
   ranges: readonly TopicPartitionRange[],
   onBatch: (topic: string, partition: number, messages: KafkaMessage[]) => Promise<void>,
-  opts: { signal?: AbortSignal; groupId?: string; onReached?: (topic: string, partition: number) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    groupId?: string;
+    onReached?: (topic: string, partition: number) => void;
+    ahead?: (topic: string, partition: number) => boolean;
+  } = {},
 ): Promise<{ aborted: boolean }> {
   const todo = ranges.filter((r) => BigInt(r.from) < BigInt(r.to));
   if (todo.length === 0 || opts.signal?.aborted) return { aborted: !!opts.signal?.aborted };
@@ -80,14 +90,40 @@ export async function readTopicRanges(
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
+  /** Ranges paused by flow control (still pending). */
+  const heldBack = new Set<string>();
+  const flow = () => {
+    if (!opts.ahead || stopped) return;
+    for (const key of pending) {
+      const r = byKey.get(key)!;
+      const ahead = opts.ahead(r.topic, r.partition);
+      if (ahead && !heldBack.has(key)) {
+        heldBack.add(key);
+        consumer.pause([{ topic: r.topic, partitions: [r.partition] }]);
+      } else if (!ahead && heldBack.has(key)) {
+        heldBack.delete(key);
+        consumer.resume([{ topic: r.topic, partitions: [r.partition] }]);
+      }
+    }
+    if (heldBack.size > 0 && heldBack.size === pending.size) {
+      for (const key of heldBack) {
+        const r = byKey.get(key)!;
+        consumer.resume([{ topic: r.topic, partitions: [r.partition] }]);
+      }
+      heldBack.clear();
+    }
+  };
+
   const reached = (topic: string, partition: number, lastOffset: string) => {
     const key = keyOf(topic, partition);
     const r = byKey.get(key);
     if (!r || !pending.has(key) || BigInt(lastOffset) + 1n < r.to) return;
     pending.delete(key);
+    heldBack.delete(key);
     consumer.pause([{ topic, partitions: [partition] }]);
     if (!stopped) opts.onReached?.(topic, partition);
     if (pending.size === 0) finish(false);
+    else flow();
   };
 
   try {
@@ -122,6 +158,7 @@ export async function readTopicRanges(
           return;
         }
         reached(batch.topic, batch.partition, batch.lastOffset());
+        flow();
       },
     });
     for (const r of byKey.values())

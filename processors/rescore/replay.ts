@@ -37,6 +37,8 @@ interface PartitionReplay<S> {
   merger: PartitionMerger<unknown>;
   /** Inputs read to their end on this partition (their end is final: the range stops at the start's end offsets). */
   done: Set<TopicKey>;
+  /** Highest offset pushed per input topic: a redelivered batch is dropped, as the live runner drops it. */
+  pushed: Map<TopicKey, bigint>;
   sessions: Map<string, S>;
   maxTs: number;
   lastTickTs: number;
@@ -55,12 +57,16 @@ export class Replay<S> {
     private readonly emptyInputs: (partition: number) => readonly TopicKey[] = () => [],
   ) {}
 
-  /** Adds one fetched batch of a topic-partition (offset order) and steps what the merge releases. */
+  /** Adds one fetched batch of a topic-partition (offset order) and steps what the merge releases. Records at or below an offset already pushed are dropped (redelivery). */
   push(partition: number, topic: TopicKey, records: readonly ReplayRecord[]): void {
     const p = this.partition(partition);
+    const last = p.pushed.get(topic) ?? -1n;
+    const fresh = records.filter((r) => BigInt(r.offset) > last);
+    if (fresh.length === 0) return;
+    p.pushed.set(topic, BigInt(fresh.at(-1)!.offset));
     p.merger.push(
       topic,
-      records.map((r) => ({
+      fresh.map((r) => ({
         topic,
         session: r.session,
         offset: r.offset,
@@ -100,7 +106,14 @@ export class Replay<S> {
     if (!p) {
       // maxHeld as the live runner's: past it the oldest records go first and may then count as late.
       const merger = new PartitionMerger<unknown>(this.processor.inputs);
-      p = { merger, done: new Set(this.emptyInputs(n)), sessions: new Map(), maxTs: -Infinity, lastTickTs: -Infinity };
+      p = {
+        merger,
+        done: new Set(this.emptyInputs(n)),
+        pushed: new Map(),
+        sessions: new Map(),
+        maxTs: -Infinity,
+        lastTickTs: -Infinity,
+      };
       this.partitions.set(n, p);
     }
     return p;

@@ -83,6 +83,23 @@ describe('rescore replay', () => {
     expect(replayed(37)).toEqual(replayed(5_000));
   });
 
+  it('drops a redelivered batch', () => {
+    const out: ReplayOutput[] = [];
+    const replay = new Replay(
+      fatigueProcessorOf(fatigueV1),
+      (o) => out.push(o),
+      () => ['commands'],
+    );
+    for (const [topic, records] of perTopic(inputs)) {
+      replay.push(0, topic, records.slice(0, 100));
+      replay.push(0, topic, records.slice(50)); // 50 again, then the rest
+      replay.reached(0, topic);
+    }
+    replay.finish();
+    expect(replay.counts.stepped).toBe(inputs.length);
+    expect(out).toEqual(replayed(500));
+  });
+
   it('scores the same windows differently with another model of the registry', () => {
     const live = replayed(500).filter((o) => o.topic === 'scores');
     const sensitive = replayed(500, fatigueV1Sensitive).filter((o) => o.topic === 'scores');

@@ -75,6 +75,12 @@ export interface RescoreResult {
 }
 
 const DEFAULT_TRANSACTION_MAX = 5_000;
+/**
+ * Flow control: an input partition whose records read are this much event time ahead of the slowest
+ * still-open input of the same partition number waits. The merge holds records until every input has
+ * passed them, so this bounds what it holds to about this span of the partition's data.
+ */
+const MAX_AHEAD_MS = 30_000;
 
 type Decoded = { ts?: unknown; session_id?: unknown };
 
@@ -192,10 +198,27 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
   };
   const outputsPending = () => pending.scores.length + pending.alerts.length;
 
+  // Per partition number, per input topic: the highest ts read so far (kept or not), and which are done.
+  const readTs = new Map<number, Map<string, number>>();
+  const reachedEnd = new Set<string>();
+  for (const r of ranges) if (BigInt(r.from) >= BigInt(r.to)) reachedEnd.add(`${r.partition}@${r.topic}`);
+  const ahead = (topic: string, partition: number): boolean => {
+    const mine = readTs.get(partition)?.get(topic) ?? -Infinity;
+    let slowest = Infinity;
+    for (const key of processor.inputs) {
+      const t = topics[key];
+      if (t === topic || reachedEnd.has(`${partition}@${t}`)) continue;
+      slowest = Math.min(slowest, readTs.get(partition)?.get(t) ?? -Infinity);
+    }
+    return mine - slowest > MAX_AHEAD_MS;
+  };
+
   try {
     const onBatch = async (topic: string, partition: number, messages: KafkaMessage[]) => {
       const key = keyOfTopic.get(topic)!;
       const records: ReplayRecord[] = [];
+      let seen = readTs.get(partition);
+      if (!seen) readTs.set(partition, (seen = new Map()));
       for (const m of messages) {
         result.read += 1;
         const value = await decodeRecord(serde, m);
@@ -203,6 +226,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
           result.undecodable += 1;
           continue;
         }
+        if (typeof value.ts === 'number' && value.ts > (seen.get(topic) ?? -Infinity)) seen.set(topic, value.ts);
         if (!inRange(value)) continue;
         records.push({ offset: m.offset, session: value.session_id, ts: value.ts, value });
       }
@@ -212,7 +236,11 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
     };
     const { aborted } = await readTopicRanges(kafka, ranges, onBatch, {
       signal: opts.signal,
-      onReached: (topic, partition) => replay.reached(partition, keyOfTopic.get(topic)!),
+      onReached: (topic, partition) => {
+        reachedEnd.add(`${partition}@${topic}`);
+        replay.reached(partition, keyOfTopic.get(topic)!);
+      },
+      ahead,
     });
     result.aborted = aborted;
     if (!aborted) {
