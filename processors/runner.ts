@@ -1,4 +1,14 @@
-import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type {
+  Admin,
+  Consumer,
+  EachBatchPayload,
+  IHeaders,
+  Kafka,
+  KafkaMessage,
+  Message,
+  Producer,
+  Transaction,
+} from 'kafkajs';
 import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from '@opentelemetry/api';
 import { processorInstruments } from './metrics';
 import type { Logger } from '../core/logger';
@@ -60,6 +70,8 @@ interface Partition<S> {
   timer?: NodeJS.Timeout;
   /** Serialises batch processing and timed commits of this partition. */
   chain: Promise<void>;
+  /** Set when this state was replaced (reset) or revoked: its queued work must not commit. */
+  retired?: boolean;
 }
 
 /**
@@ -72,6 +84,8 @@ const COMMIT_EVERY_MS = 100;
 /** How often the inputs' caught-up flags are re-checked against the brokers' end offsets. */
 const FRESHNESS_EVERY_MS = 500;
 const COMMIT_MAX_MESSAGES = 10_000;
+/** Transient commit failures retried with the same content before the partition is reset. */
+const COMMIT_ATTEMPTS = 8;
 
 export interface RunnerMetrics {
   recordsIn: number;
@@ -218,6 +232,7 @@ export class ProcessorRunner<S> {
         // Uncommitted work is dropped: the new owner redoes it from the last commit.
         void part
           .then((x) => {
+            x.retired = true;
             clearTimeout(x.timer);
             return x.producer.disconnect();
           })
@@ -471,7 +486,7 @@ export class ProcessorRunner<S> {
   private async flush(p: number, part: Partition<S>): Promise<void> {
     clearTimeout(part.timer);
     part.timer = undefined;
-    if (part.pendingCount === 0 && part.dirty.size === 0) return;
+    if (part.retired || (part.pendingCount === 0 && part.dirty.size === 0)) return;
     const out = part.pending;
     const changelog: Message[] = [];
     for (const session of part.dirty) {
@@ -498,13 +513,16 @@ export class ProcessorRunner<S> {
   /**
    * Commits outputs, snapshots and input offsets in one transaction. The in-memory state already
    * reflects this batch, so a transient failure is retried (with backoff) with the same content until
-   * it commits; it is never skipped. A fenced producer means another member owns p now: the
-   * partition is dropped here, and its new owner restores from the changelog.
+   * it commits. A fenced producer means another member owns p now: the partition is dropped here, and
+   * its new owner restores from the changelog. A producer that cannot even begin a transaction (e.g.
+   * left in COMMITTING when the broker went away mid-commit: whether that commit landed is unknown),
+   * or one that keeps failing, is not retried with the same content: the partition is reset instead.
    */
   private async commit(p: number, part: Partition<S>, out: Map<string, Message[]>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const tx = await part.producer.transaction();
+    for (let attempt = 1; ; attempt++) {
+      let tx: Transaction | undefined;
       try {
+        tx = await part.producer.transaction();
         if (out.size)
           await tx.sendBatch({ acks: -1, topicMessages: [...out].map(([topic, messages]) => ({ topic, messages })) });
         await tx.sendOffsets({ consumerGroupId: this.groupId, topics: this.commitOffsets(p, part) });
@@ -512,11 +530,17 @@ export class ProcessorRunner<S> {
         this.metrics.transactions++;
         return;
       } catch (err) {
-        await tx.abort().catch(() => {});
+        await tx?.abort().catch(() => {});
+        if (part.retired) return;
         const type = (err as { type?: string }).type ?? '';
         if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !this.partitions.has(p)) {
           this.deps.log.warn({ partition: p, type }, 'producer fenced or partition revoked; dropping partition state');
+          part.retired = true;
           this.partitions.delete(p);
+          return;
+        }
+        if (!tx || attempt >= COMMIT_ATTEMPTS) {
+          this.resetPartition(p, part, err);
           return;
         }
         const delay = Math.min(5_000, 100 * 2 ** attempt);
@@ -524,6 +548,35 @@ export class ProcessorRunner<S> {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * Throws away the partition's in-memory state and producer and restores it as after a rebalance: a
+   * new producer with the same transactional id (InitProducerId completes or aborts whatever the old
+   * one left open), the sessions from the changelog, and the consumer sought back to the committed
+   * input offsets. Whatever the cut transaction held is then either committed (and de-duplicated by
+   * the restored `applied` offsets) or redone; nothing is skipped and nothing is emitted twice.
+   */
+  private resetPartition(p: number, part: Partition<S>, cause: unknown): void {
+    this.deps.log.warn({ err: cause, partition: p }, 'transactional producer unusable; restoring the partition');
+    part.retired = true;
+    clearTimeout(part.timer);
+    const restored = part.producer
+      .disconnect()
+      .catch(() => {})
+      .then(() => this.restoreWithRetry([p]))
+      .then((all) => all.get(p)!);
+    this.partitions.set(p, restored);
+    // Registered before any batch awaits the new state, so the seek comes first and batches fetched
+    // from the old position read as stale.
+    restored
+      .then((fresh) => {
+        for (const [topic, next] of fresh.fetched) this.consumer.seek({ topic, partition: p, offset: String(next) });
+      })
+      .catch((err) => {
+        if (this.partitions.get(p) === restored) this.partitions.delete(p);
+        this.deps.log.error({ err, partition: p }, 'restore after a failed commit failed');
+      });
   }
 
   /**

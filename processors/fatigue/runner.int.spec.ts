@@ -1,4 +1,10 @@
-import type { Kafka } from 'kafkajs';
+import {
+  KafkaJSConnectionError,
+  KafkaJSNonRetriableError,
+  type Kafka,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
 import { testConfig, testLogger, eventually } from '../../test/support/env';
 import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
 import { startVigil, type VigilProcess } from '../../test/support/processes';
@@ -92,11 +98,11 @@ describe('fatigue processor runner', () => {
   });
   afterAll(() => fx?.close());
 
-  const runToEnd = async (run: string) => {
+  const runToEnd = async (run: string, kafka: Kafka = fx.kafka) => {
     const topics = runTopics(fx, run);
     await createRunTopics(fx, topics);
     const runner = new ProcessorRunner(fatigueProcessor, {
-      kafka: fx.kafka,
+      kafka,
       serde: fx.serde,
       topics,
       log,
@@ -128,6 +134,51 @@ describe('fatigue processor runner', () => {
     expect(alertsB).toEqual(alertsA);
     expect(Object.keys(alertsA).length).toBeGreaterThan(0); // the severe session raises alerts
     expect(a.runner.metrics.late).toBe(0);
+  });
+
+  it('restores a partition whose producer was cut mid-commit and still writes exactly the uninterrupted output', async () => {
+    // The broker going away during EndTxn leaves kafkajs's transactional producer in COMMITTING with
+    // an unknown outcome (here: the commit landed), and every later beginTransaction refused. The
+    // runner must not retry the same content (duplicates) nor stall: it restores the partition.
+    let cuts = 0;
+    let armed = false;
+    const cutOnce = (producer: Producer): Producer => {
+      let broken = false;
+      let seen = 0;
+      const transaction = producer.transaction.bind(producer);
+      producer.transaction = async () => {
+        if (broken)
+          throw new KafkaJSNonRetriableError(
+            'Transaction state exception: Cannot call "beginTransaction" in state "COMMITTING"',
+          );
+        const tx = await transaction();
+        // The first commit of the run (a run here takes two or three per partition).
+        if (++seen === 1 && !armed) {
+          armed = true;
+          const commit = tx.commit.bind(tx);
+          tx.commit = async () => {
+            await commit();
+            broken = true;
+            cuts++;
+            throw new KafkaJSConnectionError('Connection closed while committing');
+          };
+        }
+        return tx;
+      };
+      return producer;
+    };
+    const faulty = new Proxy(fx.kafka, {
+      get(target, prop) {
+        if (prop === 'producer') return (opts: ProducerConfig) => cutOnce(target.producer(opts));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const reference = await runToEnd('ref-cut');
+    const { topics } = await runToEnd('cut', faulty);
+    expect(cuts).toBe(1);
+    expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
+    expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
   });
 
   it('scores every window once, in order, with no gap', async () => {
