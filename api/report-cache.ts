@@ -1,6 +1,7 @@
 import type { Logger } from '../core/logger';
 import type { Redis } from '../core/redis';
 import { softRedis } from './redis-read';
+import { cacheEntryKey, cacheGenerationKey } from '../core/cache';
 
 /**
  * Cache-aside for report answers, per tenant, in Redis. Entries live under the tenant's current
@@ -11,12 +12,7 @@ import { softRedis } from './redis-read';
  */
 export type CacheOutcome = 'hit' | 'miss' | 'bypass';
 
-const genKey = (prefix: string, tenantId: string) => `${prefix}:api:cache:${tenantId}:gen`;
-
-/** Makes every cached answer of the tenant stale (call after reports or projections change). */
-export async function invalidateTenantCache(redis: Redis, prefix: string, tenantId: string): Promise<number> {
-  return redis.incr(genKey(prefix, tenantId));
-}
+export { invalidateTenantCache } from '../core/cache';
 
 export interface ReportCacheOptions {
   redis: Redis;
@@ -32,9 +28,9 @@ export class ReportCache {
   async get<T>(tenantId: string, name: string, compute: () => Promise<T>): Promise<{ value: T; cache: CacheOutcome }> {
     const { redis, prefix, ttlS, log } = this.o;
     if (ttlS === 0) return { value: await compute(), cache: 'bypass' };
-    const gen = await softRedis(log, 'cache generation', () => redis.get(genKey(prefix, tenantId)));
+    const gen = await softRedis(log, 'cache generation', () => redis.get(cacheGenerationKey(prefix, tenantId)));
     if (gen === undefined) return { value: await compute(), cache: 'bypass' };
-    const key = `${prefix}:api:cache:${tenantId}:g${gen ?? 0}:${name}`;
+    const key = cacheEntryKey(prefix, tenantId, gen, name);
     const hit = await softRedis(log, 'cache get', () => redis.get(key));
     if (hit) {
       try {

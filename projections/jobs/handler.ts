@@ -14,6 +14,11 @@ export interface JobDeps {
   kafka?: Kafka;
   serde?: AvroSerde;
   topics?: TopicNames;
+  /**
+   * Called after a job changed what a tenant's cached API answers are computed from (e.g. a new
+   * session report): invalidates them. Best effort: a failure is logged, the cache's TTL bounds staleness.
+   */
+  tenantDataChanged?: (tenantId: string) => Promise<void>;
 }
 
 export interface JobOptions {

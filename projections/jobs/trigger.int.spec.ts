@@ -10,6 +10,8 @@ import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/type
 import { ProjectionRunner } from '../runner';
 import { readModels } from '../index';
 import { startJobsWorker, type JobsWorker } from './worker';
+import { createRedis, type Redis } from '../../core/redis';
+import { cacheGenerationKey } from '../../core/cache';
 
 /**
  * Events → jobs → report, against Kafka, the registry and PostgreSQL: the projections fill the
@@ -22,6 +24,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   let fx: KafkaFixture;
   let db: { url: string; drop: () => Promise<void> };
   let pool: Pool;
+  let redis: Redis;
   let publisher: Publisher;
   let runners: ProjectionRunner[] = [];
   let worker: JobsWorker | undefined;
@@ -69,6 +72,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
     db = await createTestDatabase();
     await migrate({ database: db.url, log });
     pool = new Pool({ connectionString: db.url, max: 8 });
+    redis = createRedis(config.redisUrl);
     publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
     await publisher.connect();
     runners = ['sessions', 'scores', 'alerts'].map(
@@ -91,6 +95,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
         topics: fx.topics,
         pool,
         log,
+        redis,
       },
       {
         fromBeginning: true,
@@ -105,6 +110,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
     await Promise.all(runners.map((r) => r.stop()));
     await publisher?.disconnect();
     await pool?.end();
+    await redis?.quit();
     await db?.drop();
     await fx?.close();
   });
@@ -148,6 +154,8 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
     );
     const { generated_at, report: doc, ...row } = report.rows[0];
     expect(generated_at).toBeInstanceOf(Date);
+    // The tenant's cached report answers were invalidated once the report was written.
+    expect(Number(await redis.get(cacheGenerationKey(config.topicPrefix, 'acme')))).toBeGreaterThanOrEqual(1);
     expect(row).toEqual({
       session_id: env.session_id,
       tenant_id: 'acme',

@@ -4,6 +4,8 @@ import type { Pool } from '../../core/db';
 import type { Logger } from '../../core/logger';
 import type { AvroSerde } from '../../core/serde';
 import type { TopicNames } from '../../schemas/catalogue';
+import type { Redis } from '../../core/redis';
+import { invalidateTenantCache } from '../../core/cache';
 import { isVigilError, messageOf } from '../../core/errors';
 import { startBoss, stopBoss, type PgBoss, type QueueSpec } from '../../core/jobs';
 import { defaultJobOptions, type JobHandler, type JobOptions } from './handler';
@@ -18,6 +20,8 @@ export interface JobsWorkerDeps {
   topics: TopicNames;
   pool: Pool;
   log: Logger;
+  /** For invalidating the API's report cache after a job wrote reports (optional: no cache, nothing to do). */
+  redis?: Redis;
 }
 
 export interface JobsWorkerOptions {
@@ -54,6 +58,15 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
     kafka: deps.kafka,
     serde: deps.serde,
     topics: deps.topics,
+    tenantDataChanged: async (tenantId: string) => {
+      if (!deps.redis) return;
+      await invalidateTenantCache(deps.redis, deps.config.topicPrefix, tenantId).catch((err: unknown) =>
+        deps.log.warn(
+          { err: messageOf(err), tenant_id: tenantId },
+          'report cache not invalidated; its TTL bounds staleness',
+        ),
+      );
+    },
   };
   let trigger: JobTrigger | undefined;
   try {

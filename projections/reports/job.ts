@@ -35,6 +35,7 @@ export const sessionReportJob: JobHandler<SessionReportJobData> = {
   async handle(job, deps) {
     const finalAttempt = job.retryCount >= job.retryLimit;
     const r = await writeSessionReport(deps.pool, job.data, { finalAttempt });
+    await deps.tenantDataChanged?.(job.data.tenant_id); // the tenant's cached report answers are stale now
     deps.log.info(
       { session_id: job.data.session_id, complete: r.document.complete, pending: r.document.pending },
       'session report written',
