@@ -84,6 +84,40 @@ const COMMIT_EVERY_MS = 100;
 /** How often the inputs' caught-up flags are re-checked against the brokers' end offsets. */
 const FRESHNESS_EVERY_MS = 500;
 const COMMIT_MAX_MESSAGES = 10_000;
+/**
+ * Bytes (keys + values) per produce request of a commit: a request carries one record batch per
+ * partition, and the broker refuses a batch over `max.message.bytes` (1 MiB by default) for good.
+ * A backlog's commit (up to COMMIT_MAX_MESSAGES outputs, late copies of input records, session
+ * snapshots) can be larger, so it goes out as several requests inside the same transaction.
+ */
+const REQUEST_MAX_BYTES = 512 * 1024;
+
+/** The commit's messages as produce requests of at most REQUEST_MAX_BYTES (a larger message alone). */
+export function requestsOf(
+  out: Map<string, Message[]>,
+  maxBytes = REQUEST_MAX_BYTES,
+): { topic: string; messages: Message[] }[][] {
+  const requests: { topic: string; messages: Message[] }[][] = [];
+  let current = new Map<string, Message[]>();
+  let bytes = 0;
+  const sizeOf = (m: Message) =>
+    (m.key ? Buffer.byteLength(m.key) : 0) + (m.value ? Buffer.byteLength(m.value) : 0) + 64;
+  for (const [topic, messages] of out) {
+    for (const m of messages) {
+      const size = sizeOf(m);
+      if (bytes > 0 && bytes + size > maxBytes) {
+        requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
+        current = new Map();
+        bytes = 0;
+      }
+      (current.get(topic) ?? current.set(topic, []).get(topic)!).push(m);
+      bytes += size;
+    }
+  }
+  if (bytes > 0) requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
+  return requests;
+}
+
 /** Transient commit failures retried with the same content before the partition is reset. */
 const COMMIT_ATTEMPTS = 8;
 
@@ -523,8 +557,7 @@ export class ProcessorRunner<S> {
       let tx: Transaction | undefined;
       try {
         tx = await part.producer.transaction();
-        if (out.size)
-          await tx.sendBatch({ acks: -1, topicMessages: [...out].map(([topic, messages]) => ({ topic, messages })) });
+        for (const topicMessages of requestsOf(out)) await tx.sendBatch({ acks: -1, topicMessages });
         await tx.sendOffsets({ consumerGroupId: this.groupId, topics: this.commitOffsets(p, part) });
         await tx.commit();
         this.metrics.transactions++;
