@@ -181,7 +181,9 @@ export class Pipeline {
   async startApi(): Promise<void> {
     const port = await freePort();
     this.apiUrl = `http://127.0.0.1:${port}`;
-    this.start('api', ['api'], { VIGIL_API_PORT: String(port) });
+    // The harness polls many sessions every 100 ms with one key: far above the default per-key limit
+    // (1,200/min), whose 429s would leave the freshness samples few and stale.
+    this.start('api', ['api'], { VIGIL_API_PORT: String(port), VIGIL_API_RATE_PER_MIN: '10000000' });
     await this.waitHttp(`${this.apiUrl}/health/live`, 'api');
   }
 
