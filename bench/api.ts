@@ -755,7 +755,7 @@ export function markdown(j: ReturnType<typeof buildJson>): string {
     : [];
   return [
     `Goals: ${g.text}.`,
-    `Machine: ${j.machine.cpus} CPUs (${j.machine.cpu_model}), ${j.machine.memory_gib} GiB, Node ${j.machine.node}; load average at start ${j.machine.loadavg_at_start.join(' / ')}, at end ${j.loadavg_at_end.join(' / ')}. The machine was shared with other engineers' builds and tests during the run, and Kafka, the registry, PostgreSQL, Redis, the pipeline, the servers and autocannon all share its 2 cores: absolute figures are noisy and low; rerun with \`npm run bench -- api\` on a quiet machine.`,
+    `Machine: ${j.machine.cpus} CPUs (${j.machine.cpu_model}), ${j.machine.memory_gib} GiB, Node ${j.machine.node}; load average at start ${j.machine.loadavg_at_start.join(' / ')}, at end ${j.loadavg_at_end.join(' / ')}. Kafka, the registry, PostgreSQL, Redis, the pipeline, the servers and autocannon all share its cores, so absolute figures depend on what else runs (see the load average).`,
     '',
     `**Goal vs measured.** Cached session detail under ingest load (median of ${j.setup.runs} runs, ${j.setup.connections} connections): tracing off ${c(g.cached_under_load_tracing_off)}: ${met(g.cached_under_load_tracing_off)}; tracing on ${c(g.cached_under_load_tracing_on)}: ${met(g.cached_under_load_tracing_on)}. ` +
       `Tracing on / off throughput (paired runs, median): cached ${t(g.tracing_ratio_cached_idle)} idle (${met(g.tracing_ratio_cached_idle)}), ${t(g.tracing_ratio_cached_load)} under load (${met(g.tracing_ratio_cached_load)}); scores ${t(g.tracing_ratio_scores_idle)} idle (${met(g.tracing_ratio_scores_idle)}), ${t(g.tracing_ratio_scores_load)} under load (${met(g.tracing_ratio_scores_load)}).`,
