@@ -253,7 +253,7 @@ program
 program
   .command('api')
   .description(
-    'serve the query API: /v1 reads of sessions, scores, alerts, reports and exports (API key of role reader or admin, filtered by its tenant, rate-limited per key), /health, OpenAPI at /docs',
+    'serve the query API: /v1 reads of sessions, scores, alerts, reports and exports, the live feed (SSE) and playback of a session, alert acknowledgements (→ commands topic), admin replay/rebuild jobs (API key of role reader or admin, filtered by its tenant, rate-limited per key); /health, /metrics, OpenAPI at /docs',
   )
   .action(async () => {
     const rt = await boot('api');
