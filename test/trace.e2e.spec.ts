@@ -12,7 +12,8 @@ import { sessionEvents, sessionIdOf } from '../producers/simulator/session';
  * the processor's span for that record, and the projections applying the score it caused. An API read
  * has pg and ioredis children, and its response names its trace.
  */
-const ZIPKIN = 'http://127.0.0.1:9411';
+/** The local stack's Zipkin (deploy/local/stack.sh: VIGIL_ZIPKIN_PORT, default 9411). */
+const ZIPKIN = `http://127.0.0.1:${process.env.VIGIL_ZIPKIN_PORT ?? '9411'}`;
 const START = Date.UTC(2026, 2, 1, 8, 0, 0);
 
 interface ZipkinSpan {
