@@ -42,7 +42,7 @@ REDIS_PORT="${VIGIL_REDIS_PORT:-6379}"
 
 KAFKA_HEAP="${VIGIL_KAFKA_HEAP:--Xms256m -Xmx512m}"
 REGISTRY_HEAP="${VIGIL_REGISTRY_HEAP:--Xms64m -Xmx384m}"
-ZIPKIN_HEAP="${VIGIL_ZIPKIN_HEAP:--Xms64m -Xmx256m}"
+ZIPKIN_HEAP="${VIGIL_ZIPKIN_HEAP:--Xms64m -Xmx512m}"
 
 APICURIO_VERSION="${VIGIL_APICURIO_VERSION:-3.0.9}"
 # Compatibility enforced for subjects that have no config of their own.
@@ -114,7 +114,7 @@ Environment (defaults in brackets):
   VIGIL_PG_HOST/PORT/USER/DB [127.0.0.1/5432/postgres/vigil]
   VIGIL_REDIS_HOST/PORT [127.0.0.1/6379]
   VIGIL_KAFKA_HEAP ["-Xms256m -Xmx512m"]  VIGIL_REGISTRY_HEAP ["-Xms64m -Xmx384m"]
-  VIGIL_ZIPKIN_HEAP ["-Xms64m -Xmx256m"]
+  VIGIL_ZIPKIN_HEAP ["-Xms64m -Xmx512m"]
   VIGIL_APICURIO_VERSION [3.0.9]  VIGIL_ZIPKIN_VERSION [3.4.2]
   VIGIL_REGISTRY_DEFAULT_COMPATIBILITY [BACKWARD]  rule for subjects without
                              their own config (NONE = accept anything)
@@ -458,12 +458,14 @@ service_command() {
       ;;
     zipkin)
       # Zipkin 3 serves with Armeria, which ignores server.address: bind via
-      # armeria.ports. Span cap keeps the in-memory store inside a 256 MB heap.
+      # armeria.ports. The span cap keeps the in-memory store inside the heap: the
+      # kafkajs instrumentation makes a span per record, and 100k spans of the demo
+      # filled 256 MB (OutOfMemoryError) after about two hours.
       # shellcheck disable=SC2206
       CMD=("$JAVA" $ZIPKIN_HEAP "${light[@]}" "${common[@]}" -jar "$(zipkin_jar)"
         "--armeria.ports[0].ip=$HOST" "--armeria.ports[0].port=$ZIPKIN_PORT"
         "--armeria.ports[0].protocols=http"
-        --zipkin.storage.type=mem --zipkin.storage.mem.max-spans=100000)
+        --zipkin.storage.type=mem --zipkin.storage.mem.max-spans=25000)
       ;;
   esac
 }
