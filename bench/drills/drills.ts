@@ -388,17 +388,24 @@ const drillSpecs: Record<string, DrillSpec> = {
           index: i,
           tenantId: 'drill',
           startTs,
-          durationMs: 3_600_000,
+          // Generators are lazy: a day of frames costs nothing until taken. Refused requests take
+          // their 100 events too, so a short drill's few sessions must not run dry mid-flood.
+          durationMs: 24 * 3_600_000,
           profile: 'alert',
           modalities: ['eeg'],
         }),
       );
       let g = 0;
-      const nextBody = () => {
+      const exhausted = new Set<number>();
+      /** The next request's body, or undefined once every stream ran dry (the flood then stops). */
+      const nextBody = (): string | undefined => {
         const events: unknown[] = [];
         while (events.length < perRequest) {
-          const r = gens[g++ % gens.length]!.next();
-          if (!r.done && r.value.topic === 'eeg') events.push(r.value.event);
+          if (exhausted.size === gens.length) return undefined;
+          const i = g++ % gens.length;
+          const r = gens[i]!.next();
+          if (r.done) exhausted.add(i);
+          else if (r.value.topic === 'eeg') events.push(r.value.event);
         }
         return JSON.stringify(events);
       };
@@ -408,10 +415,12 @@ const drillSpecs: Record<string, DrillSpec> = {
       const sampler = setInterval(() => rss.push(rssMiB(gw.pid) ?? 0), 500);
       const worker = async () => {
         while (performance.now() < until) {
+          const body = nextBody();
+          if (body === undefined) break;
           const s = await fetch(`${c.p.gatewayUrl}/v1/ingest/eeg`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-            body: nextBody(),
+            body,
             signal: AbortSignal.timeout(10_000),
           }).then(
             async (r) => {
