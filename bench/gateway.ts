@@ -5,13 +5,14 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { createApiKey } from '../core/api-keys';
 import { createLogger } from '../core/logger';
 import { migrate } from '../core/migrate';
 import { repoRoot } from '../core/paths';
 import { sessionEvents } from '../producers/simulator/session';
 import { benchKafka } from './setup';
+import { freePort, freshDatabase } from './pipeline';
 import { machine, peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 
 /**
@@ -108,7 +109,10 @@ interface PhaseResult {
 export async function gatewayBench(): Promise<void> {
   const atStart = machine();
   const { config, kafka, topics } = await benchKafka('gateway');
-  const db = await benchDatabase();
+  const db = await freshDatabase(
+    process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/vigil',
+    'bench_gateway',
+  );
   const gateways: Gateway[] = [];
   const admin = kafka.admin();
   await admin.connect();
@@ -214,27 +218,6 @@ export async function gatewayBench(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Set-up
 
-/** A fresh database on the server VIGIL_DATABASE_URL points at (the local one by default). */
-async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const server = new URL(process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/vigil');
-  const name = `vigil_bench_gateway_${Date.now().toString(36)}`;
-  const adminUrl = new URL(server);
-  adminUrl.pathname = '/postgres';
-  const adminQuery = async (sql: string) => {
-    const c = new Client({ connectionString: adminUrl.toString() });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 /** BODIES JSON arrays of 100 EEG events, each the first 10 s of a different simulated session. */
 function eegBodies(): string[] {
   const bodies: string[] = [];
@@ -258,17 +241,6 @@ function eegBodies(): string[] {
 async function endOffset(admin: ReturnType<Awaited<ReturnType<typeof benchKafka>>['kafka']['admin']>, topic: string) {
   const offsets = await admin.fetchTopicOffsets(topic);
   return offsets.reduce((n, o) => n + Number(o.high), 0);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startGateway(variant: Variant, env: Record<string, string>): Promise<Gateway> {
