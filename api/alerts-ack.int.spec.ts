@@ -36,7 +36,7 @@ describe('alert acknowledgement command (real Kafka, registry, PostgreSQL, Redis
          ('al-b', 'fleet-b', 'sess-9', 1, 'drowsy', 'active', now(), now())`,
     );
     // Known to Redis only (the Redis projection ran ahead of PostgreSQL's).
-    await fx.redis.hset(redisKeys(fx.config.topicPrefix).alert('al-redis'), {
+    await fx.redis.hset(redisKeys(fx.config.topicPrefix).alert('fleet-a', 'al-redis'), {
       alert_id: 'al-redis',
       tenant_id: 'fleet-a',
       session_id: 'sess-2',

@@ -3,7 +3,7 @@ import type { Logger } from '../core/logger';
 import { messageOf } from '../core/errors';
 
 /**
- * One entry of a session's live feed stream (`<prefix>:session:<id>:feed`, written by the Redis
+ * One entry of a session's live feed stream (`<prefix>:tenant:<t>:session:<id>:feed`, written by the Redis
  * projection, see projections/redis/model.ts): its stream id and fields.
  */
 export interface FeedEntry {

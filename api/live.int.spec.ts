@@ -20,10 +20,15 @@ describe('live feed over SSE (real Redis, PostgreSQL)', () => {
   let seq = 0;
 
   /** Appends one entry to the feed stream, as the Redis projection's `feed` script does. */
-  async function append(kind: 'score' | 'alert' | 'session', data: Record<string, unknown>, session = SESSION) {
+  async function append(
+    kind: 'score' | 'alert' | 'session',
+    data: Record<string, unknown>,
+    session = SESSION,
+    tenant = 'fleet-a',
+  ) {
     seq += 1;
     const id = await fx.redis.xadd(
-      redisKeys(fx.config.topicPrefix).feed(session),
+      redisKeys(fx.config.topicPrefix).feed(tenant, session),
       '*',
       'kind',
       kind,

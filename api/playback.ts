@@ -60,41 +60,50 @@ export async function pace(
 
 const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
 
-/** The session's timeline from the read models (scores, alert events, telemetry per minute). */
-export async function loadPlayback(pool: Pool, sessionId: string, endedAt: Date): Promise<PlaybackEvent[]> {
+/**
+ * The tenant's session's timeline from the read models (scores, alert events, telemetry per minute).
+ * Every query names the pair (tenant_id, session_id): rows another tenant wrote under the same
+ * session id are not this session's.
+ */
+export async function loadPlayback(
+  pool: Pool,
+  tenantId: string,
+  sessionId: string,
+  endedAt: Date,
+): Promise<PlaybackEvent[]> {
   const [scores, alerts, eeg, face, vehicle, game] = await Promise.all([
     pool.query(
       `SELECT ts, event_id, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, baseline_ready, model_version
-         FROM fatigue_scores WHERE session_id = $1 ORDER BY ts`,
-      [sessionId],
+         FROM fatigue_scores WHERE tenant_id = $1 AND session_id = $2 ORDER BY ts`,
+      [tenantId, sessionId],
     ),
     pool.query(
       `SELECT ts, event_id, alert_id, type, level, reason, score, escalation, acknowledged_by
-         FROM alert_events WHERE session_id = $1 ORDER BY ts, event_id`,
-      [sessionId],
+         FROM alert_events WHERE tenant_id = $1 AND session_id = $2 ORDER BY ts, event_id`,
+      [tenantId, sessionId],
     ),
     pool.query(
-      `SELECT date_trunc('minute', ts) AS minute, count(*) AS n FROM eeg_frames WHERE session_id = $1 GROUP BY 1`,
-      [sessionId],
+      `SELECT date_trunc('minute', ts) AS minute, count(*) AS n FROM eeg_frames WHERE tenant_id = $1 AND session_id = $2 GROUP BY 1`,
+      [tenantId, sessionId],
     ),
     pool.query(
       `SELECT date_trunc('minute', ts) AS minute, count(*) AS n, avg(eye_closure) AS eye_closure_avg,
               avg((eye_closure >= 0.8)::int) AS perclos, count(*) FILTER (WHERE NOT face_detected) AS face_lost
-         FROM face_frames WHERE session_id = $1 GROUP BY 1`,
-      [sessionId],
+         FROM face_frames WHERE tenant_id = $1 AND session_id = $2 GROUP BY 1`,
+      [tenantId, sessionId],
     ),
     pool.query(
       `SELECT date_trunc('minute', ts) AS minute, count(*) AS n, avg(speed_kmh) AS speed_kmh_avg,
               stddev_samp(lane_offset_m) AS lane_offset_sd
-         FROM vehicle_frames WHERE session_id = $1 GROUP BY 1`,
-      [sessionId],
+         FROM vehicle_frames WHERE tenant_id = $1 AND session_id = $2 GROUP BY 1`,
+      [tenantId, sessionId],
     ),
     pool.query(
       `SELECT date_trunc('minute', ts) AS minute, count(*) AS n,
               count(*) FILTER (WHERE kind = 'LaneDeparture') AS lane_departures,
               count(*) FILTER (WHERE kind = 'StimulusMissed') AS stimuli_missed
-         FROM game_events WHERE session_id = $1 GROUP BY 1`,
-      [sessionId],
+         FROM game_events WHERE tenant_id = $1 AND session_id = $2 GROUP BY 1`,
+      [tenantId, sessionId],
     ),
   ]);
   const minutes = new Map<number, Record<string, unknown>>();

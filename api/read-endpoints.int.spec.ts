@@ -1,4 +1,5 @@
 import { createRedis } from '../core/redis';
+import { redisKeys } from '../projections/redis/model';
 import { testLogger } from '../test/support/env';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { invalidateTenantCache } from './report-cache';
@@ -180,7 +181,7 @@ async function seed(fx: ApiFixture): Promise<void> {
   await report('sess-b1', B, 'drv-1', 3, [900, 70, 90, 2, 300, 200, 4, 3]);
 
   // The Redis read model's latest score of sess-a1 (as projections/redis writes it).
-  await fx.redis.hset(`${fx.config.topicPrefix}:session:sess-a1:latest`, {
+  await fx.redis.hset(redisKeys(fx.config.topicPrefix).latest(A, 'sess-a1'), {
     ts: String(T0 + 5 * MIN),
     session_id: 'sess-a1',
     tenant_id: A,

@@ -10,6 +10,7 @@ import type { AlertEvent, FatigueScored } from '../schemas/types';
 import { f32 } from './redis/model';
 import { Publisher } from '../producers/publisher';
 import { sessionIdOf } from '../producers/simulator/session';
+import { redisKeys } from './redis/model';
 import { alertIdOf, uuidFrom } from '../processors/fatigue/ids';
 import type { AlertEventKind } from '../schemas/types';
 
@@ -34,7 +35,7 @@ const telemetry = [
   { topic: 'game', table: 'game_events', counter: 'game_event_count' },
 ] as const;
 
-type Envelope = { event_id: string; session_id: string; ts: number };
+type Envelope = { event_id: string; tenant_id: string; session_id: string; ts: number };
 
 describe('projection worker: exactly once across kill -9', () => {
   const config = testConfig();
@@ -235,7 +236,14 @@ describe('projection worker: exactly once across kill -9', () => {
     const latest = await eventually(
       () =>
         Promise.all(
-          sessionIds.map((id) => redis.hmget(`${config.topicPrefix}:session:${id}:latest`, 'ts', 'score', 'event_id')),
+          sessionIds.map((id) =>
+            redis.hmget(
+              redisKeys(config.topicPrefix).latest(events.sessions.find((e) => e.session_id === id)!.tenant_id, id),
+              'ts',
+              'score',
+              'event_id',
+            ),
+          ),
         ),
       (ls) =>
         ls.every(

@@ -66,17 +66,20 @@ interface AlertRef {
 }
 
 /**
- * The alert as the read models know it: PostgreSQL's `alerts`, else the Redis alert hash (written by
- * the Redis projection, which may run ahead of PostgreSQL).
+ * The tenant's alert as the read models know it: PostgreSQL's `alerts` (tenant_id, alert_id), else the
+ * Redis alert hash under the tenant's key (written by the Redis projection, which may run ahead of
+ * PostgreSQL). Another tenant's alert of the same id is not found.
  */
-async function findAlert(deps: AlertAckDeps, alertId: string): Promise<AlertRef | undefined> {
+async function findAlert(deps: AlertAckDeps, tenantId: string, alertId: string): Promise<AlertRef | undefined> {
   const { rows } = await deps.pool.query<AlertRef>(
-    'SELECT tenant_id, session_id, status FROM alerts WHERE alert_id = $1',
-    [alertId],
+    'SELECT tenant_id, session_id, status FROM alerts WHERE tenant_id = $1 AND alert_id = $2',
+    [tenantId, alertId],
   );
   if (rows[0]) return rows[0];
-  const h = await deps.redis.hgetall(redisKeys(deps.prefix).alert(alertId)).catch(() => ({}) as Record<string, string>);
-  return h.tenant_id && h.session_id && h.status
+  const h = await deps.redis
+    .hgetall(redisKeys(deps.prefix).alert(tenantId, alertId))
+    .catch(() => ({}) as Record<string, string>);
+  return h.tenant_id === tenantId && h.session_id && h.status
     ? { tenant_id: h.tenant_id, session_id: h.session_id, status: h.status }
     : undefined;
 }
@@ -111,7 +114,7 @@ export function alertAckRouter(deps: AlertAckDeps): Router {
       },
     },
     async ({ params, body, principal }, _req, res) => {
-      const alert = await findAlert(deps, params.id);
+      const alert = await findAlert(deps, principal.tenantId, params.id);
       if (!alert || alert.tenant_id !== principal.tenantId) throw notFound(`alert ${params.id}`);
       if (alert.status === 'cleared') {
         throw new HttpProblem({

@@ -35,22 +35,24 @@ export const SessionIdParam = z.object({
 });
 
 /**
- * The tenant a session belongs to: PostgreSQL's `sessions` row, else the Redis latest-state hash
- * (written from the first score, possibly before the sessions projection caught up). Undefined when
- * neither knows it.
+ * Whether the tenant has this session: its `sessions` row (tenant_id, session_id), else the Redis
+ * latest-state hash under the tenant's key (written from the first score, possibly before the
+ * sessions projection caught up). Another tenant's session of the same id is not the caller's.
  */
-export async function tenantOfSession(
+export async function tenantHasSession(
   pool: Pool,
   redis: Redis,
   prefix: string,
+  tenantId: string,
   sessionId: string,
-): Promise<string | undefined> {
-  const { rows } = await pool.query<{ tenant_id: string }>('SELECT tenant_id FROM sessions WHERE session_id = $1', [
+): Promise<boolean> {
+  const { rowCount } = await pool.query('SELECT 1 FROM sessions WHERE tenant_id = $1 AND session_id = $2', [
+    tenantId,
     sessionId,
   ]);
-  if (rows[0]) return rows[0].tenant_id;
-  const fromRedis = await redis.hget(redisKeys(prefix).latest(sessionId), 'tenant_id').catch(() => null);
-  return fromRedis ?? undefined;
+  if (rowCount) return true;
+  const fromRedis = await redis.hget(redisKeys(prefix).latest(tenantId, sessionId), 'tenant_id').catch(() => null);
+  return fromRedis === tenantId;
 }
 
 const LiveQuery = z.object({
@@ -101,10 +103,11 @@ export function liveRouter(deps: LiveDeps): Router {
       if (header !== undefined && !STREAM_ID.test(header))
         throw badRequest([{ field: 'Last-Event-ID', message: 'must be a feed entry id <ms>-<seq> as sent in `id:`' }]);
       const lastEventId = header ?? query.last_event_id;
-      const tenant = await tenantOfSession(deps.pool, deps.redis, deps.prefix, params.id);
-      if (tenant !== principal.tenantId) throw notFound(`session ${params.id}`);
+      if (!(await tenantHasSession(deps.pool, deps.redis, deps.prefix, principal.tenantId, params.id)))
+        throw notFound(`session ${params.id}`);
+      const feedKey = keys.feed(principal.tenantId, params.id);
       // The feed lives in Redis: without it there is nothing to follow, so say so before the stream opens.
-      await deps.hub.lastId(keys.feed(params.id)).catch((err: unknown) => {
+      await deps.hub.lastId(feedKey).catch((err: unknown) => {
         deps.log.warn({ err: messageOf(err) }, 'live feed unavailable: Redis does not answer');
         throw new HttpProblem({
           type: 'https://vigil.dev/problems/live-feed-unavailable',
@@ -116,7 +119,7 @@ export function liveRouter(deps: LiveDeps): Router {
       const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
       recordSseClients('live', 1);
       try {
-        await followFeed(deps.hub, keys.feed(params.id), lastEventId, sse);
+        await followFeed(deps.hub, feedKey, lastEventId, sse);
       } catch (err) {
         deps.log.warn({ err: messageOf(err), session_id: params.id }, 'live feed ended by an error');
       } finally {

@@ -57,17 +57,17 @@ export function playbackRouter(deps: PlaybackDeps): Router {
       },
     },
     async ({ params, query, principal }, req, res) => {
-      const { rows } = await deps.pool.query<{ tenant_id: string; status: string; ended_at: Date | null }>(
-        'SELECT tenant_id, status, ended_at FROM sessions WHERE session_id = $1',
-        [params.id],
+      const { rows } = await deps.pool.query<{ status: string; ended_at: Date | null }>(
+        'SELECT status, ended_at FROM sessions WHERE tenant_id = $1 AND session_id = $2',
+        [principal.tenantId, params.id],
       );
       const s = rows[0];
-      if (!s || s.tenant_id !== principal.tenantId) throw notFound(`session ${params.id}`);
+      if (!s) throw notFound(`session ${params.id}`);
       if (s.status !== 'ended' || !s.ended_at)
         throw badRequest([{ field: 'id', message: 'the session has not ended; follow it live at /live instead' }]);
       const resumeHeader = req.get('last-event-id');
       const from = resumeHeader !== undefined && /^\d{1,9}$/.test(resumeHeader) ? Number(resumeHeader) + 1 : 0;
-      const timeline = await loadPlayback(deps.pool, params.id, s.ended_at);
+      const timeline = await loadPlayback(deps.pool, principal.tenantId, params.id, s.ended_at);
       const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
       recordSseClients('playback', 1);
       try {

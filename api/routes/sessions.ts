@@ -136,10 +136,13 @@ export async function sessionOf(deps: ApiDeps, tenantId: string, sessionId: stri
   return rows[0];
 }
 
-/** The Redis `latest` hash of a session as the API shows it; undefined when absent, unusable or Redis is down. */
+/**
+ * The Redis `latest` hash of the tenant's session as the API shows it (the key names the tenant; the
+ * hash's tenant_id is checked too); undefined when absent, unusable or Redis is down.
+ */
 async function latestFromRedis(deps: ApiDeps, sessionId: string, tenantId: string) {
   const h = await softRedis(deps.log, 'latest', () =>
-    deps.redis.hgetall(redisKeys(deps.config.topicPrefix).latest(sessionId)),
+    deps.redis.hgetall(redisKeys(deps.config.topicPrefix).latest(tenantId, sessionId)),
   );
   if (!h || h.score === undefined || h.ts === undefined || h.tenant_id !== tenantId) return undefined;
   let components: Record<string, number | null> | null = null;

@@ -212,12 +212,16 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
 
   if (o.redis) {
     const k = redisKeys(p.config.topicPrefix);
-    const newest = new Map<string, number>();
-    for (const d of decoded.scores ?? [])
-      newest.set(d.value.session_id, Math.max(newest.get(d.value.session_id) ?? 0, d.value.ts));
+    // A session is the pair (tenant_id, session_id): so are its Redis keys.
+    const newest = new Map<string, { tenant: string; sid: string; ts: number }>();
+    for (const d of decoded.scores ?? []) {
+      const id = JSON.stringify([d.value.tenant_id, d.value.session_id]);
+      const ts = Math.max(newest.get(id)?.ts ?? 0, d.value.ts);
+      newest.set(id, { tenant: d.value.tenant_id, sid: d.value.session_id, ts });
+    }
     let wrong = 0;
-    for (const [sid, ts] of newest) {
-      const have = await o.redis.hget(k.latest(sid), 'ts');
+    for (const { tenant, sid, ts } of newest.values()) {
+      const have = await o.redis.hget(k.latest(tenant, sid), 'ts');
       if (Number(have) !== ts) wrong++;
     }
     checks.push(
@@ -225,9 +229,9 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
     );
     const endedIds = (decoded.sessions ?? [])
       .filter((d) => (d.value.event as { type?: string } | undefined)?.type === 'SessionEnded')
-      .map((d) => d.value.session_id);
+      .map((d) => [d.value.tenant_id, d.value.session_id] as const);
     let missing = 0;
-    for (const sid of endedIds) if (!(await o.redis.hexists(k.latest(sid), 'ended_at'))) missing++;
+    for (const [tenant, sid] of endedIds) if (!(await o.redis.hexists(k.latest(tenant, sid), 'ended_at'))) missing++;
     checks.push(check('redis ended_at per ended session', endedIds.length, endedIds.length - missing, missing, 0));
   }
 

@@ -8,15 +8,20 @@ import type { RedisScriptName } from './scripts';
  * `sessions.v1`, `fatigue.scores.v1` and `fatigue.alerts.v1`. Keys, under the prefix `p` (the topic
  * prefix: `vigil` in production):
  *
- * - `p:session:<id>:latest` hash: the newest score (ts, score, level, window_start_ts, components
- *   JSON, model_version, event_id, session_id, tenant_id); ended_at and end_reason once ended.
+ * Every key of a session or an alert names its tenant: the pair (tenant_id, session_id) identifies a
+ * session (and (tenant_id, alert_id) an alert), so two tenants' events never share a key, whatever
+ * ids they carry. `<t>` is the tenant id URI-encoded (no `:` inside it, so a key parses one way).
+ *
+ * - `p:tenant:<t>:session:<id>:latest` hash: the newest score (ts, score, level, window_start_ts,
+ *   components JSON, model_version, event_id, session_id, tenant_id); ended_at and end_reason once ended.
  * - `p:tenant:<t>:live` sorted set: session_id → event time (ms) of its newest session event or
  *   score; sessions leave it when they end. Readers take ZRANGEBYSCORE over their own window.
  * - `p:tenant:<t>:alerts:active` hash: alert_id → JSON of each alert not cleared (status active or
- *   acknowledged); `p:alert:<id>` hash: the alert's folded state, kept `alertTtlMs` after its last event.
- * - `p:session:<id>:feed` stream: the live feed (kind session|score|alert, ts, event_id, data = the
- *   event as JSON), capped at ~`feedMaxLen` entries, for SSE fan-out; `p:session:<id>:feed:marks`
- *   holds its per-kind newest ts (the replay guard).
+ *   acknowledged); `p:tenant:<t>:alert:<id>` hash: the alert's folded state, kept `alertTtlMs` after
+ *   its last event.
+ * - `p:tenant:<t>:session:<id>:feed` stream: the live feed (kind session|score|alert, ts, event_id,
+ *   data = the event as JSON), capped at ~`feedMaxLen` entries, for SSE fan-out;
+ *   `p:tenant:<t>:session:<id>:feed:marks` holds its per-kind newest ts (the replay guard).
  *
  * Session keys expire `sessionTtlMs` after their last write. Pure: records in, operations out, each
  * a guarded Lua script (see scripts.ts); the Redis projection runner applies them.
@@ -46,15 +51,22 @@ export const defaultRedisModelOptions: Omit<RedisModelOptions, 'prefix'> = {
 
 export const redisTopics: readonly TopicKey[] = ['sessions', 'scores', 'alerts'];
 
-export const redisKeys = (prefix: string) => ({
-  latest: (sessionId: string) => `${prefix}:session:${sessionId}:latest`,
-  feed: (sessionId: string) => `${prefix}:session:${sessionId}:feed`,
-  feedMarks: (sessionId: string) => `${prefix}:session:${sessionId}:feed:marks`,
-  live: (tenantId: string) => `${prefix}:tenant:${tenantId}:live`,
-  activeAlerts: (tenantId: string) => `${prefix}:tenant:${tenantId}:alerts:active`,
-  alert: (alertId: string) => `${prefix}:alert:${alertId}`,
-  checkpoints: (projection: string) => `${prefix}:projection:${projection}:checkpoints`,
-});
+/** A tenant id as it appears in a key: URI-encoded, so it holds no `:` and a key parses one way. */
+const tenantPart = (tenantId: string): string => encodeURIComponent(tenantId);
+
+export const redisKeys = (prefix: string) => {
+  const session = (tenantId: string, sessionId: string) =>
+    `${prefix}:tenant:${tenantPart(tenantId)}:session:${sessionId}`;
+  return {
+    latest: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:latest`,
+    feed: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed`,
+    feedMarks: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed:marks`,
+    live: (tenantId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:live`,
+    activeAlerts: (tenantId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:alerts:active`,
+    alert: (tenantId: string, alertId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:alert:${alertId}`,
+    checkpoints: (projection: string) => `${prefix}:projection:${projection}:checkpoints`,
+  };
+};
 
 /**
  * The shortest decimal that reads back as the same 32-bit float: Avro `float` fields decode to the
@@ -77,16 +89,22 @@ export function projectRedis(records: readonly ProjectedRecord[], options: Redis
   const o = options;
   const k = redisKeys(o.prefix);
   const ops: RedisOp[] = [];
-  const feed = (sessionId: string, kind: string, ts: number, eventId: string, data: unknown) =>
+  const feed = (
+    e: { tenant_id: string; session_id: string },
+    kind: string,
+    ts: number,
+    eventId: string,
+    data: unknown,
+  ) =>
     ops.push({
       script: 'feed',
-      keys: [k.feed(sessionId), k.feedMarks(sessionId)],
+      keys: [k.feed(e.tenant_id, e.session_id), k.feedMarks(e.tenant_id, e.session_id)],
       args: [kind, str(ts), eventId, str(o.feedMaxLen), str(o.sessionTtlMs), JSON.stringify(data)],
     });
   const live = (e: { tenant_id: string; session_id: string; ts: number }) =>
     ops.push({
       script: 'live',
-      keys: [k.live(e.tenant_id), k.latest(e.session_id)],
+      keys: [k.live(e.tenant_id), k.latest(e.tenant_id, e.session_id)],
       args: [e.session_id, str(e.ts), str(o.liveStaleMs)],
     });
 
@@ -97,17 +115,17 @@ export function projectRedis(records: readonly ProjectedRecord[], options: Redis
       else
         ops.push({
           script: 'ended',
-          keys: [k.live(e.tenant_id), k.latest(e.session_id)],
-          args: [e.session_id, str(e.ts), str(o.sessionTtlMs), e.event.reason],
+          keys: [k.live(e.tenant_id), k.latest(e.tenant_id, e.session_id)],
+          args: [e.session_id, str(e.ts), str(o.sessionTtlMs), e.event.reason, e.tenant_id],
         });
-      feed(e.session_id, 'session', e.ts, e.event_id, e);
+      feed(e, 'session', e.ts, e.event_id, e);
     } else if (r.topic === 'scores') {
       const e = r.value as FatigueScored;
       const components = Object.fromEntries(Object.entries(e.components).map(([c, v]) => [c, f32OrNull(v)]));
       const score = { ...e, score: f32(e.score), components };
       ops.push({
         script: 'latest',
-        keys: [k.latest(e.session_id)],
+        keys: [k.latest(e.tenant_id, e.session_id)],
         args: [
           str(e.ts),
           str(o.sessionTtlMs),
@@ -117,14 +135,14 @@ export function projectRedis(records: readonly ProjectedRecord[], options: Redis
         ],
       });
       live(e);
-      feed(e.session_id, 'score', e.ts, e.event_id, score);
+      feed(e, 'score', e.ts, e.event_id, score);
     } else if (r.topic === 'alerts') {
       const e = r.value as AlertEvent;
       const a = e.event;
       const data = a.type === 'AlertRaised' && a.score !== null ? { ...e, event: { ...a, score: f32(a.score) } } : e;
       ops.push({
         script: 'alert',
-        keys: [k.alert(a.alert_id), k.activeAlerts(e.tenant_id)],
+        keys: [k.alert(e.tenant_id, a.alert_id), k.activeAlerts(e.tenant_id)],
         args: [
           a.type,
           str(e.ts),
@@ -139,7 +157,7 @@ export function projectRedis(records: readonly ProjectedRecord[], options: Redis
           a.type === 'AlertAcknowledged' ? a.acknowledged_by : '',
         ],
       });
-      feed(e.session_id, 'alert', e.ts, e.event_id, data);
+      feed(e, 'alert', e.ts, e.event_id, data);
     }
   }
   return ops;

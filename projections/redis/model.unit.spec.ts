@@ -1,4 +1,4 @@
-import { f32, projectRedis, type RedisModelOptions } from './model';
+import { f32, projectRedis, redisKeys, type RedisModelOptions } from './model';
 import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/types';
 import type { TopicKey } from '../../schemas/catalogue';
 
@@ -62,10 +62,10 @@ const rec = (topic: TopicKey, value: unknown, offset = 0) => ({ topic, partition
 describe('redis read model', () => {
   it('keeps a started session live and feeds it', () => {
     expect(projectRedis([rec('sessions', started)], options)).toEqual([
-      { script: 'live', keys: ['p:tenant:t:live', 'p:session:s1:latest'], args: ['s1', String(T0), '300'] },
+      { script: 'live', keys: ['p:tenant:t:live', 'p:tenant:t:session:s1:latest'], args: ['s1', String(T0), '300'] },
       {
         script: 'feed',
-        keys: ['p:session:s1:feed', 'p:session:s1:feed:marks'],
+        keys: ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks'],
         args: ['session', String(T0), 'e-start', '50', '1000', JSON.stringify(started)],
       },
     ]);
@@ -74,8 +74,8 @@ describe('redis read model', () => {
   it('marks an ended session and takes it off the live set', () => {
     expect(projectRedis([rec('sessions', ended)], options)[0]).toEqual({
       script: 'ended',
-      keys: ['p:tenant:t:live', 'p:session:s1:latest'],
-      args: ['s1', String(T0 + 90_000), '1000', 'COMPLETED'],
+      keys: ['p:tenant:t:live', 'p:tenant:t:session:s1:latest'],
+      args: ['s1', String(T0 + 90_000), '1000', 'COMPLETED', 't'],
     });
   });
 
@@ -84,7 +84,7 @@ describe('redis read model', () => {
     expect(ops.map((o) => o.script)).toEqual(['latest', 'live', 'feed']);
     expect(ops[0]).toEqual({
       script: 'latest',
-      keys: ['p:session:s1:latest'],
+      keys: ['p:tenant:t:session:s1:latest'],
       args: [
         String(T0 + 65_000),
         '1000',
@@ -101,10 +101,10 @@ describe('redis read model', () => {
   it('folds alert events through the alert script with each kind’s fields, and feeds them', () => {
     const ops = projectRedis([rec('alerts', raised, 1), rec('alerts', acked, 2)], options);
     expect(ops.map((o) => [o.script, o.keys])).toEqual([
-      ['alert', ['p:alert:a1', 'p:tenant:t:alerts:active']],
-      ['feed', ['p:session:s1:feed', 'p:session:s1:feed:marks']],
-      ['alert', ['p:alert:a1', 'p:tenant:t:alerts:active']],
-      ['feed', ['p:session:s1:feed', 'p:session:s1:feed:marks']],
+      ['alert', ['p:tenant:t:alert:a1', 'p:tenant:t:alerts:active']],
+      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks']],
+      ['alert', ['p:tenant:t:alert:a1', 'p:tenant:t:alerts:active']],
+      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks']],
     ]);
     expect(ops[0]!.args).toEqual([
       'AlertRaised',
@@ -133,6 +133,35 @@ describe('redis read model', () => {
       'ops',
     ]);
     expect(JSON.parse(ops[1]!.args[5]!).event.score).toBe(71.3);
+  });
+
+  it('keys two tenants’ sessions and alerts of the same ids apart, and never reads a tenant id as two key parts', () => {
+    const other = (e: { tenant_id: string }, tenant: string) => ({ ...e, tenant_id: tenant });
+    const keysOf = (tenant: string) =>
+      projectRedis(
+        [
+          rec('sessions', other(started, tenant)),
+          rec('scores', other(scored, tenant)),
+          rec('alerts', other(raised, tenant)),
+        ],
+        options,
+      ).flatMap((o) => o.keys);
+    const a = keysOf('t');
+    const b = keysOf('u');
+    expect(a.filter((k) => b.includes(k))).toEqual([]);
+    expect(new Set(b)).toEqual(
+      new Set([
+        'p:tenant:u:live',
+        'p:tenant:u:session:s1:latest',
+        'p:tenant:u:session:s1:feed',
+        'p:tenant:u:session:s1:feed:marks',
+        'p:tenant:u:alert:a1',
+        'p:tenant:u:alerts:active',
+      ]),
+    );
+    // A tenant id holding ':' cannot pose as another tenant's key (it is URI-encoded).
+    expect(redisKeys('p').latest('t:session:x', 's1')).toBe('p:tenant:t%3Asession%3Ax:session:s1:latest');
+    expect(redisKeys('p').latest('t:session:x', 's1')).not.toBe(redisKeys('p').latest('t', 'x:session:s1'));
   });
 
   it('reads a float32 back as the shortest decimal that is the same float32', () => {

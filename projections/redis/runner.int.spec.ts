@@ -131,7 +131,7 @@ describe('redis read model scripts (against Redis)', () => {
   it('keeps the newest score as the latest: an older or replayed score changes nothing', async () => {
     await apply('scores', scoreOf('s1', 20, 60.5, 2));
     expect(await apply('scores', scoreOf('s1', 15, 80, 2), scoreOf('s1', 20, 60.5, 2))).toEqual([0, 1, 0, 0, 1, 0]);
-    expect(await redis.hgetall(k('session:s1:latest'))).toEqual({
+    expect(await redis.hgetall(k(`tenant:${TENANT}:session:s1:latest`))).toEqual({
       ts: String(at(20)),
       session_id: 's1',
       tenant_id: TENANT,
@@ -142,9 +142,13 @@ describe('redis read model scripts (against Redis)', () => {
       model_version: 'fatigue-v1',
       event_id: scoreOf('s1', 20, 60.5, 2).event_id,
     });
-    expect(await redis.pttl(k('session:s1:latest'))).toBeGreaterThan(50_000);
+    expect(await redis.pttl(k(`tenant:${TENANT}:session:s1:latest`))).toBeGreaterThan(50_000);
     await apply('scores', scoreOf('s1', 25, 55, 1));
-    expect(await redis.hmget(k('session:s1:latest'), 'ts', 'score', 'level')).toEqual([String(at(25)), '55', '1']);
+    expect(await redis.hmget(k(`tenant:${TENANT}:session:s1:latest`), 'ts', 'score', 'level')).toEqual([
+      String(at(25)),
+      '55',
+      '1',
+    ]);
   });
 
   it('keeps live sessions by newest event time, never lowered, and leaves ended sessions out for good', async () => {
@@ -161,7 +165,7 @@ describe('redis read model scripts (against Redis)', () => {
     await apply('sessions', startedOf('s2', 0)); // a replay of the start after the end
     await apply('scores', scoreOf('s2', 30, 10, 0)); // a score flushed at the end
     expect(await redis.zrange(k(`tenant:${TENANT}:live`), 0, -1)).toEqual(['s1']);
-    expect(await redis.hmget(k('session:s2:latest'), 'ended_at', 'end_reason', 'score')).toEqual([
+    expect(await redis.hmget(k(`tenant:${TENANT}:session:s2:latest`), 'ended_at', 'end_reason', 'score')).toEqual([
       String(at(30)),
       'COMPLETED',
       '10',
@@ -207,7 +211,7 @@ describe('redis read model scripts (against Redis)', () => {
     await apply('alerts', cleared);
     await apply('alerts', raised, escalated, acked); // a replay from before the clear
     expect(await redis.hexists(active, id)).toBe(0);
-    expect(await redis.hgetall(k(`alert:${id}`))).toEqual({
+    expect(await redis.hgetall(k(`tenant:${TENANT}:alert:${id}`))).toEqual({
       alert_id: id,
       session_id: 's1',
       tenant_id: TENANT,
@@ -225,7 +229,7 @@ describe('redis read model scripts (against Redis)', () => {
   });
 
   it('feeds each event once per kind in event-time order: replays and late events add nothing', async () => {
-    const feed = k('session:s3:feed');
+    const feed = k(`tenant:${TENANT}:session:s3:feed`);
     const a = alertOf('s3', 20, { type: 'AlertRaised', alert_id: 'x', level: 1, reason: 'drowsy', score: 50 });
     const b = alertOf('s3', 20, { type: 'AlertRaised', alert_id: 'y', level: 2, reason: 'severe', score: 50 });
     await apply('scores', scoreOf('s3', 20, 50, 1));
@@ -251,7 +255,7 @@ describe('redis read model scripts (against Redis)', () => {
       ).filter((o) => o.script === 'feed');
       await redis.eval(redisScripts.feed.lua, 2, ...op!.keys, ...op!.args);
     }
-    const n = await redis.xlen(k('session:s4:feed'));
+    const n = await redis.xlen(k(`tenant:${TENANT}:session:s4:feed`));
     expect(n).toBeGreaterThanOrEqual(10);
     expect(n).toBeLessThan(300);
   });
@@ -340,7 +344,7 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     await runUntil(r, checkpointsAtEnd);
     expect(r.applied).toBe(total);
 
-    expect(await redis.hmget(`${prefix}:session:A:latest`, 'ts', 'score', 'level')).toEqual([
+    expect(await redis.hmget(`${prefix}:tenant:${TENANT}:session:A:latest`, 'ts', 'score', 'level')).toEqual([
       String(at(20)),
       '60.5',
       '2',
@@ -349,9 +353,9 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     const active = await redis.hgetall(`${prefix}:tenant:${TENANT}:alerts:active`);
     expect(Object.keys(active)).toEqual([drowsy]);
     expect(JSON.parse(active[drowsy]!)).toMatchObject({ status: 'active', level: 1, score: 71.25, raised_at: at(15) });
-    expect(await redis.hget(`${prefix}:alert:${microsleep}`, 'status')).toBe('cleared');
+    expect(await redis.hget(`${prefix}:tenant:${TENANT}:alert:${microsleep}`, 'status')).toBe('cleared');
 
-    const feed = await feedOf(redis, `${prefix}:session:A:feed`);
+    const feed = await feedOf(redis, `${prefix}:tenant:${TENANT}:session:A:feed`);
     const byKind = (kind: string) => feed.filter((e) => e.kind === kind).map((e) => e.ts);
     expect(byKind('session')).toEqual([at(0)]);
     expect(byKind('score')).toEqual([at(10), at(15), at(20)]); // the late one is not news

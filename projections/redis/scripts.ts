@@ -38,12 +38,12 @@ return 1`,
   },
   /**
    * A session ended. KEYS: the tenant's live zset, the session's latest hash. ARGV: session_id, ts, ttl
-   * ms, reason. Marks the session ended (so later `live` calls leave it out) and takes it off the set.
+   * ms, reason, tenant_id. Marks the session ended (so later `live` calls leave it out) and takes it off the set.
    */
   ended: {
     numberOfKeys: 2,
     lua: `
-redis.call('HSET', KEYS[2], 'session_id', ARGV[1], 'ended_at', ARGV[2], 'end_reason', ARGV[4])
+redis.call('HSET', KEYS[2], 'session_id', ARGV[1], 'tenant_id', ARGV[5], 'ended_at', ARGV[2], 'end_reason', ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`,
