@@ -23,6 +23,8 @@ export function deadLetterHeaders(src: DeadLetterSource, err: VigilError): IHead
     'vigil.dlq.source.partition': String(src.partition),
     'vigil.dlq.source.offset': src.message.offset,
     'vigil.dlq.error.code': err.code,
+    // The reason in one lower-case word (`tenant_mismatch`, `rule_violation`, `ts_out_of_window`, ...).
+    'vigil.dlq.reason': err.code.toLowerCase(),
     'vigil.dlq.error.message': err.message.slice(0, 1000),
     'vigil.dlq.phase': src.phase,
     'vigil.dlq.consumer': src.consumer,

@@ -16,8 +16,17 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'REBUILD_RUNNING'
   | 'REBUILD_ABORTED'
+  | 'HISTORY_TRUNCATED'
   | 'MODEL_UNKNOWN'
-  | 'REQUEST_INVALID';
+  | 'REQUEST_INVALID'
+  /** An event breaks the rule table (schemas/rules.ts): a value outside its physical range or format. */
+  | 'RULE_VIOLATION'
+  /** An event names a session owned by another tenant (core/session-owners.ts). */
+  | 'TENANT_MISMATCH'
+  /** An event's `ts` is outside the accepted window around the receiving clock. */
+  | 'TS_OUT_OF_WINDOW'
+  /** A record's statements failed with a data error (SQLSTATE class 22 or 23, a date out of range). */
+  | 'DATA_ERROR';
 
 export class VigilError extends Error {
   readonly code: ErrorCode;

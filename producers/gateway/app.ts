@@ -6,6 +6,8 @@ import type { Logger } from '../../core/logger';
 import type { TopicKey, ValueOf } from '../../schemas/catalogue';
 import { HttpProblem, sendProblem, type Problem } from '../../api/problem';
 import { checkBatch, isStream, streams, type Validate } from './batch';
+import type { Claim } from '../../core/session-owners';
+import { DEFAULT_TS_WINDOW, type TsWindow } from '../../schemas/rules';
 import type { RateLimiter } from './rate-limit';
 import { retryAfterS, setRateHeaders } from '../../api/rate-limit';
 import { healthRouter, type DependencyCheck } from '../../api/routes/health';
@@ -22,8 +24,11 @@ import { requestContext } from '../../api/request-context';
  *   404 unknown stream · 401 missing/unknown/revoked key · 403 key of another role ·
  *   415 not JSON · 413 body over VIGIL_GATEWAY_MAX_BODY_BYTES · 400 bad JSON, not an array, empty ·
  *   413 more than VIGIL_GATEWAY_MAX_EVENTS events · 429 over VIGIL_GATEWAY_RATE_PER_SEC events/s for
- *   the key (Retry-After) · 403 an event names another tenant · 400 events break the schema, each as
- *   `{index, field, message}` · 503 Kafka or the registry unavailable (Retry-After).
+ *   the key (Retry-After) · 403 an event names another tenant · 400 events break the schema or the
+ *   rule table (schemas/rules.ts) or have a `ts` outside the window around the gateway's clock, each
+ *   as `{index, field, message, rule?}` · 403 an event names a session owned by another tenant
+ *   (`field: session_id`; the first tenant to use a session id owns it, core/session-owners.ts) ·
+ *   503 Kafka, the registry or PostgreSQL unavailable (Retry-After).
  * `202 {accepted: n}` only once Kafka acknowledged every event (acks=all).
  *
  * Every response carries `X-Request-Id` and the `traceparent` of its server span; the Kafka records
@@ -43,6 +48,14 @@ export interface GatewayDeps {
   log: Logger;
   /** False while the writer schemas are not registered yet (ingest answers 503 meanwhile). */
   ready?: () => boolean;
+  /** Requests per client address, before authentication (api/rate-limit.ts `rateLimitPerAddress`). */
+  addressLimit?: RequestHandler;
+  /** SessionOwners.claim: the owner tenant of each session id (claiming the unclaimed ones). */
+  claimSessions(claims: readonly Claim[]): Promise<Map<string, string>>;
+  /** Accepted window of event `ts` around the gateway's clock (default DEFAULT_TS_WINDOW). */
+  tsWindow?: TsWindow;
+  /** The gateway's clock (tests fix it). */
+  now?: () => number;
 }
 
 /** Dependency failures: 503 even when not retriable as such (e.g. migrations not applied yet). */
@@ -61,6 +74,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
+  if (deps.addressLimit) app.use(deps.addressLimit);
   app.use(healthRouter(deps.checks));
 
   const parseJson = express.json({ limit: deps.limits.maxBodyBytes, strict: false, type: () => true });
@@ -128,7 +142,11 @@ export function createGatewayApp(deps: GatewayDeps): Express {
 
       if (deps.ready && !deps.ready()) throw unavailable('the gateway is starting: event schemas not registered yet');
 
-      const checked = checkBatch(key, body, principal.tenantId, deps.validate);
+      const now = deps.now?.() ?? Date.now();
+      const checked = checkBatch(key, body, principal.tenantId, deps.validate, 100, {
+        now,
+        window: deps.tsWindow ?? DEFAULT_TS_WINDOW,
+      });
       if (!checked.ok) {
         const truncated = checked.total > checked.errors.length ? `, first ${checked.errors.length} listed` : '';
         throw checked.status === 403
@@ -146,6 +164,29 @@ export function createGatewayApp(deps: GatewayDeps): Express {
               `${checked.total} problems in the events${truncated}; nothing was published`,
               { errors: checked.errors, total_errors: checked.total },
             );
+      }
+
+      // Session ownership: every session id of the batch must be the key's tenant's (or unclaimed,
+      // and then it becomes the tenant's). One answer for the whole batch, before anything is sent.
+      const owners = await deps.claimSessions(
+        checked.events.map((e) => ({ session_id: e.session_id, tenant_id: principal.tenantId })),
+      );
+      const foreign = checked.events
+        .map((e, index) => ({ index, session: e.session_id, owner: owners.get(e.session_id) }))
+        .filter((x) => x.owner !== principal.tenantId);
+      if (foreign.length) {
+        const errors = foreign.slice(0, 100).map((x) => ({
+          index: x.index,
+          field: 'session_id',
+          message: `session ${JSON.stringify(x.session)} belongs to another tenant`,
+        }));
+        throw problem(
+          403,
+          'foreign-session',
+          'Forbidden',
+          `${foreign.length} events name a session of another tenant; nothing was published`,
+          { errors, total_errors: foreign.length },
+        );
       }
 
       await deps.publish(key, checked.events);

@@ -1,5 +1,6 @@
 import type { TopicKey, ValueOf } from '../../schemas/catalogue';
 import { toFieldError } from './field-errors';
+import { tsWindowViolation, violationsOf, type TsWindow } from '../../schemas/rules';
 
 /**
  * What `POST /v1/ingest/<stream>` accepts and how a batch is checked before anything is published.
@@ -25,6 +26,8 @@ export interface EventError {
   index: number;
   field: string;
   message: string;
+  /** The rule-table rule it breaks (`fraction`, `ts_ahead`, ...); absent for Avro schema errors. */
+  rule?: string;
 }
 
 export type BatchResult<K extends TopicKey> =
@@ -34,7 +37,11 @@ export type BatchResult<K extends TopicKey> =
 
 export type Validate = (key: TopicKey, value: unknown) => string[];
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The gateway's clock and the accepted window of `ts` around it (absent: no window check). */
+export interface Clock {
+  now: number;
+  window: TsWindow;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -45,7 +52,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * or null) gets the key's; an event naming another tenant makes the whole request 403. This runs
  * before the schema check, so a batch that is both foreign and malformed answers 403.
  *
- * Beyond the Avro schema (which avsc checks without logical types), `event_id` must be a UUID.
+ * Beyond the Avro schema (which avsc checks without logical types), each event must keep the rule
+ * table (schemas/rules.ts: physical ranges, UUIDs, bounded strings without control characters; an
+ * error names the field and the rule) and its `ts` must lie in the window around the gateway's clock.
  * At most `maxErrors` errors are listed; `total` counts them all.
  */
 export function checkBatch<K extends StreamTopic>(
@@ -54,6 +63,7 @@ export function checkBatch<K extends StreamTopic>(
   tenantId: string,
   validate: Validate,
   maxErrors = 100,
+  clock?: Clock,
 ): BatchResult<K> {
   const foreign: EventError[] = [];
   const events = items.map((item, index) => {
@@ -74,9 +84,12 @@ export function checkBatch<K extends StreamTopic>(
   const errors: EventError[] = [];
   let total = 0;
   events.forEach((event, index) => {
-    const found = validate(key, event).map((p) => ({ index, ...toFieldError(key, p) }));
-    if (isObject(event) && typeof event.event_id === 'string' && !UUID_RE.test(event.event_id)) {
-      found.push({ index, field: 'event_id', message: `must be a UUID string, got ${JSON.stringify(event.event_id)}` });
+    const found: EventError[] = validate(key, event).map((p) => ({ index, ...toFieldError(key, p) }));
+    if (found.length === 0) {
+      for (const v of violationsOf(key, event)) found.push({ index, field: v.field, message: v.message, rule: v.rule });
+      const ts = (event as { ts?: unknown }).ts;
+      const late = clock && typeof ts === 'number' ? tsWindowViolation(ts, clock.now, clock.window) : undefined;
+      if (late && found.every((f) => f.field !== 'ts')) found.push({ index, ...late });
     }
     total += found.length;
     for (const e of found) if (errors.length < maxErrors) errors.push(e);

@@ -13,6 +13,7 @@ import { Publisher } from '../publisher';
 import { sessionEvents } from '../simulator/session';
 import type { EegBandPower, FaceFrame, GameEvent, SessionEvent, VehicleFrame } from '../../schemas/types';
 import type { TopicKey } from '../../schemas/catalogue';
+import { SessionOwners } from '../../core/session-owners';
 import { createGatewayApp, type GatewayDeps } from './app';
 import { EventRateLimiter } from './rate-limit';
 
@@ -68,6 +69,7 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
         log,
       }),
       limits: { maxBodyBytes: config.gateway.maxBodyBytes, maxEvents: config.gateway.maxEvents },
+      claimSessions: (claims) => new SessionOwners(pool).claim(claims),
       checks: {
         postgres: { required: true, check: () => pool.query('SELECT 1') },
         redis: { required: false, check: () => redis.ping() },

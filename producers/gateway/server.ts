@@ -6,6 +6,9 @@ import { Publisher } from '../publisher';
 import { createGatewayApp } from './app';
 import { streams } from './batch';
 import { EventRateLimiter } from './rate-limit';
+import { RedisRateLimiter } from '../../core/rate-limit';
+import { rateLimitPerAddress } from '../../api/rate-limit';
+import { SessionOwners } from '../../core/session-owners';
 
 /**
  * `vigil gateway`: serves the HTTP ingest gateway until SIGTERM/SIGINT. Listens at once; the Kafka
@@ -57,6 +60,7 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
     schemasUp = true;
   });
 
+  const owners = new SessionOwners(pool);
   const app = createGatewayApp({
     publish: (key, events) => publisher.publish(key, events),
     validate: (key, value) => rt.serde.validate(key, value),
@@ -66,8 +70,19 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
       keyPrefix: `${config.topicPrefix}:gateway:rate`,
       log,
     }),
+    addressLimit: rateLimitPerAddress(
+      new RedisRateLimiter(redis, {
+        points: config.limits.gatewayAddressRatePerMin,
+        windowS: 60,
+        keyPrefix: `${config.topicPrefix}:gateway:addr`,
+        log,
+      }),
+      config.limits.trustProxyHops,
+    ),
     limits: { maxBodyBytes: config.gateway.maxBodyBytes, maxEvents: config.gateway.maxEvents },
     ready: () => schemasUp,
+    claimSessions: (claims) => owners.claim(claims),
+    tsWindow: config.tsWindow,
     log,
     checks: {
       kafka: {

@@ -1,0 +1,309 @@
+import type { TopicKey } from './catalogue';
+import { VigilError } from '../core/errors';
+
+/**
+ * The physical ranges and formats of every event field: the one rule table (issue 11, DESIGN
+ * section 3 "Device trust"). The Avro schema says a field is a float; this says it is a fraction in
+ * [0, 1]. Used by the ingest gateway (400 with index, field and rule), the producer library (throws
+ * before sending), `vigil publish` (line and reason), the processor and the projections (dead letter
+ * with reason `rule_violation`). Each rule's `text` also stands in the field's `.avsc` doc
+ * ("Rule: ..."), checked by rules.unit.spec.ts, so the contract and the code cannot drift apart.
+ *
+ * Rules apply to decoded values (avsc's unwrapped unions: `event` is an object with a `type`).
+ * Paths: `a.b`, `channels[].quality` for every element of an array. A field absent or null is not
+ * checked here (the Avro schema decides whether it may be); strings anywhere are bounded and free of
+ * control characters even where no field rule names them.
+ */
+
+export interface Violation {
+  /** JSON path of the offending field as a device developer writes it: `channels.2.quality`. */
+  field: string;
+  /** Stable rule name, e.g. `fraction`, `uuid`, `timestamp`. */
+  rule: string;
+  message: string;
+}
+
+interface Rule {
+  name: string;
+  /** The rule in words, as it appears in the `.avsc` doc after "Rule: ". */
+  text: string;
+  ok: (v: unknown) => boolean;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** C0 and C1 control characters (U+0000 included: PostgreSQL refuses it in text) and lone surrogates. */
+const CONTROL_RE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z: any device time outside is a broken clock or a unit error. */
+export const TS_MIN = Date.UTC(2000, 0, 1);
+export const TS_MAX = Date.UTC(2100, 0, 1);
+
+/** Longest free-text string anywhere in an event (ids have tighter rules). */
+export const TEXT_MAX = 256;
+
+const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+const range = (name: string, min: number, max: number, unit = ''): Rule => ({
+  name,
+  text: `a finite number in [${min}, ${max}]${unit}`,
+  ok: (v) => num(v) && v >= min && v <= max,
+});
+
+const intRange = (name: string, min: number, max: number, unit = ''): Rule => ({
+  name,
+  text: `an integer in [${min}, ${max}]${unit}`,
+  ok: (v) => num(v) && Number.isInteger(v) && v >= min && v <= max,
+});
+
+const identifier = (name: string, min: number, max: number): Rule => {
+  const re = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._:-]{${min - 1},${max - 1}}$`);
+  return {
+    name,
+    text: `${min}-${max} characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit`,
+    ok: (v) => typeof v === 'string' && re.test(v),
+  };
+};
+
+const text = (max: number, min = 1): Rule => ({
+  name: 'text',
+  text: `${min}-${max} characters, no control characters`,
+  ok: (v) => typeof v === 'string' && v.length >= min && v.length <= max && !CONTROL_RE.test(v),
+});
+
+export const R = {
+  uuid: { name: 'uuid', text: 'a UUID (8-4-4-4-12 hex digits)', ok: (v) => typeof v === 'string' && UUID_RE.test(v) },
+  tenant: identifier('tenant_id', 1, 64),
+  session: identifier('session_id', 8, 128),
+  id: text(128),
+  freeText: text(TEXT_MAX, 0),
+  timestamp: {
+    name: 'timestamp',
+    text: 'an integer of ms since the Unix epoch from 2000-01-01 to 2100-01-01',
+    ok: (v) => num(v) && Number.isInteger(v) && v >= TS_MIN && v <= TS_MAX,
+  },
+  seq: intRange('seq', 0, Number.MAX_SAFE_INTEGER),
+  fraction: range('fraction', 0, 1),
+  angle: range('angle', -180, 180, ' degrees'),
+  speed: range('speed', 0, 500, ' km/h'),
+  laneOffset: range('lane_offset', -10, 10, ' m'),
+  steering: range('steering', -1080, 1080, ' degrees'),
+  bandPower: range('band_power', 0, 1e6, ' uV^2'),
+  reactionMs: intRange('reaction_ms', 0, 60_000, ' ms'),
+  timeoutMs: intRange('timeout_ms', 1, 60_000, ' ms'),
+  score: range('score', 0, 100),
+  level: intRange('level', 0, 2),
+  count: intRange('count', 0, 1_000_000),
+  sdlp: range('sdlp', 0, 10, ' m'),
+  nonNegative: range('non_negative', 0, 1e9),
+  finite: range('finite', -1e9, 1e9),
+  channels: {
+    name: 'channels',
+    text: 'an array of 1-64 channels',
+    ok: (v) => Array.isArray(v) && v.length >= 1 && v.length <= 64,
+  },
+  devices: {
+    name: 'devices',
+    text: 'an array of at most 16 devices',
+    ok: (v) => Array.isArray(v) && v.length <= 16,
+  },
+} satisfies Record<string, Rule>;
+
+const envelope = { event_id: R.uuid, tenant_id: R.tenant, session_id: R.session, ts: R.timestamp };
+const device = { device_id: R.id, seq: R.seq };
+
+const topicRules = {
+  sessions: {
+    ...envelope,
+    'event.driver_id': R.id,
+    'event.vehicle_id': R.id,
+    'event.devices': R.devices,
+    'event.devices[].device_id': R.id,
+  },
+  eeg: {
+    ...envelope,
+    ...device,
+    channels: R.channels,
+    'channels[].channel': R.id,
+    'channels[].delta_uv2': R.bandPower,
+    'channels[].theta_uv2': R.bandPower,
+    'channels[].alpha_uv2': R.bandPower,
+    'channels[].beta_uv2': R.bandPower,
+    'channels[].gamma_uv2': R.bandPower,
+    'channels[].quality': R.fraction,
+  },
+  face: {
+    ...envelope,
+    ...device,
+    eye_closure: R.fraction,
+    mouth_open: R.fraction,
+    head_pitch_deg: R.angle,
+    head_yaw_deg: R.angle,
+    head_roll_deg: R.angle,
+  },
+  vehicle: {
+    ...envelope,
+    ...device,
+    speed_kmh: R.speed,
+    lane_offset_m: R.laneOffset,
+    steering_deg: R.steering,
+  },
+  game: {
+    ...envelope,
+    ...device,
+    'event.lane_offset_m': R.laneOffset,
+    'event.object': R.id,
+    'event.speed_kmh': R.speed,
+    'event.stimulus_id': R.id,
+    'event.reaction_ms': R.reactionMs,
+    'event.timeout_ms': R.timeoutMs,
+  },
+  scores: {
+    ...envelope,
+    window_start_ts: R.timestamp,
+    window_end_ts: R.timestamp,
+    score: R.score,
+    level: R.level,
+    'components.ocular': R.fraction,
+    'components.driving': R.fraction,
+    'components.eeg': R.fraction,
+    'components.reaction': R.fraction,
+    'components.yawn': R.fraction,
+    'features.perclos': R.fraction,
+    'features.long_blink_share': R.fraction,
+    'features.sdlp_m': R.sdlp,
+    'features.lane_departures': R.count,
+    'features.eeg_ratio': R.nonNegative,
+    'features.eeg_ratio_z': R.finite,
+    'features.lapses': R.count,
+    'features.yawns': R.count,
+    model_version: R.id,
+  },
+  alerts: {
+    ...envelope,
+    'event.alert_id': R.id,
+    'event.level': R.level,
+    'event.score': R.score,
+    'event.count': R.count,
+    'event.acknowledged_by': R.freeText,
+  },
+  commands: {
+    ...envelope,
+    'event.alert_id': R.id,
+    'event.acknowledged_by': R.freeText,
+  },
+};
+
+/** Per topic: field path → rule. Paths under `event.` apply to whichever union branch has the field. */
+export const ruleTable: Record<TopicKey, Record<string, Rule>> = {
+  ...topicRules,
+  scoresWhatIf: topicRules.scores,
+  alertsWhatIf: topicRules.alerts,
+};
+
+/** Every value at `path` in `value`, with its concrete JSON path (`channels.2.quality`). */
+function valuesAt(value: unknown, path: string): { field: string; v: unknown }[] {
+  let found: { field: string; v: unknown }[] = [{ field: '', v: value }];
+  for (const seg of path.split('.')) {
+    const arr = seg.endsWith('[]');
+    const name = arr ? seg.slice(0, -2) : seg;
+    const next: { field: string; v: unknown }[] = [];
+    for (const { field, v } of found) {
+      if (typeof v !== 'object' || v === null || !Object.hasOwn(v, name)) continue;
+      const child = (v as Record<string, unknown>)[name];
+      const at = field ? `${field}.${name}` : name;
+      if (arr) {
+        if (Array.isArray(child)) child.forEach((c, i) => next.push({ field: `${at}.${i}`, v: c }));
+      } else next.push({ field: at, v: child });
+    }
+    found = next;
+  }
+  return found;
+}
+
+/** Strings anywhere that break the free-text rule (control characters, over TEXT_MAX). */
+function badStrings(v: unknown, field: string, out: Violation[], depth = 0): void {
+  if (out.length >= 20 || depth > 8) return;
+  if (typeof v === 'string') {
+    if (v.length > TEXT_MAX || CONTROL_RE.test(v))
+      out.push({ field: field || '(value)', rule: 'text', message: `must be ${R.freeText.text}` });
+  } else if (typeof v === 'number') {
+    if (!Number.isFinite(v))
+      out.push({ field: field || '(value)', rule: 'finite', message: 'must be a finite number' });
+  } else if (Array.isArray(v)) v.forEach((x, i) => badStrings(x, field ? `${field}.${i}` : String(i), out, depth + 1));
+  else if (typeof v === 'object' && v !== null)
+    for (const [k, x] of Object.entries(v)) badStrings(x, field ? `${field}.${k}` : k, out, depth + 1);
+}
+
+const preview = (v: unknown): string => {
+  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+/**
+ * What breaks the rule table in a decoded event of `key` (empty when it keeps every rule). Cheap
+ * enough for the hot path: a few property reads per field, no allocation when the event is good.
+ */
+export function violationsOf(key: TopicKey, value: unknown): Violation[] {
+  const out: Violation[] = [];
+  if (typeof value !== 'object' || value === null) {
+    return [{ field: '(value)', rule: 'object', message: 'must be an object' }];
+  }
+  for (const [path, rule] of Object.entries(ruleTable[key])) {
+    for (const { field, v } of valuesAt(value, path)) {
+      if (v === null || v === undefined || rule.ok(v)) continue;
+      out.push({ field, rule: rule.name, message: `must be ${rule.text}, got ${preview(v)}` });
+    }
+  }
+  if (out.length === 0) badStrings(value, '', out);
+  return out;
+}
+
+/** One line for a dead letter's reason or a CLI message: `face: eye_closure must be ...; ts must be ...`. */
+export const describeViolations = (vs: readonly Violation[]): string =>
+  vs
+    .slice(0, 5)
+    .map((v) => `${v.field} ${v.message}`)
+    .join('; ') + (vs.length > 5 ? `; and ${vs.length - 5} more` : '');
+
+/** The rule of one field path of a topic, for the `.avsc` doc check. */
+export const ruleTextOf = (key: TopicKey, path: string): string | undefined => ruleTable[key][path]?.text;
+
+/**
+ * The accepted window of a device's `ts` around a clock the device does not control (the broker's
+ * append time of the record, or the gateway's own clock). Defaults: 60 s ahead (clock skew), 24 h
+ * behind (a device that buffered a shift while offline).
+ */
+export interface TsWindow {
+  maxAheadMs: number;
+  maxAgeMs: number;
+}
+
+export const DEFAULT_TS_WINDOW: TsWindow = { maxAheadMs: 60_000, maxAgeMs: 24 * 3_600_000 };
+
+/** Why `ts` is outside the window around `reference` (undefined when inside). */
+export function tsWindowViolation(ts: number, reference: number, w: TsWindow): Violation | undefined {
+  if (ts > reference + w.maxAheadMs) {
+    return {
+      field: 'ts',
+      rule: 'ts_ahead',
+      message: `is ${Math.round((ts - reference) / 1000)} s ahead of the receiving clock (at most ${w.maxAheadMs / 1000} s allowed)`,
+    };
+  }
+  if (ts < reference - w.maxAgeMs) {
+    return {
+      field: 'ts',
+      rule: 'ts_too_old',
+      message: `is ${Math.round((reference - ts) / 1000)} s behind the receiving clock (at most ${w.maxAgeMs / 1000} s allowed)`,
+    };
+  }
+  return undefined;
+}
+
+/** The rule-table check as an error to dead-letter or throw (undefined when the event is good). */
+export function ruleError(key: TopicKey, value: unknown): VigilError | undefined {
+  const vs = violationsOf(key, value);
+  if (vs.length === 0) return undefined;
+  return new VigilError('RULE_VIOLATION', `${key}: ${describeViolations(vs)}`, { details: { violations: vs } });
+}
