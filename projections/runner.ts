@@ -1,13 +1,23 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Pool } from '../core/db';
 import { inTransaction } from '../core/db';
 import type { AvroSerde } from '../core/serde';
 import type { Logger } from '../core/logger';
-import { VigilError, isVigilError } from '../core/errors';
-import { deadLetter, type DeadLetterSource } from '../core/dlq';
+import { VigilError, isVigilError, messageOf } from '../core/errors';
+import { deadLetter } from '../core/dlq';
+import { dataErrorMessage, findOffenders, isDataError } from '../core/data-error';
+import { SessionOwners } from '../core/session-owners';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { ProjectedRecord, ReadModel } from './model';
 import { inBatchSpan } from '../core/trace-batch';
+import { screen } from './screen';
+
+/** A record refused before or while applying, with the stage that refused it and why. */
+interface Refusal {
+  message: KafkaMessage;
+  phase: 'decode' | 'validate' | 'project';
+  err: VigilError;
+}
 
 /**
  * Applies one read model from Kafka to PostgreSQL, exactly once:
@@ -16,8 +26,12 @@ import { inBatchSpan } from '../core/trace-batch';
  *   (a redelivery), runs the model's statements, and moves the checkpoint past the batch;
  * - only then commits the offset to Kafka, which is a hint: on (re)assignment the runner seeks to
  *   its own checkpoint, so Kafka's committed offset never decides what is applied.
- * Undecodable records are dead-lettered with the reason; transient errors (database, registry) make
- * kafkajs retry the batch, so nothing is skipped.
+ * Poison never stops a partition (issue 11): undecodable records, records breaking the rule table
+ * and records naming a session another tenant owns are dead-lettered before apply (./screen.ts);
+ * records whose statements fail with a data error (SQLSTATE class 22/23, a date out of range) are
+ * found by splitting the batch and dead-lettered, and the rest of the batch is applied. Transient
+ * errors (database connection, serialization failure, deadlock, registry) make kafkajs retry the
+ * batch, so nothing is skipped and nothing transient is dead-lettered.
  */
 export interface ProjectionRunnerDeps {
   kafka: Kafka;
@@ -35,6 +49,7 @@ export class ProjectionRunner {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly byName: Map<string, TopicKey>;
+  private readonly owners: SessionOwners;
   /** Records applied (not counting redeliveries dropped by the checkpoint). */
   applied = 0;
 
@@ -52,6 +67,7 @@ export class ProjectionRunner {
     });
     this.producer = deps.kafka.producer({ idempotent: true });
     this.byName = new Map(model.topics.map((k) => [deps.topics[k], k]));
+    this.owners = new SessionOwners(deps.pool);
   }
 
   async start(): Promise<void> {
@@ -99,68 +115,132 @@ export class ProjectionRunner {
   private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
     if (batch.messages.length === 0 || isStale()) return;
     const key = this.byName.get(batch.topic)!;
-    const records: ProjectedRecord[] = [];
-    const poison: { src: DeadLetterSource; err: VigilError }[] = [];
-    for (const message of batch.messages) {
-      try {
-        const { value } = await this.deps.serde.decode(message.value);
-        records.push({ topic: key, partition: batch.partition, offset: message.offset, value });
-      } catch (err) {
-        if (isVigilError(err) && !err.retriable) {
-          poison.push({
-            src: {
-              topic: batch.topic,
-              partition: batch.partition,
-              message,
-              phase: 'decode',
-              consumer: `projection.${this.model.name}`,
-            },
-            err,
-          });
-        } else throw err; // transient: kafkajs retries the batch
-      }
-    }
     const next = BigInt(batch.lastOffset()) + 1n;
     const done = await this.checkpointOf(batch.topic, batch.partition);
     if (done >= next) return this.markDone(batch.lastOffset(), resolveOffset, commitOffsetsIfNecessary); // redelivered batch
 
-    // Dead letters before the commit that moves past them: a crash in between re-sends them (at least
-    // once), never loses them.
-    const fresh = poison.filter((p) => BigInt(p.src.message.offset) >= done);
-    await deadLetter(this.producer, this.deps.topics.dlq, fresh);
-    for (const p of fresh) {
-      this.deps.log.warn(
-        { code: p.err.code, topic: batch.topic, offset: p.src.message.offset, reason: p.err.message },
-        'dead-lettered',
-      );
+    const messageAt = new Map(batch.messages.map((m) => [m.offset, m]));
+    const decoded: ProjectedRecord[] = [];
+    const refused: Refusal[] = [];
+    for (const message of batch.messages) {
+      if (BigInt(message.offset) < done) continue; // applied before: a redelivery
+      try {
+        const { value } = await this.deps.serde.decode(message.value);
+        decoded.push({ topic: key, partition: batch.partition, offset: message.offset, value });
+      } catch (err) {
+        if (isVigilError(err) && !err.retriable) refused.push({ message, phase: 'decode', err });
+        else throw err; // transient: kafkajs retries the batch
+      }
     }
+    // Screening (rule table, session ownership): refused records never reach the model.
+    const screened = await screen(this.owners, key, decoded, (r) => r.value);
+    for (const r of screened.refused)
+      refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
+
+    // Dead letters before the commit that moves past them: a crash in between re-sends them (at least
+    // once, so a dead letter may be duplicated), never loses them.
+    await this.deadLetter(batch.topic, batch.partition, refused);
 
     const attributes = {
       'messaging.destination.name': batch.topic,
       'messaging.destination.partition.id': batch.partition,
     };
-    const applied = await inBatchSpan(`project ${this.model.name}`, batch.messages, attributes, () =>
-      inTransaction(this.deps.pool, async (c) => {
-        // Locked re-read: another owner of this partition (a rebalance race) may have moved it meanwhile.
-        const cp = await c.query<{ next_offset: string }>(
-          `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-          [this.model.name, batch.topic, batch.partition],
+    const applied = await inBatchSpan(`project ${this.model.name}`, batch.messages, attributes, async () => {
+      try {
+        return await this.applyInTransaction(batch.topic, batch.partition, screened.good, next, messageAt, false);
+      } catch (err) {
+        if (!isDataError(err)) throw err; // transient (connection, serialization, deadlock): retried whole
+        this.deps.log.warn(
+          { projection: this.model.name, topic: batch.topic, partition: batch.partition, err: messageOf(err) },
+          'batch failed with a data error; splitting it to find the offending records',
         );
-        const from = cp.rows[0] ? BigInt(cp.rows[0].next_offset) : 0n;
-        if (from >= next) return 0;
-        const todo = records.filter((r) => BigInt(r.offset) >= from);
-        for (const s of this.model.project(todo)) await c.query(s.text, s.values);
-        await c.query(
-          `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
-          [this.model.name, batch.topic, batch.partition, next.toString()],
-        );
-        return todo.length;
-      }),
-    );
+        return this.applyInTransaction(batch.topic, batch.partition, screened.good, next, messageAt, true);
+      }
+    });
     this.applied += applied;
     await this.markDone(batch.lastOffset(), resolveOffset, commitOffsetsIfNecessary);
     await heartbeat();
+  }
+
+  /**
+   * One transaction: locks the checkpoint, applies the records not yet applied and moves the
+   * checkpoint to `next`. With `split` (the whole batch failed with a data error), each part runs in
+   * a savepoint and parts failing with a data error are halved until the offending records are found
+   * (core/data-error.ts); those are dead-lettered (DATA_ERROR, phase `project`) before the commit that
+   * moves the checkpoint past them, and the good records' rows commit with the checkpoint as always.
+   * A crash between the dead letter and the commit re-applies the batch and dead-letters the same
+   * records again: a duplicate dead letter at worst, never a lost one. Answers the records applied.
+   */
+  private applyInTransaction(
+    topic: string,
+    partition: number,
+    records: readonly ProjectedRecord[],
+    next: bigint,
+    messageAt: ReadonlyMap<string, KafkaMessage>,
+    split: boolean,
+  ): Promise<number> {
+    return inTransaction(this.deps.pool, async (c) => {
+      // Locked re-read: another owner of this partition (a rebalance race) may have moved it meanwhile.
+      const cp = await c.query<{ next_offset: string }>(
+        `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+        [this.model.name, topic, partition],
+      );
+      const from = cp.rows[0] ? BigInt(cp.rows[0].next_offset) : 0n;
+      if (from >= next) return 0;
+      const todo = records.filter((r) => BigInt(r.offset) >= from);
+      let bad = 0;
+      if (!split) {
+        for (const s of this.model.project(todo)) await c.query(s.text, s.values);
+      } else {
+        const offenders = await findOffenders(
+          todo,
+          async (part) => {
+            await c.query('SAVEPOINT vigil_part');
+            try {
+              for (const s of this.model.project(part)) await c.query(s.text, s.values);
+            } catch (err) {
+              await c.query('ROLLBACK TO SAVEPOINT vigil_part');
+              throw err;
+            } finally {
+              // Released after a rollback too: parts never nest, so one name serves them all.
+              await c.query('RELEASE SAVEPOINT vigil_part').catch(() => {});
+            }
+          },
+          { knownBad: true },
+        );
+        bad = offenders.length;
+        await this.deadLetter(
+          topic,
+          partition,
+          offenders.map((o) => ({
+            message: messageAt.get(o.item.offset)!,
+            phase: 'project',
+            err: new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err }),
+          })),
+        );
+      }
+      await c.query(
+        `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
+        [this.model.name, topic, partition, next.toString()],
+      );
+      return todo.length - bad;
+    });
+  }
+
+  private async deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
+    const consumer = `projection.${this.model.name}`;
+    await deadLetter(
+      this.producer,
+      this.deps.topics.dlq,
+      items.map(({ message, phase, err }) => ({ src: { topic, partition, message, phase, consumer }, err })),
+    );
+    for (const { message, err } of items) {
+      this.deps.log.warn(
+        { code: err.code, topic, partition, offset: message.offset, reason: err.message },
+        'dead-lettered',
+      );
+    }
   }
 
   private async checkpointOf(topic: string, partition: number): Promise<bigint> {

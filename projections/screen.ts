@@ -1,0 +1,57 @@
+import type { SessionOwners } from '../core/session-owners';
+import { VigilError } from '../core/errors';
+import { ruleError } from '../schemas/rules';
+import type { TopicKey } from '../schemas/catalogue';
+
+/** A decoded record the screen refused, with the error it is dead-lettered with. */
+export interface Refused<R> {
+  record: R;
+  err: VigilError;
+}
+
+/**
+ * Screening before apply (issue 11, items 1 and 3), shared by the projection runners and the jobs
+ * trigger: a record is applied only when
+ * 1. it keeps the rule table (schemas/rules.ts), else `RULE_VIOLATION` (reason `rule_violation`);
+ * 2. its tenant owns its session (core/session-owners.ts), else `TENANT_MISMATCH` (`tenant_mismatch`).
+ * Ownership is claimed for the whole batch in one call (the first tenant to name an unclaimed session
+ * owns it; within a batch, the first record in offset order), autocommitted apart from the batch's
+ * transaction: a claim is never undone, so every consumer and every replay decides the same way.
+ * Records refused by a rule claim nothing. Database errors of the claim are retriable (thrown).
+ */
+export async function screen<R>(
+  owners: SessionOwners,
+  key: TopicKey,
+  records: readonly R[],
+  valueOf: (r: R) => unknown,
+): Promise<{ good: R[]; refused: Refused<R>[] }> {
+  const refused: Refused<R>[] = [];
+  const ruled: { record: R; session_id: string; tenant_id: string }[] = [];
+  for (const record of records) {
+    const value = valueOf(record);
+    const err = ruleError(key, value);
+    if (err) {
+      refused.push({ record, err });
+      continue;
+    }
+    const { session_id, tenant_id } = value as { session_id: string; tenant_id: string };
+    ruled.push({ record, session_id, tenant_id });
+  }
+  if (ruled.length === 0) return { good: [], refused };
+  const owner = await owners.claim(ruled);
+  const good: R[] = [];
+  for (const r of ruled) {
+    if (owner.get(r.session_id) === r.tenant_id) good.push(r.record);
+    else {
+      refused.push({
+        record: r.record,
+        err: new VigilError(
+          'TENANT_MISMATCH',
+          `session ${r.session_id} is owned by another tenant than ${r.tenant_id}: the record never touches it`,
+          { details: { session_id: r.session_id, tenant_id: r.tenant_id } },
+        ),
+      });
+    }
+  }
+  return { good, refused };
+}
