@@ -54,15 +54,19 @@ describe('vigil migrate on plain PostgreSQL', () => {
     const keys = await client.query<{ table_name: string; def: string }>(
       `SELECT conrelid::regclass::text AS table_name, pg_get_constraintdef(oid) AS def FROM pg_constraint
        WHERE contype = 'p' AND conrelid::regclass::text = ANY($1) ORDER BY 1`,
-      [[...timeTables, 'fatigue_scores', 'alerts']],
+      [[...timeTables, 'fatigue_scores', 'fatigue_scores_whatif', 'alerts', 'sessions', 'session_reports']],
     );
+    // A session is the pair (tenant_id, session_id) and an alert (tenant_id, alert_id) in every key (0010).
     expect(Object.fromEntries(keys.rows.map((r) => [r.table_name, r.def]))).toEqual({
       alert_events: 'PRIMARY KEY (event_id, ts)',
-      alerts: 'PRIMARY KEY (alert_id)',
+      alerts: 'PRIMARY KEY (tenant_id, alert_id)',
       eeg_frames: 'PRIMARY KEY (event_id, ts)',
       face_frames: 'PRIMARY KEY (event_id, ts)',
-      fatigue_scores: 'PRIMARY KEY (session_id, ts)',
+      fatigue_scores: 'PRIMARY KEY (tenant_id, session_id, ts)',
+      fatigue_scores_whatif: 'PRIMARY KEY (model_version, tenant_id, session_id, ts)',
       game_events: 'PRIMARY KEY (event_id, ts)',
+      session_reports: 'PRIMARY KEY (tenant_id, session_id)',
+      sessions: 'PRIMARY KEY (tenant_id, session_id)',
       vehicle_frames: 'PRIMARY KEY (event_id, ts)',
     });
     const open = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'alerts_tenant_open_idx'`);

@@ -36,6 +36,12 @@ export function unnestOf<E>(columns: readonly Column<E>[], from = 1): string {
   return `unnest(${columns.map((c, i) => arg(c, i + from)).join(', ')})`;
 }
 
+/**
+ * The order every read model upserts `sessions` rows in (session_id, then tenant_id, in byte order as
+ * SQL's `COLLATE "C"` sorts): one lock order for all projections, so their transactions cannot deadlock.
+ */
+export const SESSION_LOCK_ORDER = 'session_id COLLATE "C", tenant_id COLLATE "C"';
+
 /** The envelope columns every telemetry table starts with (DESIGN section 3). */
 export interface Telemetry {
   event_id: string;
@@ -60,9 +66,10 @@ export const telemetryColumns: Column<Telemetry>[] = [
  * by its (event_id, ts) key), and, from the rows it really inserted (`RETURNING` after `ON CONFLICT DO
  * NOTHING`), the session's `counter` and last_seen_at, plus, with `span`, first_ts and last_ts (the
  * EEG span: the API reports those columns as the EEG stream's, so only the EEG model sets them). So a
- * redelivered event is neither stored nor counted twice. Sessions are upserted in session_id byte
- * order (COLLATE "C"), the order every read model locks them in, so two projections' transactions
- * cannot deadlock. The SQL text is built once per model; only the arrays change per batch.
+ * redelivered event is neither stored nor counted twice. A session is the pair (tenant_id, session_id):
+ * rows are counted per pair and upserted on that key, so another tenant's rows under the same session
+ * id never count into (or touch) this tenant's session. Sessions are upserted in SESSION_LOCK_ORDER,
+ * the order every read model locks them in, so two projections' transactions cannot deadlock. The SQL text is built once per model; only the arrays change per batch.
  */
 export function telemetryModelSql<E>(
   table: string,
@@ -85,9 +92,9 @@ export function telemetryModelSql<E>(
   ON CONFLICT DO NOTHING
   RETURNING tenant_id, session_id, ts)
 INSERT INTO sessions (session_id, tenant_id, ${counter}, ${span.columns}last_seen_at)
-SELECT session_id, min(tenant_id), count(*), ${span.values}max(ts)
-FROM ins GROUP BY session_id ORDER BY session_id COLLATE "C"
-ON CONFLICT (session_id) DO UPDATE SET
+SELECT session_id, tenant_id, count(*), ${span.values}max(ts)
+FROM ins GROUP BY tenant_id, session_id ORDER BY ${SESSION_LOCK_ORDER}
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
   ${counter} = sessions.${counter} + EXCLUDED.${counter},${span.set}
   last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at),
   updated_at = now()`;
@@ -105,6 +112,6 @@ export function telemetryStatements<E>(sql: string, columns: readonly Column<E>[
  */
 export function telemetrySeedSql(table: string, counter: string, opts: { span?: boolean } = {}): string {
   return `INSERT INTO sessions (session_id, tenant_id, ${counter}, ${opts.span ? 'first_ts, last_ts, ' : ''}last_seen_at)
-SELECT session_id, min(tenant_id), count(*), ${opts.span ? 'min(ts), max(ts), ' : ''}max(ts)
-FROM ${table} GROUP BY session_id ORDER BY session_id COLLATE "C"`;
+SELECT session_id, tenant_id, count(*), ${opts.span ? 'min(ts), max(ts), ' : ''}max(ts)
+FROM ${table} GROUP BY tenant_id, session_id ORDER BY ${SESSION_LOCK_ORDER}`;
 }

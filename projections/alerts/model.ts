@@ -1,5 +1,5 @@
 import type { AlertEvent } from '../../schemas/types';
-import { columnValues, unnestOf, type Column } from '../columns';
+import { SESSION_LOCK_ORDER, columnValues, unnestOf, type Column } from '../columns';
 import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
 
 /**
@@ -36,7 +36,8 @@ export const alertEventColumns: Column<AlertEvent>[] = [
 
 /**
  * Statement 1: the alert events go in as one multi-row insert, idempotent by (event_id, ts); the
- * events really inserted fold into `alerts`, one row per alert_id. The fold is order-free: level and
+ * events really inserted fold into `alerts`, one row per (tenant_id, alert_id): alert ids derive from
+ * the session id, so another tenant's events under the same ids fold into a row of their own. The fold is order-free: level and
  * escalations only rise, raised/acknowledged/cleared are set once, status follows from them (cleared
  * over acknowledged over active), so a replay or an out-of-order batch cannot move an alert back.
  */
@@ -51,7 +52,7 @@ ${foldSql()}`;
 function foldSql(): string {
   return `INSERT INTO alerts AS a (alert_id, tenant_id, session_id, level, reason, score, status, raised_at, escalations,
                          acknowledged_at, acknowledged_by, cleared_at, clear_reason, last_event_ts)
-SELECT alert_id, min(tenant_id), min(session_id),
+SELECT alert_id, tenant_id, min(session_id),
        max(level),
        min(reason) FILTER (WHERE type = 'AlertRaised'),
        min(score) FILTER (WHERE type = 'AlertRaised'),
@@ -64,8 +65,8 @@ SELECT alert_id, min(tenant_id), min(session_id),
        min(ts) FILTER (WHERE type = 'AlertCleared'),
        min(reason) FILTER (WHERE type = 'AlertCleared'),
        max(ts)
-FROM ins GROUP BY alert_id ORDER BY alert_id
-ON CONFLICT (alert_id) DO UPDATE SET
+FROM ins GROUP BY tenant_id, alert_id ORDER BY alert_id, tenant_id
+ON CONFLICT (tenant_id, alert_id) DO UPDATE SET
   level = GREATEST(a.level, EXCLUDED.level),
   reason = COALESCE(a.reason, EXCLUDED.reason),
   score = COALESCE(a.score, EXCLUDED.score),
@@ -83,19 +84,22 @@ ON CONFLICT (alert_id) DO UPDATE SET
 }
 
 /**
- * Statement 2 (it sees statement 1's writes): the alert counts of the batch's sessions, recomputed
+ * Statement 2 (it sees statement 1's writes): the alert counts of the batch's sessions (the
+ * (tenant_id, session_id) pairs: $1 tenants, $2 session ids, element by element), recomputed
  * from `alerts` (all alerts, open = not cleared, highest level, newest alert event), so they are right
  * whatever was replayed. last_alert_at and last_seen_at only move forward.
  */
-export const sessionAlertsSql = sessionAlertsOf('session_id = ANY($1::text[])');
+export const sessionAlertsSql = sessionAlertsOf(
+  '(tenant_id, session_id) IN (SELECT t, s FROM unnest($1::text[], $2::text[]) AS p(t, s))',
+);
 
 function sessionAlertsOf(where: string): string {
   return `INSERT INTO sessions (session_id, tenant_id, alert_count, open_alert_count, max_alert_level,
                       last_alert_at, last_seen_at)
-SELECT session_id, min(tenant_id), count(*), count(*) FILTER (WHERE status <> 'cleared'), max(level),
+SELECT session_id, tenant_id, count(*), count(*) FILTER (WHERE status <> 'cleared'), max(level),
        max(last_event_ts), max(last_event_ts)
-FROM alerts WHERE ${where} GROUP BY session_id ORDER BY session_id COLLATE "C"
-ON CONFLICT (session_id) DO UPDATE SET
+FROM alerts WHERE ${where} GROUP BY tenant_id, session_id ORDER BY ${SESSION_LOCK_ORDER}
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
   alert_count = EXCLUDED.alert_count,
   open_alert_count = EXCLUDED.open_alert_count,
   max_alert_level = EXCLUDED.max_alert_level,
@@ -122,10 +126,13 @@ ${foldSql()}`,
   project(records) {
     if (records.length === 0) return [];
     const events = (records as ProjectedRecord<AlertEvent>[]).map((r) => r.value);
-    const sessions = [...new Set(events.map((e) => e.session_id))].sort();
+    // The batch's sessions as (tenant_id, session_id) pairs, once each, in session order.
+    const pairs = [...new Map(events.map((e) => [JSON.stringify([e.session_id, e.tenant_id]), e])).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, e]) => e);
     return [
       { text: alertsSql, values: columnValues(alertEventColumns, events) },
-      { text: sessionAlertsSql, values: [sessions] },
+      { text: sessionAlertsSql, values: [pairs.map((e) => e.tenant_id), pairs.map((e) => e.session_id)] },
     ];
   },
 };

@@ -51,17 +51,23 @@ describe('alerts read model', () => {
 
   it('folds only the inserted events into the alerts’ state, order-free', () => {
     const text = statements[0]!.text;
-    expect(text).toContain('FROM ins GROUP BY alert_id');
-    expect(text).toContain('ON CONFLICT (alert_id) DO UPDATE SET');
+    expect(text).toContain('FROM ins GROUP BY tenant_id, alert_id');
+    expect(text).toContain('ON CONFLICT (tenant_id, alert_id) DO UPDATE SET');
     expect(text).toContain('escalations = GREATEST(a.escalations, EXCLUDED.escalations)');
     expect(text).toContain('cleared_at = COALESCE(a.cleared_at, EXCLUDED.cleared_at)');
     expect(text).toContain(`status = CASE WHEN COALESCE(a.cleared_at, EXCLUDED.cleared_at) IS NOT NULL THEN 'cleared'`);
   });
 
-  it('then recomputes the alert counts of the batch’s sessions, in session order', () => {
-    expect(statements[1]!.values).toEqual([['s1', 's2']]);
+  it('then recomputes the alert counts of the batch’s sessions, (tenant, session) pairs in session order', () => {
+    expect(statements[1]!.values).toEqual([
+      ['t', 't'],
+      ['s1', 's2'],
+    ]);
     expect(statements[1]!.text).toContain(`count(*) FILTER (WHERE status <> 'cleared')`);
-    expect(statements[1]!.text).toContain('WHERE session_id = ANY($1::text[])');
+    expect(statements[1]!.text).toContain(
+      'WHERE (tenant_id, session_id) IN (SELECT t, s FROM unnest($1::text[], $2::text[]) AS p(t, s))',
+    );
+    expect(statements[1]!.text).toContain('ON CONFLICT (tenant_id, session_id) DO UPDATE SET');
   });
 
   it('returns no statement for an empty batch', () => {

@@ -50,7 +50,9 @@ describe('face read model', () => {
     expect(s!.text).toContain('ON CONFLICT DO NOTHING\n  RETURNING tenant_id, session_id, ts');
     expect(s!.text).toContain('face_frame_count = sessions.face_frame_count + EXCLUDED.face_frame_count');
     expect(s!.text).toContain('last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at)');
-    expect(s!.text).toContain('GROUP BY session_id ORDER BY session_id COLLATE "C"');
+    expect(s!.text).toContain(
+      'GROUP BY tenant_id, session_id ORDER BY session_id COLLATE "C", tenant_id COLLATE "C"\nON CONFLICT (tenant_id, session_id)',
+    );
     expect(s!.text).not.toContain('first_ts'); // the EEG span's: the API reports it as EEG's
   });
 

@@ -53,14 +53,14 @@ describe('rebuild SQL', () => {
     expect(() => indexRenames(live, [{ name: 'z', def: 'CREATE INDEX z ON s.t USING btree (y)' }])).toThrow('index z');
   });
 
-  it('upserts only the owned sessions columns, defaults where the model has no row, last_seen_at by GREATEST, in lock order', () => {
+  it('upserts only the owned sessions columns, defaults where the model has no row, last_seen_at by GREATEST, matched by (tenant, session), in lock order', () => {
     const sql = sessionsSwapSql('vigil_rebuild_eeg_x', ['eeg_frame_count', 'first_ts'], { eeg_frame_count: '0' });
     expect(sql)
       .toBe(`INSERT INTO public.sessions AS l (session_id, tenant_id, "eeg_frame_count", "first_ts", last_seen_at)
 SELECT COALESCE(s.session_id, p.session_id), COALESCE(s.tenant_id, p.tenant_id), CASE WHEN s.session_id IS NULL THEN 0 ELSE s."eeg_frame_count" END, CASE WHEN s.session_id IS NULL THEN NULL ELSE s."first_ts" END, s.last_seen_at
-FROM "vigil_rebuild_eeg_x".sessions s FULL JOIN public.sessions p ON p.session_id = s.session_id
-ORDER BY COALESCE(s.session_id, p.session_id) COLLATE "C"
-ON CONFLICT (session_id) DO UPDATE SET
+FROM "vigil_rebuild_eeg_x".sessions s FULL JOIN public.sessions p ON p.tenant_id = s.tenant_id AND p.session_id = s.session_id
+ORDER BY COALESCE(s.session_id, p.session_id) COLLATE "C", COALESCE(s.tenant_id, p.tenant_id) COLLATE "C"
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
   "eeg_frame_count" = EXCLUDED."eeg_frame_count",
   "first_ts" = EXCLUDED."first_ts",
   last_seen_at = GREATEST(l.last_seen_at, EXCLUDED.last_seen_at),

@@ -49,7 +49,10 @@ export async function writeSessionReport(
   ended: SessionReportJobData,
   opts: { finalAttempt: boolean },
 ): Promise<SessionReport> {
+  // A session is the pair (tenant_id, session_id): every read names both, so rows another tenant wrote
+  // under the same session id are not this session's.
   const id = ended.session_id;
+  const tenant = ended.tenant_id;
   const { rows: sessionRows } = await pool.query<{
     session_id: string;
     tenant_id: string;
@@ -64,11 +67,11 @@ export async function writeSessionReport(
   }>(
     `SELECT session_id, tenant_id, driver_id, vehicle_id, status, started_at, ended_at, end_reason, last_score_at,
             open_alert_count
-     FROM sessions WHERE session_id = $1`,
-    [id],
+     FROM sessions WHERE tenant_id = $1 AND session_id = $2`,
+    [tenant, id],
   );
   const row = sessionRows[0];
-  const telemetry = await telemetryOf(pool, id);
+  const telemetry = await telemetryOf(pool, tenant, id);
   const lastFrames = (['eeg', 'face', 'vehicle'] as const)
     .map((m) => telemetry[m].last_ts)
     .filter((t): t is number => t !== null);
@@ -110,8 +113,8 @@ export async function writeSessionReport(
         end_reason: ended.end_reason,
       };
   const { rows: scoreRows } = await pool.query<{ ts: Date; score: number; level: number; model_version: string }>(
-    `SELECT ts, score, level, model_version FROM fatigue_scores WHERE session_id = $1 ORDER BY ts`,
-    [id],
+    `SELECT ts, score, level, model_version FROM fatigue_scores WHERE tenant_id = $1 AND session_id = $2 ORDER BY ts`,
+    [tenant, id],
   );
   const scores: ReportScore[] = scoreRows.map((s) => ({ ...s, ts: s.ts.getTime() }));
   const { rows: alertRows } = await pool.query<{
@@ -126,8 +129,8 @@ export async function writeSessionReport(
     clear_reason: string | null;
   }>(
     `SELECT alert_id, reason, level, status, raised_at, escalations, acknowledged_at, cleared_at, clear_reason
-     FROM alerts WHERE session_id = $1`,
-    [id],
+     FROM alerts WHERE tenant_id = $1 AND session_id = $2`,
+    [tenant, id],
   );
   const alerts: ReportAlert[] = alertRows.map((a) => ({
     ...a,
@@ -143,8 +146,8 @@ export async function writeSessionReport(
        model_version, score_avg, score_max, level_max, level1_s, level2_s, alert_count, microsleep_count, report,
        generated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now())
-     ON CONFLICT (session_id) DO UPDATE SET
-       tenant_id = EXCLUDED.tenant_id, driver_id = EXCLUDED.driver_id, vehicle_id = EXCLUDED.vehicle_id,
+     ON CONFLICT (tenant_id, session_id) DO UPDATE SET
+       driver_id = EXCLUDED.driver_id, vehicle_id = EXCLUDED.vehicle_id,
        started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,
        model_version = EXCLUDED.model_version, score_avg = EXCLUDED.score_avg, score_max = EXCLUDED.score_max,
        level_max = EXCLUDED.level_max, level1_s = EXCLUDED.level1_s, level2_s = EXCLUDED.level2_s,
@@ -177,7 +180,7 @@ const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 const streamTables: Record<Modality, string> = { eeg: 'eeg_frames', face: 'face_frames', vehicle: 'vehicle_frames' };
 
 /** Frame counts, devices, first/last frame and the largest gap between frames, per stream. */
-async function telemetryOf(pool: Pool, sessionId: string) {
+async function telemetryOf(pool: Pool, tenantId: string, sessionId: string) {
   const out = {} as Record<Modality, StreamStats>;
   for (const [m, table] of Object.entries(streamTables) as [Modality, string][]) {
     const { rows } = await pool.query<{
@@ -190,8 +193,8 @@ async function telemetryOf(pool: Pool, sessionId: string) {
       `SELECT count(*) AS frames, count(DISTINCT device_id) AS devices, min(ts) AS first_ts, max(ts) AS last_ts,
               max(gap_ms) AS max_gap_ms
        FROM (SELECT device_id, ts, extract(epoch FROM ts - lag(ts) OVER (ORDER BY ts)) * 1000 AS gap_ms
-             FROM ${table} WHERE session_id = $1) f`,
-      [sessionId],
+             FROM ${table} WHERE tenant_id = $1 AND session_id = $2) f`,
+      [tenantId, sessionId],
     );
     const s = rows[0]!;
     out[m] = {
@@ -202,8 +205,9 @@ async function telemetryOf(pool: Pool, sessionId: string) {
       max_gap_ms: s.max_gap_ms === null ? null : Math.round(Number(s.max_gap_ms)),
     };
   }
-  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM game_events WHERE session_id = $1`, [
-    sessionId,
-  ]);
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM game_events WHERE tenant_id = $1 AND session_id = $2`,
+    [tenantId, sessionId],
+  );
   return { ...out, game_events: Number(rows[0]!.n) };
 }

@@ -1,5 +1,5 @@
 import type { FatigueScored } from '../../schemas/types';
-import { columnValues, unnestOf, type Column } from '../columns';
+import { SESSION_LOCK_ORDER, columnValues, unnestOf, type Column } from '../columns';
 import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
 
 /** `fatigue_scores` columns, in table order, from FatigueScored (fatigue.scores.v1); ts = window end. */
@@ -22,8 +22,8 @@ export const scoreColumns: Column<FatigueScored>[] = [
 ];
 
 /**
- * One statement per batch: the scores go in as one multi-row insert, idempotent by (session_id, ts);
- * from the rows really inserted, the session's score count, maximum score and level, last_seen_at,
+ * One statement per batch: the scores go in as one multi-row insert, idempotent by (tenant_id,
+ * session_id, ts); from the rows really inserted, per (tenant_id, session_id), the session's score count, maximum score and level, last_seen_at,
  * and its last score and level, which move only to a newer window (`last_score_at` guard): a replay,
  * a late score or a re-scored older window never moves "last" backwards.
  */
@@ -33,13 +33,13 @@ export const scoresSql = `WITH ins AS (
   ON CONFLICT DO NOTHING
   RETURNING session_id, tenant_id, ts, score, level),
 per AS (
-  SELECT session_id, min(tenant_id) AS tenant_id, count(*) AS n, max(ts) AS last_ts,
+  SELECT session_id, tenant_id, count(*) AS n, max(ts) AS last_ts,
          (array_agg(score ORDER BY ts DESC))[1] AS last_score, (array_agg(level ORDER BY ts DESC))[1] AS last_level,
          max(score) AS max_score, max(level) AS max_level
-  FROM ins GROUP BY session_id)
+  FROM ins GROUP BY tenant_id, session_id)
 INSERT INTO sessions (session_id, tenant_id, score_count, last_score, last_level, last_score_at, max_score, max_level, last_seen_at)
-SELECT session_id, tenant_id, n, last_score, last_level, last_ts, max_score, max_level, last_ts FROM per ORDER BY session_id COLLATE "C"
-ON CONFLICT (session_id) DO UPDATE SET
+SELECT session_id, tenant_id, n, last_score, last_level, last_ts, max_score, max_level, last_ts FROM per ORDER BY ${SESSION_LOCK_ORDER}
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
   score_count = sessions.score_count + EXCLUDED.score_count,
   last_score = CASE WHEN sessions.last_score_at IS NULL OR EXCLUDED.last_score_at > sessions.last_score_at
                     THEN EXCLUDED.last_score ELSE sessions.last_score END,
@@ -61,9 +61,9 @@ export const scoresModel: ReadModel = {
     // The counters and last/max of the sessions' scores, as the statement above keeps them.
     seed: [
       `INSERT INTO sessions (session_id, tenant_id, score_count, last_score, last_level, last_score_at, max_score, max_level, last_seen_at)
-SELECT session_id, min(tenant_id), count(*), (array_agg(score ORDER BY ts DESC))[1], (array_agg(level ORDER BY ts DESC))[1],
+SELECT session_id, tenant_id, count(*), (array_agg(score ORDER BY ts DESC))[1], (array_agg(level ORDER BY ts DESC))[1],
        max(ts), max(score), max(level), max(ts)
-FROM fatigue_scores GROUP BY session_id ORDER BY session_id COLLATE "C"`,
+FROM fatigue_scores GROUP BY tenant_id, session_id ORDER BY ${SESSION_LOCK_ORDER}`,
     ],
   },
   project(records) {

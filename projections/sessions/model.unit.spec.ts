@@ -28,4 +28,21 @@ describe('sessions read model', () => {
     ]);
     expect(statements[3]!.text).toContain('last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at)');
   });
+
+  it('keys each upsert by (tenant_id, session_id), and orders two tenants of one session id by tenant', () => {
+    const other = (e: SessionEvent, tenant: string): SessionEvent => ({ ...e, tenant_id: tenant });
+    const statements = sessionsModel.project(
+      [other(started('a', 10), 'u'), started('a', 11)].map((value, i) => ({
+        topic: 'sessions' as const,
+        partition: 0,
+        offset: String(i),
+        value,
+      })),
+    );
+    expect(statements.map((s) => s.values?.slice(0, 2))).toEqual([
+      ['a', 't'],
+      ['a', 'u'],
+    ]);
+    for (const s of statements) expect(s.text).toContain('ON CONFLICT (tenant_id, session_id) DO UPDATE SET');
+  });
 });
