@@ -1,3 +1,4 @@
+import { describeViolations, violationsOf } from '../schemas/rules';
 import * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { AvroSerde } from '../core/serde';
@@ -75,5 +76,8 @@ function problemOf(serde: AvroSerde, key: TopicKey, line: string): string | unde
     return `not JSON: ${(e as Error).message}`;
   }
   const problems = serde.validate(key, value);
-  return problems.length ? problems.join('; ') : undefined;
+  if (problems.length) return problems.join('; ');
+  // The rule table (physical ranges, formats): what the processors would dead-letter.
+  const broken = violationsOf(key, value);
+  return broken.length ? describeViolations(broken) : undefined;
 }

@@ -1,3 +1,4 @@
+import { ruleError } from '../schemas/rules';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { TopicKey, TopicNames, ValueOf } from '../schemas/catalogue';
 import type { AvroSerde } from '../core/serde';
@@ -86,7 +87,12 @@ export class Publisher {
   async publish<K extends TopicKey>(key: K, events: readonly ValueOf<K>[]): Promise<void> {
     if (events.length === 0) return;
     const headers = traceHeaders();
-    // Encode (and so validate) everything first: an invalid event throws before anything is queued.
+    // Check the rule table and encode (and so validate) everything first: an invalid event throws
+    // (RULE_VIOLATION or EVENT_INVALID) before anything is queued.
+    for (const e of events) {
+      const broken = ruleError(key, e);
+      if (broken) throw broken;
+    }
     const messages: Message[] = events.map((e) => ({ key: keyOf(e), value: this.serde.encode(key, e), headers }));
     while (this.queued > 0 && this.queued + messages.length > this.opts.maxQueuedEvents) {
       await new Promise<void>((r) => this.roomWaiters.push(r));
