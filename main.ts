@@ -105,7 +105,12 @@ program
       .default('mixed'),
   )
   .option('--tenant <id>', 'tenant id of the sessions', 'demo')
-  .addOption(new Option('--start <time>', 'event time of the start (ISO-8601); default now').argParser(timestamp))
+  .addOption(
+    new Option(
+      '--start <time>',
+      'event time of the start (ISO-8601); default now. The processor accepts ts only 60 s ahead to 24 h behind the broker append time (VIGIL_TS_MAX_AHEAD_MS, VIGIL_TS_MAX_AGE_MS): an older start is dead-lettered (ts_out_of_window)',
+    ).argParser(timestamp),
+  )
   .addOption(
     new Option('--modalities <list>', 'telemetry to publish, comma-separated: eeg,face,vehicle,game (sessions always)')
       .argParser((v: string) => {
@@ -253,7 +258,7 @@ program
 program
   .command('api')
   .description(
-    'serve the query API: /v1 reads of sessions, scores, alerts, reports and exports, the live feed (SSE) and playback of a session, alert acknowledgements (→ commands topic), admin replay/rebuild jobs (API key of role reader or admin, filtered by its tenant, rate-limited per key); /health, /metrics, OpenAPI at /docs',
+    'serve the query API: /v1 reads of sessions, scores, alerts, reports and exports, the live feed (SSE) and playback of a session, alert acknowledgements (→ commands topic), admin export jobs (API key of role reader or admin, filtered by its tenant, rate-limited per key and, before authentication, per client address); rebuilds, all-tenant admin actions and the full /health report need an operator key; /health/ready (cached about 1 s), /metrics, OpenAPI at /docs',
   )
   .action(async () => {
     const rt = await boot('api');
@@ -270,23 +275,33 @@ program
     await startGatewayServer(rt);
   });
 
-const keys = program.command('keys').description('API keys: each maps to one tenant and one role');
+const keys = program
+  .command('keys')
+  .description('API keys: each maps to one tenant and one role; operator keys belong to no tenant');
 keys
   .command('create')
-  .description('create a key (and its tenant when missing); prints the key, which is shown only once')
-  .requiredOption('--tenant <id>', 'tenant id')
+  .description(
+    "create a key (and its tenant when missing); prints the key, which is shown only once. Roles: device ingests, reader reads its tenant, admin also enqueues its tenant's exports and invalidates its cache; operator (no --tenant) runs rebuilds and every all-tenant action (admin jobs of any tenant, every tenant's cache, the full /health report) and reads no tenant data",
+  )
+  .option('--tenant <id>', 'tenant id (required for every role but operator, which has none)')
   .addOption(
-    new Option('--role <role>', 'what the key may do').choices(['reader', 'admin', 'device']).makeOptionMandatory(),
+    new Option('--role <role>', 'what the key may do')
+      .choices(['reader', 'admin', 'device', 'operator'])
+      .makeOptionMandatory(),
   )
   .option('--label <text>', 'free text to recognise the key by, e.g. the device or person holding it')
-  .action((o: { tenant: string; role: 'reader' | 'admin' | 'device'; label?: string }) =>
-    oneShot('keys', async (rt) => {
+  .action((o: { tenant?: string; role: 'reader' | 'admin' | 'device' | 'operator'; label?: string }) => {
+    if (o.role === 'operator' && o.tenant !== undefined)
+      throw new InvalidArgumentError('an operator key belongs to no tenant: leave out --tenant');
+    if (o.role !== 'operator' && o.tenant === undefined)
+      throw new InvalidArgumentError(`a ${o.role} key needs --tenant <id>`);
+    return oneShot('keys', async (rt) => {
       const { createApiKey } = await import('./core/api-keys');
       const k = await createApiKey(rt.pool, { tenantId: o.tenant, role: o.role, label: o.label });
       process.stdout.write(`${k.key}\n`);
       rt.log.info({ key_id: k.keyId, tenant: k.tenantId, role: k.role }, 'api key created');
-    }),
-  );
+    });
+  });
 keys
   .command('revoke')
   .description('revoke a key by its id (the 12 characters after vgl_); other processes refuse it within the cache TTL')

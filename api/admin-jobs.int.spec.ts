@@ -23,6 +23,7 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
   let worker: JobsWorker;
   let url: string;
   let admin: string;
+  let operator: string;
   const sessionsOf = (tenantId: string, index: number) =>
     [...sessionEvents({ seed: 5, index, tenantId, startTs: T0, durationMs: 10_000, profile: 'alert', modalities: [] })]
       .filter((e) => e.topic === 'sessions')
@@ -34,6 +35,7 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
     fx = await apiFixture();
     kfx = await kafkaFixture(fx.config);
     admin = await fx.key('fleet-a', 'admin');
+    operator = await fx.key('', 'operator');
     const producer = kfx.kafka.producer();
     await producer.connect();
     await producer.send({
@@ -66,20 +68,20 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
     await fx?.close();
   });
 
-  const post = async (body: unknown) => {
+  const post = async (body: unknown, key = admin) => {
     const res = await fetch(`${url}/v1/admin/replays`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
     expect(res.status).toBe(202);
     return ((await res.json()) as { id: string }).id;
   };
-  const status = (id: string) =>
+  const status = (id: string, key = admin) =>
     eventually(
       async () =>
         (await (
-          await fetch(`${url}/v1/admin/replays/${id}`, { headers: { authorization: `Bearer ${admin}` } })
+          await fetch(`${url}/v1/admin/replays/${id}`, { headers: { authorization: `Bearer ${key}` } })
         ).json()) as {
           state: string;
           output: Record<string, unknown> | null;
@@ -116,8 +118,8 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
         [kfx.topics.sessions, o.partition, o.high],
       );
     }
-    const id = await post({ kind: 'rebuild', projection: 'sessions' });
-    const done = await status(id);
+    const id = await post({ kind: 'rebuild', projection: 'sessions' }, operator);
+    const done = await status(id, operator);
     expect(done.state).toBe('completed');
     expect(done.output).toMatchObject({ model: 'sessions', applied: mine.length + theirs.length, undecodable: 0 });
     const { rows } = await fx.pool.query('SELECT session_id, tenant_id, status FROM sessions ORDER BY tenant_id');

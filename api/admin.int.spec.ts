@@ -5,19 +5,21 @@ import { ADMIN_QUEUES } from './admin-queues';
 
 /**
  * Admin routes against real PostgreSQL (pg-boss) and Redis: replay/rebuild requests become jobs whose
- * status reads back, per tenant; only admin keys pass; cache invalidation moves the generation.
+ * status reads back, per tenant; rebuilds and every all-tenant action need an operator key (a tenant
+ * admin gets 403); cache invalidation moves the generation.
  */
 describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', () => {
   let fx: ApiFixture;
   let boss: PgBoss;
   let url: string;
-  const keys = {} as Record<'admin' | 'reader' | 'otherAdmin', string>;
+  const keys = {} as Record<'admin' | 'reader' | 'otherAdmin' | 'operator', string>;
 
   beforeAll(async () => {
     fx = await apiFixture();
     keys.admin = await fx.key('fleet-a', 'admin');
     keys.reader = await fx.key('fleet-a', 'reader');
     keys.otherAdmin = await fx.key('fleet-b', 'admin');
+    keys.operator = await fx.key('', 'operator');
     const dbUrl = (fx.pool as unknown as { options: { connectionString: string } }).options.connectionString;
     boss = await startBoss(
       { url: dbUrl, poolMax: 2 },
@@ -38,7 +40,7 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     });
 
   it('enqueues a rebuild and an export as jobs (202 with the id) whose status and output read back', async () => {
-    const rebuild = await call('POST', '/v1/admin/replays', keys.admin, {
+    const rebuild = await call('POST', '/v1/admin/replays', keys.operator, {
       kind: 'rebuild',
       projection: 'scores',
       from: '2026-03-01T00:00:00Z',
@@ -62,9 +64,9 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     const e = (await exp.json()) as { id: string; queue: string };
     expect(e.queue).toBe('replay-export');
 
-    const created = await call('GET', r.status_url, keys.admin);
+    const created = await call('GET', r.status_url, keys.operator);
     expect(created.status).toBe(200);
-    const keyId = /^vgl_(\w{12})_/.exec(keys.admin)![1];
+    const keyId = /^vgl_(\w{12})_/.exec(keys.operator)![1];
     expect(await created.json()).toEqual({
       id: r.id,
       queue: 'projection-rebuild',
@@ -73,7 +75,7 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
         kind: 'rebuild',
         projection: 'scores',
         from: '2026-03-01T00:00:00Z',
-        tenant_id: 'fleet-a',
+        tenant_id: '*',
         requested_by: keyId,
       },
       output: null,
@@ -92,8 +94,48 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     expect(done.completed_on).toEqual(expect.any(String));
   });
 
+  it('refuses a rebuild to a tenant admin key with 403 problem+json and enqueues it for an operator key', async () => {
+    const refused = await call('POST', '/v1/admin/replays', keys.admin, { kind: 'rebuild', projection: 'alerts' });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await refused.json()).toMatchObject({
+      status: 403,
+      detail: 'a rebuild rewrites the read model of every tenant: it needs an operator key; this key has role admin',
+    });
+    const truncatedToo = await call('POST', '/v1/admin/replays', keys.admin, {
+      kind: 'rebuild',
+      projection: 'alerts',
+      allowTruncated: true,
+    });
+    expect(truncatedToo.status).toBe(403);
+    const accepted = await call('POST', '/v1/admin/replays', keys.operator, {
+      kind: 'rebuild',
+      projection: 'alerts',
+      allowTruncated: true,
+    });
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    // The rebuild job is the operator's: no tenant admin reads it, the operator does.
+    expect((await call('GET', `/v1/admin/replays/${id}`, keys.admin)).status).toBe(404);
+    const job = await call('GET', `/v1/admin/replays/${id}`, keys.operator);
+    expect(job.status).toBe(200);
+    expect(((await job.json()) as { data: unknown }).data).toMatchObject({
+      kind: 'rebuild',
+      projection: 'alerts',
+      allowTruncated: true,
+      tenant_id: '*',
+    });
+  });
+
   it('refuses reader keys (403), hides other tenants’ jobs (404), validates the request (400)', async () => {
-    const enq = await call('POST', '/v1/admin/replays', keys.admin, { kind: 'rebuild', projection: 'alerts' });
+    const enq = await call('POST', '/v1/admin/replays', keys.admin, {
+      kind: 'export',
+      topic: 'alerts',
+      from: '2026-03-01T00:00:00Z',
+      to: '2026-03-02T00:00:00Z',
+      format: 'csv',
+    });
+    expect(enq.status).toBe(202);
     const { id } = (await enq.json()) as { id: string };
     expect(
       (await call('POST', '/v1/admin/replays', keys.reader, { kind: 'rebuild', projection: 'alerts' })).status,
@@ -101,6 +143,8 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     expect((await call('GET', `/v1/admin/replays/${id}`, keys.reader)).status).toBe(403);
     expect((await call('POST', '/v1/admin/cache/invalidate', keys.reader)).status).toBe(403);
     expect((await call('GET', `/v1/admin/replays/${id}`, keys.otherAdmin)).status).toBe(404);
+    // An operator reads every tenant's jobs.
+    expect((await call('GET', `/v1/admin/replays/${id}`, keys.operator)).status).toBe(200);
     expect((await call('GET', '/v1/admin/replays/not-a-uuid', keys.admin)).status).toBe(400);
     const cases: [unknown, string[]][] = [
       [{ kind: 'rebuild', projection: 'nope' }, ['projection']],
@@ -126,7 +170,7 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     const noBoss = await fx.start();
     const res = await fetch(`${noBoss}/v1/admin/replays`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${keys.admin}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${keys.operator}`, 'content-type': 'application/json' },
       body: JSON.stringify({ kind: 'rebuild', projection: 'scores' }),
     });
     expect(res.status).toBe(503);
@@ -139,5 +183,35 @@ describe('admin jobs and cache invalidation (real PostgreSQL, pg-boss, Redis)', 
     const b = (await (await call('POST', '/v1/admin/cache/invalidate', keys.admin)).json()) as { generation: number };
     expect(a.tenant_id).toBe('fleet-a');
     expect(b.generation).toBe(a.generation + 1);
+  });
+
+  it("lets a tenant admin invalidate no other tenant's cache (403), an operator one or every tenant's", async () => {
+    const other = await call('POST', '/v1/admin/cache/invalidate', keys.admin, { tenant_id: 'fleet-b' });
+    expect(other.status).toBe(403);
+    const own = (await (
+      await call('POST', '/v1/admin/cache/invalidate', keys.otherAdmin, { tenant_id: 'fleet-b' })
+    ).json()) as { tenant_id: string; generation: number };
+    expect(own.tenant_id).toBe('fleet-b');
+    const one = await call('POST', '/v1/admin/cache/invalidate', keys.operator, { tenant_id: 'fleet-b' });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toEqual({ tenant_id: 'fleet-b', generation: own.generation + 1 });
+    const before = (await (await call('POST', '/v1/admin/cache/invalidate', keys.admin)).json()) as {
+      generation: number;
+    };
+    const all = await call('POST', '/v1/admin/cache/invalidate', keys.operator);
+    expect(all.status).toBe(200);
+    expect(await all.json()).toEqual({
+      tenant_id: '*',
+      generation: 2,
+      tenants: { 'fleet-a': before.generation + 1, 'fleet-b': own.generation + 2 },
+    });
+  });
+
+  it('serves no tenant data to an operator key (403 on tenant reads)', async () => {
+    const res = await call('GET', '/v1/sessions', keys.operator);
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { detail: string }).detail).toBe(
+      'this needs a key of role reader or admin; this key has role operator',
+    );
   });
 });

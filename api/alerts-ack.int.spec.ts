@@ -3,7 +3,11 @@ import type { Producer } from 'kafkajs';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
 import { redisKeys } from '../projections/redis/model';
-import type { Command } from '../schemas/types';
+import { randomUUID } from 'node:crypto';
+import type { AlertEvent, Command } from '../schemas/types';
+import { readModels } from '../projections/index';
+
+const keyIdOf = (key: string): string => /^vgl_(\w{12})_/.exec(key)![1]!;
 
 // A tracer provider (W3C propagation, async context) as the OTel SDK installs in `vigil api`, so the
 // command's producer span has a context to put in the record's headers.
@@ -83,18 +87,48 @@ describe('alert acknowledgement command (real Kafka, registry, PostgreSQL, Redis
       tenant_id: 'fleet-a',
       session_id: 'sess-1',
       ts: expect.any(Number),
-      event: { type: 'AcknowledgeAlert', alert_id: 'al-active', acknowledged_by: 'dispatcher-7' },
+      event: {
+        type: 'AcknowledgeAlert',
+        alert_id: 'al-active',
+        acknowledged_by: `key:${keyIdOf(keys.a)} (dispatcher-7)`,
+      },
     });
     expect(cmd.ts).toBeGreaterThanOrEqual(before);
     expect(records[first]!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    // Without `by`, the acknowledger is the key's id.
+    // Without `by`, the acknowledger is the key alone.
     const other = decoded[1 - first]!;
     expect(records[1 - first]!.key?.toString()).toBe('sess-2');
     expect(other.event).toEqual({
       type: 'AcknowledgeAlert',
       alert_id: 'al-redis',
-      acknowledged_by: /^vgl_(\w{12})_/.exec(keys.a)![1],
+      acknowledged_by: `key:${keyIdOf(keys.a)}`,
     });
+  });
+
+  it('records the key that acknowledged: the AlertAcknowledged it becomes shows it in /v1/alerts', async () => {
+    const res = await ack(url, 'al-active', keys.a, { by: 'night shift' });
+    expect(res.status).toBe(202);
+    const { command_id } = (await res.json()) as { command_id: string };
+    const records = await readAll(kfx.kafka, kfx.topics.commands);
+    const commands = await Promise.all(records.map(async (r) => (await kfx.serde.decode<Command>(r.value)).value));
+    const cmd = commands.find((c) => c.event_id === command_id)!;
+    const by = (cmd.event as { acknowledged_by: string }).acknowledged_by;
+    expect(by).toBe(`key:${keyIdOf(keys.a)} (night shift)`);
+    // The processor copies the command's acknowledged_by into AlertAcknowledged; the alerts read
+    // model applies that event here.
+    const acknowledged: AlertEvent = {
+      event_id: randomUUID(),
+      tenant_id: 'fleet-a',
+      session_id: 'sess-1',
+      ts: Date.now(),
+      event: { type: 'AlertAcknowledged', alert_id: 'al-active', acknowledged_by: by },
+    };
+    for (const st of readModels.alerts!.project([{ topic: 'alerts', partition: 0, offset: '0', value: acknowledged }]))
+      await fx.pool.query(st.text, st.values);
+    const list = await fx.get('/v1/alerts?state=acknowledged', keys.a);
+    expect(list.status).toBe(200);
+    const items = ((await list.json()) as { alerts: { alert_id: string; acknowledged_by: string | null }[] }).alerts;
+    expect(items.find((a) => a.alert_id === 'al-active')?.acknowledged_by).toBe(`key:${keyIdOf(keys.a)} (night shift)`);
   });
 
   it('accepts an acknowledged alert again, refuses a cleared one (409), another tenant’s or an unknown one (404)', async () => {
@@ -109,6 +143,11 @@ describe('alert acknowledgement command (real Kafka, registry, PostgreSQL, Redis
   });
 
   it('validates the body and the role, and answers 503 where no command producer is configured', async () => {
+    const control = await ack(url, 'al-active', keys.a, { by: 'a\u0000b' });
+    expect(control.status).toBe(400);
+    expect(((await control.json()) as { errors: unknown[] }).errors).toEqual([
+      { field: 'by', message: 'must not contain control characters' },
+    ]);
     const bad = await ack(url, 'al-active', keys.a, { by: 5, extra: true });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { errors: { field: string }[] }).errors.map((e) => e.field).sort()).toEqual([

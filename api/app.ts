@@ -14,7 +14,9 @@ import type { TopicNames } from '../schemas/catalogue';
 import { authenticate, requireRole, type KeyVerifier } from './auth';
 import { openApiDocument } from './openapi';
 import { notFound, problemHandler, unsupportedMediaType } from './problem';
-import { rateLimitPerKey } from './rate-limit';
+import { rateLimitPerAddress, rateLimitPerKey } from './rate-limit';
+import { StreamLimiter } from './streams';
+import { activeApiKeys } from '../core/api-keys';
 import { requestContext } from './request-context';
 import { fullHealthRouter, healthRouter, type Check, type DependencyCheck } from './routes/health';
 import { sessionsRouter } from './routes/sessions';
@@ -48,6 +50,10 @@ export interface ApiDeps {
   checks: Record<string, Check | DependencyCheck>;
   /** Per-key request limiter; default: Redis, `config.api.ratePerMin` per minute, failing open. */
   rateLimiter?: RateLimiter;
+  /** Per-client-address limiter before authentication; default: Redis, `config.limits.apiAddressRatePerMin`. */
+  addressLimiter?: RateLimiter;
+  /** Open-stream caps and revocation of open streams; default: `config.limits`, keys re-checked in `pool`. */
+  streams?: StreamLimiter;
   /** Kafka producer for commands (e.g. AcknowledgeAlert); routes that append commands need it. */
   producer?: Producer;
   /** pg-boss for admin jobs (replays, rebuilds). */
@@ -56,7 +62,7 @@ export interface ApiDeps {
   serde?: AvroSerde;
   /** SSE: the process's feed hub (default: one per app) and stream options (heartbeat, buffer bound). */
   live?: { hub?: FeedHub; sse?: SseOptions };
-  /** The full `/health` report (admin key); absent: no `/health` route. */
+  /** The full `/health` report (operator key); absent: no `/health` route. */
   healthReport?: () => Promise<unknown>;
 }
 
@@ -66,7 +72,8 @@ export type RouterFactory = (deps: ApiDeps) => Router;
 const publicRouters: RouterFactory[] = [
   (d) => healthRouter(d.checks),
   () => metricsRouter(),
-  (d) => fullHealthRouter(d.healthReport, [authenticate(d.verifier), requireRole('admin')]),
+  // The full report shows every tenant's lag and the hosts: an operator's, not a tenant admin's.
+  (d) => fullHealthRouter(d.healthReport, [authenticate(d.verifier), requireRole('operator')], d.checks),
 ];
 
 /** Routers of `/v1`: every request is authenticated and rate-limited before them. One line each. */
@@ -97,12 +104,14 @@ const EXPOSED_HEADERS = [
 /**
  * The Express app, with no listening socket (tests drive it directly). Every response carries
  * `X-Request-Id` and `traceparent`, helmet's security headers, and CORS headers for the origins of
- * `VIGIL_API_CORS_ORIGINS` (none by default). `/health/*` and `/docs` need no key; `/v1/*` needs one
- * (401), counts against its per-minute rate (429), and takes only JSON bodies up to
+ * `VIGIL_API_CORS_ORIGINS` (none by default). Every request first counts against its client address's
+ * per-minute rate (429, before any key is looked at). `/health/live`, `/health/ready` and `/docs` need
+ * no key; `/v1/*` needs one (401), counts against its per-minute rate (429), and takes only JSON bodies up to
  * `VIGIL_API_MAX_BODY_BYTES` (415, 413; malformed JSON or invalid UTF-8: 400). Every error is
  * application/problem+json.
  */
-export function createApp(deps: ApiDeps): Express {
+export function createApp(apiDeps: ApiDeps): Express {
+  let deps = apiDeps;
   const { config } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -120,6 +129,24 @@ export function createApp(deps: ApiDeps): Express {
       }),
     );
   }
+  const addressLimiter =
+    deps.addressLimiter ??
+    new RedisRateLimiter(deps.redis, {
+      points: config.limits.apiAddressRatePerMin,
+      windowS: 60,
+      keyPrefix: `${config.topicPrefix}:api:addr`,
+      log: deps.log,
+    });
+  app.use(rateLimitPerAddress(addressLimiter, config.limits.trustProxyHops));
+  const streams =
+    deps.streams ??
+    new StreamLimiter({
+      perKey: config.limits.streamsPerKey,
+      max: config.limits.streamsMax,
+      isActive: (keyIds) => activeApiKeys(deps.pool, keyIds),
+      log: deps.log,
+    });
+  deps = { ...deps, streams };
   for (const r of publicRouters) app.use(r(deps));
 
   const rateLimiter =

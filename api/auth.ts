@@ -47,8 +47,14 @@ export function principalOf(res: Response): Principal {
   return p;
 }
 
-/** Roles that may read the query API. Device keys only ingest. */
+/**
+ * Roles that may read the query API. Device keys only ingest; operator keys belong to no tenant and
+ * read no tenant's data (they run rebuilds and the all-tenant admin actions).
+ */
 export const readerRoles: readonly Role[] = ['reader', 'admin'];
+
+/** Whether the caller is an operator: not bound to a tenant, allowed the all-tenant admin actions. */
+export const isOperator = (p: Principal): boolean => p.role === 'operator';
 
 /** Refuses (403 problem) a caller whose role is not one of `roles`. Mount after `authenticate`. */
 export function requireRole(...roles: Role[]): RequestHandler {

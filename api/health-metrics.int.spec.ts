@@ -12,7 +12,7 @@ import { lagCheck } from './routes/health';
 describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
   let fx: ApiFixture;
   let kfx: KafkaFixture;
-  const keys = {} as Record<'admin' | 'reader', string>;
+  const keys = {} as Record<'admin' | 'reader' | 'operator', string>;
   let start: (maxLag: number) => Promise<string>;
 
   beforeAll(async () => {
@@ -20,6 +20,7 @@ describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
     kfx = await kafkaFixture(fx.config);
     keys.admin = await fx.key('fleet-a', 'admin');
     keys.reader = await fx.key('fleet-a', 'reader');
+    keys.operator = await fx.key('', 'operator');
     // 5 records on partition 0 of the scores topic; the scores projection has checkpointed none of
     // them, the Redis projection 2 of them.
     const producer = kfx.kafka.producer();
@@ -79,7 +80,7 @@ describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
         postgres: { status: 'up' },
         projection_lag: {
           status: 'down',
-          error: 'projection lag 8 > 7 (VIGIL_READY_MAX_LAG)',
+          required: true,
           report: { total: 8, byProjection: { scores: 5, redis: 3 } },
         },
       },
@@ -87,11 +88,56 @@ describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
     expect((await fetch(`${url}/health/live`)).status).toBe(200);
   });
 
-  it('serves the full report to admin keys only, with versions, lag, queues, process and host figures', async () => {
-    const url = await start(100);
+  it('shows anonymous callers no dependency error text: only up/down per dependency', async () => {
+    const url = await fx.start({
+      checks: {
+        postgres: async () => {
+          throw new Error('password authentication failed for user "vigil" at db.internal:5432');
+        },
+        redis: { required: false, check: async () => 'PONG' },
+      },
+    });
+    const res = await fetch(`${url}/health/ready`);
+    expect(res.status).toBe(503);
+    const text = await res.text();
+    expect(text).not.toContain('password');
+    expect(text).not.toContain('db.internal');
+    expect(JSON.parse(text)).toEqual({
+      type: 'https://vigil.dev/problems/not-ready',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'not ready: postgres down',
+      failed: ['postgres'],
+      checks: { postgres: { status: 'down', required: true }, redis: { status: 'up', required: false } },
+    });
+  });
+
+  it('answers /health/ready from a cache of about 1 s: a burst runs the checks once', async () => {
+    let runs = 0;
+    const url = await fx.start({
+      checks: {
+        postgres: async () => {
+          runs++;
+        },
+      },
+    });
+    const burst = await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/health/ready`)));
+    expect(burst.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(runs).toBe(1);
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    expect(runs).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await fetch(`${url}/health/ready`);
+    expect(runs).toBe(2);
+  });
+
+  it('serves the full report to operator keys only, with versions, lag, queues, process and host figures', async () => {
+    const url = await start(7);
     expect((await fetch(`${url}/health`)).status).toBe(401);
     expect((await fetch(`${url}/health`, { headers: { authorization: `Bearer ${keys.reader}` } })).status).toBe(403);
-    const res = await fetch(`${url}/health`, { headers: { authorization: `Bearer ${keys.admin}` } });
+    // A tenant admin sees no other tenant's lag nor the hosts.
+    expect((await fetch(`${url}/health`, { headers: { authorization: `Bearer ${keys.admin}` } })).status).toBe(403);
+    const res = await fetch(`${url}/health`, { headers: { authorization: `Bearer ${keys.operator}` } });
     expect(res.status).toBe(200);
     const h = (await res.json()) as Record<string, Record<string, unknown>>;
     expect(h).toMatchObject({
@@ -104,6 +150,14 @@ describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
       kafka: { brokers: 1 },
       projection_lag: { total: 8 },
       jobs: { installed: false },
+      // The readiness checks with their error text, for the operator.
+      readiness: {
+        ready: false,
+        failed: ['projection_lag'],
+        checks: {
+          projection_lag: { status: 'down', error: 'projection lag 8 > 7 (VIGIL_READY_MAX_LAG)', required: true },
+        },
+      },
     });
     expect(h.process!.rss_bytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(h.process!.heap_used_bytes).toBeLessThan(h.process!.rss_bytes as number);

@@ -5,6 +5,7 @@ import type { Pool } from '../core/db';
 import type { Redis } from '../core/redis';
 import { messageOf } from '../core/errors';
 import { redisKeys } from '../projections/redis/model';
+import { isRebuildProjection } from '../projections/rebuild/sql';
 
 /**
  * What `/health/ready` and `/health` report beyond "it answers": projection lag, versions, TimescaleDB
@@ -35,7 +36,9 @@ export interface ProjectionLag {
  * topic it has checkpointed (a partition without a checkpoint counts from 0). PostgreSQL projections
  * keep their checkpoints in `projection_checkpoints`; the Redis projection in its Redis hash. For
  * transactional topics (scores, alerts) the end offset includes the last transaction's commit marker,
- * so a caught-up projection shows up to 1 per partition.
+ * so a caught-up projection shows up to 1 per partition. A rebuild's own checkpoints
+ * (`<model>@rebuild_<run>`, see projections/rebuild) are not a projection readers depend on: they are
+ * left out, so a rebuild (which starts them at 0) never takes the API out of service.
  */
 export async function projectionLag(pool: Pool, admin: Admin, redis: Redis, prefix: string): Promise<ProjectionLag> {
   const checkpoints = new Map<string, Map<string, Map<number, number>>>(); // projection → topic → partition → next
@@ -49,7 +52,9 @@ export async function projectionLag(pool: Pool, admin: Admin, redis: Redis, pref
   const { rows } = await pool.query<{ projection: string; topic: string; partition: number; next_offset: string }>(
     'SELECT projection, topic, partition, next_offset FROM projection_checkpoints',
   );
-  for (const r of rows) put(r.projection, r.topic, r.partition, Number(r.next_offset));
+  for (const r of rows) {
+    if (!isRebuildProjection(r.projection)) put(r.projection, r.topic, r.partition, Number(r.next_offset));
+  }
   const fromRedis = await redis.hgetall(redisKeys(prefix).checkpoints('redis')).catch(() => ({}));
   for (const [field, next] of Object.entries(fromRedis)) {
     const i = field.lastIndexOf(':');

@@ -31,7 +31,8 @@ export const ProblemSchema = registry.register(
 registry.registerComponent('securitySchemes', 'bearerAuth', {
   type: 'http',
   scheme: 'bearer',
-  description: 'API key `vgl_<key_id>_<secret>` (role reader or admin; admin for /v1/admin)',
+  description:
+    "API key `vgl_<key_id>_<secret>` (role reader or admin for tenant reads; admin for its tenant's exports and cache; operator, bound to no tenant, for rebuilds and every all-tenant action)",
 });
 registry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' });
 
@@ -49,6 +50,8 @@ export interface RouteSpec<P extends AnyZodObject, Q extends AnyZodObject, B ext
   /** Express style, e.g. '/v1/sessions/:id'. */
   path: string;
   summary: string;
+  /** Longer text shown before the roles in the document. */
+  description?: string;
   tags: string[];
   /** Roles allowed (default: reader and admin). Every route() route needs `authenticate` before it. */
   roles?: Role[];
@@ -100,7 +103,7 @@ function register(spec: RouteSpec<AnyZodObject, AnyZodObject, ZodTypeAny>): void
     path: openApiPath(spec.path),
     summary: spec.summary,
     tags: spec.tags,
-    description: `Roles: ${(spec.roles ?? readerRoles).join(', ')}.`,
+    description: `${spec.description ? `${spec.description}\n\n` : ''}Roles: ${(spec.roles ?? readerRoles).join(', ')}.`,
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     request: {
       ...(spec.params ? { params: spec.params } : {}),
@@ -111,7 +114,9 @@ function register(spec: RouteSpec<AnyZodObject, AnyZodObject, ZodTypeAny>): void
       400: problemResponse('invalid request: each bad field named in `errors`'),
       401: problemResponse('missing, unknown or revoked API key'),
       403: problemResponse("the key's role may not do this"),
-      429: problemResponse('over the per-key rate limit; see Retry-After'),
+      429: problemResponse(
+        'over the per-key or per-client-address rate limit (or the open-stream cap); see Retry-After',
+      ),
       ...responses,
     },
   });

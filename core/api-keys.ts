@@ -14,13 +14,21 @@ import { VigilError, messageOf } from './errors';
  *
  * Verification is on every request's hot path, so results are cached in process (LRU, bounded, with a
  * TTL): a revoked key keeps working in other processes for at most that TTL (`VIGIL_API_KEY_CACHE_TTL_MS`).
+ *
+ * Role `operator` is for whoever runs Vigil, not for a tenant: rebuilds, every tenant's admin jobs and
+ * cache, the full /health report. An operator key belongs to no tenant (`api_keys.tenant_id` NULL); its
+ * principal carries `ALL_TENANTS`, which no tenant id can equal, so a tenant filter matches nothing.
  */
 
-export const roles = ['reader', 'admin', 'device'] as const;
+export const roles = ['reader', 'admin', 'device', 'operator'] as const;
 export type Role = (typeof roles)[number];
+
+/** The tenant of an operator principal: not a tenant id (those start with a letter or digit). */
+export const ALL_TENANTS = '*';
 
 export interface ApiKeyPrincipal {
   keyId: string;
+  /** The key's tenant; `ALL_TENANTS` for an operator key. */
   tenantId: string;
   role: Role;
 }
@@ -62,7 +70,8 @@ function randomAlphanumeric(n: number): string {
 export const isRole = (v: unknown): v is Role => typeof v === 'string' && (roles as readonly string[]).includes(v);
 
 export interface CreateApiKeyInput {
-  tenantId: string;
+  /** Required for every role but `operator`, which must not have one (or give `ALL_TENANTS`). */
+  tenantId?: string;
   role: Role;
   label?: string;
   /** Display name of the tenant when it is created by this call (default: the tenant id). */
@@ -77,27 +86,34 @@ export async function createApiKey(
   pool: Pool,
   input: CreateApiKeyInput,
 ): Promise<{ key: string; keyId: string; tenantId: string; role: Role }> {
-  if (!TENANT_RE.test(input.tenantId)) {
-    throw new VigilError(
-      'REQUEST_INVALID',
-      `tenant id ${JSON.stringify(input.tenantId)} must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    );
-  }
   if (!isRole(input.role)) {
     throw new VigilError('REQUEST_INVALID', `role ${JSON.stringify(input.role)} must be one of ${roles.join(', ')}`);
   }
+  const operator = input.role === 'operator';
+  if (operator && input.tenantId !== undefined && input.tenantId !== ALL_TENANTS) {
+    throw new VigilError('REQUEST_INVALID', 'an operator key belongs to no tenant: give no tenant id');
+  }
+  if (!operator && (input.tenantId === undefined || !TENANT_RE.test(input.tenantId))) {
+    throw new VigilError(
+      'REQUEST_INVALID',
+      `tenant id ${JSON.stringify(input.tenantId ?? '')} must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+  }
+  const tenantId = operator ? null : input.tenantId!;
   const { key, keyId, hash } = generateApiKey();
   await query(async () => {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING', [
-        input.tenantId,
-        input.tenantName ?? input.tenantId,
-      ]);
+      if (tenantId !== null) {
+        await client.query('INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING', [
+          tenantId,
+          input.tenantName ?? tenantId,
+        ]);
+      }
       await client.query(
         'INSERT INTO api_keys (key_id, tenant_id, role, key_hash, label) VALUES ($1, $2, $3, $4, $5)',
-        [keyId, input.tenantId, input.role, hash, input.label ?? null],
+        [keyId, tenantId, input.role, hash, input.label ?? null],
       );
       await client.query('COMMIT');
     } catch (err) {
@@ -108,7 +124,7 @@ export async function createApiKey(
     }
   });
   verifierOf(pool).forget(keyId);
-  return { key, keyId, tenantId: input.tenantId, role: input.role };
+  return { key, keyId, tenantId: tenantId ?? ALL_TENANTS, role: input.role };
 }
 
 /**
@@ -125,6 +141,7 @@ export async function revokeApiKey(pool: Pool, keyId: string): Promise<boolean> 
 
 export interface ApiKeyInfo {
   keyId: string;
+  /** `ALL_TENANTS` for an operator key. */
   tenantId: string;
   role: Role;
   label: string | null;
@@ -143,7 +160,7 @@ export async function listApiKeys(pool: Pool, tenantId?: string): Promise<ApiKey
   );
   return res.rows.map((r) => ({
     keyId: r.key_id,
-    tenantId: r.tenant_id,
+    tenantId: r.tenant_id ?? ALL_TENANTS,
     role: r.role,
     label: r.label,
     createdAt: r.created_at,
@@ -207,14 +224,15 @@ export class ApiKeyVerifier {
 
   private async load(keyId: string): Promise<Entry> {
     const res = await query(() =>
-      this.pool.query<{ key_hash: Buffer; tenant_id: string; role: Role; revoked: boolean }>(
+      this.pool.query<{ key_hash: Buffer; tenant_id: string | null; role: Role; revoked: boolean }>(
         'SELECT key_hash, tenant_id, role, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE key_id = $1',
         [keyId],
       ),
     );
     const row = res.rows[0];
     if (!row) return { missing: true };
-    return { missing: false, hash: row.key_hash, tenantId: row.tenant_id, role: row.role, revoked: row.revoked };
+    const tenantId = row.tenant_id ?? ALL_TENANTS;
+    return { missing: false, hash: row.key_hash, tenantId, role: row.role, revoked: row.revoked };
   }
 }
 
@@ -241,6 +259,21 @@ export function verifyApiKey(
   opts: { bypassCache?: boolean } = {},
 ): Promise<ApiKeyPrincipal | null> {
   return verifierOf(pool).verify(key, opts);
+}
+
+/**
+ * Which of `keyIds` are still active (exist and not revoked), asked of PostgreSQL directly, not of any
+ * cache: open streams re-check their keys with it, so a revoked key's streams end within one re-check
+ * period whatever the verifier cache's TTL.
+ */
+export async function activeApiKeys(pool: Pool, keyIds: readonly string[]): Promise<Set<string>> {
+  if (keyIds.length === 0) return new Set();
+  const res = await query(() =>
+    pool.query<{ key_id: string }>('SELECT key_id FROM api_keys WHERE key_id = ANY($1) AND revoked_at IS NULL', [
+      [...keyIds],
+    ]),
+  );
+  return new Set(res.rows.map((r) => r.key_id));
 }
 
 /** Runs a query; a missing table or an unreachable server becomes DATABASE_UNAVAILABLE. */

@@ -51,6 +51,22 @@ const variables = {
   VIGIL_GATEWAY_MAX_EVENTS: intIn(1, 100_000).default(1000),
   VIGIL_GATEWAY_RATE_PER_SEC: intIn(1, 100_000_000).default(10_000),
   VIGIL_API_KEY_CACHE_TTL_MS: intIn(0, 3_600_000).default(30_000),
+  // Trust boundary (issue 11): abuse limits and the retention of the source-of-truth topics.
+  VIGIL_API_ADDRESS_RATE_PER_MIN: intIn(1, 100_000_000).default(6_000),
+  VIGIL_GATEWAY_ADDRESS_RATE_PER_MIN: intIn(1, 100_000_000).default(60_000),
+  VIGIL_TRUST_PROXY_HOPS: intIn(0, 10).default(0),
+  VIGIL_API_STREAMS_PER_KEY: intIn(1, 100_000).default(10),
+  VIGIL_API_STREAMS_MAX: intIn(1, 1_000_000).default(1_000),
+  VIGIL_TOPIC_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === -1 || (v >= 3_600_000 && v <= Number.MAX_SAFE_INTEGER), {
+      message: 'must be -1 (keep forever) or at least 3600000 (one hour) in milliseconds',
+    })
+    .default(-1),
+  // Accepted window of a device's ts around the receiving clock (broker append time, gateway clock).
+  VIGIL_TS_MAX_AHEAD_MS: intIn(0, 3_600_000).default(60_000),
+  VIGIL_TS_MAX_AGE_MS: intIn(60_000, 366 * 24 * 3_600_000).default(24 * 3_600_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
   VIGIL_ZIPKIN_URL: url(['http:', 'https:']).optional(),
@@ -90,6 +106,25 @@ export interface Config {
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
   apiKeys: { cacheTtlMs: number };
+  /**
+   * Abuse limits: requests per client address per minute before authentication (API, gateway), how
+   * many proxies in front set X-Forwarded-For (0: the socket's address is the client's), open SSE and
+   * playback streams per key and per API process.
+   */
+  limits: {
+    apiAddressRatePerMin: number;
+    gatewayAddressRatePerMin: number;
+    trustProxyHops: number;
+    streamsPerKey: number;
+    streamsMax: number;
+  };
+  /** `retention.ms` of the source-of-truth topics (`vigil topics ensure`); -1 keeps them forever. */
+  topicRetentionMs: number;
+  /**
+   * Accepted window of event `ts` around a clock the device does not control: the broker's append
+   * time of each record (processor) and the gateway's own clock (ingest). Outside: refused.
+   */
+  tsWindow: { maxAheadMs: number; maxAgeMs: number };
   /** `/health/ready` fails when the projections together are more than this many records behind. */
   health: { readyMaxLag: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
@@ -150,6 +185,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
     },
     apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
+    limits: {
+      apiAddressRatePerMin: e.VIGIL_API_ADDRESS_RATE_PER_MIN,
+      gatewayAddressRatePerMin: e.VIGIL_GATEWAY_ADDRESS_RATE_PER_MIN,
+      trustProxyHops: e.VIGIL_TRUST_PROXY_HOPS,
+      streamsPerKey: e.VIGIL_API_STREAMS_PER_KEY,
+      streamsMax: e.VIGIL_API_STREAMS_MAX,
+    },
+    topicRetentionMs: e.VIGIL_TOPIC_RETENTION_MS,
+    tsWindow: { maxAheadMs: e.VIGIL_TS_MAX_AHEAD_MS, maxAgeMs: e.VIGIL_TS_MAX_AGE_MS },
     health: { readyMaxLag: e.VIGIL_READY_MAX_LAG },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type IHeaders, type LogEntry } from 'kafkajs';
+import { ConfigResourceTypes, ConfigSource, Kafka, logLevel, type Admin, type IHeaders, type LogEntry } from 'kafkajs';
 import { context, propagation } from '@opentelemetry/api';
 import type { Config } from './config';
 import type { Logger } from './logger';
@@ -39,7 +39,9 @@ export interface TopicOptions {
 
 /**
  * Creates the topics that do not exist yet (idempotent). An existing topic whose partition count
- * differs is an error: co-partitioned topics must agree, and Kafka cannot shrink a topic.
+ * differs is an error: co-partitioned topics must agree, and Kafka cannot shrink a topic. An existing
+ * topic whose planned configs (e.g. `retention.ms`) differ from what the broker holds is altered to
+ * the plan (see `alignTopicConfigs`).
  */
 export async function ensureTopics(admin: Admin, topics: Record<string, TopicOptions>): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
@@ -67,8 +69,40 @@ export async function ensureTopics(admin: Admin, topics: Record<string, TopicOpt
         );
       }
     }
+    await alignTopicConfigs(admin, Object.fromEntries(present.map((t) => [t, topics[t]!.configs ?? {}])));
   }
   return missing.map(([name]) => name);
+}
+
+/**
+ * Sets the planned configs of existing topics where the broker holds another value; returns the
+ * topics altered. AlterConfigs (what kafkajs offers) replaces a topic's whole set of per-topic
+ * overrides, so the overrides the topic has already (set by hand, say) are sent along and kept.
+ */
+export async function alignTopicConfigs(admin: Admin, plan: Record<string, Record<string, string>>): Promise<string[]> {
+  const names = Object.keys(plan).filter((t) => Object.keys(plan[t]!).length > 0);
+  if (!names.length) return [];
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+  });
+  const altered: string[] = [];
+  const resources = [];
+  for (const r of described.resources) {
+    const want = plan[r.resourceName] ?? {};
+    const current = new Map(r.configEntries.map((e) => [e.configName, e]));
+    if (Object.entries(want).every(([k, v]) => current.get(k)?.configValue === v)) continue;
+    const overrides = Object.fromEntries(
+      r.configEntries
+        .filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG && !e.readOnly && !e.isSensitive)
+        .map((e) => [e.configName, e.configValue]),
+    );
+    const configEntries = Object.entries({ ...overrides, ...want }).map(([name, value]) => ({ name, value }));
+    resources.push({ type: ConfigResourceTypes.TOPIC, name: r.resourceName, configEntries });
+    altered.push(r.resourceName);
+  }
+  if (resources.length) await admin.alterConfigs({ validateOnly: false, resources });
+  return altered;
 }
 
 /** Kafka headers carrying the active trace context (W3C `traceparent`, `tracestate`). */

@@ -82,7 +82,7 @@ export function register(program: Command): void {
   projections
     .command('rebuild')
     .description(
-      "rebuild a read model's PostgreSQL tables (and its columns of sessions) from its topics into a shadow schema, up to the live projection's checkpoint, then swap them in in one transaction while reads and the live projection go on (plain tables are swapped by rename; hypertables and tables a view depends on, e.g. fatigue_scores, by TRUNCATE + INSERT in that transaction). Progress on stderr; events/s at the end.",
+      "rebuild a read model's PostgreSQL tables (and its columns of sessions) from its topics into a shadow schema, up to the live projection's checkpoint, then swap them in in one transaction while reads and the live projection go on (plain tables are swapped by rename; hypertables and tables a view depends on, e.g. fatigue_scores, by TRUNCATE + INSERT in that transaction). Refuses when Kafka no longer holds the history it would replay (see --allow-truncated). Progress on stderr; events/s at the end.",
     )
     .argument('<name>', 'read model: sessions, eeg, face, vehicle, game, scores, alerts')
     .addOption(
@@ -91,7 +91,11 @@ export function register(program: Command): void {
         'keep the live rows with event time before this (ISO-8601) and replay only from it (from offsets-for-times minus 60 s)',
       ).argParser(timestamp),
     )
-    .action((name: string, o: { from?: number }) =>
+    .option(
+      '--allow-truncated',
+      'rebuild even when Kafka no longer holds the whole history (a partition whose log start offset is above 0, or above the first offset at --from): the rows of the deleted records are lost for every tenant. Without it such a rebuild stops before touching anything (HISTORY_TRUNCATED, naming the partitions and how many records would be lost)',
+    )
+    .action((name: string, o: { from?: number; allowTruncated?: boolean }) =>
       oneShot('rebuild', async (rt) => {
         const { rebuildProjection } = await import('./rebuild/rebuild');
         await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
@@ -102,6 +106,7 @@ export function register(program: Command): void {
         let shown = 0;
         const rebuilding = rebuildProjection(deps, name, {
           from: o.from,
+          allowTruncated: !!o.allowTruncated,
           signal: abort.signal,
           onProgress: (p) => {
             const now = Date.now();

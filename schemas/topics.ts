@@ -6,8 +6,17 @@ import { topicNames } from './catalogue';
  * Every topic Vigil uses and how it is created: all with the same partition count, so partition p of
  * each holds the same sessions (murmur2 of session_id). Dead letters and late events are kept 14 days;
  * the processor's state changelog is compacted (latest snapshot per session).
+ *
+ * The source-of-truth topics (every one but dlq, late, changelog and the what-if outputs) get an
+ * explicit `retention.ms`, `VIGIL_TOPIC_RETENTION_MS` (default -1: kept forever), never the broker's
+ * default (24 h in the shipped configs): a rebuild replays them, and what Kafka no longer holds is lost.
  */
-export function topicPlan(cfg: Pick<Config, 'topicPrefix' | 'kafka'>): Record<string, TopicOptions> {
+export const isSourceOfTruth = (key: string): boolean =>
+  !['dlq', 'late', 'changelog', 'scoresWhatIf', 'alertsWhatIf'].includes(key);
+
+export function topicPlan(
+  cfg: Pick<Config, 'topicPrefix' | 'kafka'> & Partial<Pick<Config, 'topicRetentionMs'>>,
+): Record<string, TopicOptions> {
   const names = topicNames(cfg.topicPrefix);
   const partitions = cfg.kafka.partitions;
   const fortnight = String(14 * 24 * 3600 * 1000);
@@ -19,6 +28,7 @@ export function topicPlan(cfg: Pick<Config, 'topicPrefix' | 'kafka'>): Record<st
           : key === 'changelog'
             ? { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' }
             : {};
+      if (isSourceOfTruth(key)) configs['retention.ms'] = String(cfg.topicRetentionMs ?? -1);
       return [name, { partitions, configs }];
     }),
   );

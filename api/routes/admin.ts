@@ -5,7 +5,9 @@ import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
 import { ADMIN_QUEUES } from '../admin-queues';
 import { route } from '../openapi';
-import { notFound } from '../problem';
+import { forbidden, notFound } from '../problem';
+import { isOperator } from '../auth';
+import { ALL_TENANTS } from '../../core/api-keys';
 import { SessionIdParam } from './live';
 import { readModels } from '../../projections/index';
 import { topicKeys } from '../../schemas/catalogue';
@@ -22,6 +24,8 @@ export interface AdminDeps {
   topics: readonly string[];
   /** Moves the tenant's report cache to a new generation (old entries are never read again). */
   invalidateCache: (tenantId: string) => Promise<number>;
+  /** Every tenant id (an operator's cache invalidation without `tenant_id` moves them all). */
+  tenants: () => Promise<string[]>;
 }
 
 const Instant = z.string().datetime({ offset: true }).openapi({ example: '2026-03-01T08:00:00Z' });
@@ -36,6 +40,10 @@ function replayBody(projections: readonly string[], topics: readonly string[]) {
           kind: z.literal('rebuild'),
           projection: oneOf(projections, 'projection'),
           from: Instant.optional().openapi({ description: 'rebuild from this event time (default: everything)' }),
+          allowTruncated: z.boolean().optional().openapi({
+            description:
+              'rebuild even though Kafka no longer holds part of the history (a partition whose log start offset is above 0, or above the first offset at `from`): the rows of the deleted records are lost for every tenant. Default false: the job fails with HISTORY_TRUNCATED naming the partitions',
+          }),
         })
         .strict(),
       z
@@ -80,8 +88,11 @@ function bossOf(deps: AdminDeps): PgBoss {
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
 /**
- * Admin routes (role admin): replay/rebuild requests as pg-boss jobs with readable status, and report
- * cache invalidation. Jobs carry the requesting tenant; another tenant's job id is a 404.
+ * Admin routes: replay/rebuild requests as pg-boss jobs with readable status, and report cache
+ * invalidation. A rebuild rewrites a read model for every tenant, so it needs an operator key (a tenant
+ * admin gets 403); an export is filtered by the caller's tenant, so a tenant admin may ask for one (an
+ * operator's covers every tenant). Jobs carry the requesting tenant (`*` for an operator); another
+ * tenant's job id is a 404 to a tenant admin, an operator reads every job.
  */
 export const adminRoutes = (d: ApiDeps): Router =>
   adminRouter({
@@ -90,6 +101,10 @@ export const adminRoutes = (d: ApiDeps): Router =>
     projections: Object.keys(readModels),
     topics: [...topicKeys, ...topicKeys.map((k) => d.topics[k])],
     invalidateCache: (tenantId) => invalidateTenantCache(d.redis, d.config.topicPrefix, tenantId),
+    tenants: async () =>
+      (await d.pool.query<{ tenant_id: string }>('SELECT tenant_id FROM tenants ORDER BY tenant_id')).rows.map(
+        (r) => r.tenant_id,
+      ),
   });
 
 export function adminRouter(deps: AdminDeps): Router {
@@ -99,16 +114,24 @@ export function adminRouter(deps: AdminDeps): Router {
     {
       method: 'post',
       path: '/v1/admin/replays',
-      summary: 'Request a projection rebuild or a topic export (a background job)',
+      summary: 'Request a projection rebuild (operator) or a topic export (a background job)',
+      description:
+        "kind rebuild: operator key only (a tenant admin gets 403): it rewrites the read model for every tenant. kind export: the caller's tenant's events (an operator's: every tenant's).",
       tags: ['admin'],
-      roles: ['admin'],
+      roles: ['admin', 'operator'],
       body: replayBody(deps.projections, deps.topics),
       responses: {
         202: { description: 'the job was enqueued; poll status_url', schema: JobAccepted },
+        403: { description: 'a rebuild asked with a key that is not an operator key' },
         503: { description: 'the job queue is unavailable' },
       },
     },
     async ({ body, principal }, _req, res) => {
+      if (body.kind === 'rebuild' && !isOperator(principal)) {
+        throw forbidden(
+          `a rebuild rewrites the read model of every tenant: it needs an operator key; this key has role ${principal.role}`,
+        );
+      }
       const boss = bossOf(deps);
       const queue = body.kind === 'rebuild' ? ADMIN_QUEUES.rebuild.name : ADMIN_QUEUES.export.name;
       const id = await boss.send(queue, { ...body, tenant_id: principal.tenantId, requested_by: principal.keyId });
@@ -123,8 +146,9 @@ export function adminRouter(deps: AdminDeps): Router {
       method: 'get',
       path: '/v1/admin/replays/:id',
       summary: 'Status and output of a replay or rebuild job',
+      description: "a tenant admin reads its tenant's jobs only; an operator reads every job",
       tags: ['admin'],
-      roles: ['admin'],
+      roles: ['admin', 'operator'],
       params: z.object({ id: z.string().uuid() }),
       responses: {
         200: { description: 'the job', schema: JobStatus },
@@ -135,7 +159,7 @@ export function adminRouter(deps: AdminDeps): Router {
       const boss = bossOf(deps);
       for (const q of Object.values(ADMIN_QUEUES)) {
         const job = await boss.getJobById<Record<string, unknown>>(q.name, params.id, { includeArchive: true });
-        if (!job || job.data?.tenant_id !== principal.tenantId) continue;
+        if (!job || (!isOperator(principal) && job.data?.tenant_id !== principal.tenantId)) continue;
         res.json({
           id: job.id,
           queue: q.name,
@@ -157,19 +181,48 @@ export function adminRouter(deps: AdminDeps): Router {
     {
       method: 'post',
       path: '/v1/admin/cache/invalidate',
-      summary: "Invalidate the tenant's cached report answers",
+      summary: 'Invalidate cached report answers: the own tenant (admin), one or every tenant (operator)',
+      description:
+        "an admin key invalidates its tenant's cache (a `tenant_id` in the body other than its own is a 403); an operator key the body's `tenant_id`, or without one every tenant's",
       tags: ['admin'],
-      roles: ['admin'],
+      roles: ['admin', 'operator'],
+      body: z
+        .object({ tenant_id: z.string().min(1).max(128).optional() })
+        .strict()
+        .optional()
+        .openapi('CacheInvalidateRequest'),
       responses: {
         200: {
-          description: 'the cache moved to a new generation',
-          schema: z.object({ tenant_id: z.string(), generation: z.number().int() }),
+          description: 'the cache moved to a new generation (per tenant)',
+          schema: z.object({
+            tenant_id: z.string(),
+            generation: z.number().int(),
+            tenants: z.record(z.number().int()).optional(),
+          }),
         },
+        403: { description: 'a tenant admin named another tenant' },
       },
     },
-    async ({ principal }, _req, res) => {
-      const generation = await deps.invalidateCache(principal.tenantId);
-      res.json({ tenant_id: principal.tenantId, generation });
+    async ({ principal, body }, _req, res) => {
+      const named = body?.tenant_id;
+      if (!isOperator(principal)) {
+        if (named !== undefined && named !== principal.tenantId)
+          throw forbidden("an admin key invalidates only its own tenant's cache; other tenants need an operator key");
+        const generation = await deps.invalidateCache(principal.tenantId);
+        res.json({ tenant_id: principal.tenantId, generation });
+        return;
+      }
+      if (named !== undefined) {
+        res.json({ tenant_id: named, generation: await deps.invalidateCache(named) });
+        return;
+      }
+      const tenants: Record<string, number> = {};
+      for (const t of await deps.tenants()) tenants[t] = await deps.invalidateCache(t);
+      deps.log.info(
+        { key_id: principal.keyId, tenants: Object.keys(tenants).length },
+        'every tenant cache invalidated',
+      );
+      res.json({ tenant_id: ALL_TENANTS, generation: Object.keys(tenants).length, tenants });
     },
   );
   return r;

@@ -42,7 +42,17 @@ const AlertIdParam = z.object({
 
 const AckBody = z
   .object({
-    by: z.string().min(1).max(200).optional().openapi({ description: "who acknowledges (default: the API key's id)" }),
+    by: z
+      .string()
+      .min(1)
+      .max(200)
+      // eslint-disable-next-line no-control-regex
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+      .optional()
+      .openapi({
+        description:
+          'who acknowledges, free text; recorded after the key that made the request: `acknowledged_by` = `key:<key_id> (<by>)`, or `key:<key_id>` without it',
+      }),
     note: z.string().max(2000).optional().openapi({
       description: 'free text, logged with the request; AcknowledgeAlert v1 has no field for it, so it is not stored',
     }),
@@ -58,6 +68,14 @@ const Accepted = z.object({
 });
 
 const tracer = trace.getTracer('vigil-api');
+
+/**
+ * What an acknowledgement records as its author: the API key that made it, always (`key:<key_id>`,
+ * an audit trail: free text alone could name anyone), then the free text `by` if given. At most
+ * 17 + 3 + 200 characters, within the rule table's bound on free text.
+ */
+export const acknowledgedBy = (keyId: string, by?: string): string =>
+  by === undefined ? `key:${keyId}` : `key:${keyId} (${by})`;
 
 interface AlertRef {
   tenant_id: string;
@@ -129,7 +147,11 @@ export function alertAckRouter(deps: AlertAckDeps): Router {
         tenant_id: principal.tenantId,
         session_id: alert.session_id,
         ts: (deps.now ?? Date.now)(),
-        event: { type: 'AcknowledgeAlert', alert_id: params.id, acknowledged_by: body?.by ?? principal.keyId },
+        event: {
+          type: 'AcknowledgeAlert',
+          alert_id: params.id,
+          acknowledged_by: acknowledgedBy(principal.keyId, body?.by),
+        },
       };
       const { producer, serde } = deps;
       if (!producer || !serde) throw new VigilError('KAFKA_UNAVAILABLE', 'this API process has no command producer');

@@ -1,5 +1,6 @@
 import { Router, type Response } from 'express';
 import { stringify } from 'csv-stringify/sync';
+import { escapeFormula } from '../../projections/replay/format';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { route } from '../openapi';
@@ -75,7 +76,9 @@ const drained = (res: Response) =>
     res.once('close', done);
   });
 
+/** Text cells are formula-escaped (a cell starting with = + - @ tab or CR gets a leading '); numbers are not. */
 const csvCast = {
+  string: (v: string) => escapeFormula(v),
   boolean: (v: boolean) => (v ? 'true' : 'false'),
   date: (v: Date) => v.toISOString(),
   object: (v: object) => JSON.stringify(v),

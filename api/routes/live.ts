@@ -12,6 +12,7 @@ import type { ApiDeps } from '../app';
 import { followFeed } from '../live-feed';
 import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
 import { recordSseClients } from '../metrics';
+import type { StreamLimiter } from '../streams';
 
 export interface LiveDeps {
   pool: Pool;
@@ -21,6 +22,8 @@ export interface LiveDeps {
   /** Key prefix of the Redis read model (the topic prefix). */
   prefix: string;
   sse?: SseOptions;
+  /** Caps open streams per key and process and ends a revoked key's streams (api/streams.ts). */
+  streams?: StreamLimiter;
 }
 
 /** Session ids as the read endpoints accept them: refused before they reach SQL or a Redis key. */
@@ -116,7 +119,9 @@ export function liveRouter(deps: LiveDeps): Router {
           detail: 'the live feed is unavailable (Redis does not answer); retry later or read /scores',
         });
       });
+      const lease = deps.streams?.acquire(principal.keyId, res);
       const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
+      lease?.attach(sse);
       recordSseClients('live', 1);
       try {
         await followFeed(deps.hub, feedKey, lastEventId, sse);
@@ -125,6 +130,7 @@ export function liveRouter(deps: LiveDeps): Router {
       } finally {
         recordSseClients('live', -1);
         sse.end();
+        lease?.release();
       }
     },
   );

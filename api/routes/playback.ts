@@ -8,6 +8,7 @@ import { badRequest, notFound } from '../problem';
 import { loadPlayback, pace } from '../playback';
 import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
 import { recordSseClients } from '../metrics';
+import type { StreamLimiter } from '../streams';
 import { SessionIdParam } from './live';
 import type { ApiDeps } from '../app';
 
@@ -15,6 +16,8 @@ export interface PlaybackDeps {
   pool: Pool;
   log: Logger;
   sse?: SseOptions;
+  /** Caps open streams per key and process and ends a revoked key's streams (api/streams.ts). */
+  streams?: StreamLimiter;
 }
 
 const PlaybackQuery = z.object({
@@ -68,7 +71,9 @@ export function playbackRouter(deps: PlaybackDeps): Router {
       const resumeHeader = req.get('last-event-id');
       const from = resumeHeader !== undefined && /^\d{1,9}$/.test(resumeHeader) ? Number(resumeHeader) + 1 : 0;
       const timeline = await loadPlayback(deps.pool, principal.tenantId, params.id, s.ended_at);
+      const lease = deps.streams?.acquire(principal.keyId, res);
       const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
+      lease?.attach(sse);
       recordSseClients('playback', 1);
       try {
         const sent = await pace(
@@ -83,6 +88,7 @@ export function playbackRouter(deps: PlaybackDeps): Router {
       } finally {
         recordSseClients('playback', -1);
         sse.end();
+        lease?.release();
       }
     },
   );

@@ -9,6 +9,9 @@ export interface RebuildJobData {
   projection: string;
   /** ISO-8601: keep the live rows older than this and replay only from here (default: everything). */
   from?: string;
+  /** Rebuild even though Kafka no longer holds part of the history (HISTORY_TRUNCATED otherwise). */
+  allowTruncated?: boolean;
+  /** `*`: rebuilds are enqueued by operator keys only (api/routes/admin.ts). */
   tenant_id: string;
   requested_by: string;
 }
@@ -35,7 +38,7 @@ export const rebuildJob: JobHandler<RebuildJobData> = {
     const result = await rebuildProjection(
       { kafka, serde, topics, pool: deps.pool, log: deps.log },
       job.data.projection,
-      from === undefined ? {} : { from },
+      { ...(from === undefined ? {} : { from }), allowTruncated: job.data.allowTruncated === true },
     );
     deps.log.info({ job: job.id, ...result }, 'rebuild finished');
     return result;

@@ -43,6 +43,11 @@ export interface RebuildProgress {
 export interface RebuildOptions {
   /** Event time (epoch ms): keep the live rows older than this and replay only from here. */
   from?: number;
+  /**
+   * Rebuild even when Kafka no longer holds part of the history (see `truncatedPartitions`): the rows
+   * of the deleted records are then lost, for every tenant. Default false: HISTORY_TRUNCATED.
+   */
+  allowTruncated?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: RebuildProgress) => void;
 }
@@ -58,6 +63,17 @@ export interface RebuildResult {
   swapped: Record<string, 'rename' | 'copy' | 'upsert'>;
   /** The live checkpoints the rebuilt state stands at: topic → partition → next offset. */
   at: Record<string, Record<number, string>>;
+  /** Partitions whose history was missing, rebuilt anyway (`allowTruncated`); empty otherwise. */
+  truncated: TruncatedPartition[];
+}
+
+/** A partition whose records before `logStartOffset` are gone (retention or deleteRecords). */
+export interface TruncatedPartition {
+  topic: string;
+  partition: number;
+  logStartOffset: string;
+  /** Offsets deleted, an upper bound on the records (transaction markers take offsets too). */
+  lost: string;
 }
 
 /** After catching up, the swap transaction replays the rest itself when at most this many offsets remain. */
@@ -85,6 +101,10 @@ type Positions = Map<string, Map<number, bigint>>;
  *    the rebuilt state is exactly what they say.
  * The shadow schema and the rebuild's checkpoints are dropped whatever happens. One rebuild per
  * model at a time (advisory lock): a second one fails with REBUILD_RUNNING.
+ *
+ * A rebuild replays only what Kafka still holds and then replaces the tables, so it refuses, before
+ * touching anything, with HISTORY_TRUNCATED (details: `truncated`, per partition) when a partition's
+ * history is missing (`truncatedPartitions`), unless `allowTruncated`.
  */
 export async function rebuildProjection(
   deps: RebuildDeps,
@@ -123,9 +143,12 @@ export async function rebuildProjection(
     }
     try {
       progress('prepare', 0);
+      const { positions: mine, truncated } = await startPositions(deps.kafka, topics, opts.from);
+      if (truncated.length && !opts.allowTruncated) throw historyTruncated(model.name, truncated, opts.from);
+      if (truncated.length)
+        deps.log.warn({ model: model.name, truncated }, 'rebuild: history missing, rebuilding anyway');
       await dropStale(db, deps.log, model.name);
       await prepareShadow(db, model, shadow, opts.from);
-      const mine = await startPositions(deps.kafka, topics, opts.from);
 
       /** Decodes a batch and runs the model's statements in the shadow, on `c` (inside its transaction). */
       const apply = async (c: PoolClient, topic: string, partition: number, messages: KafkaMessage[]) => {
@@ -219,6 +242,7 @@ export async function rebuildProjection(
         eventsPerSecond: Math.round(stats.applied / Math.max(seconds, 0.001)),
         swapped,
         at,
+        truncated,
       };
     } finally {
       await cleanUp(db, deps.log, shadow, ownName);
@@ -259,12 +283,26 @@ async function prepareShadow(db: PoolClient, model: ReadModel, shadow: string, f
   });
 }
 
-/** Where the replay starts per topic and partition: the first offset, or offsets-for-times of `from`. */
-async function startPositions(kafka: Kafka, topics: readonly string[], from?: number): Promise<Positions> {
+/**
+ * Where the replay starts per topic and partition (the first offset, or offsets-for-times of `from`),
+ * and the partitions whose history is missing:
+ * - without `from`: the log start offset (`low`) is above 0, so records 0..low-1 are gone;
+ * - with `from`: the log start offset is above 0 and offsets-for-times of `from` (minus the clock
+ *   margin) lands on it (or on an emptied partition's end): the first record Kafka still holds is not
+ *   older than `from`, so deleted records may have been newer. Kafka answers offsets-for-times only
+ *   from retained records, so that is all that can be told; time-based retention deletes the oldest
+ *   first, which makes it exact there.
+ */
+async function startPositions(
+  kafka: Kafka,
+  topics: readonly string[],
+  from?: number,
+): Promise<{ positions: Positions; truncated: TruncatedPartition[] }> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const out: Positions = new Map();
+    const truncated: TruncatedPartition[] = [];
     for (const topic of topics) {
       const ends = await admin.fetchTopicOffsets(topic);
       const byTime =
@@ -273,17 +311,39 @@ async function startPositions(kafka: Kafka, topics: readonly string[], from?: nu
         topic,
         new Map(
           ends.map((e) => {
+            const low = BigInt(e.low);
             const t = byTime?.find((o) => o.partition === e.partition)?.offset;
-            const start = t !== undefined && BigInt(t) > BigInt(e.low) ? BigInt(t) : BigInt(e.low);
+            const start = t !== undefined && BigInt(t) > low ? BigInt(t) : low;
+            if (low > 0n && start === low) {
+              truncated.push({ topic, partition: e.partition, logStartOffset: low.toString(), lost: low.toString() });
+            }
             return [e.partition, start];
           }),
         ),
       );
     }
-    return out;
+    return { positions: out, truncated };
   } finally {
     await admin.disconnect();
   }
+}
+
+/** The refusal of a rebuild over missing history: which partitions, how much is gone, how to go on. */
+function historyTruncated(model: string, truncated: readonly TruncatedPartition[], from?: number): VigilError {
+  const lost = truncated.reduce((n, t) => n + BigInt(t.lost), 0n);
+  const byTopic = new Map<string, TruncatedPartition[]>();
+  for (const t of truncated) byTopic.set(t.topic, [...(byTopic.get(t.topic) ?? []), t]);
+  const where = [...byTopic]
+    .map(
+      ([topic, ps]) =>
+        `${topic} partitions ${ps.map((p) => `${p.partition} (offsets 0-${BigInt(p.logStartOffset) - 1n} deleted)`).join(', ')}`,
+    )
+    .join('; ');
+  return new VigilError(
+    'HISTORY_TRUNCATED',
+    `refusing to rebuild ${model}: Kafka no longer holds its whole history${from === undefined ? '' : ` since ${new Date(from).toISOString()}`}: ${where}. Up to ${lost} records would be lost for every tenant (the rebuilt tables would replace rows of records Kafka has deleted). Rebuild anyway with --allow-truncated (API: "allowTruncated": true)`,
+    { details: { model, lost: lost.toString(), truncated } },
+  );
 }
 
 /**

@@ -19,16 +19,30 @@ export const csvColumns = (valueFields: readonly string[]): string[] => ['partit
 /** The CSV header row. */
 export const csvHeader = (columns: readonly string[]): string => stringify([columns]);
 
+const FORMULA_START = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/**
+ * A text cell made safe for spreadsheets (CSV injection, OWASP): a cell starting with `=`, `+`, `-`,
+ * `@`, a tab or a carriage return would be run as a formula by Excel, LibreOffice or Sheets, so it gets
+ * a leading `'`, which they show as text. A plain number written as text (`-12.5`, how PostgreSQL hands
+ * over numeric and bigint columns) is left alone: it is no formula, and quoting it would break sums.
+ */
+export function escapeFormula(cell: string): string {
+  return FORMULA_START.test(cell) && !PLAIN_NUMBER.test(cell) ? `'${cell}` : cell;
+}
+
 /**
  * One CSV row: scalars as they are (ts stays epoch milliseconds, as in NDJSON), null and absent as an
  * empty cell, nested records, unions and arrays as their JSON text (RFC 4180 quoting by csv-stringify).
+ * Text cells are formula-escaped (`escapeFormula`); numbers are not.
  */
 export function csvRow(columns: readonly string[], r: ExportedRecord): string {
   const cells = columns.map((c) => {
     const v = c === 'partition' ? r.partition : c === 'offset' ? r.offset : c === 'key' ? r.key : r.value[c];
     if (v === null || v === undefined) return '';
     if (typeof v === 'object') return JSON.stringify(v);
-    return String(v);
+    return typeof v === 'string' ? escapeFormula(v) : String(v);
   });
   return stringify([cells]);
 }

@@ -17,6 +17,7 @@ export interface ExportJobData {
   to: string;
   session?: string;
   format: ExportFormat;
+  /** The requesting key's tenant; `*` (an operator key) exports every tenant's events. */
   tenant_id: string;
   requested_by: string;
 }
@@ -42,7 +43,7 @@ export const exportJob: JobHandler<ExportJobData> = {
       from: Date.parse(job.data.from),
       to: Date.parse(job.data.to),
       session: job.data.session,
-      tenant: job.data.tenant_id,
+      tenant: job.data.tenant_id === '*' ? undefined : job.data.tenant_id,
       format: job.data.format,
     }).finally(() => out.end());
     await finished(out);

@@ -20,6 +20,7 @@ export interface ApiFixture {
   pool: Pool;
   redis: Redis;
   url: string;
+  /** A new key; an operator key belongs to no tenant (`tenantId` is ignored for it). */
   key(tenantId: string, role: Role): Promise<string>;
   start(over?: Partial<ApiDeps>): Promise<string>;
   get(path: string, key?: string, headers?: Record<string, string>): Promise<Response>;
@@ -60,7 +61,7 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
     redis,
     url,
     start,
-    key: async (tenantId, role) => (await createApiKey(pool, { tenantId, role })).key,
+    key: async (tenantId, role) => (await createApiKey(pool, role === 'operator' ? { role } : { tenantId, role })).key,
     get: (path, key, headers = {}) =>
       fetch(`${url}${path}`, { headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } }),
     close: async () => {
