@@ -24,7 +24,7 @@ export async function startProjectionWorker(
   };
   const runners = names.map((n) =>
     n === REDIS_PROJECTION
-      ? new RedisProjectionRunner({ ...deps, redis: rt.redis })
+      ? new RedisProjectionRunner({ ...deps, redis: rt.redis, pool: rt.pool })
       : new ProjectionRunner(readModels[n]!, { ...deps, pool: rt.pool }),
   );
   // One closer for all: the consumers leave their groups in parallel (one after the other, eight of

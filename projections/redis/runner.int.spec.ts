@@ -1,12 +1,15 @@
 import { once } from 'node:events';
+import { Pool } from 'pg';
 import { createRedis, type Redis } from '../../core/redis';
 import { eventually, testConfig, testLogger, uniqueName } from '../../test/support/env';
 import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
+import { createTestDatabase } from '../../test/support/postgres';
+import { migrate } from '../../core/migrate';
 import { Publisher } from '../../producers/publisher';
 import { uuidFrom } from '../../processors/fatigue/ids';
 import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
 import { RedisProjectionRunner } from './runner';
-import { projectRedis, type RedisModelOptions } from './model';
+import { projectRedis, redisKeys, type RedisModelOptions } from './model';
 import { redisScripts } from './scripts';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
@@ -267,11 +270,14 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
   const prefix = config.topicPrefix;
   let fx: KafkaFixture;
   let redis: Redis;
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
   let publisher: Publisher;
   const runner = (groupPrefix: string) =>
     new RedisProjectionRunner({
       kafka: fx.kafka,
       redis,
+      pool,
       serde: fx.serde,
       topics: fx.topics,
       log,
@@ -279,22 +285,24 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
       keyPrefix: prefix,
     });
 
+  const SA = 'session-a-0001';
+  const SB = 'session-b-0001';
   const microsleep = 'alert-microsleep';
   const drowsy = 'alert-drowsy';
-  const sessions = [startedOf('A', 0), startedOf('B', 0), endedOf('B', 30)];
+  const sessions = [startedOf(SA, 0), startedOf(SB, 0), endedOf(SB, 30)];
   const scores = [
-    scoreOf('A', 10, 42.5, 0),
-    scoreOf('A', 15, 71.25, 2),
-    scoreOf('A', 20, 60.5, 2),
-    scoreOf('B', 10, 20, 0),
-    scoreOf('A', 5, 80, 2), // late
+    scoreOf(SA, 10, 42.5, 0),
+    scoreOf(SA, 15, 71.25, 2),
+    scoreOf(SA, 20, 60.5, 2),
+    scoreOf(SB, 10, 20, 0),
+    scoreOf(SA, 5, 80, 2), // late
   ];
   const alerts = [
-    alertOf('A', 12, { type: 'AlertRaised', alert_id: microsleep, level: 2, reason: 'microsleep', score: null }),
-    alertOf('A', 15, { type: 'AlertRaised', alert_id: drowsy, level: 1, reason: 'drowsy', score: 71.25 }),
-    alertOf('A', 42, { type: 'AlertEscalated', alert_id: microsleep, level: 2, count: 1 }),
-    alertOf('A', 44, { type: 'AlertAcknowledged', alert_id: microsleep, acknowledged_by: 'ops@fleet' }),
-    alertOf('A', 72, { type: 'AlertCleared', alert_id: microsleep, reason: 'recovered' }),
+    alertOf(SA, 12, { type: 'AlertRaised', alert_id: microsleep, level: 2, reason: 'microsleep', score: null }),
+    alertOf(SA, 15, { type: 'AlertRaised', alert_id: drowsy, level: 1, reason: 'drowsy', score: 71.25 }),
+    alertOf(SA, 42, { type: 'AlertEscalated', alert_id: microsleep, level: 2, count: 1 }),
+    alertOf(SA, 44, { type: 'AlertAcknowledged', alert_id: microsleep, acknowledged_by: 'ops@fleet' }),
+    alertOf(SA, 72, { type: 'AlertCleared', alert_id: microsleep, reason: 'recovered' }),
   ];
   const total = sessions.length + scores.length + alerts.length;
 
@@ -320,6 +328,9 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     fx = await kafkaFixture(config);
     redis = createRedis(config.redisUrl);
     await ready(redis);
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    pool = new Pool({ connectionString: db.url, max: 4 });
     publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
     await publisher.connect();
   });
@@ -327,6 +338,8 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     await publisher?.disconnect();
     await dropKeys(redis, prefix);
     await redis?.quit();
+    await pool?.end();
+    await db?.drop();
     await fx?.close();
   });
 
@@ -335,7 +348,7 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     await publisher.publish('scores', scores.slice(0, 2));
     const producer = fx.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: fx.topics.scores, messages: [{ key: 'A', value: Buffer.from('not avro') }] });
+    await producer.send({ topic: fx.topics.scores, messages: [{ key: SA, value: Buffer.from('not avro') }] });
     await producer.disconnect();
     await publisher.publish('scores', scores.slice(2));
     await publisher.publish('alerts', alerts);
@@ -344,18 +357,18 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     await runUntil(r, checkpointsAtEnd);
     expect(r.applied).toBe(total);
 
-    expect(await redis.hmget(`${prefix}:tenant:${TENANT}:session:A:latest`, 'ts', 'score', 'level')).toEqual([
+    expect(await redis.hmget(`${prefix}:tenant:${TENANT}:session:${SA}:latest`, 'ts', 'score', 'level')).toEqual([
       String(at(20)),
       '60.5',
       '2',
     ]);
-    expect(await redis.zrange(`${prefix}:tenant:${TENANT}:live`, 0, -1, 'WITHSCORES')).toEqual(['A', String(at(20))]);
+    expect(await redis.zrange(`${prefix}:tenant:${TENANT}:live`, 0, -1, 'WITHSCORES')).toEqual([SA, String(at(20))]);
     const active = await redis.hgetall(`${prefix}:tenant:${TENANT}:alerts:active`);
     expect(Object.keys(active)).toEqual([drowsy]);
     expect(JSON.parse(active[drowsy]!)).toMatchObject({ status: 'active', level: 1, score: 71.25, raised_at: at(15) });
     expect(await redis.hget(`${prefix}:tenant:${TENANT}:alert:${microsleep}`, 'status')).toBe('cleared');
 
-    const feed = await feedOf(redis, `${prefix}:tenant:${TENANT}:session:A:feed`);
+    const feed = await feedOf(redis, `${prefix}:tenant:${TENANT}:session:${SA}:feed`);
     const byKind = (kind: string) => feed.filter((e) => e.kind === kind).map((e) => e.ts);
     expect(byKind('session')).toEqual([at(0)]);
     expect(byKind('score')).toEqual([at(10), at(15), at(20)]); // the late one is not news
@@ -383,5 +396,109 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
     const after = await dump(redis, prefix);
     delete after[`${prefix}:projection:redis:checkpoints`];
     expect(after).toEqual(before);
+  });
+});
+
+/** Issue 11: screening before apply and poison that never stops a partition, for the Redis model. */
+describe('redis projection runner: screening and poison (issue 11)', () => {
+  const config = testConfig();
+  const log = testLogger();
+  const prefix = config.topicPrefix;
+  const keys = redisKeys(prefix);
+  let fx: KafkaFixture;
+  let redis: Redis;
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+
+  beforeAll(async () => {
+    fx = await kafkaFixture(config);
+    redis = createRedis(config.redisUrl);
+    await ready(redis);
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    pool = new Pool({ connectionString: db.url, max: 4 });
+  });
+  afterAll(async () => {
+    await dropKeys(redis, prefix);
+    await redis?.quit();
+    await pool?.end();
+    await db?.drop();
+    await fx?.close();
+  });
+
+  it('dead-letters a rule breaker, another tenant’s record and a record whose script fails on its data; projects the rest and moves the checkpoint to the end', async () => {
+    const SA = 'session-a-poison';
+    const SC = 'session-c-poison';
+    const good = [scoreOf(SA, 10, 40, 0), scoreOf(SA, 20, 50, 1)];
+    const ruleBreaker = scoreOf(SA, 15, 150, 1); // score in [0, 100]
+    const intruder = { ...scoreOf(SA, 18, 99, 2), tenant_id: 'tenant-b' }; // tenant B naming A's session
+    const wrongType = scoreOf(SC, 12, 30, 0); // its latest key holds a string: WRONGTYPE in its script
+    await redis.set(keys.latest(TENANT, SC), 'not a hash');
+    // Raw Avro, one key (one partition, one batch): the serde's encode checks the Avro schema only.
+    const producer = fx.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: fx.topics.scores,
+      acks: -1,
+      messages: [good[0]!, ruleBreaker, wrongType, intruder, good[1]!].map((v) => ({
+        key: SA,
+        value: fx.serde.encode('scores', v),
+      })),
+    });
+    await producer.disconnect();
+
+    const r = new RedisProjectionRunner({
+      kafka: fx.kafka,
+      redis,
+      pool,
+      serde: fx.serde,
+      topics: fx.topics,
+      log,
+      groupPrefix: prefix,
+      keyPrefix: prefix,
+    });
+    await r.start();
+    const atEnd = async () => {
+      const cps = await redis.hgetall(keys.checkpoints('redis'));
+      const ends = await fx.admin.fetchTopicOffsets(fx.topics.scores);
+      return ends.every((o) => o.high === '0' || cps[`${fx.topics.scores}:${o.partition}`] === o.high);
+    };
+    const done = await eventually(atEnd, (v) => v, 60_000);
+    await r.stop();
+    expect(done).toBe(true);
+    expect(r.applied).toBe(2);
+
+    expect(await redis.hmget(keys.latest(TENANT, SA), 'ts', 'score', 'level', 'tenant_id')).toEqual([
+      String(at(20)),
+      '50',
+      '1',
+      TENANT,
+    ]);
+    expect((await feedOf(redis, keys.feed(TENANT, SA))).map((e) => e.event_id)).toEqual(good.map((g) => g.event_id));
+    expect(await redis.zrange(keys.live(TENANT), 0, -1)).toEqual([SA]);
+    expect(await redis.get(keys.latest(TENANT, SC))).toBe('not a hash');
+    // Nothing of tenant B anywhere: no key names it.
+    expect(Object.keys(await dump(redis, prefix)).filter((k) => k.includes('tenant-b'))).toEqual([]);
+
+    const dlq = (await readAll(fx.kafka, fx.topics.dlq)).filter(
+      (d) => d.headers['vigil.dlq.consumer'] === 'projection.redis',
+    );
+    const byEvent = Object.fromEntries(
+      dlq.map((d) => [fx.serde.decodeKnown<FatigueScored>(d.value)!.value.event_id, d.headers]),
+    );
+    expect(dlq).toHaveLength(3);
+    expect(byEvent[ruleBreaker.event_id]).toMatchObject({
+      'vigil.dlq.reason': 'rule_violation',
+      'vigil.dlq.phase': 'validate',
+    });
+    expect(byEvent[intruder.event_id]).toMatchObject({
+      'vigil.dlq.reason': 'tenant_mismatch',
+      'vigil.dlq.phase': 'validate',
+    });
+    expect(byEvent[wrongType.event_id]).toMatchObject({
+      'vigil.dlq.reason': 'data_error',
+      'vigil.dlq.phase': 'project',
+    });
+    expect(byEvent[wrongType.event_id]!['vigil.dlq.error.message']).toContain('WRONGTYPE');
   });
 });

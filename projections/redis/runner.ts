@@ -1,9 +1,12 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Pool } from '../../core/db';
 import type { Redis } from '../../core/redis';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
-import { VigilError, isVigilError } from '../../core/errors';
-import { deadLetter, type DeadLetterSource } from '../../core/dlq';
+import { VigilError, isVigilError, messageOf } from '../../core/errors';
+import { deadLetter } from '../../core/dlq';
+import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
+import { SessionOwners } from '../../core/session-owners';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import type { ProjectedRecord } from '../model';
 import {
@@ -16,6 +19,14 @@ import {
 } from './model';
 import { redisScripts } from './scripts';
 import { inBatchSpan } from '../../core/trace-batch';
+import { screen } from '../screen';
+
+/** A record refused before or while applying, with the stage that refused it and why. */
+interface Refusal {
+  message: KafkaMessage;
+  phase: 'decode' | 'validate' | 'project';
+  err: VigilError;
+}
 
 /**
  * Applies the Redis read model from Kafka (`read_committed`), one batch per topic-partition:
@@ -26,11 +37,18 @@ import { inBatchSpan } from '../../core/trace-batch';
  * committed offset is a hint. A crash between the scripts and the checkpoint re-applies the batch,
  * which changes nothing: every script is guarded by event time or event id. Keeping the checkpoint
  * in Redis means a Redis that lost its data also lost its checkpoint, and is rebuilt from the topics.
- * Redis errors are transient: the batch fails and kafkajs retries it.
+ *
+ * Poison never stops a partition (issue 11): undecodable records, records breaking the rule table and
+ * records naming a session another tenant owns are dead-lettered before apply (../screen.ts; the
+ * owners live in PostgreSQL, hence the pool); a script failing with a Redis reply error over a
+ * record's data (core/data-error.ts) has its record found by splitting the batch and dead-lettered
+ * (DATA_ERROR, phase `project`). Connection errors are transient: the batch fails and kafkajs retries it.
  */
 export interface RedisProjectionRunnerDeps {
   kafka: Kafka;
   redis: Redis;
+  /** PostgreSQL, for session ownership (core/session-owners.ts). */
+  pool: Pool;
   serde: AvroSerde;
   topics: TopicNames;
   log: Logger;
@@ -52,6 +70,7 @@ export class RedisProjectionRunner {
   private readonly byName: Map<string, TopicKey>;
   private readonly options: RedisModelOptions;
   private readonly checkpointKey: string;
+  private readonly owners: SessionOwners;
   /** Records applied (not counting redeliveries dropped by the checkpoint). */
   applied = 0;
 
@@ -67,6 +86,7 @@ export class RedisProjectionRunner {
     this.byName = new Map(redisTopics.map((k) => [deps.topics[k], k]));
     this.options = { ...defaultRedisModelOptions, ...deps.options, prefix: deps.keyPrefix ?? deps.groupPrefix };
     this.checkpointKey = redisKeys(this.options.prefix).checkpoints(REDIS_PROJECTION);
+    this.owners = new SessionOwners(deps.pool);
     for (const [name, s] of Object.entries(redisScripts)) {
       if (!(commandOf(name) in deps.redis)) deps.redis.defineCommand(commandOf(name), s);
     }
@@ -109,42 +129,78 @@ export class RedisProjectionRunner {
     const next = BigInt(batch.lastOffset()) + 1n;
     const done = await this.checkpoint(field);
     if (done < next) {
-      const records: ProjectedRecord[] = [];
-      const poison: { src: DeadLetterSource; err: VigilError }[] = [];
+      const messageAt = new Map(batch.messages.map((m) => [m.offset, m]));
+      const decoded: ProjectedRecord[] = [];
+      const refused: Refusal[] = [];
       for (const message of batch.messages) {
         if (BigInt(message.offset) < done) continue;
         try {
           const { value } = await this.deps.serde.decode(message.value);
-          records.push({ topic: key, partition: batch.partition, offset: message.offset, value });
+          decoded.push({ topic: key, partition: batch.partition, offset: message.offset, value });
         } catch (err) {
           if (!isVigilError(err) || err.retriable) throw err; // transient: kafkajs retries the batch
-          const consumer = `projection.${REDIS_PROJECTION}`;
-          poison.push({
-            src: { topic: batch.topic, partition: batch.partition, message, phase: 'decode', consumer },
-            err,
-          });
+          refused.push({ message, phase: 'decode', err });
         }
       }
-      await deadLetter(this.producer, this.deps.topics.dlq, poison);
-      for (const p of poison) {
-        this.deps.log.warn(
-          { code: p.err.code, topic: batch.topic, offset: p.src.message.offset, reason: p.err.message },
-          'dead-lettered',
-        );
+      // Screening (rule table, session ownership): refused records never reach the model.
+      const screened = await screen(this.owners, key, decoded, (r) => r.value);
+      for (const r of screened.refused) {
+        refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
       }
+      await this.deadLetter(batch.topic, batch.partition, refused);
       const attributes = {
         'messaging.destination.name': batch.topic,
         'messaging.destination.partition.id': batch.partition,
       };
       await inBatchSpan(`project ${REDIS_PROJECTION}`, batch.messages, attributes, async () => {
-        await this.apply(projectRedis(records, this.options));
+        let bad = 0;
+        try {
+          await this.apply(projectRedis(screened.good, this.options));
+        } catch (err) {
+          if (!isDataError(err)) throw err; // connection errors: the batch is retried whole
+          this.deps.log.warn(
+            { projection: REDIS_PROJECTION, topic: batch.topic, partition: batch.partition, err: messageOf(err) },
+            'batch failed with a data error; splitting it to find the offending records',
+          );
+          // Every script is guarded and idempotent, so re-running the parts that did apply is harmless.
+          const offenders = await findOffenders(screened.good, (part) => this.apply(projectRedis(part, this.options)), {
+            knownBad: true,
+          });
+          bad = offenders.length;
+          // Dead letters before the checkpoint moves past them: a crash in between re-applies the batch
+          // and dead-letters them again (a duplicate dead letter at worst, never a lost one).
+          await this.deadLetter(
+            batch.topic,
+            batch.partition,
+            offenders.map((o) => ({
+              message: messageAt.get(o.item.offset)!,
+              phase: 'project',
+              err: new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err }),
+            })),
+          );
+        }
         await this.deps.redis.hset(this.checkpointKey, field, next.toString());
+        this.applied += screened.good.length - bad;
       });
-      this.applied += records.length;
     }
     resolveOffset(batch.lastOffset());
     await commitOffsetsIfNecessary();
     await heartbeat();
+  }
+
+  private async deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
+    const consumer = `projection.${REDIS_PROJECTION}`;
+    await deadLetter(
+      this.producer,
+      this.deps.topics.dlq,
+      items.map(({ message, phase, err }) => ({ src: { topic, partition, message, phase, consumer }, err })),
+    );
+    for (const { message, err } of items) {
+      this.deps.log.warn(
+        { code: err.code, topic, partition, offset: message.offset, reason: err.message },
+        'dead-lettered',
+      );
+    }
   }
 
   private async checkpoint(field: string): Promise<bigint> {
@@ -156,11 +212,13 @@ export class RedisProjectionRunner {
     if (ops.length === 0) return;
     const multi = this.deps.redis.multi();
     for (const op of ops) (multi as unknown as ScriptCaller)[commandOf(op.script)]!(...op.keys, ...op.args);
-    // A connection error rejects exec; a failed script is an entry of its results. Either way the
-    // batch fails before its checkpoint moves, and kafkajs retries it (core/errors has no Redis code
-    // yet, so these are plain errors: all of them transient).
+    // A connection error rejects exec (transient: the batch is retried). A failed script is an entry
+    // of the results, a Redis reply error (WRONGTYPE, a Lua error over its arguments): thrown as it is,
+    // so core/data-error.ts tells a data error (the offending record is found and dead-lettered) from
+    // a server that cannot serve now (LOADING, BUSY, OOM, ...: retried).
     const results = await multi.exec();
-    const failed = results ? results.find(([err]) => err)?.[0] : new Error('MULTI aborted');
-    if (failed) throw new Error(`Redis read model: a script failed: ${failed.message}`, { cause: failed });
+    if (!results) throw new Error('Redis read model: MULTI aborted');
+    const failed = results.find(([err]) => err)?.[0];
+    if (failed) throw failed;
   }
 }
