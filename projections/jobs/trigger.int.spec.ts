@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../../test/support/env';
 import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
+import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
 import { migrate } from '../../core/migrate';
 import { QUEUE } from '../../core/jobs';
 import { Publisher } from '../../producers/publisher';
@@ -193,5 +193,68 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
     // ...and pg-boss holds one job per event.
     expect(await jobCount(QUEUE.sessionReport)).toBe(1);
     expect(await jobCount(QUEUE.alertWebhook)).toBe(2);
+  });
+
+  it('screening decides whether a job is made: another tenant’s SessionEnded and a rule breaker make none and are dead-lettered', async () => {
+    const owned = `s-${randomUUID()}`;
+    const other = `s-${randomUUID()}`;
+    const start = (session_id: string): SessionEvent => ({
+      tenant_id: 'acme',
+      session_id,
+      event_id: randomUUID(),
+      ts: at(0),
+      event: { type: 'SessionStarted', driver_id: 'd1', vehicle_id: 'v1', devices: [] },
+    });
+    const end = (session_id: string, over: Partial<SessionEvent> = {}): SessionEvent => ({
+      tenant_id: 'acme',
+      session_id,
+      event_id: randomUUID(),
+      ts: at(30),
+      event: { type: 'SessionEnded', reason: 'COMPLETED' },
+      ...over,
+    });
+    const intruder = end(owned, { tenant_id: 'intruder' }); // tenant B ending tenant A's session
+    const broken = end(other, { ts: 8.7e15 }); // passes Avro's long, breaks the rule table
+    const real = end(owned);
+    // Raw Avro straight to the topic (as a tenant bypassing the gateway would), one key per session.
+    const producer = fx.kafka.producer();
+    await producer.connect();
+    const send = (events: SessionEvent[]) =>
+      producer.send({
+        topic: fx.topics.sessions,
+        acks: -1,
+        messages: events.map((e) => ({ key: e.session_id, value: fx.serde.encode('sessions', e) })),
+      });
+    await send([start(owned), start(other)]);
+    await send([intruder, broken, real]);
+    await producer.disconnect();
+
+    const deadLetters = await eventually(
+      async () =>
+        (await readAll(fx.kafka, fx.topics.dlq)).filter((d) => d.headers['vigil.dlq.consumer'] === 'jobs.trigger'),
+      (d) => d.length >= 2,
+      40_000,
+    );
+    const reasons = Object.fromEntries(
+      deadLetters.map((d) => [
+        fx.serde.decodeKnown<SessionEvent>(d.value)!.value.event_id,
+        d.headers['vigil.dlq.reason'],
+      ]),
+    );
+    expect(reasons).toEqual({ [intruder.event_id]: 'tenant_mismatch', [broken.event_id]: 'rule_violation' });
+
+    const reportJobs = (session: string) =>
+      pool.query<{ tenant_id: string }>(
+        `SELECT data->>'tenant_id' AS tenant_id FROM pgboss.job WHERE name = $1 AND data->>'session_id' = $2`,
+        [QUEUE.sessionReport, session],
+      );
+    // The real end of the owned session makes its one job (of its owner); the intruder's and the broken one none.
+    const owner = await eventually(
+      () => reportJobs(owned),
+      (r) => r.rowCount === 1,
+      30_000,
+    );
+    expect(owner.rows).toEqual([{ tenant_id: 'acme' }]);
+    expect((await reportJobs(other)).rowCount).toBe(0);
   });
 });

@@ -1,17 +1,30 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Pool } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { enqueue, type JobRequest, type PgBoss } from '../../core/jobs';
-import { VigilError, isVigilError } from '../../core/errors';
-import { deadLetter, type DeadLetterSource } from '../../core/dlq';
+import { VigilError, isVigilError, messageOf } from '../../core/errors';
+import { deadLetter } from '../../core/dlq';
+import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
+import { SessionOwners } from '../../core/session-owners';
 import type { TopicNames } from '../../schemas/catalogue';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
+import { screen } from '../screen';
+
+/** A record refused before or while enqueuing, with the stage that refused it and why. */
+interface Refusal {
+  message: KafkaMessage;
+  phase: 'decode' | 'validate' | 'project';
+  err: VigilError;
+}
 
 export interface JobTriggerDeps {
   kafka: Kafka;
   serde: AvroSerde;
   topics: TopicNames;
   boss: PgBoss;
+  /** PostgreSQL, for session ownership (core/session-owners.ts). */
+  pool: Pool;
   log: Logger;
   groupPrefix: string;
 }
@@ -21,8 +34,10 @@ export interface JobTriggerDeps {
  * `<prefix>.jobs.trigger`), enqueues the jobs each batch asks for (`jobRequestsOf`) in one insert, and
  * only then commits the batch's offsets. A crash in between redelivers the batch and enqueues the same
  * deterministic job ids again, which pg-boss ignores: at-least-once enqueue, one job per event.
- * Undecodable records are dead-lettered with the reason; transient errors (database, registry) make
- * kafkajs retry the batch.
+ * Undecodable records, records breaking the rule table and records naming a session another tenant
+ * owns are dead-lettered with the reason and ask for no job (../screen.ts); a record whose jobs fail
+ * to insert with a data error (SQLSTATE class 22/23) is found by splitting the batch and
+ * dead-lettered (DATA_ERROR). Transient errors (database, registry) make kafkajs retry the batch.
  *
  * A new consumer group starts at the topics' end unless `fromBeginning`: deploying the jobs worker does
  * not report every past session nor call webhooks with every past alert.
@@ -31,6 +46,7 @@ export class JobTrigger {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly byName: Map<string, TriggerTopic>;
+  private readonly owners: SessionOwners;
   /** Job requests enqueued so far (duplicates included: pg-boss drops those). */
   requested = 0;
 
@@ -47,6 +63,7 @@ export class JobTrigger {
     });
     this.producer = deps.kafka.producer({ idempotent: true });
     this.byName = new Map(TRIGGER_TOPICS.map((k) => [deps.topics[k], k]));
+    this.owners = new SessionOwners(deps.pool);
   }
 
   async start(): Promise<void> {
@@ -74,28 +91,62 @@ export class JobTrigger {
   private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
     if (batch.messages.length === 0 || isStale()) return;
     const key = this.byName.get(batch.topic)!;
-    const requests: JobRequest[] = [];
-    const poison: { src: DeadLetterSource; err: VigilError }[] = [];
+    const decoded: { message: KafkaMessage; value: unknown }[] = [];
+    const refused: Refusal[] = [];
     for (const message of batch.messages) {
       try {
         const { value } = await this.deps.serde.decode(message.value);
-        requests.push(...jobRequestsOf(key, value));
+        decoded.push({ message, value });
       } catch (err) {
         if (!isVigilError(err) || err.retriable) throw err; // transient: kafkajs retries the batch
-        poison.push({
-          src: { topic: batch.topic, partition: batch.partition, message, phase: 'decode', consumer: 'jobs.trigger' },
-          err,
-        });
+        refused.push({ message, phase: 'decode', err });
       }
     }
-    await deadLetter(this.producer, this.deps.topics.dlq, poison);
-    for (const p of poison) {
+    // Screening decides whether a job is made: a SessionEnded naming another tenant's session, or
+    // breaking the rule table, asks for no report (nor an alert event for a webhook).
+    const screened = await screen(this.owners, key, decoded, (r) => r.value);
+    for (const r of screened.refused) refused.push({ message: r.record.message, phase: 'validate', err: r.err });
+    const asks = screened.good.map((r) => ({ message: r.message, requests: jobRequestsOf(key, r.value) }));
+    const requests = asks.flatMap((a) => a.requests);
+    try {
+      await enqueue(this.deps.boss, requests);
+    } catch (err) {
+      if (!isDataError(err)) throw err; // transient: kafkajs retries the batch
       this.deps.log.warn(
-        { code: p.err.code, topic: batch.topic, offset: p.src.message.offset, reason: p.err.message },
+        { topic: batch.topic, partition: batch.partition, err: messageOf(err) },
+        'enqueue failed with a data error; splitting the batch to find the offending records',
+      );
+      // Job ids derive from event ids, so enqueuing a part again is ignored by pg-boss.
+      const offenders = await findOffenders(
+        asks.filter((a) => a.requests.length > 0),
+        (part) =>
+          enqueue(
+            this.deps.boss,
+            part.flatMap((a) => a.requests),
+          ),
+        { knownBad: true },
+      );
+      for (const o of offenders) {
+        const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
+        refused.push({ message: o.item.message, phase: 'project', err });
+      }
+    }
+    // Dead letters before the offsets that skip them are committed: a crash in between redelivers the
+    // batch and dead-letters them again (a duplicate dead letter at worst, never a lost one).
+    await deadLetter(
+      this.producer,
+      this.deps.topics.dlq,
+      refused.map(({ message, phase, err }) => ({
+        src: { topic: batch.topic, partition: batch.partition, message, phase, consumer: 'jobs.trigger' },
+        err,
+      })),
+    );
+    for (const { message, err } of refused) {
+      this.deps.log.warn(
+        { code: err.code, topic: batch.topic, offset: message.offset, reason: err.message },
         'dead-lettered',
       );
     }
-    await enqueue(this.deps.boss, requests);
     this.requested += requests.length;
     resolveOffset(batch.lastOffset());
     await commitOffsetsIfNecessary();

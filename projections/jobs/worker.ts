@@ -102,6 +102,7 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
           serde: deps.serde,
           topics: deps.topics,
           boss,
+          pool: deps.pool,
           log: deps.log,
           groupPrefix: deps.config.topicPrefix,
         },
