@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { Pool } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
-import { enqueue, type JobRequest, type PgBoss } from '../../core/jobs';
+import { enqueue, type PgBoss } from '../../core/jobs';
 import { VigilError, isVigilError, messageOf } from '../../core/errors';
 import { deadLetter } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
