@@ -227,7 +227,8 @@ function eegBodies(): string[] {
       seed: 11,
       index: i,
       tenantId: TENANT,
-      startTs: Date.UTC(2026, 0, 1),
+      // Recent: the gateway refuses ts more than 24 h behind (or 60 s ahead of) its clock.
+      startTs: Math.floor(Date.now() / 1000) * 1000 - 60_000,
       durationMs: 15_000,
       profile: i % 2 ? 'drowsy' : 'alert',
     })) {
