@@ -1,4 +1,4 @@
-import { csvColumns, csvHeader, csvRow, ndjsonLine, wanted } from './format';
+import { csvColumns, csvHeader, csvRow, escapeFormula, ndjsonLine, wanted } from './format';
 
 describe('export formats', () => {
   const record = {
@@ -37,5 +37,30 @@ describe('export formats', () => {
     expect(wanted(e, {})).toBe(true);
     expect(wanted({ ...e, tenant_id: 't-1' }, { tenant: 't-1' })).toBe(true);
     expect(wanted({ ...e, tenant_id: 't-1' }, { tenant: 't-2' })).toBe(false);
+  });
+
+  it.each([
+    ['=1+1', "'=1+1"],
+    ['+SUM(A1)', "'+SUM(A1)"],
+    ['-2+3', "'-2+3"],
+    ['@cmd', "'@cmd"],
+    ['\tx', "'\tx"],
+    ['\rx', "'\rx"],
+    ['-12.5', '-12.5'],
+    ['+3e5', '+3e5'],
+    ['plain', 'plain'],
+    ['a=b', 'a=b'],
+  ])('formula-escapes the text cell %j as %j', (cell, escaped) => {
+    expect(escapeFormula(cell)).toBe(escaped);
+  });
+
+  it('escapes text cells of a CSV row but leaves numbers, even negative ones, alone', () => {
+    const row = csvRow(['key', 'score', 'reason'], {
+      partition: 0,
+      offset: '7',
+      key: '=cmd|calc',
+      value: { score: -3.5, reason: '@SUM(1)' },
+    });
+    expect(row).toBe("'=cmd|calc,-3.5,'@SUM(1)\n");
   });
 });

@@ -7,7 +7,14 @@ import { createLogger } from '../../core/logger';
  * with a unique topic prefix per call so tests never share topics, subjects or consumer groups.
  */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, VIGIL_TOPIC_PREFIX: uniqueName('t'), VIGIL_TOPIC_PARTITIONS: '3', ...overrides });
+  // Spec topics are throw-away: kept 24 h, not forever (VIGIL_TOPIC_RETENTION_MS defaults to -1).
+  return loadConfig({
+    ...process.env,
+    VIGIL_TOPIC_PREFIX: uniqueName('t'),
+    VIGIL_TOPIC_PARTITIONS: '3',
+    VIGIL_TOPIC_RETENTION_MS: String(24 * 3_600_000),
+    ...overrides,
+  });
 }
 
 export const uniqueName = (prefix: string): string =>
