@@ -46,7 +46,9 @@ program
 
 program
   .command('topics')
-  .description('create every topic of the catalogue (idempotent; same partition count for all)')
+  .description(
+    'create every topic of the catalogue (idempotent; same partition count for all); the source-of-truth topics get retention.ms = VIGIL_TOPIC_RETENTION_MS (default -1: kept forever), also set on topics that exist already',
+  )
   .argument('<action>', 'ensure')
   .action((action: string) =>
     oneShot('topics', async (rt) => {
