@@ -7,6 +7,8 @@ import { AvroSerde } from '../../core/serde';
 import { loadConfig } from '../../core/config';
 import { ProcessorRunner } from '../../processors/runner';
 import { fatigueProcessor } from '../../processors/fatigue/runner';
+import { Replay, type ReplayRecord } from '../../processors/rescore/replay';
+import { screenRecord } from '../../processors/screen';
 import { readModels } from '../../projections/index';
 import { redisKeys, redisTopics } from '../../projections/redis/model';
 import { topicKeys, topicNames, type TopicKey } from '../../schemas/catalogue';
@@ -93,7 +95,15 @@ const check = (name: string, expected: number, actual: number, lost: number, dup
   ...(note ? { note } : {}),
 });
 
-export async function audit(p: Pipeline, o: { redis?: Redis; reference?: ReferenceRun } = {}): Promise<AuditReport> {
+/**
+ * `o.tenant`: audit that tenant's data only (the trust drill: another tenant's refused records are
+ * counted by the drill, not here): inputs, outputs, rows and Redis keys of that tenant, and dead
+ * letters of that tenant's records (any is a fault: its records are all good).
+ */
+export async function audit(
+  p: Pipeline,
+  o: { redis?: Redis; reference?: ReferenceRun; tenant?: string } = {},
+): Promise<AuditReport> {
   const checks: AuditCheck[] = [];
   const inputEvents: Record<string, number> = {};
   const inputDuplicates: Record<string, number> = {};
@@ -105,6 +115,7 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
 
   for (const key of [...inputKeys, 'scores', 'alerts'] as const) {
     const r = await readDecoded(p, key);
+    if (o.tenant !== undefined) r.ok = r.ok.filter((d) => d.value.tenant_id === o.tenant);
     decoded[key] = r.ok;
     for (const record of r.poison) poison.push({ topic: key, record });
     const set = new Set<string>();
@@ -130,9 +141,11 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
 
   const pg = new Client({ connectionString: p.db.url });
   await pg.connect();
+  const where = o.tenant === undefined ? '' : ' WHERE tenant_id = $1';
+  const args = o.tenant === undefined ? [] : [o.tenant];
   try {
     for (const [key, { table }] of Object.entries(tables)) {
-      const { rows } = await pg.query<{ id: string }>(`SELECT event_id::text AS id FROM ${table}`);
+      const { rows } = await pg.query<{ id: string }>(`SELECT event_id::text AS id FROM ${table}${where}`, args);
       const want = ids[key]!;
       const have = new Set(rows.map((r) => r.id));
       let lost = 0;
@@ -149,7 +162,8 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
       .map((t) => t.counter)
       .filter(Boolean);
     const { rows: sessions } = await pg.query<Record<string, string | null>>(
-      `SELECT session_id, status, ${counters.join(', ')} FROM sessions`,
+      `SELECT session_id, status, ${counters.join(', ')} FROM sessions${where}`,
+      args,
     );
     const sessionIds = new Set((decoded.sessions ?? []).map((d) => d.value.session_id));
     const ended = new Set(
@@ -195,7 +209,7 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
     const alertIds = new Set(
       (decoded.alerts ?? []).map((d) => String((d.value.event as { alert_id: string }).alert_id)),
     );
-    const { rows: alerts } = await pg.query<{ alert_id: string }>('SELECT alert_id FROM alerts');
+    const { rows: alerts } = await pg.query<{ alert_id: string }>(`SELECT alert_id FROM alerts${where}`, args);
     const haveAlerts = new Set(alerts.map((a) => a.alert_id));
     checks.push(
       check(
@@ -258,7 +272,17 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
   const dlq = await readToEnd(p.kafka, p.topics.dlq, { timeoutMs: 60_000 });
   const h = (r: ReadRecord, name: string) => (r.headers[name] === undefined ? undefined : String(r.headers[name]));
   const byConsumer = new Map<string, number>();
+  let dlqOfTenant = 0;
   for (const r of dlq) {
+    if (o.tenant !== undefined) {
+      // Another tenant's (decodable) records are not this audit's: the drill counts them.
+      const v = await p.serde.decode<{ tenant_id?: unknown }>(r.value).then(
+        (d) => d.value,
+        () => undefined,
+      );
+      if (v !== undefined && v.tenant_id !== o.tenant) continue;
+    }
+    dlqOfTenant++;
     const src = `${h(r, 'vigil.dlq.source.topic')}/${h(r, 'vigil.dlq.source.partition')}/${h(r, 'vigil.dlq.source.offset')}`;
     // The processor names its group (`<prefix>.processor.fatigue`), projections `projection.<model>`.
     const consumer = String(h(r, 'vigil.dlq.consumer')).replace(`${p.config.topicPrefix}.`, '');
@@ -291,7 +315,7 @@ export async function audit(p: Pipeline, o: { redis?: Redis; reference?: Referen
     check(
       'dlq: each poison record once per consumer of its topic',
       expectedLetters,
-      dlq.length,
+      dlqOfTenant,
       missingLetters,
       doubleLetters + stray,
       stray ? `${stray} dead letters of records that decode` : undefined,
@@ -441,4 +465,63 @@ export async function drain(
     if (Date.now() > deadline) throw new Error(`pipeline not drained after ${o.timeoutMs ?? 120_000} ms (${state})`);
     await sleep(500);
   }
+}
+
+/**
+ * The reference of one tenant's outputs: the pure Replay (processors/rescore/replay.ts: the live
+ * runner's merge, trust rules and eviction, no Kafka) of the fatigue processor over that tenant's
+ * input records only, read back from the pipeline's input topics (records breaking the rule table
+ * left out, as the live runner dead-letters them). What the live topics must hold for the tenant
+ * had no other tenant sent anything. Records carry no append time here (read-to-end does not keep
+ * it): their `ts` stands in, which for a real-time simulator is within a second of it.
+ */
+export async function tenantReference(p: Pipeline, tenant: string): Promise<ReferenceRun> {
+  const perPartition = new Map<number, Map<TopicKey, ReplayRecord[]>>();
+  let recordsIn = 0;
+  for (const key of fatigueProcessor.inputs as TopicKey[]) {
+    for (const r of await readToEnd(p.kafka, p.topics[key], { timeoutMs: 120_000 })) {
+      let value: { tenant_id?: unknown; session_id?: unknown; ts?: unknown };
+      try {
+        value = (await p.serde.decode<typeof value>(r.value)).value;
+      } catch {
+        continue;
+      }
+      if (value.tenant_id !== tenant || typeof value.ts !== 'number' || typeof value.session_id !== 'string') continue;
+      if (screenRecord(key, value as { ts: number }, value.ts)) continue;
+      const byTopic = perPartition.get(r.partition) ?? perPartition.set(r.partition, new Map()).get(r.partition)!;
+      const list = byTopic.get(key) ?? byTopic.set(key, []).get(key)!;
+      list.push({ offset: r.offset, session: value.session_id, ts: value.ts, value });
+      recordsIn++;
+    }
+  }
+  const scores = new Set<string>();
+  const alerts = new Set<string>();
+  const replay = new Replay(fatigueProcessor, (out) => {
+    (out.topic === 'alerts' ? alerts : scores).add((out.value as unknown as { event_id: string }).event_id);
+  });
+  for (const [partition, byTopic] of perPartition) {
+    // Arrival order as live: a k-way merge by ts of the topics (each in offset order), pushed in runs.
+    const heads = new Map([...byTopic.keys()].map((k) => [k, 0]));
+    let run: { key: TopicKey; records: ReplayRecord[] } | undefined;
+    for (;;) {
+      let best: TopicKey | undefined;
+      for (const [k, i] of heads) {
+        const r = byTopic.get(k)![i];
+        if (r && (best === undefined || r.ts < byTopic.get(best)![heads.get(best)!]!.ts)) best = k;
+      }
+      if (best === undefined) break;
+      const rec = byTopic.get(best)![heads.get(best)!]!;
+      heads.set(best, heads.get(best)! + 1);
+      if (run && (run.key !== best || run.records.length >= 500)) {
+        replay.push(partition, run.key, run.records);
+        run = undefined;
+      }
+      run ??= { key: best, records: [] };
+      run.records.push(rec);
+    }
+    if (run) replay.push(partition, run.key, run.records);
+    for (const k of fatigueProcessor.inputs as TopicKey[]) replay.reached(partition, k);
+  }
+  replay.finish();
+  return { scores, alerts, records_in: recordsIn };
 }

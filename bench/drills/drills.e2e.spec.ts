@@ -64,4 +64,27 @@ describe('failure drills (short)', () => {
     expect(r.audit.input_events.eeg).toBe(f.events_accepted);
     expect({ lost: r.audit.lost, duplicated: r.audit.duplicated }).toEqual({ lost: 0, duplicated: 0 });
   });
+
+  it("trust: tenant B's hostile traffic is refused or dead-lettered with its reason, and A's outputs equal an undisturbed replay", async () => {
+    const r = await runDrill('trust', shortDrill);
+    // The audit is A's only, against the pure Replay of A's input: nothing lost, nothing extra.
+    expectClean(r);
+    const gw = r.observations.gateway_responses as Record<string, Record<string, number>>;
+    expect(Object.keys(gw.cross_tenant!)).toEqual(['403']);
+    for (const what of [
+      'ts_year_ahead',
+      'ts_year_behind',
+      'eye_closure_5',
+      'lane_offset_1e308',
+      'device_id_nul',
+      'ts_8.7e15',
+    ])
+      expect([what, Object.keys(gw[what]!)]).toEqual([what, ['400']]);
+    const proc = (r.observations.dlq_by_consumer as Record<string, Record<string, number>>)['processor.fatigue']!;
+    expect(proc.tenant_mismatch).toBeGreaterThan(0);
+    expect(proc.rule_violation).toBeGreaterThan(0);
+    expect(proc.ts_out_of_window).toBeGreaterThan(0);
+    expect((r.observations.a_alerts as { cleared_session_ended_early: number }).cleared_session_ended_early).toBe(0);
+    expect(r.ok).toBe(true);
+  });
 });

@@ -4,7 +4,9 @@ import { createApiKey } from '../../core/api-keys';
 import { sessionEvents, sessionIdOf } from '../../producers/simulator/session';
 import { Pipeline, sleep, type Role } from '../pipeline';
 import { rssMiB } from '../procstat';
-import { audit, drain, referenceRun, type AuditReport } from './audit';
+import { readToEnd } from '../../core/read-to-end';
+import type { TopicKey } from '../../schemas/catalogue';
+import { audit, drain, referenceRun, tenantReference, type AuditReport } from './audit';
 import { PrivateKafka, PrivatePostgres, PrivateRedis } from './services';
 
 /**
@@ -83,6 +85,13 @@ interface DrillSpec {
   during: (c: Ctx) => Promise<void>;
   /** Extra pass conditions beyond the audit. */
   passes?: (c: Ctx) => boolean;
+  /**
+   * Audit this tenant's data only, against the pure Replay of its own input (audit.ts
+   * tenantReference) instead of the reference processor over every input.
+   */
+  auditTenant?: string;
+  /** After the audit, before the pipeline stops (reads what the drill checks beyond the audit). */
+  after?: (c: Ctx) => Promise<void>;
 }
 
 const SEED = 7;
@@ -174,10 +183,14 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
       }
     }
     stop.done = true;
-    const reference = await referenceRun(p);
-    ctx.mark(`reference replay read ${reference.records_in} records`);
-    const report = await audit(p, { redis, reference });
+    const reference =
+      spec.auditTenant === undefined ? await referenceRun(p) : await tenantReference(p, spec.auditTenant);
+    ctx.mark(
+      `reference replay read ${reference.records_in} records${spec.auditTenant === undefined ? '' : ` of tenant ${spec.auditTenant}`}`,
+    );
+    const report = await audit(p, { redis, reference, tenant: spec.auditTenant });
     ctx.mark(`audit: lost ${report.lost}, duplicated ${report.duplicated}`);
+    if (spec.after) await spec.after(ctx);
     redis.disconnect();
     const extra = spec.passes ? spec.passes(ctx) : true;
     return {
@@ -455,7 +468,263 @@ const drillSpecs: Record<string, DrillSpec> = {
       return (f.responses['429'] ?? 0) > 0 && f.gateway_rss_mib.max - f.gateway_rss_mib.before < 200;
     },
   },
+
+  trust: {
+    auditTenant: 'drill',
+    async during(c) {
+      await c.p.startGateway({ VIGIL_GATEWAY_RATE_PER_SEC: '100000' });
+      // The report job (projections/jobs): its trigger group starts at the end of the topics, so now.
+      c.p.start('jobs', ['jobs']);
+      const pool = new Pool({ connectionString: c.p.db.url, max: 1 });
+      const { key } = await createApiKey(pool, { tenantId: INTRUDER, role: 'device', label: 'trust drill' });
+      await pool.end();
+      // A third in: A's sessions are live, and owned (claimed by the projections' first batches).
+      await third(c, 1);
+      const now = Date.now();
+      let nextIndex = 0;
+      /** 4 s of tenant B's frames of one stream, from a fresh simulated session of B. */
+      const frames = <T extends 'face' | 'vehicle' | 'sessions'>(topic: T) =>
+        [
+          ...sessionEvents({
+            seed: INTRUDER_SEED,
+            index: nextIndex++,
+            tenantId: INTRUDER,
+            startTs: now,
+            durationMs: 4_000,
+            profile: 'severe',
+            modalities: [topic === 'vehicle' ? 'vehicle' : 'face'],
+          }),
+        ]
+          .filter((e) => e.topic === topic)
+          .map((e) => ({ ...(e.event as unknown as Record<string, unknown>) })) as (Record<string, unknown> & {
+          session_id: string;
+          event_id: string;
+          ts: number;
+        })[];
+      const closedEyes = (sid: string) => frames('face').map((f) => ({ ...f, session_id: sid, eye_closure: 1 }));
+      const year = 365 * 24 * 3_600_000;
+      const hostile: { what: string; stream: 'face' | 'vehicle'; events: Record<string, unknown>[]; want: number }[] = [
+        ...c.sessionIds.map((sid) => ({
+          what: 'cross_tenant',
+          stream: 'face' as const,
+          events: closedEyes(sid),
+          want: 403,
+        })),
+        {
+          what: 'ts_year_ahead',
+          stream: 'face',
+          events: frames('face').map((f) => ({ ...f, ts: f.ts + year })),
+          want: 400,
+        },
+        {
+          what: 'ts_year_behind',
+          stream: 'face',
+          events: frames('face').map((f) => ({ ...f, ts: f.ts - year })),
+          want: 400,
+        },
+        {
+          what: 'eye_closure_5',
+          stream: 'face',
+          events: frames('face').map((f) => ({ ...f, eye_closure: 5 })),
+          want: 400,
+        },
+        {
+          what: 'lane_offset_1e308',
+          stream: 'vehicle',
+          events: frames('vehicle').map((f) => ({ ...f, lane_offset_m: 1e308 })),
+          want: 400,
+        },
+        {
+          what: 'device_id_nul',
+          stream: 'face',
+          events: frames('face').map((f) => ({ ...f, device_id: 'cam-\u0000' })),
+          want: 400,
+        },
+        { what: 'ts_8.7e15', stream: 'face', events: frames('face').map((f) => ({ ...f, ts: 8.7e15 })), want: 400 },
+      ];
+      const gateway: Record<string, Record<string, number>> = {};
+      const problems: Record<string, unknown> = {};
+      for (const h of hostile) {
+        const r = await fetch(`${c.p.gatewayUrl}/v1/ingest/${h.stream}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify(h.events),
+          signal: AbortSignal.timeout(10_000),
+        }).then(
+          async (x) => ({ status: String(x.status), body: await x.text() }),
+          (err: unknown) => ({ status: 'error', body: String(err) }),
+        );
+        const g = (gateway[h.what] ??= {});
+        g[r.status] = (g[r.status] ?? 0) + 1;
+        if (r.status !== String(h.want)) problems[h.what] = r.body.slice(0, 500);
+      }
+      c.observations.gateway_responses = gateway;
+      c.observations.gateway_expected = Object.fromEntries(hostile.map((h) => [h.what, h.want]));
+      if (Object.keys(problems).length) c.observations.gateway_unexpected_bodies = problems;
+      c.mark(`hostile requests to the gateway: ${JSON.stringify(gateway)}`);
+
+      // Straight to Kafka: the raw serde checks only the Avro schema.
+      const producer = c.p.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const sent: Record<string, number> = {};
+      const send = async (what: string, topic: TopicKey, events: Record<string, unknown>[]) => {
+        for (const e of events) trustCategories.set(String(e.event_id), what);
+        await producer.send({
+          topic: c.p.topics[topic],
+          acks: -1,
+          messages: events.map((e) => ({
+            key: String(e.session_id),
+            value: c.p.serde.encode(topic, e as never),
+          })),
+        });
+        sent[what] = (sent[what] ?? 0) + events.length;
+      };
+      for (const sid of c.sessionIds) {
+        await send('cross_tenant', 'face', closedEyes(sid));
+        // B ends A's session: must not end it (nor clear its alerts).
+        const end = frames('sessions').filter((e) => (e.event as { type: string }).type === 'SessionEnded');
+        await send(
+          'cross_tenant',
+          'sessions',
+          end.map((e) => ({ ...e, session_id: sid })),
+        );
+      }
+      await send(
+        'ts_year_ahead',
+        'face',
+        frames('face').map((f) => ({ ...f, ts: f.ts + year })),
+      );
+      await send(
+        'ts_year_behind',
+        'face',
+        frames('face').map((f) => ({ ...f, ts: f.ts - year })),
+      );
+      await send(
+        'eye_closure_5',
+        'face',
+        frames('face').map((f) => ({ ...f, eye_closure: 5 })),
+      );
+      await send(
+        'device_id_nul',
+        'face',
+        frames('face').map((f) => ({ ...f, device_id: 'cam-\u0000' })),
+      );
+      await send(
+        'ts_8.7e15',
+        'face',
+        frames('face').map((f) => ({ ...f, ts: 8.7e15 })),
+      );
+      await producer.disconnect();
+      c.observations.kafka_sent = sent;
+      c.mark(`hostile records straight to Kafka: ${JSON.stringify(sent)}`);
+    },
+    async after(c) {
+      const p = c.p;
+      // (c) every dead letter by consumer and reason, and by what the drill sent.
+      const dlq = await readToEnd(p.kafka, p.topics.dlq, { timeoutMs: 60_000 });
+      const byConsumer: Record<string, Record<string, number>> = {};
+      const byCategory: Record<string, Record<string, number>> = {};
+      for (const r of dlq) {
+        const h = (n: string) => (r.headers[n] === undefined ? 'none' : String(r.headers[n]));
+        const consumer = h('vigil.dlq.consumer').replace(`${p.config.topicPrefix}.`, '');
+        const reason = h('vigil.dlq.reason');
+        const bc = (byConsumer[consumer] ??= {});
+        bc[reason] = (bc[reason] ?? 0) + 1;
+        const id = await p.serde.decode<{ event_id?: string; tenant_id?: string }>(r.value).then(
+          (d) => d.value,
+          () => undefined,
+        );
+        const what = (id?.event_id && trustCategories.get(id.event_id)) ?? `other (tenant ${id?.tenant_id ?? '?'})`;
+        const cat = (byCategory[what] ??= {});
+        cat[`${consumer}/${reason}`] = (cat[`${consumer}/${reason}`] ?? 0) + 1;
+      }
+      c.observations.dlq_by_consumer = byConsumer;
+      c.observations.dlq_by_sent_category = byCategory;
+      c.mark(`dead letters: ${dlq.length}`);
+
+      // A's alerts: none cleared `session_ended` before A's own SessionEnded.
+      const decodeAll = async (key: TopicKey) => {
+        const out: { tenant_id: string; session_id: string; ts: number; event: Record<string, unknown> }[] = [];
+        for (const r of await readToEnd(p.kafka, p.topics[key], { timeoutMs: 60_000 })) {
+          try {
+            out.push((await p.serde.decode<(typeof out)[number]>(r.value)).value);
+          } catch {
+            // poison: not A's
+          }
+        }
+        return out.filter((e) => e.tenant_id === 'drill');
+      };
+      const endedAt = new Map<string, number>();
+      for (const e of await decodeAll('sessions')) if (e.event.type === 'SessionEnded') endedAt.set(e.session_id, e.ts);
+      const alerts = await decodeAll('alerts');
+      const early = alerts.filter(
+        (a) =>
+          a.event.type === 'AlertCleared' &&
+          a.event.reason === 'session_ended' &&
+          a.ts < (endedAt.get(a.session_id) ?? Infinity),
+      );
+      const raised = new Map<string, number>();
+      for (const a of alerts)
+        if (a.event.type === 'AlertRaised') raised.set(a.session_id, (raised.get(a.session_id) ?? 0) + 1);
+      c.observations.a_alerts = {
+        events: alerts.length,
+        raised: [...raised.values()].reduce((n, x) => n + x, 0),
+        cleared_session_ended_early: early.length,
+        escalations: alerts.filter((a) => a.event.type === 'AlertEscalated').length,
+      };
+
+      // What the read models hold per tenant (B's records the projections accepted show here).
+      const pg = new Pool({ connectionString: p.db.url, max: 1 });
+      try {
+        const rows: Record<string, Record<string, number>> = {};
+        for (const t of ['face_frames', 'vehicle_frames', 'sessions', 'alerts']) {
+          const { rows: r } = await pg.query<{ tenant_id: string; n: string }>(
+            `SELECT tenant_id, count(*)::text AS n FROM ${t} GROUP BY tenant_id`,
+          );
+          rows[t] = Object.fromEntries(r.map((x) => [x.tenant_id, Number(x.n)]));
+        }
+        c.observations.read_model_rows_by_tenant = rows;
+        // (d) A's session reports (the jobs role): one per ended session, its alert count as A's topic says.
+        const deadline = Date.now() + 20_000;
+        let reports: { session_id: string; alert_count: number; level_max: number | null }[] = [];
+        for (;;) {
+          reports = (
+            await pg.query<{ session_id: string; alert_count: number; level_max: number | null }>(
+              "SELECT session_id, alert_count, level_max FROM session_reports WHERE tenant_id = 'drill'",
+            )
+          ).rows;
+          if (reports.length >= endedAt.size || Date.now() > deadline) break;
+          await sleep(1_000);
+        }
+        c.observations.a_reports = {
+          ended_sessions: endedAt.size,
+          reports: reports.length,
+          alert_count_differs_from_topic: reports.filter((r) => r.alert_count !== (raised.get(r.session_id) ?? 0))
+            .length,
+        };
+      } finally {
+        await pg.end();
+      }
+    },
+    passes: (c) => {
+      const gw = c.observations.gateway_responses as Record<string, Record<string, number>>;
+      const want = c.observations.gateway_expected as Record<string, number>;
+      const gatewayOk = Object.entries(gw).every(([what, counts]) =>
+        Object.keys(counts).every((s) => s === String(want[what])),
+      );
+      const proc =
+        (c.observations.dlq_by_consumer as Record<string, Record<string, number>>)['processor.fatigue'] ?? {};
+      const dlqOk = ['tenant_mismatch', 'rule_violation', 'ts_out_of_window'].every((r) => (proc[r] ?? 0) > 0);
+      const a = c.observations.a_alerts as { cleared_session_ended_early: number };
+      return gatewayOk && dlqOk && a.cleared_session_ended_early === 0;
+    },
+  },
 };
+
+/** The trust drill's hostile tenant, and what each of its records was sent as (by event id). */
+const INTRUDER = 'intruder';
+const INTRUDER_SEED = 1_011;
+const trustCategories = new Map<string, string>();
 
 const redisRef: { current?: PrivateRedis } = {};
 const pgRef: { current?: PrivatePostgres } = {};
