@@ -20,7 +20,7 @@ export interface Refused<R> {
  * Records refused by a rule claim nothing. Database errors of the claim are retriable (thrown).
  */
 export async function screen<R>(
-  owners: SessionOwners,
+  owners: Pick<SessionOwners, 'claim'>,
   key: TopicKey,
   records: readonly R[],
   valueOf: (r: R) => unknown,
@@ -34,7 +34,12 @@ export async function screen<R>(
       refused.push({ record, err });
       continue;
     }
-    const { session_id, tenant_id } = value as { session_id: string; tenant_id: string };
+    const { session_id, tenant_id } = value as { session_id?: unknown; tenant_id?: unknown };
+    if (typeof session_id !== 'string' || typeof tenant_id !== 'string') {
+      // Every topic's schema requires both; a schema that ever made them optional must not skip the owner check.
+      refused.push({ record, err: new VigilError('RULE_VIOLATION', `${key}: session_id and tenant_id are required`) });
+      continue;
+    }
     ruled.push({ record, session_id, tenant_id });
   }
   if (ruled.length === 0) return { good: [], refused };
