@@ -137,24 +137,28 @@ export class ProjectionRunner {
     for (const r of screened.refused)
       refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
 
-    // Dead letters before the commit that moves past them: a crash in between re-sends them (at least
-    // once, so a dead letter may be duplicated), never loses them.
-    await this.deadLetter(batch.topic, batch.partition, refused);
-
     const attributes = {
       'messaging.destination.name': batch.topic,
       'messaging.destination.partition.id': batch.partition,
     };
     const applied = await inBatchSpan(`project ${this.model.name}`, batch.messages, attributes, async () => {
       try {
-        return await this.applyInTransaction(batch.topic, batch.partition, screened.good, next, messageAt, false);
+        return await this.applyInTransaction(
+          batch.topic,
+          batch.partition,
+          screened.good,
+          refused,
+          next,
+          messageAt,
+          false,
+        );
       } catch (err) {
         if (!isDataError(err)) throw err; // transient (connection, serialization, deadlock): retried whole
         this.deps.log.warn(
           { projection: this.model.name, topic: batch.topic, partition: batch.partition, err: messageOf(err) },
           'batch failed with a data error; splitting it to find the offending records',
         );
-        return this.applyInTransaction(batch.topic, batch.partition, screened.good, next, messageAt, true);
+        return this.applyInTransaction(batch.topic, batch.partition, screened.good, refused, next, messageAt, true);
       }
     });
     this.applied += applied;
@@ -163,18 +167,22 @@ export class ProjectionRunner {
   }
 
   /**
-   * One transaction: locks the checkpoint, applies the records not yet applied and moves the
-   * checkpoint to `next`. With `split` (the whole batch failed with a data error), each part runs in
+   * One transaction: locks the checkpoint, applies the records not yet applied, dead-letters the
+   * refused ones (`refused`: undecodable or screened out) and moves the checkpoint to `next`. The dead
+   * letters are produced once the statements succeeded, just before the commit: a transient failure
+   * of the statements (retried) sends none, and the checkpoint never moves past a record whose dead
+   * letter was not acknowledged by Kafka. With `split` (the whole batch failed with a data error), each part runs in
    * a savepoint and parts failing with a data error are halved until the offending records are found
-   * (core/data-error.ts); those are dead-lettered (DATA_ERROR, phase `project`) before the commit that
-   * moves the checkpoint past them, and the good records' rows commit with the checkpoint as always.
-   * A crash between the dead letter and the commit re-applies the batch and dead-letters the same
-   * records again: a duplicate dead letter at worst, never a lost one. Answers the records applied.
+   * (core/data-error.ts); those are dead-lettered too (DATA_ERROR, phase `project`), and the good
+   * records' rows commit with the checkpoint as always. A crash (or a failed COMMIT) between the dead
+   * letters and the commit re-applies the batch and dead-letters the same records again: a duplicate
+   * dead letter at worst, never a lost one. Answers the records applied.
    */
   private applyInTransaction(
     topic: string,
     partition: number,
     records: readonly ProjectedRecord[],
+    refused: readonly Refusal[],
     next: bigint,
     messageAt: ReadonlyMap<string, KafkaMessage>,
     split: boolean,
@@ -188,6 +196,7 @@ export class ProjectionRunner {
       const from = cp.rows[0] ? BigInt(cp.rows[0].next_offset) : 0n;
       if (from >= next) return 0;
       const todo = records.filter((r) => BigInt(r.offset) >= from);
+      const letters = refused.filter((r) => BigInt(r.message.offset) >= from);
       let bad = 0;
       if (!split) {
         for (const s of this.model.project(todo)) await c.query(s.text, s.values);
@@ -209,16 +218,14 @@ export class ProjectionRunner {
           { knownBad: true },
         );
         bad = offenders.length;
-        await this.deadLetter(
-          topic,
-          partition,
-          offenders.map((o) => ({
-            message: messageAt.get(o.item.offset)!,
-            phase: 'project',
-            err: new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err }),
-          })),
-        );
+        for (const o of offenders) {
+          const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
+          letters.push({ message: messageAt.get(o.item.offset)!, phase: 'project', err });
+        }
       }
+      // Dead letters before the commit that moves the checkpoint past them.
+      letters.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
+      await this.deadLetter(topic, partition, letters);
       await c.query(
         `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
          ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,

@@ -147,7 +147,6 @@ export class RedisProjectionRunner {
       for (const r of screened.refused) {
         refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
       }
-      await this.deadLetter(batch.topic, batch.partition, refused);
       const attributes = {
         'messaging.destination.name': batch.topic,
         'messaging.destination.partition.id': batch.partition,
@@ -167,18 +166,16 @@ export class RedisProjectionRunner {
             knownBad: true,
           });
           bad = offenders.length;
-          // Dead letters before the checkpoint moves past them: a crash in between re-applies the batch
-          // and dead-letters them again (a duplicate dead letter at worst, never a lost one).
-          await this.deadLetter(
-            batch.topic,
-            batch.partition,
-            offenders.map((o) => ({
-              message: messageAt.get(o.item.offset)!,
-              phase: 'project',
-              err: new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err }),
-            })),
-          );
+          for (const o of offenders) {
+            const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
+            refused.push({ message: messageAt.get(o.item.offset)!, phase: 'project', err });
+          }
         }
+        // Dead letters once the scripts succeeded (a retried connection error sends none) and before
+        // the checkpoint moves past them: a crash in between re-applies the batch and dead-letters them
+        // again (a duplicate dead letter at worst, never a lost one).
+        refused.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
+        await this.deadLetter(batch.topic, batch.partition, refused);
         await this.deps.redis.hset(this.checkpointKey, field, next.toString());
         this.applied += screened.good.length - bad;
       });
