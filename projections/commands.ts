@@ -101,7 +101,14 @@ export function register(program: Command): void {
         await rt.serde.register([]); // decoding fetches writer schemas by id on first sight
         // Clients first: closers run in reverse order, so on SIGINT/SIGTERM the rebuild is stopped and
         // has dropped its shadow schema before the pool and Kafka client close.
-        const deps = { kafka: rt.kafka, pool: rt.pool, serde: rt.serde, topics: rt.topics, log: rt.log };
+        const deps = {
+          kafka: rt.kafka,
+          pool: rt.pool,
+          serde: rt.serde,
+          topics: rt.topics,
+          log: rt.log,
+          tsWindow: rt.config.tsWindow,
+        };
         const abort = new AbortController();
         let shown = 0;
         const rebuilding = rebuildProjection(deps, name, {

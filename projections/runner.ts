@@ -11,6 +11,7 @@ import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { ProjectedRecord, ReadModel } from './model';
 import { inBatchSpan } from '../core/trace-batch';
 import { screen } from './screen';
+import type { TsWindow } from '../schemas/rules';
 
 /** A record refused before or while applying, with the stage that refused it and why. */
 interface Refusal {
@@ -34,6 +35,8 @@ interface Refusal {
  * batch, so nothing is skipped and nothing transient is dead-lettered.
  */
 export interface ProjectionRunnerDeps {
+  /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
+  tsWindow?: TsWindow;
   kafka: Kafka;
   pool: Pool;
   serde: AvroSerde;
@@ -133,7 +136,16 @@ export class ProjectionRunner {
       }
     }
     // Screening (rule table, session ownership): refused records never reach the model.
-    const screened = await screen(this.owners, key, decoded, (r) => r.value);
+    const screened = await screen(
+      this.owners,
+      key,
+      decoded,
+      (r) => r.value,
+      this.deps.tsWindow && {
+        window: this.deps.tsWindow,
+        appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
+      },
+    );
     for (const r of screened.refused)
       refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
 

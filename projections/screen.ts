@@ -1,7 +1,8 @@
 import type { SessionOwners } from '../core/session-owners';
 import { VigilError } from '../core/errors';
-import { ruleError } from '../schemas/rules';
+import { ruleError, tsWindowViolation, type TsWindow } from '../schemas/rules';
 import type { TopicKey } from '../schemas/catalogue';
+import { isExternalInput } from '../schemas/topics';
 
 /** A decoded record the screen refused, with the error it is dead-lettered with. */
 export interface Refused<R> {
@@ -13,7 +14,10 @@ export interface Refused<R> {
  * Screening before apply (issue 11, items 1 and 3), shared by the projection runners and the jobs
  * trigger: a record is applied only when
  * 1. it keeps the rule table (schemas/rules.ts), else `RULE_VIOLATION` (reason `rule_violation`);
- * 2. its tenant owns its session (core/session-owners.ts), else `TENANT_MISMATCH` (`tenant_mismatch`).
+ * 2. on a topic written from outside (LogAppendTime, schemas/topics.ts) and with `time` given, its
+ *    `ts` lies in the accepted window around the record's append time, else `TS_OUT_OF_WINDOW`
+ *    (`ts_out_of_window`), as the processor decides;
+ * 3. its tenant owns its session (core/session-owners.ts), else `TENANT_MISMATCH` (`tenant_mismatch`).
  * Ownership is claimed for the whole batch in one call (the first tenant to name an unclaimed session
  * owns it; within a batch, the first record in offset order), autocommitted apart from the batch's
  * transaction: a claim is never undone, so every consumer and every replay decides the same way.
@@ -24,7 +28,9 @@ export async function screen<R>(
   key: TopicKey,
   records: readonly R[],
   valueOf: (r: R) => unknown,
+  time?: { window: TsWindow; appendTsOf: (r: R) => number },
 ): Promise<{ good: R[]; refused: Refused<R>[] }> {
+  const windowed = time !== undefined && isExternalInput(key);
   const refused: Refused<R>[] = [];
   const ruled: { record: R; session_id: string; tenant_id: string }[] = [];
   for (const record of records) {
@@ -38,6 +44,16 @@ export async function screen<R>(
     if (typeof session_id !== 'string' || typeof tenant_id !== 'string') {
       // Every topic's schema requires both; a schema that ever made them optional must not skip the owner check.
       refused.push({ record, err: new VigilError('RULE_VIOLATION', `${key}: session_id and tenant_id are required`) });
+      continue;
+    }
+    const ts = (value as { ts?: unknown }).ts;
+    const off =
+      windowed && typeof ts === 'number' ? tsWindowViolation(ts, time.appendTsOf(record), time.window) : undefined;
+    if (off) {
+      refused.push({
+        record,
+        err: new VigilError('TS_OUT_OF_WINDOW', `ts ${off.message}`, { details: { ...off, ts } }),
+      });
       continue;
     }
     ruled.push({ record, session_id, tenant_id });

@@ -74,4 +74,21 @@ describe('screen: rule table and session ownership before apply', () => {
     expect(r.good).toEqual([first]);
     expect(r.refused.map((x) => x.record)).toEqual([second]);
   });
+
+  it('given a time window, then a telemetry ts a year off its append time is refused with TS_OUT_OF_WINDOW', async () => {
+    const window = { maxAheadMs: 60_000, maxAgeMs: 24 * 3_600_000 };
+    const append = Date.UTC(2026, 0, 1, 8);
+    const year = 365 * 24 * 3_600_000;
+    const ahead = frame({ ts: append + year, seq: 2 });
+    const behind = frame({ ts: append - year, seq: 3 });
+    const r = await screen(memoryOwners(), 'face', [frame(), ahead, behind], (x) => x, {
+      window,
+      appendTsOf: () => append,
+    });
+    expect(r.good).toEqual([frame()]);
+    expect(r.refused.map((x) => [x.record.seq, x.err.code, x.err.details.rule])).toEqual([
+      [2, 'TS_OUT_OF_WINDOW', 'ts_ahead'],
+      [3, 'TS_OUT_OF_WINDOW', 'ts_too_old'],
+    ]);
+  });
 });

@@ -21,6 +21,7 @@ export async function startProjectionWorker(
     topics: rt.topics,
     log: rt.log,
     groupPrefix: rt.config.topicPrefix,
+    tsWindow: rt.config.tsWindow,
   };
   const runners = names.map((n) =>
     n === REDIS_PROJECTION

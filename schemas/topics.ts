@@ -11,6 +11,16 @@ import { topicNames } from './catalogue';
  * explicit `retention.ms`, `VIGIL_TOPIC_RETENTION_MS` (default -1: kept forever), never the broker's
  * default (24 h in the shipped configs): a rebuild replays them, and what Kafka no longer holds is lost.
  */
+/**
+ * Topics written from outside (devices, the gateway, the API's commands) stamp records with the
+ * broker's append time (`message.timestamp.type=LogAppendTime`): a producer sets CreateTime itself,
+ * so only the append time is a clock no device controls. The processor accepts a record's `ts` only
+ * within a window around it (VIGIL_TS_MAX_AHEAD_MS / VIGIL_TS_MAX_AGE_MS) and evicts idle sessions by
+ * it; it is stored with the record, so a replay decides the same.
+ */
+export const isExternalInput = (key: string): boolean =>
+  ['sessions', 'eeg', 'face', 'vehicle', 'game', 'commands'].includes(key);
+
 export const isSourceOfTruth = (key: string): boolean =>
   !['dlq', 'late', 'changelog', 'scoresWhatIf', 'alertsWhatIf'].includes(key);
 
@@ -29,6 +39,7 @@ export function topicPlan(
             ? { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' }
             : {};
       if (isSourceOfTruth(key)) configs['retention.ms'] = String(cfg.topicRetentionMs ?? -1);
+      if (isExternalInput(key)) configs['message.timestamp.type'] = 'LogAppendTime';
       return [name, { partitions, configs }];
     }),
   );

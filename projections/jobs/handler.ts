@@ -1,3 +1,4 @@
+import type { TsWindow } from '../../schemas/rules';
 import type { PgBoss, QueueSpec } from '../../core/jobs';
 import type { Pool } from '../../core/db';
 import type { Logger } from '../../core/logger';
@@ -14,6 +15,8 @@ export interface JobDeps {
   kafka?: Kafka;
   serde?: AvroSerde;
   topics?: TopicNames;
+  /** The live runners' accepted ts window (config.tsWindow), for jobs that replay topics (rebuild). */
+  tsWindow?: TsWindow;
   /**
    * Called after a job changed what a tenant's cached API answers are computed from (e.g. a new
    * session report): invalidates them. Best effort: a failure is logged, the cache's TTL bounds staleness.

@@ -29,7 +29,8 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   let runners: ProjectionRunner[] = [];
   let worker: JobsWorker | undefined;
 
-  const T0 = Date.UTC(2026, 0, 1, 8);
+  // Recent: the trigger refuses ts outside the window around the append time (as the processor).
+  const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
   const at = (s: number) => T0 + s * 1000;
   const env = { tenant_id: 'acme', session_id: `s-${randomUUID()}` };
   const score = (s: number, value: number, level: number): FatigueScored => ({

@@ -8,6 +8,7 @@ import { deadLetter } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
 import type { TopicNames } from '../../schemas/catalogue';
+import type { TsWindow } from '../../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
 import { screen } from '../screen';
 
@@ -19,6 +20,8 @@ interface Refusal {
 }
 
 export interface JobTriggerDeps {
+  /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
+  tsWindow?: TsWindow;
   kafka: Kafka;
   serde: AvroSerde;
   topics: TopicNames;
@@ -104,7 +107,13 @@ export class JobTrigger {
     }
     // Screening decides whether a job is made: a SessionEnded naming another tenant's session, or
     // breaking the rule table, asks for no report (nor an alert event for a webhook).
-    const screened = await screen(this.owners, key, decoded, (r) => r.value);
+    const screened = await screen(
+      this.owners,
+      key,
+      decoded,
+      (r) => r.value,
+      this.deps.tsWindow && { window: this.deps.tsWindow, appendTsOf: (r) => Number(r.message.timestamp) },
+    );
     for (const r of screened.refused) refused.push({ message: r.record.message, phase: 'validate', err: r.err });
     const asks = screened.good.map((r) => ({ message: r.message, requests: jobRequestsOf(key, r.value) }));
     const requests = asks.flatMap((a) => a.requests);

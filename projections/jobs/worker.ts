@@ -58,6 +58,7 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
     kafka: deps.kafka,
     serde: deps.serde,
     topics: deps.topics,
+    tsWindow: deps.config.tsWindow,
     tenantDataChanged: async (tenantId: string) => {
       if (!deps.redis) return;
       await invalidateTenantCache(deps.redis, deps.config.topicPrefix, tenantId).catch((err: unknown) =>
@@ -105,6 +106,7 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
           pool: deps.pool,
           log: deps.log,
           groupPrefix: deps.config.topicPrefix,
+          tsWindow: deps.config.tsWindow,
         },
         { fromBeginning: o.fromBeginning },
       );

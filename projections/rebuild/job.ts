@@ -36,7 +36,7 @@ export const rebuildJob: JobHandler<RebuildJobData> = {
     const from = job.data.from === undefined ? undefined : Date.parse(job.data.from);
     deps.log.info({ job: job.id, projection: job.data.projection, from: job.data.from }, 'rebuild started');
     const result = await rebuildProjection(
-      { kafka, serde, topics, pool: deps.pool, log: deps.log },
+      { kafka, serde, topics, pool: deps.pool, log: deps.log, tsWindow: deps.tsWindow },
       job.data.projection,
       { ...(from === undefined ? {} : { from }), allowTruncated: job.data.allowTruncated === true },
     );

@@ -4,6 +4,10 @@ import type { Pool, PoolClient } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
+import { SessionOwners } from '../../core/session-owners';
+import { findOffenders } from '../../core/data-error';
+import type { TsWindow } from '../../schemas/rules';
+import { screen } from '../screen';
 import { readRanges, type PartitionRange } from '../../core/read-range';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import { readModels } from '../index';
@@ -30,6 +34,8 @@ export interface RebuildDeps {
   serde: AvroSerde;
   topics: TopicNames;
   log: Logger;
+  /** The live runners' accepted ts window (config.tsWindow): a rebuild refuses what they refused. */
+  tsWindow?: TsWindow;
 }
 
 export interface RebuildProgress {
@@ -54,9 +60,15 @@ export interface RebuildOptions {
 
 export interface RebuildResult {
   model: string;
-  /** Records applied to the shadow (undecodable ones, dead-lettered by the live runner, are skipped). */
+  /**
+   * Records applied to the shadow. What the live runner dead-lettered is skipped the same way:
+   * undecodable records, records refused by the screen (rule table, ts window, another tenant's
+   * session: `refused`), records whose statements fail with a data error (`dataErrors`).
+   */
   applied: number;
   undecodable: number;
+  refused: number;
+  dataErrors: number;
   seconds: number;
   eventsPerSecond: number;
   /** How each table was swapped in: owned tables by rename or copy, `sessions` (its owned columns) by upsert. */
@@ -122,7 +134,8 @@ export async function rebuildProjection(
   const topics = model.topics.map((k) => deps.topics[k]);
   const keyOf = new Map<string, TopicKey>(model.topics.map((k) => [deps.topics[k], k]));
   const tables = model.writes.tables.map((t) => t.name);
-  const stats = { applied: 0, undecodable: 0 };
+  const stats = { applied: 0, undecodable: 0, refused: 0, dataErrors: 0 };
+  const owners = new SessionOwners(deps.pool);
   const progress = (phase: RebuildProgress['phase'], planned: number) =>
     opts.onProgress?.({ phase, applied: stats.applied, planned });
 
@@ -162,9 +175,34 @@ export async function rebuildProjection(
             else throw err;
           }
         }
+        // The live runner's screen: the same owners (session_owners is never rebuilt), rules and window.
+        const messageAt = new Map(messages.map((m) => [m.offset, m]));
+        const screened = await screen(
+          owners,
+          keyOf.get(topic)!,
+          records,
+          (r) => r.value,
+          deps.tsWindow && {
+            window: deps.tsWindow,
+            appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
+          },
+        );
+        stats.refused += screened.refused.length;
         await c.query(searchPathSql(shadow));
-        for (const s of model.project(records)) await c.query(s.text, s.values);
-        stats.applied += records.length;
+        // Data errors (the live runner dead-lettered those records): found by splitting in savepoints.
+        const offenders = await findOffenders(screened.good, async (part) => {
+          await c.query('SAVEPOINT vigil_part');
+          try {
+            for (const s of model.project(part)) await c.query(s.text, s.values);
+          } catch (err) {
+            await c.query('ROLLBACK TO SAVEPOINT vigil_part');
+            throw err;
+          } finally {
+            await c.query('RELEASE SAVEPOINT vigil_part').catch(() => {});
+          }
+        });
+        stats.dataErrors += offenders.length;
+        stats.applied += screened.good.length - offenders.length;
       };
 
       /** Replays every partition from `mine` to `to` in the shadow, one transaction per batch. */
@@ -238,6 +276,8 @@ export async function rebuildProjection(
         model: model.name,
         applied: stats.applied,
         undecodable: stats.undecodable,
+        refused: stats.refused,
+        dataErrors: stats.dataErrors,
         seconds,
         eventsPerSecond: Math.round(stats.applied / Math.max(seconds, 0.001)),
         swapped,

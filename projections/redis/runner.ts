@@ -8,6 +8,7 @@ import { deadLetter } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
+import type { TsWindow } from '../../schemas/rules';
 import type { ProjectedRecord } from '../model';
 import {
   defaultRedisModelOptions,
@@ -45,6 +46,8 @@ interface Refusal {
  * (DATA_ERROR, phase `project`). Connection errors are transient: the batch fails and kafkajs retries it.
  */
 export interface RedisProjectionRunnerDeps {
+  /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
+  tsWindow?: TsWindow;
   kafka: Kafka;
   redis: Redis;
   /** PostgreSQL, for session ownership (core/session-owners.ts). */
@@ -143,7 +146,16 @@ export class RedisProjectionRunner {
         }
       }
       // Screening (rule table, session ownership): refused records never reach the model.
-      const screened = await screen(this.owners, key, decoded, (r) => r.value);
+      const screened = await screen(
+        this.owners,
+        key,
+        decoded,
+        (r) => r.value,
+        this.deps.tsWindow && {
+          window: this.deps.tsWindow,
+          appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
+        },
+      );
       for (const r of screened.refused) {
         refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
       }
