@@ -270,7 +270,9 @@ program
 
 program
   .command('gateway')
-  .description('serve the HTTP ingest gateway: POST /v1/ingest/<stream> with a device key → Kafka')
+  .description(
+    'serve the HTTP ingest gateway: POST /v1/ingest/<stream> with a device key → Kafka. Refuses the whole request (nothing published) on: an event of another tenant or of a session another tenant owns (403, field tenant_id/session_id), a field outside its rule (400 with field and rule: schemas/rules.ts), a ts outside VIGIL_TS_MAX_AHEAD_MS/VIGIL_TS_MAX_AGE_MS of the gateway clock (400, field ts)',
+  )
   .action(async () => {
     const rt = await boot('gateway');
     const { startGatewayServer } = await import('./producers/gateway/server');
