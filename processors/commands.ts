@@ -47,7 +47,14 @@ export function register(program: Command): void {
         const abort = new AbortController();
         rt.lifecycle.onClose('rescore', () => abort.abort());
         const r = await rescore(
-          { kafka: rt.kafka, serde: rt.serde, topics: rt.topics, log: rt.log, idPrefix: rt.config.topicPrefix },
+          {
+            kafka: rt.kafka,
+            serde: rt.serde,
+            topics: rt.topics,
+            log: rt.log,
+            idPrefix: rt.config.topicPrefix,
+            tsWindow: rt.config.tsWindow,
+          },
           { from: o.from, to: o.to, model: o.model, session: o.session, signal: abort.signal },
         );
         if (o.json) {
@@ -55,7 +62,7 @@ export function register(program: Command): void {
         } else {
           process.stdout.write(
             `rescored ${new Date(r.from).toISOString()} .. ${new Date(r.to).toISOString()} with ${r.model}: ` +
-              `${r.kept} of ${r.read} input events in range (${r.late} late, ${r.undecodable} undecodable) → ` +
+              `${r.kept} of ${r.read} input events in range (${r.late} late, ${r.undecodable} undecodable, ${r.refused} refused, ${r.tenantMismatch} of another tenant) → ` +
               `${r.produced.scores} scores to ${r.topics.scores}, ${r.produced.alerts} alert events to ${r.topics.alerts} ` +
               `in ${r.transactions} transactions, ${r.seconds.toFixed(1)} s${r.aborted ? ': stopped early' : ''}\n\n`,
           );

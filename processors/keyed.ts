@@ -13,12 +13,14 @@ export interface KeyedProcessor<S> {
   initial(key: string): S;
   step(state: S, topic: TopicKey, value: unknown): { state: S; outputs: Emission[] };
   /**
-   * Optional event-time clock for keys that went quiet: the runner calls it for every key of a
-   * partition each time the partition's highest seen ts advances by `tickEveryMs` (never the wall
-   * clock), e.g. to flush and evict idle sessions.
+   * Optional idle eviction: the runner calls `evict` for a key whose last record was appended
+   * `idleAfterMs` before the partition's newest record, by the broker's append time (the records'
+   * timestamps on LogAppendTime topics: a clock no device controls, stored with the record, so a
+   * replay decides the same). Never by another key's event time: one session's clock cannot end
+   * another. `evict` must depend on the key's own state only (e.g. flush up to its own last ts).
    */
-  tick?(state: S, ts: number): { state: S; outputs: Emission[] };
-  tickEveryMs?: number;
+  evict?(state: S): { state: S; outputs: Emission[] };
+  idleAfterMs?: number;
   /**
    * Records that close a key's event time (e.g. SessionEnded): the runner feeds them only after the
    * other inputs have delivered everything written before them (see PartitionMerger barriers).

@@ -27,6 +27,16 @@
  * Memory is bounded: past `maxHeld` records the oldest are released even if an input might still
  * deliver older ones (the processor then treats those as late).
  */
+/**
+ * The merge key of a record: its session and its tenant. A session belongs to one tenant, but a
+ * record naming it may come from another (issue 11, dead-lettered once released). Kept in a merge
+ * stream of its own, such a record cannot move the owner's frontiers or queues: a forged ts ahead
+ * would otherwise let the owner's other inputs overtake its own frames and make them late. The
+ * runner and the replay look sessions up by the session id alone (the record's key), not by this.
+ */
+export const mergeKeyOf = (session: string, tenant: unknown): string =>
+  typeof tenant === 'string' ? `${session}\u0000${tenant}` : session;
+
 export interface MergeItem<P> {
   topic: string;
   session: string;

@@ -17,7 +17,9 @@ import { VigilError, isVigilError } from '../core/errors';
 import { CoPartitionAssigner } from '../core/copartition';
 import { deadLetterHeaders } from '../core/dlq';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
-import { PartitionMerger, type MergeItem } from './merge';
+import type { TsWindow } from '../schemas/rules';
+import { screenRecord } from './screen';
+import { PartitionMerger, mergeKeyOf, type MergeItem } from './merge';
 import { readChangelog } from './changelog';
 import type { Emission, KeyedProcessor } from './keyed';
 
@@ -33,7 +35,12 @@ import type { Emission, KeyedProcessor } from './keyed';
  *   and the input offsets all commit in ONE Kafka transaction;
  * - committed input offsets never pass a record still held by the merge; records re-read after a
  *   crash are skipped per session by the snapshot's last-applied offset per topic;
- * - on assignment, state is restored from the changelog before the partition is processed.
+ * - on assignment, state is restored from the changelog before the partition is processed;
+ * - trust (issue 11): a record that breaks the rule table, or whose `ts` is outside the accepted
+ *   window around its append time (`message.timestamp`: the broker's clock on LogAppendTime topics),
+ *   is dead-lettered; a session belongs to the tenant of its first applied record, and a record of
+ *   another tenant is dead-lettered (`tenant_mismatch`), also after the session ended (the owner is
+ *   remembered `ownerMemoryMs` of append time); idle eviction runs on append time per session.
  * Transient errors (broker, registry) propagate: kafkajs re-fetches from the last commit, and the
  * aborted transaction left nothing behind.
  */
@@ -43,21 +50,32 @@ export interface ProcessorRunnerDeps {
   topics: TopicNames;
   log: Logger;
   groupPrefix: string;
+  /** Accepted `ts` window around each record's append time (default DEFAULT_TS_WINDOW). */
+  tsWindow?: TsWindow;
+  /** How long (append time) an ended session's owner is remembered (default 7 days). */
+  ownerMemoryMs?: number;
 }
 
 interface Entry<S> {
-  state: S;
+  /** null once the session finished: the entry then only remembers its owner. */
+  state: S | null;
   /** Last applied offset per input topic (as a bigint string), for de-duplication after a crash. */
   applied: Record<string, string>;
+  /** The tenant that owns the session: the one of its first applied record. */
+  owner?: string;
+  /** Append time of the session's last applied record (idle eviction, owner memory). */
+  seenAt?: number;
+  /** Owner memory elapsed: dropped (tombstoned) at the next commit. */
+  expired?: boolean;
 }
 
 type Payload = { key: TopicKey; value: unknown } | { poison: VigilError };
 
 interface Partition<S> {
   producer: Producer;
-  /** Highest event time released on this partition, and when keys were last ticked. */
-  maxTs: number;
-  lastTickTs: number;
+  /** Highest append time released on this partition (its clock), and when sessions were last checked for idleness. */
+  clock: number;
+  lastTickClock: number;
   merger: PartitionMerger<{ message: KafkaMessage; data: Payload }>;
   sessions: Map<string, Entry<S>>;
   /** Next offset to read per input topic, as fetched (for the commit when nothing is held). */
@@ -117,6 +135,10 @@ export function requestsOf(
   if (bytes > 0) requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
   return requests;
 }
+
+/** Idle and owner-memory checks run every this much of a partition's append-time clock. */
+const TICK_EVERY_MS = 5_000;
+const OWNER_MEMORY_MS = 7 * 24 * 3_600_000;
 
 /** Transient commit failures retried with the same content before the partition is reset. */
 const COMMIT_ATTEMPTS = 8;
@@ -349,20 +371,27 @@ export class ProcessorRunner<S> {
         lastCommit: 0,
         chain: Promise.resolve(),
         producer: producers.get(p)!,
-        maxTs: -Infinity,
-        lastTickTs: -Infinity,
+        clock: -Infinity,
+        lastTickClock: -Infinity,
         merger,
         sessions: new Map(),
         fetched,
       });
     }
     for (const [session, bytes] of snapshots) {
-      const { p, applied, state } = JSON.parse(bytes.toString()) as {
+      const { p, applied, state, owner, seenAt } = JSON.parse(bytes.toString()) as {
         p: number;
         applied: Record<string, string>;
-        state: string;
+        state?: string;
+        owner?: string;
+        seenAt?: number;
       };
-      out.get(p)?.sessions.set(session, { applied, state: this.processor.deserialize(state) });
+      out.get(p)?.sessions.set(session, {
+        applied,
+        state: state === undefined ? null : this.processor.deserialize(state),
+        owner,
+        seenAt,
+      });
     }
     const ms = Math.round(performance.now() - t0);
     this.metrics.restoreMs.push(ms);
@@ -391,6 +420,8 @@ export class ProcessorRunner<S> {
             `record ts or session_id missing, or session_id differs from the key ${JSON.stringify(session)}`,
           );
         }
+        const refused = screenRecord(key, { ...value, ts: value.ts }, Number(message.timestamp), this.deps.tsWindow);
+        if (refused) throw refused;
         data = { key, value };
         ts = value.ts;
       } catch (err) {
@@ -399,7 +430,16 @@ export class ProcessorRunner<S> {
       }
       lastTs = ts;
       const barrier = 'value' in data && !!this.processor.isBarrier?.(key, data.value);
-      items.push({ topic: batch.topic, session, offset: message.offset, ts, barrier, payload: { message, data } });
+      // Merged per (session, tenant): another tenant's records naming the session cannot reorder its owner's.
+      const tenant = 'value' in data ? (data.value as { tenant_id?: unknown }).tenant_id : undefined;
+      items.push({
+        topic: batch.topic,
+        session: mergeKeyOf(session, tenant),
+        offset: message.offset,
+        ts,
+        barrier,
+        payload: { message, data },
+      });
     }
     this.metrics.recordsIn += items.length;
     this.otel.recordsIn.add(items.length, { topic: batch.topic });
@@ -460,39 +500,79 @@ export class ProcessorRunner<S> {
       }
     };
 
+    const deadLetter = (item: (typeof released)[number], err: VigilError, phase: string) => {
+      const { message } = item.payload;
+      emit(topics.dlq, {
+        key: message.key,
+        value: message.value,
+        headers: deadLetterHeaders({ topic: item.topic, partition: p, message, phase, consumer: this.groupId }, err),
+      });
+      this.metrics.deadLettered++;
+      this.otel.dlq.add(1, { topic: item.topic, reason: err.code.toLowerCase() });
+    };
+
     for (const item of released) {
       const { message, data } = item.payload;
+      const session = message.key?.toString() ?? ''; // item.session is the merge key (session and tenant)
+      const appendTs = Number(message.timestamp);
+      if (appendTs > part.clock) part.clock = appendTs;
       if ('poison' in data) {
-        emit(topics.dlq, {
-          key: message.key,
-          value: message.value,
-          headers: deadLetterHeaders(
-            { topic: item.topic, partition: p, message, phase: 'decode', consumer: this.groupId },
-            data.poison,
-          ),
-        });
-        this.metrics.deadLettered++;
-        this.otel.dlq.add(1, { topic: item.topic });
+        deadLetter(item, data.poison, 'validate');
         continue;
       }
-      const entry = part.sessions.get(item.session) ?? { state: this.processor.initial(item.session), applied: {} };
-      const applied = entry.applied[item.topic];
+      const existing = part.sessions.get(session);
+      const tenant = (data.value as { tenant_id?: unknown }).tenant_id;
+      // Before the re-read check: another tenant's records come from a merge stream of their own, so
+      // they may be released after the owner's records of higher offsets (`applied` is the owner's).
+      if (existing?.owner !== undefined && tenant !== existing.owner) {
+        deadLetter(
+          item,
+          new VigilError('TENANT_MISMATCH', `session ${session} belongs to another tenant than ${String(tenant)}`, {
+            details: { session_id: session, tenant_id: tenant },
+          }),
+          'validate',
+        );
+        continue;
+      }
+      const applied = existing?.applied[item.topic];
       if (applied !== undefined && BigInt(item.offset) <= BigInt(applied)) continue; // re-read after a crash
-      const { state, outputs } = this.processor.step(entry.state, data.key, data.value);
-      entry.state = state;
+      const entry = existing ?? { state: null, applied: {} };
+      entry.owner ??= typeof tenant === 'string' ? tenant : undefined;
+      entry.expired = false;
+      // A session that ended and speaks again (same owner) starts afresh, as a new life of the id.
+      const { state, outputs } = this.processor.step(
+        entry.state ?? this.processor.initial(session),
+        data.key,
+        data.value,
+      );
+      // Finished: only the owner stays, at once (not at the next commit, whose timing is the wall
+      // clock's), so a later record of the id is a new life however the commits fell (and on replay).
+      entry.state = this.processor.finished(state) ? null : state;
       entry.applied[item.topic] = item.offset;
-      if (item.ts > part.maxTs) part.maxTs = item.ts;
-      apply(item.session, entry, outputs, { message, topic: item.topic, offset: item.offset });
+      entry.seenAt = appendTs;
+      apply(session, entry, outputs, { message, topic: item.topic, offset: item.offset });
     }
 
-    // Event-time ticks for quiet sessions (idle flush and eviction), driven by the partition's data.
-    const every = this.processor.tickEveryMs ?? Infinity;
-    if (this.processor.tick && part.maxTs - part.lastTickTs >= every) {
-      part.lastTickTs = part.maxTs;
+    // Idle eviction and owner memory, on the partition's append-time clock (never on event time: no
+    // session's clock, forged or not, can end another session).
+    if (part.clock - part.lastTickClock >= TICK_EVERY_MS) {
+      part.lastTickClock = part.clock;
+      const idleAfter = this.processor.idleAfterMs ?? Infinity;
+      const memory = this.deps.ownerMemoryMs ?? OWNER_MEMORY_MS;
       for (const [session, entry] of part.sessions) {
-        const { state, outputs } = this.processor.tick(entry.state, part.maxTs);
-        entry.state = state;
-        if (outputs.length || this.processor.finished(state)) apply(session, entry, outputs);
+        entry.seenAt ??= part.clock; // restored from an older snapshot: counts from now
+        const quiet = part.clock - entry.seenAt;
+        if (entry.state === null) {
+          if (quiet >= memory) {
+            entry.expired = true;
+            touched.add(session);
+          }
+        } else if (this.processor.evict && quiet >= idleAfter) {
+          const { state, outputs } = this.processor.evict(entry.state);
+          const finished = this.processor.finished(state);
+          entry.state = finished ? null : state;
+          if (outputs.length || finished) apply(session, entry, outputs);
+        }
       }
     }
 
@@ -525,15 +605,16 @@ export class ProcessorRunner<S> {
     const changelog: Message[] = [];
     for (const session of part.dirty) {
       const entry = part.sessions.get(session);
-      if (!entry || this.processor.finished(entry.state)) {
+      if (!entry || entry.expired) {
         part.sessions.delete(session);
         changelog.push({ key: session, value: null });
-      } else {
-        changelog.push({
-          key: session,
-          value: JSON.stringify({ p, applied: entry.applied, state: this.processor.serialize(entry.state) }),
-        });
+        continue;
       }
+      // A finished session keeps only its owner (and the offsets that de-duplicate re-reads).
+      if (entry.state !== null && this.processor.finished(entry.state)) entry.state = null;
+      const { applied, owner, seenAt } = entry;
+      const state = entry.state === null ? undefined : this.processor.serialize(entry.state);
+      changelog.push({ key: session, value: JSON.stringify({ p, applied, state, owner, seenAt }) });
     }
     if (changelog.length)
       out.set(this.deps.topics.changelog, [...(out.get(this.deps.topics.changelog) ?? []), ...changelog]);

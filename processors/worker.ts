@@ -14,6 +14,7 @@ export async function startFatigueWorker(rt: Runtime): Promise<ProcessorRunner<u
     topics: rt.topics,
     log: rt.log,
     groupPrefix: rt.config.topicPrefix,
+    tsWindow: rt.config.tsWindow,
   });
   await runner.start();
   rt.lifecycle.onClose('fatigue processor', () => runner.stop());

@@ -195,8 +195,18 @@ interface Timer {
   kind: 'clear' | 'escalate';
 }
 
+/**
+ * At most this many `AlertEscalated` per step. A step that moves a session's clock far (a gap in its
+ * telemetry within the accepted ts window) would otherwise emit one per 30 s of the gap; the due
+ * escalations past this budget are coalesced: the count jumps, and the next escalation is emitted
+ * at its regular time after the step's clock. Deterministic: the budget depends on the input only.
+ */
+export const MAX_ESCALATIONS_PER_STEP = 3;
+
 /** One step's view of a state: the state, the config and the output list. */
 class Processor {
+  private escalationsLeft = MAX_ESCALATIONS_PER_STEP;
+
   constructor(
     private readonly s: FatigueState,
     private readonly c: FatigueModelConfig,
@@ -332,7 +342,7 @@ class Processor {
         this.window(tw, windowLimit);
       } else if (tt <= ts) {
         s.clock = tt;
-        this.fire(timer!);
+        this.fire(timer!, timerLimit);
       } else {
         s.clock = ts;
         s.pendingHead += 1;
@@ -354,11 +364,17 @@ class Processor {
     return best;
   }
 
-  private fire(timer: Timer): void {
+  private fire(timer: Timer, timerLimit: number): void {
     const a = timer.alert;
     if (timer.kind === 'clear') {
       this.clearAlert(a, timer.t);
+    } else if (this.escalationsLeft <= 0) {
+      // Budget spent: count every escalation due up to the limit without emitting them.
+      const every = this.c.escalateEveryMs;
+      const due = Number.isFinite(timerLimit) ? Math.floor((timerLimit - a.raisedTs) / every) : a.escalations + 1;
+      a.escalations = Math.max(a.escalations + 1, due);
     } else {
+      this.escalationsLeft -= 1;
       a.escalations += 1;
       this.emitAlert(
         timer.t,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   KafkaJSConnectionError,
   KafkaJSNonRetriableError,
@@ -11,8 +12,9 @@ import { startVigil, type VigilProcess } from '../../test/support/processes';
 import { Publisher } from '../../producers/publisher';
 import type { Profile } from '../../producers/simulator/session';
 import { runSimulation } from '../../producers/simulator/run';
-import type { TopicNames } from '../../schemas/catalogue';
-import type { FatigueScored } from '../../schemas/types';
+import type { TopicKey, TopicNames } from '../../schemas/catalogue';
+import type { FaceFrame, FatigueScored } from '../../schemas/types';
+import { partitionOfKey } from '../../projections/replay/export';
 import { ProcessorRunner } from '../runner';
 import { fatigueProcessor } from './runner';
 
@@ -22,7 +24,12 @@ import { fatigueProcessor } from './runner';
  */
 const config = testConfig();
 const log = testLogger();
-const START = Date.UTC(2026, 4, 4, 6, 0, 0);
+/**
+ * Near now: the input topics stamp records with the broker's append time (LogAppendTime) and the
+ * runner refuses a ts more than 24 h behind it (or 60 s ahead), so a fixed date would soon be refused.
+ * Whole minutes, 30 minutes ago: every run of the file uses one START, so its runs compare.
+ */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
 
 /** Input topics shared; outputs, changelog and group per run, so runs can be compared. */
 const runTopics = (fx: KafkaFixture, run: string): TopicNames => ({
@@ -85,6 +92,20 @@ async function publishSessions(
   return sessionIds;
 }
 
+/**
+ * Sessions whose SessionEnded has been applied: their latest changelog entry holds no state (an ended
+ * session keeps only its owner, so another tenant cannot take its id over), or is a tombstone.
+ */
+async function endedSessions(kafka: Kafka, changelog: string): Promise<Set<string>> {
+  const latest = new Map<string, Buffer | null>();
+  for (const r of await readAll(kafka, changelog)) latest.set(r.key!.toString(), r.value);
+  const ended = new Set<string>();
+  for (const [session, value] of latest) {
+    if (value === null || (JSON.parse(value.toString()) as { state?: unknown }).state === undefined) ended.add(session);
+  }
+  return ended;
+}
+
 async function endOf(fx: KafkaFixture, topic: string) {
   return (await fx.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
 }
@@ -109,10 +130,10 @@ describe('fatigue processor runner', () => {
       groupPrefix: `${config.topicPrefix}.${run}`,
     });
     await runner.start();
-    // Done when every session's SessionEnded has been applied: its state is tombstoned in the changelog.
+    // Done when every session's SessionEnded has been applied: its changelog entry keeps only the owner.
     await eventually(
-      async () => await perKey(fx.kafka, topics.changelog),
-      (c) => sessionIds.every((s) => c[s]?.at(-1) === ''),
+      () => endedSessions(fx.kafka, topics.changelog),
+      (ended) => sessionIds.every((s) => ended.has(s)),
       90_000,
     ).catch(() => undefined);
     await runner.stop();
@@ -228,6 +249,7 @@ describe('fatigue processor runner', () => {
     );
     await runner.stop();
     expect(dlq.map((d) => d.headers['vigil.dlq.error.code']).sort()).toEqual(['EVENT_UNDECODABLE', 'SCHEMA_UNKNOWN']);
+    expect(dlq.map((d) => d.headers['vigil.dlq.reason']).sort()).toEqual(['event_undecodable', 'schema_unknown']);
     expect(dlq.every((d) => d.headers['vigil.dlq.source.topic'] === fx.topics.face)).toBe(true);
   });
 });
@@ -267,7 +289,7 @@ describe('fatigue processor as processes', () => {
       '--seed',
       '77',
       '--start',
-      '2026-05-05T06:00:00Z',
+      new Date(START).toISOString(), // near now: LogAppendTime inputs refuse a ts 24 h old
       '--profile',
       'severe',
     ]);
@@ -284,8 +306,8 @@ describe('fatigue processor as processes', () => {
     expect(await sim.exited).toBe(0);
     const ids = /sessions: (.+)/.exec(sim.output())![1]!.split(' ');
     await eventually(
-      async () => perKey(fx.kafka, fx.topics.changelog),
-      (c) => ids.every((s) => c[s]?.at(-1) === ''),
+      () => endedSessions(fx.kafka, fx.topics.changelog),
+      (ended) => ids.every((s) => ended.has(s)),
       90_000,
     );
     a.child.kill('SIGTERM');
@@ -303,8 +325,8 @@ describe('fatigue processor as processes', () => {
     });
     await runner.start();
     await eventually(
-      async () => perKey(fx.kafka, ref.changelog),
-      (c) => ids.every((s) => c[s]?.at(-1) === ''),
+      () => endedSessions(fx.kafka, ref.changelog),
+      (ended) => ids.every((s) => ended.has(s)),
       90_000,
     );
     await runner.stop();
@@ -320,4 +342,234 @@ describe('fatigue processor as processes', () => {
     expect(liveAlerts).toEqual(refAlerts);
     expect(await endOf(fx, fx.topics.late)).toBe(0);
   }, 300_000);
+});
+
+/**
+ * Issue 11, straight to Kafka (past the gateway and the producer library: the raw serde and a plain
+ * kafkajs producer): records of another tenant naming a live session, frames of another session
+ * stamped a year ahead or behind on the same partition, and values outside their physical range.
+ * Each is dead-lettered with its reason, and tenant A's sessions score and alert exactly as in a run
+ * of the same input without them. Every case has its own topic prefix, so its own inputs and group.
+ */
+describe('fatigue processor trust boundary', () => {
+  const SIM = {
+    sessions: 2,
+    durationMs: 3 * 60_000,
+    speed: 'max',
+    seed: 31,
+    profile: 'severe',
+    tenantId: 'tenant-a',
+    startTs: START,
+  } as const;
+  /** The hostile records are written when A's face frames reach this event time: mid-session. */
+  const INJECT_AT = START + 90_000;
+  const YEAR = 365 * 24 * 3_600_000;
+  const fixtures: KafkaFixture[] = [];
+  let reference: Outputs;
+  afterAll(async () => {
+    for (const fx of fixtures) await fx.close();
+  });
+
+  interface Outputs {
+    sessionIds: string[];
+    scores: Record<string, unknown[]>;
+    alerts: Record<string, unknown[]>;
+    dlq: Awaited<ReturnType<typeof readAll>>;
+    changelogKeys: Set<string>;
+  }
+
+  const fixture = async () => {
+    const c = testConfig();
+    const fx = await kafkaFixture(c);
+    fixtures.push(fx);
+    return { fx, prefix: c.topicPrefix, partitions: c.kafka.partitions };
+  };
+
+  /**
+   * Tenant A's simulated sessions. `inject` runs once, when the first face frames at or after
+   * INJECT_AT are handed over: after everything before them is acknowledged and before they (and
+   * anything after them) are published, so the hostile records sit in the middle of A's input.
+   */
+  async function publishA(fx: KafkaFixture, inject?: (session: string, ts: number) => Promise<void>) {
+    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+    await publisher.connect();
+    let gate: Promise<void> | undefined;
+    const gated = new Proxy(publisher, {
+      get(target, prop) {
+        if (prop === 'publish') {
+          return (key: TopicKey, events: { session_id: string; ts: number }[]) => {
+            if (inject && !gate && key === 'face') {
+              const first = events.find((e) => e.ts >= INJECT_AT);
+              if (first)
+                gate = (async () => {
+                  await target.flush();
+                  await inject(first.session_id, first.ts);
+                })();
+            }
+            return gate ? gate.then(() => target.publish(key, events as never)) : target.publish(key, events as never);
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const { sessionIds } = await runSimulation(gated, SIM);
+    await publisher.disconnect();
+    if (inject) expect(gate).toBeDefined();
+    return sessionIds;
+  }
+
+  /** Encoded with the raw serde (schema only, no rule table) and sent with a plain producer. */
+  async function sendRaw(fx: KafkaFixture, key: TopicKey, values: { session_id: string }[]) {
+    const producer = fx.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: fx.topics[key],
+      acks: -1,
+      messages: values.map((v) => ({ key: v.session_id, value: fx.serde.encode(key, v as never) })),
+    });
+    await producer.disconnect();
+  }
+
+  const frame = (o: { tenant: string; session: string; ts: number; seq: number; closure?: number }): FaceFrame => ({
+    event_id: randomUUID(),
+    tenant_id: o.tenant,
+    session_id: o.session,
+    ts: o.ts,
+    device_id: 'cam-hostile',
+    seq: o.seq,
+    face_detected: true,
+    eye_closure: o.closure ?? 0.95,
+    mouth_open: 0.1,
+    head_pitch_deg: 0,
+    head_yaw_deg: 0,
+    head_roll_deg: 0,
+  });
+
+  /** 4 s of closed eyes at 10 Hz from `ts` (a microsleep, were it applied). */
+  const closedEyes = (tenant: string, session: string, ts: number, n = 40) =>
+    Array.from({ length: n }, (_, i) => frame({ tenant, session, ts: ts + 50 + 100 * i, seq: i }));
+
+  /** Runs the processor over the fixture's topics until A's sessions ended and `dlqCount` records are dead-lettered. */
+  async function runOver(fx: KafkaFixture, prefix: string, sessionIds: string[], dlqCount: number): Promise<Outputs> {
+    const runner = new ProcessorRunner(fatigueProcessor, {
+      kafka: fx.kafka,
+      serde: fx.serde,
+      topics: fx.topics,
+      log,
+      groupPrefix: prefix,
+    });
+    await runner.start();
+    try {
+      await eventually(
+        () => endedSessions(fx.kafka, fx.topics.changelog),
+        (ended) => sessionIds.every((s) => ended.has(s)),
+        90_000,
+      );
+      const dlq = await eventually(
+        () => readAll(fx.kafka, fx.topics.dlq),
+        (d) => d.length >= dlqCount,
+        30_000,
+      );
+      const pick = (all: Record<string, unknown[]>) => Object.fromEntries(sessionIds.map((s) => [s, all[s] ?? []]));
+      const changelogKeys = new Set((await readAll(fx.kafka, fx.topics.changelog)).map((r) => r.key!.toString()));
+      return {
+        sessionIds,
+        scores: pick(await decodedPerKey(fx, fx.topics.scores)),
+        alerts: pick(await decodedPerKey(fx, fx.topics.alerts)),
+        dlq,
+        changelogKeys,
+      };
+    } finally {
+      await runner.stop();
+    }
+  }
+
+  /** A's outputs equal the undisturbed run's, value for value. */
+  const expectUndisturbed = (out: Outputs) => {
+    expect(out.sessionIds).toEqual(reference.sessionIds);
+    expect(out.scores).toEqual(reference.scores);
+    expect(out.alerts).toEqual(reference.alerts);
+  };
+
+  const reasons = (dlq: Outputs['dlq']) => dlq.map((d) => d.headers['vigil.dlq.reason']);
+
+  beforeAll(async () => {
+    const { fx, prefix } = await fixture();
+    const sessionIds = await publishA(fx);
+    reference = await runOver(fx, prefix, sessionIds, 0);
+    expect(reference.dlq).toEqual([]);
+    // The undisturbed run scores both sessions, through and after INJECT_AT, and raises alerts.
+    for (const s of sessionIds) {
+      const ends = reference.scores[s]!.map((x) => (x as FatigueScored).window_end_ts);
+      expect(ends.length).toBeGreaterThan(25);
+      expect(Math.max(...ends)).toBeGreaterThan(INJECT_AT + 60_000);
+    }
+    expect(Object.values(reference.alerts).flat().length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('dead-letters records of tenant B naming a session of tenant A (live and ended) as tenant_mismatch; A is untouched', async () => {
+    const { fx, prefix } = await fixture();
+    let victim = '';
+    const sessionIds = await publishA(fx, async (session, ts) => {
+      victim = session;
+      // 4 s of closed eyes for A's live session, from tenant B's device: a microsleep alert, were it applied
+      await sendRaw(fx, 'face', closedEyes('tenant-b', session, ts));
+    });
+    // and one more after A's session ended: the owner is remembered, the id cannot be taken over
+    await sendRaw(fx, 'face', closedEyes('tenant-b', victim, START + SIM.durationMs + 5_000, 1));
+    const out = await runOver(fx, prefix, sessionIds, 41);
+    expect(reasons(out.dlq)).toEqual(Array(41).fill('tenant_mismatch'));
+    expect(
+      out.dlq.every((d) => d.key?.toString() === victim && d.headers['vigil.dlq.source.topic'] === fx.topics.face),
+    ).toBe(true);
+    expect(out.dlq[0]!.headers['vigil.dlq.error.code']).toBe('TENANT_MISMATCH');
+    expectUndisturbed(out);
+  }, 120_000);
+
+  it("dead-letters frames of another session stamped a year ahead or behind as ts_out_of_window; they do not end A's sessions", async () => {
+    const { fx, prefix, partitions } = await fixture();
+    let hostile: string[] = [];
+    const sessionIds = await publishA(fx, async (session) => {
+      // Fresh sessions of tenant B on A's partition: the partition's clock is the one a forged ts would move.
+      const target = partitionOfKey(session, partitions);
+      hostile = Array.from({ length: 200 }, (_, i) => `tenant-b-session-${i}`)
+        .filter((id) => partitionOfKey(id, partitions) === target)
+        .slice(0, 2);
+      expect(hostile).toHaveLength(2);
+      const now = Date.now();
+      await sendRaw(fx, 'face', [
+        ...closedEyes('tenant-b', hostile[0]!, now + YEAR, 30),
+        ...closedEyes('tenant-b', hostile[1]!, now - YEAR, 30),
+      ]);
+    });
+    const out = await runOver(fx, prefix, sessionIds, 60);
+    expect(reasons(out.dlq)).toEqual(Array(60).fill('ts_out_of_window'));
+    expect(new Set(out.dlq.map((d) => d.key?.toString()))).toEqual(new Set(hostile));
+    // No state for B's sessions; A's active alerts were not cleared with session_ended at the jump,
+    // A kept its baselines and went on scoring: its outputs are the undisturbed run's.
+    for (const id of hostile) expect(out.changelogKeys.has(id)).toBe(false);
+    expectUndisturbed(out);
+  }, 120_000);
+
+  it('dead-letters values outside their physical range (eye_closure 5.0, -1; ts 8.7e15, 0) as rule_violation; A is untouched', async () => {
+    const { fx, prefix } = await fixture();
+    const sessionIds = await publishA(fx, async (session, ts) => {
+      await sendRaw(fx, 'face', [
+        frame({ tenant: 'tenant-a', session, ts: ts + 10, seq: 1, closure: 5.0 }),
+        frame({ tenant: 'tenant-a', session, ts: ts + 20, seq: 2, closure: -1 }),
+        frame({ tenant: 'tenant-a', session, ts: 8.7e15, seq: 3 }),
+        frame({ tenant: 'tenant-a', session, ts: 0, seq: 4 }),
+      ]);
+    });
+    const out = await runOver(fx, prefix, sessionIds, 4);
+    expect(reasons(out.dlq)).toEqual(Array(4).fill('rule_violation'));
+    expect(out.dlq.map((d) => d.headers['vigil.dlq.error.message'])).toEqual([
+      expect.stringMatching(/^face: eye_closure must be a finite number in \[0, 1\], got 5$/),
+      expect.stringMatching(/^face: eye_closure must be a finite number in \[0, 1\], got -1$/),
+      expect.stringMatching(/^face: ts must be an integer of ms since the Unix epoch/),
+      expect.stringMatching(/^face: ts must be an integer of ms since the Unix epoch/),
+    ]);
+    expectUndisturbed(out);
+  }, 120_000);
 });

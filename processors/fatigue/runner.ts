@@ -50,11 +50,14 @@ export function fatigueProcessorOf(config: FatigueModelConfig): KeyedProcessor<F
       const r = step(state, { kind, event: value } as FatigueInput, config);
       return { state: r.state, outputs: emissions(r.outputs) };
     },
-    tick(state, ts) {
-      const r = step(state, { kind: 'tick', ts }, config);
+    // The model's tick ends a session quiet for idleEvictMs of its own event time; MAX_SAFE_INTEGER
+    // makes it unconditional: the runner already decided by append time, and flush() uses only the
+    // session's own last ts, so the outputs do not depend on when the runner evicts.
+    evict(state) {
+      const r = step(state, { kind: 'tick', ts: Number.MAX_SAFE_INTEGER }, config);
       return { state: r.state, outputs: emissions(r.outputs) };
     },
-    tickEveryMs: 5_000,
+    idleAfterMs: config.idleEvictMs,
     isBarrier: (topic, value) => topic === 'sessions' && (value as SessionEvent).event.type === 'SessionEnded',
     finished: isEnded,
     serialize: serializeState,

@@ -1,13 +1,13 @@
 import type { TopicKey } from '../../schemas/catalogue';
 import type { Emission, KeyedProcessor } from '../keyed';
-import { PartitionMerger } from '../merge';
+import { PartitionMerger, mergeKeyOf } from '../merge';
 
 /**
  * Replays recorded input through a KeyedProcessor the way the live ProcessorRunner feeds it, without
  * Kafka, transactions or a changelog: per partition number, the same event-time merge
  * (PartitionMerger: per session by (ts, topic order), SessionEnded as a barrier), the same `step`, and
- * the same event-time ticks (every `tickEveryMs` of the partition's highest released ts, for every
- * session of the partition). Pure: no clock, no I/O; the same records give the same outputs per
+ * the same trust rules (a session belongs to the tenant of its first record; another tenant's
+ * records are refused) and the same idle eviction (by append time, per session). Pure: no clock, no I/O; the same records give the same outputs per
  * session whatever the batch boundaries (the merge's contract).
  *
  * Unlike the live runner, the inputs are finite: the caller says when a topic-partition has been read
@@ -20,6 +20,8 @@ export interface ReplayRecord {
   offset: string;
   session: string;
   ts: number;
+  /** The record's append time (`message.timestamp`); absent: its ts stands in (tests without Kafka). */
+  appendTs?: number;
   value: unknown;
 }
 
@@ -31,22 +33,34 @@ export interface ReplayCounts {
   stepped: number;
   /** Inputs the processor handed back as late (the live runner would write them to the late topic). */
   late: number;
+  /** Records naming a session another tenant owns (the live runner dead-letters them). */
+  tenantMismatch: number;
+}
+
+interface SessionReplay<S> {
+  /** null once the session finished: only its owner is remembered. */
+  state: S | null;
+  owner: unknown;
+  seenAt: number;
 }
 
 interface PartitionReplay<S> {
-  merger: PartitionMerger<unknown>;
+  merger: PartitionMerger<{ value: unknown; appendTs: number; session: string }>;
   /** Inputs read to their end on this partition (their end is final: the range stops at the start's end offsets). */
   done: Set<TopicKey>;
   /** Highest offset pushed per input topic: a redelivered batch is dropped, as the live runner drops it. */
   pushed: Map<TopicKey, bigint>;
-  sessions: Map<string, S>;
-  maxTs: number;
-  lastTickTs: number;
+  sessions: Map<string, SessionReplay<S>>;
+  clock: number;
+  lastTickClock: number;
 }
+
+/** As the live runner (processors/runner.ts). */
+const TICK_EVERY_MS = 5_000;
 
 export class Replay<S> {
   private readonly partitions = new Map<number, PartitionReplay<S>>();
-  readonly counts: ReplayCounts = { stepped: 0, late: 0 };
+  readonly counts: ReplayCounts = { stepped: 0, late: 0, tenantMismatch: 0 };
 
   /**
    * `emptyInputs`: per partition, the input topics with nothing to read there (caught up from the start).
@@ -68,10 +82,11 @@ export class Replay<S> {
       topic,
       fresh.map((r) => ({
         topic,
-        session: r.session,
+        // As the live runner: merged per (session, tenant), looked up by session.
+        session: mergeKeyOf(r.session, (r.value as { tenant_id?: unknown }).tenant_id),
         offset: r.offset,
         ts: r.ts,
-        payload: r.value,
+        payload: { value: r.value, appendTs: r.appendTs ?? r.ts, session: r.session },
         barrier: !!this.processor.isBarrier?.(topic, r.value),
       })),
       false,
@@ -97,7 +112,7 @@ export class Replay<S> {
   /** Sessions open (started, not ended) right now, over all partitions. */
   get openSessions(): number {
     let n = 0;
-    for (const p of this.partitions.values()) n += p.sessions.size;
+    for (const p of this.partitions.values()) for (const s of p.sessions.values()) if (s.state !== null) n += 1;
     return n;
   }
 
@@ -105,14 +120,14 @@ export class Replay<S> {
     let p = this.partitions.get(n);
     if (!p) {
       // maxHeld as the live runner's: past it the oldest records go first and may then count as late.
-      const merger = new PartitionMerger<unknown>(this.processor.inputs);
+      const merger = new PartitionMerger<{ value: unknown; appendTs: number; session: string }>(this.processor.inputs);
       p = {
         merger,
         done: new Set(this.emptyInputs(n)),
         pushed: new Map(),
         sessions: new Map(),
-        maxTs: -Infinity,
-        lastTickTs: -Infinity,
+        clock: -Infinity,
+        lastTickClock: -Infinity,
       };
       this.partitions.set(n, p);
     }
@@ -130,27 +145,35 @@ export class Replay<S> {
     for (const t of p.done) p.merger.markCaughtUp(t);
     const released = p.merger.release();
     if (released.length === 0) return;
-    const touched = new Set<string>();
     for (const item of released) {
-      const state = p.sessions.get(item.session) ?? this.processor.initial(item.session);
-      const r = this.processor.step(state, item.topic as TopicKey, item.payload);
-      p.sessions.set(item.session, r.state);
-      touched.add(item.session);
+      const { value, appendTs, session } = item.payload;
+      if (appendTs > p.clock) p.clock = appendTs;
+      const tenant = (value as { tenant_id?: unknown }).tenant_id;
+      const s = p.sessions.get(session) ?? { state: null, owner: tenant, seenAt: appendTs };
+      if (s.owner !== tenant) {
+        this.counts.tenantMismatch += 1;
+        continue;
+      }
+      const r = this.processor.step(s.state ?? this.processor.initial(session), item.topic as TopicKey, value);
+      // As the live runner: a finished session keeps only its owner, at once.
+      s.state = this.processor.finished(r.state) ? null : r.state;
+      s.seenAt = appendTs;
+      p.sessions.set(session, s);
       this.counts.stepped += 1;
-      if (item.ts > p.maxTs) p.maxTs = item.ts;
       this.out(r.outputs);
     }
-    const every = this.processor.tickEveryMs ?? Infinity;
-    if (this.processor.tick && p.maxTs - p.lastTickTs >= every) {
-      p.lastTickTs = p.maxTs;
-      for (const [session, state] of p.sessions) {
-        const r = this.processor.tick(state, p.maxTs);
-        p.sessions.set(session, r.state);
-        touched.add(session);
+    if (p.clock - p.lastTickClock >= TICK_EVERY_MS) {
+      p.lastTickClock = p.clock;
+      const idleAfter = this.processor.idleAfterMs ?? Infinity;
+      for (const s of p.sessions.values()) {
+        if (s.state === null || !this.processor.evict || p.clock - s.seenAt < idleAfter) continue;
+        const r = this.processor.evict(s.state);
+        s.state = this.processor.finished(r.state) ? null : r.state;
         this.out(r.outputs);
       }
     }
-    for (const session of touched) if (this.processor.finished(p.sessions.get(session)!)) p.sessions.delete(session);
+    // Ended sessions keep their owner only (the live runner remembers it for days; a replay's
+    // input is finite, so it keeps it to the end).
   }
 
   private out(outputs: Emission[]): void {

@@ -21,7 +21,8 @@ import { formatComparison } from './summary';
  */
 const config = testConfig();
 const log = testLogger();
-const START = Date.UTC(2026, 4, 4, 6, 0, 0);
+/** Near now (whole minutes): the input topics use LogAppendTime and the processor refuses a ts 24 h behind it. */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
 const DURATION = 3 * 60_000;
 const FROM = START - 60_000;
 const TO = START + 10 * 60_000;
@@ -64,7 +65,8 @@ describe('vigil rescore', () => {
     }));
     await publisher.disconnect();
 
-    // The live processor over the same input, until both sessions ended (their changelog tombstones).
+    // The live processor over the same input, until both sessions ended (their changelog entries keep
+    // only the owner: no state).
     const runner = new ProcessorRunner(fatigueProcessor, {
       kafka: fx.kafka,
       serde: fx.serde,
@@ -76,7 +78,10 @@ describe('vigil rescore', () => {
     const ended = await eventually(
       async () => {
         const c: Record<string, string> = {};
-        for (const r of await readAll(fx.kafka, fx.topics.changelog)) c[r.key!.toString()] = r.value ? 'open' : 'ended';
+        for (const r of await readAll(fx.kafka, fx.topics.changelog)) {
+          const open = r.value !== null && (JSON.parse(r.value.toString()) as { state?: unknown }).state !== undefined;
+          c[r.key!.toString()] = open ? 'open' : 'ended';
+        }
         return c;
       },
       (c) => sessionIds.every((s) => c[s] === 'ended'),
@@ -105,7 +110,7 @@ describe('vigil rescore', () => {
       scores: sessionIds.reduce((n, s) => n + live.scores[s]!.length, 0),
       alerts: sessionIds.reduce((n, s) => n + (live.alerts[s]?.length ?? 0), 0),
     });
-    expect([r.late, r.undecodable, r.aborted]).toEqual([0, 0, false]);
+    expect([r.late, r.undecodable, r.refused, r.tenantMismatch, r.aborted]).toEqual([0, 0, 0, 0, false]);
     expect(r.kept).toBe(r.read); // every published event is in the range
     // The comparison: the same model on both sides agrees everywhere.
     expect(r.comparison.map((c) => c.session_id)).toEqual([...sessionIds].sort());
@@ -210,7 +215,8 @@ describe('vigil rescore', () => {
       const key = await pool.query(
         `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'fatigue_scores_whatif'::regclass AND contype = 'p'`,
       );
-      expect(key.rows).toEqual([{ def: 'PRIMARY KEY (model_version, session_id, ts)' }]);
+      // A session is the pair (tenant_id, session_id) in every read model (issue 11).
+      expect(key.rows).toEqual([{ def: 'PRIMARY KEY (model_version, tenant_id, session_id, ts)' }]);
     } finally {
       await pool.end();
       await db.drop();

@@ -9,6 +9,8 @@ import type { AlertEvent, FatigueScored } from '../../schemas/types';
 import { modelByName } from '../fatigue/models';
 import { fatigueProcessorOf } from '../fatigue/runner';
 import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
+import { screenRecord } from '../screen';
+import type { TsWindow } from '../../schemas/rules';
 import { Tally, compareModels, type SessionComparison } from './summary';
 
 /**
@@ -40,6 +42,8 @@ export interface RescoreDeps {
   log: Logger;
   /** Prefix of the transactional id (the topic prefix, as the processor's group ids). */
   idPrefix: string;
+  /** The live processor's accepted ts window (records outside it were dead-lettered live). */
+  tsWindow?: TsWindow;
 }
 
 export interface RescoreOptions {
@@ -60,12 +64,17 @@ export interface RescoreResult {
   from: number;
   to: number;
   session?: string;
-  /** Input records read, kept (in range, of the session), stepped, handed back late, undecodable. */
+  /**
+   * Input records read, kept (in range, of the session), stepped, handed back late, undecodable,
+   * refused (rule table or ts window: dead-lettered by the live processor), naming another tenant's session.
+   */
   read: number;
   kept: number;
   stepped: number;
   late: number;
   undecodable: number;
+  refused: number;
+  tenantMismatch: number;
   produced: { scores: number; alerts: number };
   transactions: number;
   topics: { scores: string; alerts: string };
@@ -117,6 +126,8 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
     stepped: 0,
     late: 0,
     undecodable: 0,
+    refused: 0,
+    tenantMismatch: 0,
     produced: { scores: 0, alerts: 0 },
     transactions: 0,
     topics: { scores: topics.scoresWhatIf, alerts: topics.alertsWhatIf },
@@ -228,7 +239,13 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
         }
         if (typeof value.ts === 'number' && value.ts > (seen.get(topic) ?? -Infinity)) seen.set(topic, value.ts);
         if (!inRange(value)) continue;
-        records.push({ offset: m.offset, session: value.session_id, ts: value.ts, value });
+        // What the live runner dead-lettered (rule table, ts window) never reached a session there.
+        const appendTs = Number(m.timestamp);
+        if (screenRecord(key, value as { ts: number }, appendTs, deps.tsWindow)) {
+          result.refused += 1;
+          continue;
+        }
+        records.push({ offset: m.offset, session: value.session_id, ts: value.ts, appendTs, value });
       }
       result.kept += records.length;
       if (records.length) replay.push(partition, key, records);
@@ -252,6 +269,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
   }
   result.stepped = replay.counts.stepped;
   result.late = replay.counts.late;
+  result.tenantMismatch = replay.counts.tenantMismatch;
 
   if (!result.aborted) {
     const live = await tallyLive(deps, opts);
