@@ -12,6 +12,13 @@ import { runVigil, startVigil, type VigilProcess } from '../test/support/process
  * eeg` while the projection keeps running (same rows after), and `vigil replay export` to a CSV file
  * (the rows the projection holds for that event-time range).
  */
+/**
+ * Near now, whole minutes: input topics stamp the broker's append time (LogAppendTime), the trust
+ * rules refuse a ts more than 24 h behind it, and the export finds its start offset by record time.
+ */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+const FROM = new Date(START + 10_000).toISOString();
+
 describe('vigil replay export and projections rebuild (processes)', () => {
   const config = testConfig();
   let db: { url: string; drop: () => Promise<void> };
@@ -44,7 +51,7 @@ describe('vigil replay export and projections rebuild (processes)', () => {
     await runVigil(
       ['simulate', '--sessions', '2', '--duration', '20s', '--speed', 'max', '--modalities', 'eeg'].concat([
         '--start',
-        '2026-01-01T08:00:00Z',
+        new Date(START).toISOString(),
       ]),
       env,
     );
@@ -74,12 +81,12 @@ describe('vigil replay export and projections rebuild (processes)', () => {
 
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'vigil-export-')), 'eeg.csv');
     const exported = await runVigil(
-      ['replay', 'export', '--topic', 'eeg', '--from', '2026-01-01T08:00:10Z', '--format', 'csv', '--out', file],
+      ['replay', 'export', '--topic', 'eeg', '--from', FROM, '--format', 'csv', '--out', file],
       env,
     );
-    const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM eeg_frames WHERE ts >= '2026-01-01T08:00:10Z'`,
-    );
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM eeg_frames WHERE ts >= $1`, [
+      FROM,
+    ]);
     expect(rows[0]!.n).toBeGreaterThan(0);
     expect(exported).toMatch(new RegExp(`exported ${rows[0]!.n} events from \\d partitions`));
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);

@@ -26,6 +26,11 @@ import type { AlertEventKind } from '../schemas/types';
 const SESSIONS = 6;
 const SECONDS = 40;
 const KILLS = 3;
+/**
+ * The simulated sessions' start: near now, whole minutes. The processor's input topics stamp records
+ * with the broker's append time and it refuses a ts more than 24 h behind it (or 60 s ahead).
+ */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
 
 /** Telemetry tables keyed by event id, with their topic and the session counter they feed. */
 const telemetry = [
@@ -87,7 +92,7 @@ describe('projection worker: exactly once across kill -9', () => {
     let worker = start(['project']);
     const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
     await publisher.connect();
-    const at = (s: number) => Date.parse('2026-03-02T08:00:00Z') + s * 1000;
+    const at = (s: number) => START + s * 1000;
     const alertEvents = [0, 1, 2].flatMap((i) => {
       const sessionId = sessionIdOf(23, i);
       const alertId = alertIdOf('spec', sessionId, 'microsleep', at(10 + i));
@@ -108,7 +113,7 @@ describe('projection worker: exactly once across kill -9', () => {
     const sim = start([
       'simulate',
       ...['--sessions', String(SESSIONS), '--duration', `${SECONDS}s`, '--speed', 'realtime'],
-      ...['--seed', '23', '--profile', 'severe', '--start', '2026-03-02T08:00:00Z'],
+      ...['--seed', '23', '--profile', 'severe', '--start', new Date(START).toISOString()],
     ]);
     // Kill the worker while it applies batches: after it moved the EEG rows on since it was
     // (re)started (a restart first waits for the dead member's session to expire), plus a random delay.

@@ -16,6 +16,13 @@ const freePort = () =>
     });
   });
 
+/**
+ * The simulated session's start: near now, whole minutes. Input topics stamp the broker's append time
+ * and the trust rules refuse a ts more than 24 h behind the receiving clock.
+ */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+const iso = (ts: number) => new Date(ts).toISOString();
+
 describe('pipeline: device to API', () => {
   let db: { url: string; drop: () => Promise<void> };
   let env: Record<string, string>;
@@ -68,7 +75,7 @@ describe('pipeline: device to API', () => {
       '--seed',
       '42',
       '--start',
-      '2026-03-01T08:00:00Z',
+      iso(START),
     ]);
     const api = start(['api']);
     let worker = start(['project']);
@@ -109,9 +116,9 @@ describe('pipeline: device to API', () => {
       session_id: sessionId,
       tenant_id: 'demo',
       status: 'ended',
-      started_at: '2026-03-01T08:00:00.000Z',
+      started_at: iso(START),
       telemetry: {
-        eeg: { frames: K, first_ts: '2026-03-01T08:00:00.100Z', last_ts: `2026-03-01T08:00:${seconds}.000Z` },
+        eeg: { frames: K, first_ts: iso(START + 100), last_ts: iso(START + seconds * 1000) },
       },
     });
     expect(api.child.exitCode).toBeNull();

@@ -14,7 +14,11 @@ import { sessionEvents, sessionIdOf } from '../producers/simulator/session';
  */
 /** The local stack's Zipkin (deploy/local/stack.sh: VIGIL_ZIPKIN_PORT, default 9411). */
 const ZIPKIN = `http://127.0.0.1:${process.env.VIGIL_ZIPKIN_PORT ?? '9411'}`;
-const START = Date.UTC(2026, 2, 1, 8, 0, 0);
+/**
+ * Near now, whole minutes (window ends are multiples of 5 s): the gateway refuses a ts more than 24 h
+ * behind its clock or 60 s ahead, and the processor likewise against the broker's append time.
+ */
+const START = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
 
 interface ZipkinSpan {
   traceId: string;

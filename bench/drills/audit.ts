@@ -374,6 +374,8 @@ export async function referenceRun(p: Pipeline, timeoutMs = 180_000): Promise<Re
     topics,
     log: createLogger({ level: 'error', role: 'drill-reference' }),
     groupPrefix: refPrefix,
+    // The live processor's window (the pipeline's env): the same records refused as live.
+    tsWindow: refConfig.tsWindow,
   });
   const deadline = Date.now() + timeoutMs;
   // Right after a broker restart the transaction coordinator may still be loading: wait until a

@@ -29,7 +29,14 @@ const config = testConfig({
 });
 const log = testLogger();
 const TENANT = 'fleet-a';
-const plan = { seed: 21, index: 0, tenantId: TENANT, startTs: Date.UTC(2026, 2, 1, 8), durationMs: 60_000 };
+/** Near now (whole minutes): the gateway refuses a ts more than 24 h behind its clock or 60 s ahead. */
+const plan = {
+  seed: 21,
+  index: 0,
+  tenantId: TENANT,
+  startTs: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
+  durationMs: 60_000,
+};
 const simulated = [...sessionEvents({ ...plan, profile: 'alert' })];
 const eeg = simulated.filter((e) => e.topic === 'eeg').map((e) => e.event as EegBandPower);
 const sessions = simulated.filter((e) => e.topic === 'sessions').map((e) => e.event as SessionEvent);

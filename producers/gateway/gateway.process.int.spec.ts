@@ -13,7 +13,14 @@ import type { EegBandPower } from '../../schemas/types';
  * the Kafka records' `traceparent` header.
  */
 const config = testConfig();
-const plan = { seed: 5, index: 0, tenantId: 'fleet-t', startTs: Date.UTC(2026, 3, 1), durationMs: 2_000 };
+/** Near now (whole minutes): the gateway refuses a ts more than 24 h behind its clock or 60 s ahead. */
+const plan = {
+  seed: 5,
+  index: 0,
+  tenantId: 'fleet-t',
+  startTs: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
+  durationMs: 2_000,
+};
 const eeg = [...sessionEvents({ ...plan, profile: 'alert' })].flatMap((e) =>
   e.topic === 'eeg' ? [e.event as EegBandPower] : [],
 );
