@@ -85,12 +85,13 @@ export function checkBatch<K extends StreamTopic>(
   let total = 0;
   events.forEach((event, index) => {
     const found: EventError[] = validate(key, event).map((p) => ({ index, ...toFieldError(key, p) }));
-    if (found.length === 0) {
-      for (const v of violationsOf(key, event)) found.push({ index, field: v.field, message: v.message, rule: v.rule });
-      const ts = (event as { ts?: unknown }).ts;
-      const late = clock && typeof ts === 'number' ? tsWindowViolation(ts, clock.now, clock.window) : undefined;
-      if (late && found.every((f) => f.field !== 'ts')) found.push({ index, ...late });
-    }
+    // The rule table and the ts window, for the fields the schema check did not already refuse.
+    const seen = new Set(found.map((f) => f.field));
+    for (const v of violationsOf(key, event))
+      if (!seen.has(v.field)) found.push({ index, field: v.field, message: v.message, rule: v.rule });
+    const ts = isObject(event) ? event.ts : undefined;
+    const off = clock && typeof ts === 'number' ? tsWindowViolation(ts, clock.now, clock.window) : undefined;
+    if (off && found.every((f) => f.field !== 'ts')) found.push({ index, ...off });
     total += found.length;
     for (const e of found) if (errors.length < maxErrors) errors.push(e);
   });

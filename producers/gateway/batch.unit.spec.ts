@@ -23,7 +23,7 @@ const validate: Validate = (key, value) => {
 
 const eeg = (over: Record<string, unknown> = {}) => ({
   event_id: '0b7e6f7c-3c5e-4f0e-9a57-0c1f4b7d2a11',
-  session_id: 's-1',
+  session_id: 'session-0001',
   device_id: 'eeg-1',
   seq: 1,
   ts: 1_767_254_400_000,
@@ -32,7 +32,7 @@ const eeg = (over: Record<string, unknown> = {}) => ({
 });
 const sessionEnded = (reason: string) => ({
   event_id: '0b7e6f7c-3c5e-4f0e-9a57-0c1f4b7d2a12',
-  session_id: 's-1',
+  session_id: 'session-0001',
   ts: 1_767_254_400_000,
   event: { type: 'SessionEnded', reason },
 });
@@ -122,7 +122,7 @@ describe('ingest batch check', () => {
     it('an event that is not an object, and an event_id that is not a UUID', () => {
       expect(errorsOf('eeg', [42, eeg({ event_id: 'e-1' })])).toEqual([
         { index: 0, field: '(value)', message: 'must be an object (EegBandPower), got 42' },
-        { index: 1, field: 'event_id', message: 'must be a UUID string, got "e-1"' },
+        { index: 1, field: 'event_id', rule: 'uuid', message: 'must be a UUID (8-4-4-4-12 hex digits), got "e-1"' },
       ]);
     });
 

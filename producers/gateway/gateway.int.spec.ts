@@ -217,7 +217,12 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
             message: expect.stringMatching(/^must be an integer of milliseconds since the Unix epoch.*got "2026-/),
           },
           { index: 3, field: 'seq', message: 'must be an integer, got "four"' },
-          { index: 3, field: 'event_id', message: 'must be a UUID string, got "not-a-uuid"' },
+          {
+            index: 3,
+            field: 'event_id',
+            rule: 'uuid',
+            message: 'must be a UUID (8-4-4-4-12 hex digits), got "not-a-uuid"',
+          },
         ]);
       });
     });

@@ -167,7 +167,8 @@ describe('ingest gateway trust boundary (real Kafka, PostgreSQL, Redis)', () => 
   });
 
   it('answers thousands of generated hostile requests with 202 or a 4xx problem, never a 5xx, and a refused request publishes nothing', async () => {
-    const b = sample('fleet-b', 3);
+    // Session ids derive from (seed, index) only: B's and A's sessions need indexes of their own.
+    const b = sample('fleet-b', 4);
     const a = sample('fleet-a', 3);
     // Tenant A claims its session first, so B naming it is a cross-tenant write.
     expect((await post('sessions', [firstOf(a, 'sessions')], keys.a)).status).toBe(202);
