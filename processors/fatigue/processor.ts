@@ -47,7 +47,9 @@ import {
  *   delivery within the allowed lateness changes nothing.
  * - Late: a telemetry event with ts <= the watermark at its arrival. Everything up to the watermark
  *   has been processed and windows up to it are final, so it can no longer be put in order; it is
- *   returned as `{ kind: 'late' }` for the late topic. Telemetry after the session ended is late too.
+ *   returned as `{ kind: 'late' }` for the late topic. Telemetry fed to an ended state is late too
+ *   (the live runner and Replay drop an ended state at once: a later record of the same id, from its
+ *   owner, starts a new life of the session, so a device resuming after idle eviction is monitored).
  * - Windows: [end − 60 s, end) with `end` a multiple of 5 s in epoch ms, from the first end after the
  *   session start; a window is emitted when the watermark reaches its end. Samples, window ends and
  *   alert timers (escalation, microsleep clearing) are processed in one event-time order (at equal
@@ -59,7 +61,7 @@ import {
  * - `SessionStarted` sets the session start (the baseline's) unless something was processed already.
  *   `SessionEnded` flushes: all buffered inputs, windows up to the first one that holds the last
  *   telemetry and reaches the end, timers up to the end; then the active alerts clear with reason
- *   `session_ended` and the session is ended (later telemetry is late). A `tick` does the same for a
+ *   `session_ended` and the session is ended (telemetry fed to it later is late). A `tick` does the same for a
  *   session whose newest telemetry is `idleEvictMs` older than the tick.
  * - Windows holding no data at all (a gap in the telemetry) are skipped: they would have no score.
  *
