@@ -67,9 +67,10 @@ export function copySwapSql(shadow: string, table: string, columns: readonly str
 
 /**
  * The owned columns of `sessions` from the shadow into the live table, in one upsert over both sides
- * in session_id byte order (the order every read model locks sessions in, so no deadlock with the
- * other projections): a session the rebuild computed gets its values; a live session the model has
- * no row for gets the columns' defaults; `last_seen_at`, which every model moves forward, merges
+ * matched by the session's key (tenant_id, session_id), in (session_id, tenant_id) byte order (the
+ * order every read model locks sessions in, so no deadlock with the other projections): a session
+ * the rebuild computed gets its values; a live session the model has no row for gets the columns'
+ * defaults; `last_seen_at`, which every model moves forward, merges
  * with GREATEST. Rows whose values do not change are not rewritten.
  * `defaults` maps each owned column to its default expression (`NULL` when it has none).
  */
@@ -78,13 +79,14 @@ export function sessionsSwapSql(shadow: string, owned: readonly string[], defaul
   const values = owned.map(
     (c) => `CASE WHEN s.session_id IS NULL THEN ${defaults[c] ?? 'NULL'} ELSE s.${ident(c)} END`,
   );
+  const id = (c: string) => `COALESCE(s.${c}, p.${c})`;
   const changed = [...cols.map((c) => `l.${c}`), 'l.last_seen_at'];
   const incoming = [...cols.map((c) => `EXCLUDED.${c}`), 'GREATEST(l.last_seen_at, EXCLUDED.last_seen_at)'];
   return `INSERT INTO public.sessions AS l (session_id, tenant_id, ${cols.join(', ')}, last_seen_at)
-SELECT COALESCE(s.session_id, p.session_id), COALESCE(s.tenant_id, p.tenant_id), ${values.join(', ')}, s.last_seen_at
-FROM ${ident(shadow)}.sessions s FULL JOIN public.sessions p ON p.session_id = s.session_id
-ORDER BY COALESCE(s.session_id, p.session_id) COLLATE "C"
-ON CONFLICT (session_id) DO UPDATE SET
+SELECT ${id('session_id')}, ${id('tenant_id')}, ${values.join(', ')}, s.last_seen_at
+FROM ${ident(shadow)}.sessions s FULL JOIN public.sessions p ON p.tenant_id = s.tenant_id AND p.session_id = s.session_id
+ORDER BY ${id('session_id')} COLLATE "C", ${id('tenant_id')} COLLATE "C"
+ON CONFLICT (tenant_id, session_id) DO UPDATE SET
   ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(',\n  ')},
   last_seen_at = GREATEST(l.last_seen_at, EXCLUDED.last_seen_at),
   updated_at = now()
