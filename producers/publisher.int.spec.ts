@@ -78,6 +78,19 @@ describe('producer library and publish CLI against the real broker', () => {
     expect(await endOf(fx.topics.eeg)).toBe(before);
   });
 
+  it('sends nothing of a call that holds one value outside its physical range, naming the field and the rule', async () => {
+    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
+    await publisher.connect();
+    const before = await endOf(fx.topics.eeg);
+    const channels = eeg[1]!.channels.map((c, i) => (i === 0 ? { ...c, quality: 1.5 } : c));
+    await expect(publisher.publish('eeg', [eeg[0]!, { ...eeg[1]!, channels }])).rejects.toMatchObject({
+      code: 'RULE_VIOLATION',
+      details: { violations: [{ field: 'channels.0.quality', rule: 'fraction', message: expect.any(String) }] },
+    });
+    await publisher.disconnect();
+    expect(await endOf(fx.topics.eeg)).toBe(before);
+  });
+
   describe('vigil publish', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-publish-'));
     const file = (name: string, lines: string[]) => {

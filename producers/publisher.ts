@@ -87,13 +87,13 @@ export class Publisher {
   async publish<K extends TopicKey>(key: K, events: readonly ValueOf<K>[]): Promise<void> {
     if (events.length === 0) return;
     const headers = traceHeaders();
-    // Check the rule table and encode (and so validate) everything first: an invalid event throws
-    // (RULE_VIOLATION or EVENT_INVALID) before anything is queued.
+    // Encode (and so validate against the schema: EVENT_INVALID), then check the rule table
+    // (RULE_VIOLATION), everything before anything is queued: an invalid event throws and sends nothing.
+    const messages: Message[] = events.map((e) => ({ key: keyOf(e), value: this.serde.encode(key, e), headers }));
     for (const e of events) {
       const broken = ruleError(key, e);
       if (broken) throw broken;
     }
-    const messages: Message[] = events.map((e) => ({ key: keyOf(e), value: this.serde.encode(key, e), headers }));
     while (this.queued > 0 && this.queued + messages.length > this.opts.maxQueuedEvents) {
       await new Promise<void>((r) => this.roomWaiters.push(r));
     }

@@ -77,8 +77,9 @@ describe('alert acknowledgement: API → commands topic → processor → read m
   });
 
   it('shows the alert acknowledged by the requester once the processor accepted the command', async () => {
-    // A severe session from 2 minutes ago to 3 minutes ahead, still running (no SessionEnded): the
-    // command, stamped now, is behind the processor's watermark and takes effect at once.
+    // A severe session from 280 s ago to 50 s ahead, still running (no SessionEnded): the command,
+    // stamped now, is behind the processor's watermark and takes effect at once. (The processor
+    // refuses a ts more than 60 s ahead of the broker's append time, so the session ends before that.)
     const config = loadConfig({ ...process.env, ...env });
     const topics = topicNames(config.topicPrefix);
     const kafka = createKafka(config.kafka, testLogger(), 'test');
@@ -86,8 +87,8 @@ describe('alert acknowledgement: API → commands topic → processor → read m
     await serde.register(topicKeys);
     const publisher = new Publisher(kafka, serde, topics);
     await publisher.connect();
-    const startTs = Math.floor(Date.now() / 1000) * 1000 - 120_000;
-    const plan = { seed: 9, index: 0, tenantId: 'fleet-ack', startTs, durationMs: 300_000, profile: 'severe' as const };
+    const startTs = Math.floor(Date.now() / 1000) * 1000 - 280_000;
+    const plan = { seed: 9, index: 0, tenantId: 'fleet-ack', startTs, durationMs: 330_000, profile: 'severe' as const };
     const byTopic = new Map<TopicKey, unknown[]>();
     for (const e of sessionEvents(plan)) {
       if (e.topic === 'sessions' && e.event.event.type === 'SessionEnded') continue;

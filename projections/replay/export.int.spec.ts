@@ -16,9 +16,9 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
   let publisher: Publisher;
 
   const base = Date.UTC(2026, 0, 1, 8);
-  const sessions = ['s-a', 's-b', 's-c', 's-d', 's-e', 's-f'];
+  const sessions = ['session-a', 'session-b', 'session-c', 'session-d', 'session-e', 'session-f'];
   const frame = (session: string, seq: number, ts: number): EegBandPower => ({
-    event_id: `00000000-0000-4000-8000-${(sessions.indexOf(session) * 100 + seq).toString().padStart(12, '0')}`,
+    event_id: `00000000-0000-4000-8000-${((sessions.indexOf(session) + 1) * 100_000 + seq).toString().padStart(12, '0')}`,
     tenant_id: 'tenant-x',
     session_id: session,
     device_id: `eeg-${session}`,
@@ -103,24 +103,27 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
   });
 
   it('reads only the partition of --session and exports only that session', async () => {
-    const { result, lines } = await run({ from: base + 8000, session: 's-c', format: 'ndjson' });
+    const { result, lines } = await run({ from: base + 8000, session: 'session-c', format: 'ndjson' });
     const parsed = lines.map((l) => JSON.parse(l) as Line);
-    expect(parsed.map((l) => l.value)).toEqual([frame('s-c', 8, base + 8000), frame('s-c', 9, base + 9000)]);
+    expect(parsed.map((l) => l.value)).toEqual([
+      frame('session-c', 8, base + 8000),
+      frame('session-c', 9, base + 9000),
+    ]);
     expect(result.partitions).toBe(1);
     expect(result.scanned).toBe(
-      events.filter((e) => partitionOfKey(e.session_id, 3) === partitionOfKey('s-c', 3)).length,
+      events.filter((e) => partitionOfKey(e.session_id, 3) === partitionOfKey('session-c', 3)).length,
     );
   });
 
   it('writes CSV: a header row, then one row per event with nested fields as JSON text', async () => {
-    const { lines: ndjson } = await run({ to: base + 1000, session: 's-e', format: 'ndjson' });
+    const { lines: ndjson } = await run({ to: base + 1000, session: 'session-e', format: 'ndjson' });
     const { partition, offset } = JSON.parse(ndjson[0]!) as Line;
-    const { sink } = await run({ to: base + 1000, session: 's-e', format: 'csv' });
-    const e = frame('s-e', 0, base);
+    const { sink } = await run({ to: base + 1000, session: 'session-e', format: 'csv' });
+    const e = frame('session-e', 0, base);
     const channels = JSON.stringify(e.channels).replace(/"/g, '""');
     expect(sink.text).toBe(
       'partition,offset,key,event_id,tenant_id,session_id,device_id,seq,ts,channels\n' +
-        `${partition},${offset},s-e,${e.event_id},tenant-x,s-e,eeg-s-e,0,${base},"${channels}"\n`,
+        `${partition},${offset},session-e,${e.event_id},tenant-x,session-e,eeg-session-e,0,${base},"${channels}"\n`,
     );
   });
 
@@ -132,7 +135,7 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
 
   it('reads a partition holding more than one fetch (1 MiB) to its end, each event once', async () => {
     const big = Array.from({ length: 5000 }, (_, i) => ({
-      ...frame('s-big', i, base + 3_600_000 + i),
+      ...frame('session-big', i, base + 3_600_000 + i),
       channels: Array.from({ length: 8 }, (_, c) => ({
         channel: `C${c}`,
         delta_uv2: i,
@@ -145,7 +148,7 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
     }));
     await publisher.publish('eeg', big);
     await publisher.flush();
-    const { result, lines } = await run({ session: 's-big', format: 'ndjson' });
+    const { result, lines } = await run({ session: 'session-big', format: 'ndjson' });
     expect(result.exported).toBe(5000);
     expect(lines.map((l) => (JSON.parse(l) as Line).value.seq)).toEqual(big.map((e) => e.seq));
     expect(Buffer.byteLength(lines.join('\n'))).toBeGreaterThan(2 * 1024 * 1024);
