@@ -141,7 +141,8 @@ describe('alert acknowledgement: API → commands topic → processor → read m
       alert_id: target!.alert_id,
       session_id: target!.session_id,
       status: 'acknowledged',
-      acknowledged_by: 'dispatcher-7',
+      // The audit trail: the key that acknowledged, then the free text the requester gave.
+      acknowledged_by: `key:${/^vgl_([^_]+)_/.exec(readerKey)![1]} (dispatcher-7)`,
     });
   });
 });
