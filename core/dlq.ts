@@ -1,4 +1,5 @@
 import type { IHeaders, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from './logger';
 import type { VigilError } from './errors';
 
 /**
@@ -46,4 +47,37 @@ export async function deadLetter(
       headers: deadLetterHeaders(src, err),
     })),
   });
+}
+
+/** A record a consumer refused: the stage that refused it and why. */
+export interface Refusal {
+  message: KafkaMessage;
+  phase: 'decode' | 'validate' | 'project';
+  err: VigilError;
+}
+
+/**
+ * Dead-letters the refusals of one batch of `topic`/`partition` in one send and logs each: what every
+ * consumer (projection runners, the jobs trigger) does before it moves past them.
+ */
+export async function deadLetterRefusals(
+  to: { producer: Producer; dlqTopic: string; log: Logger; consumer: string },
+  topic: string,
+  partition: number,
+  refusals: readonly Refusal[],
+): Promise<void> {
+  await deadLetter(
+    to.producer,
+    to.dlqTopic,
+    refusals.map(({ message, phase, err }) => ({
+      src: { topic, partition, message, phase, consumer: to.consumer },
+      err,
+    })),
+  );
+  for (const { message, err } of refusals) {
+    to.log.warn(
+      { code: err.code, reason: err.code.toLowerCase(), topic, partition, offset: message.offset, detail: err.message },
+      'dead-lettered',
+    );
+  }
 }

@@ -4,7 +4,7 @@ import { inTransaction } from '../core/db';
 import type { AvroSerde } from '../core/serde';
 import type { Logger } from '../core/logger';
 import { VigilError, isVigilError, messageOf } from '../core/errors';
-import { deadLetter } from '../core/dlq';
+import { deadLetterRefusals, type Refusal } from '../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../core/data-error';
 import { SessionOwners } from '../core/session-owners';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
@@ -12,13 +12,6 @@ import type { ProjectedRecord, ReadModel } from './model';
 import { inBatchSpan } from '../core/trace-batch';
 import { screen } from './screen';
 import type { TsWindow } from '../schemas/rules';
-
-/** A record refused before or while applying, with the stage that refused it and why. */
-interface Refusal {
-  message: KafkaMessage;
-  phase: 'decode' | 'validate' | 'project';
-  err: VigilError;
-}
 
 /**
  * Applies one read model from Kafka to PostgreSQL, exactly once:
@@ -247,19 +240,15 @@ export class ProjectionRunner {
     });
   }
 
-  private async deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
-    const consumer = `projection.${this.model.name}`;
-    await deadLetter(
-      this.producer,
-      this.deps.topics.dlq,
-      items.map(({ message, phase, err }) => ({ src: { topic, partition, message, phase, consumer }, err })),
-    );
-    for (const { message, err } of items) {
-      this.deps.log.warn(
-        { code: err.code, topic, partition, offset: message.offset, reason: err.message },
-        'dead-lettered',
-      );
-    }
+  private deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
+    const { producer } = this;
+    const to = {
+      producer,
+      dlqTopic: this.deps.topics.dlq,
+      log: this.deps.log,
+      consumer: `projection.${this.model.name}`,
+    };
+    return deadLetterRefusals(to, topic, partition, items);
   }
 
   private async checkpointOf(topic: string, partition: number): Promise<bigint> {

@@ -4,20 +4,13 @@ import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { enqueue, type PgBoss } from '../../core/jobs';
 import { VigilError, isVigilError, messageOf } from '../../core/errors';
-import { deadLetter } from '../../core/dlq';
+import { deadLetterRefusals, type Refusal } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
 import type { TopicNames } from '../../schemas/catalogue';
 import type { TsWindow } from '../../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
 import { screen } from '../screen';
-
-/** A record refused before or while enqueuing, with the stage that refused it and why. */
-interface Refusal {
-  message: KafkaMessage;
-  phase: 'decode' | 'validate' | 'project';
-  err: VigilError;
-}
 
 export interface JobTriggerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
@@ -142,20 +135,13 @@ export class JobTrigger {
     }
     // Dead letters before the offsets that skip them are committed: a crash in between redelivers the
     // batch and dead-letters them again (a duplicate dead letter at worst, never a lost one).
-    await deadLetter(
-      this.producer,
-      this.deps.topics.dlq,
-      refused.map(({ message, phase, err }) => ({
-        src: { topic: batch.topic, partition: batch.partition, message, phase, consumer: 'jobs.trigger' },
-        err,
-      })),
-    );
-    for (const { message, err } of refused) {
-      this.deps.log.warn(
-        { code: err.code, topic: batch.topic, offset: message.offset, reason: err.message },
-        'dead-lettered',
-      );
-    }
+    const to = {
+      producer: this.producer,
+      dlqTopic: this.deps.topics.dlq,
+      log: this.deps.log,
+      consumer: 'jobs.trigger',
+    };
+    await deadLetterRefusals(to, batch.topic, batch.partition, refused);
     this.requested += requests.length;
     resolveOffset(batch.lastOffset());
     await commitOffsetsIfNecessary();

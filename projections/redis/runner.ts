@@ -1,10 +1,10 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Pool } from '../../core/db';
 import type { Redis } from '../../core/redis';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { VigilError, isVigilError, messageOf } from '../../core/errors';
-import { deadLetter } from '../../core/dlq';
+import { deadLetterRefusals, type Refusal } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
@@ -21,13 +21,6 @@ import {
 import { redisScripts } from './scripts';
 import { inBatchSpan } from '../../core/trace-batch';
 import { screen } from '../screen';
-
-/** A record refused before or while applying, with the stage that refused it and why. */
-interface Refusal {
-  message: KafkaMessage;
-  phase: 'decode' | 'validate' | 'project';
-  err: VigilError;
-}
 
 /**
  * Applies the Redis read model from Kafka (`read_committed`), one batch per topic-partition:
@@ -197,19 +190,15 @@ export class RedisProjectionRunner {
     await heartbeat();
   }
 
-  private async deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
-    const consumer = `projection.${REDIS_PROJECTION}`;
-    await deadLetter(
-      this.producer,
-      this.deps.topics.dlq,
-      items.map(({ message, phase, err }) => ({ src: { topic, partition, message, phase, consumer }, err })),
-    );
-    for (const { message, err } of items) {
-      this.deps.log.warn(
-        { code: err.code, topic, partition, offset: message.offset, reason: err.message },
-        'dead-lettered',
-      );
-    }
+  private deadLetter(topic: string, partition: number, items: readonly Refusal[]): Promise<void> {
+    const { producer } = this;
+    const to = {
+      producer,
+      dlqTopic: this.deps.topics.dlq,
+      log: this.deps.log,
+      consumer: `projection.${REDIS_PROJECTION}`,
+    };
+    return deadLetterRefusals(to, topic, partition, items);
   }
 
   private async checkpoint(field: string): Promise<bigint> {
