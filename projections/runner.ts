@@ -10,7 +10,7 @@ import { SessionOwners } from '../core/session-owners';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { ProjectedRecord, ReadModel } from './model';
 import { inBatchSpan } from '../core/trace-batch';
-import { screen } from './screen';
+import { byAppendTime, screen } from './screen';
 import type { TsWindow } from '../schemas/rules';
 
 /**
@@ -134,10 +134,7 @@ export class ProjectionRunner {
       key,
       decoded,
       (r) => r.value,
-      this.deps.tsWindow && {
-        window: this.deps.tsWindow,
-        appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
-      },
+      byAppendTime(this.deps.tsWindow, messageAt),
     );
     for (const r of screened.refused)
       refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });

@@ -1,3 +1,4 @@
+import type { KafkaMessage } from 'kafkajs';
 import type { SessionOwners } from '../core/session-owners';
 import { VigilError } from '../core/errors';
 import { ruleError, tsWindowViolation, type TsWindow } from '../schemas/rules';
@@ -75,4 +76,12 @@ export async function screen<R>(
     }
   }
   return { good, refused };
+}
+
+/** `screen`'s time option for records found by offset among their batch's messages (append time = `timestamp`). */
+export function byAppendTime(
+  window: TsWindow | undefined,
+  messageAt: ReadonlyMap<string, KafkaMessage>,
+): { window: TsWindow; appendTsOf: (r: { offset: string }) => number } | undefined {
+  return window && { window, appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp) };
 }

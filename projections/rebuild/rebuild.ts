@@ -7,7 +7,7 @@ import { VigilError } from '../../core/errors';
 import { SessionOwners } from '../../core/session-owners';
 import { findOffenders } from '../../core/data-error';
 import type { TsWindow } from '../../schemas/rules';
-import { screen } from '../screen';
+import { byAppendTime, screen } from '../screen';
 import { readRanges, type PartitionRange } from '../../core/read-range';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import { readModels } from '../index';
@@ -182,10 +182,7 @@ export async function rebuildProjection(
           keyOf.get(topic)!,
           records,
           (r) => r.value,
-          deps.tsWindow && {
-            window: deps.tsWindow,
-            appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
-          },
+          byAppendTime(deps.tsWindow, messageAt),
         );
         stats.refused += screened.refused.length;
         await c.query(searchPathSql(shadow));

@@ -20,7 +20,7 @@ import {
 } from './model';
 import { redisScripts } from './scripts';
 import { inBatchSpan } from '../../core/trace-batch';
-import { screen } from '../screen';
+import { byAppendTime, screen } from '../screen';
 
 /**
  * Applies the Redis read model from Kafka (`read_committed`), one batch per topic-partition:
@@ -144,10 +144,7 @@ export class RedisProjectionRunner {
         key,
         decoded,
         (r) => r.value,
-        this.deps.tsWindow && {
-          window: this.deps.tsWindow,
-          appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp),
-        },
+        byAppendTime(this.deps.tsWindow, messageAt),
       );
       for (const r of screened.refused) {
         refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
