@@ -222,15 +222,15 @@ program
 
 program
   .command('tail')
-  .description("print a topic's records decoded as JSON lines (e.g. vigil tail alerts)")
-  .argument('<topic>', 'catalogue topic key (alerts, scores, eeg, ...) or full topic name')
+  .description(
+    "print a topic's records decoded as JSON lines (e.g. vigil tail alerts); dead letters and late records show why (vigil.* headers: reason, error, source topic/partition/offset, consumer)",
+  )
+  .argument('<topic>', 'topic key (alerts, scores, eeg, ..., dlq, late) or full topic name')
   .option('--from-beginning', 'replay the topic from its first offset first')
   .action(async (topic: string, o: { fromBeginning?: boolean }) => {
     const rt = await boot('tail');
-    const { topicKeys } = await import('./schemas/catalogue');
     const { tail } = await import('./producers/tail');
-    const key = topicKeys.find((k) => k === topic);
-    const name = key ? rt.topics[key] : topic;
+    const name = Object.hasOwn(rt.topics, topic) ? rt.topics[topic as keyof typeof rt.topics] : topic;
     const abort = new AbortController();
     rt.lifecycle.onClose('tail', () => abort.abort());
     await tail(
