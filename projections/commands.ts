@@ -132,7 +132,7 @@ export function register(program: Command): void {
         });
         const r = await rebuilding;
         process.stderr.write(
-          `rebuilt ${r.model}: ${r.applied} events in ${r.seconds.toFixed(1)} s (${r.eventsPerSecond} events/s), ${r.undecodable} undecodable skipped; swapped ${Object.entries(
+          `rebuilt ${r.model}: ${r.applied} events in ${r.seconds.toFixed(1)} s (${r.eventsPerSecond} events/s), ${r.undecodable} undecodable, ${r.refused} refused (rule table, ts window, another tenant's session) and ${r.dataErrors} with a data error skipped, as the live runner dead-lettered them; swapped ${Object.entries(
             r.swapped,
           )
             .map(([t, how]) => `${t} by ${how}`)
