@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { oneShot, timestamp } from '../core/cli';
 import { VigilError } from '../core/errors';
+import { SessionOwners } from '../core/session-owners';
 import { modelByName, modelVersions } from './fatigue/models';
 
 export function register(program: Command): void {
@@ -54,6 +55,7 @@ export function register(program: Command): void {
             log: rt.log,
             idPrefix: rt.config.topicPrefix,
             tsWindow: rt.config.tsWindow,
+            owners: new SessionOwners(rt.pool),
           },
           { from: o.from, to: o.to, model: o.model, session: o.session, signal: abort.signal },
         );

@@ -19,6 +19,7 @@ import { deadLetterHeaders } from '../core/dlq';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { TsWindow } from '../schemas/rules';
 import { screenRecord } from './screen';
+import type { SessionOwners } from '../core/session-owners';
 import { PartitionMerger, mergeKeyOf, type MergeItem } from './merge';
 import { readChangelog } from './changelog';
 import type { Emission, KeyedProcessor } from './keyed';
@@ -54,6 +55,13 @@ export interface ProcessorRunnerDeps {
   tsWindow?: TsWindow;
   /** How long (append time) an ended session's owner is remembered (default 7 days). */
   ownerMemoryMs?: number;
+  /**
+   * The session owners of the gateway and the projections (core/session-owners.ts: the first claim
+   * of an id wins, for good), claimed per batch before anything is merged, so every consumer agrees
+   * on a session's tenant. Absent (in-process tests, the drills' reference run): the tenant of a
+   * session's first applied record owns it.
+   */
+  owners?: Pick<SessionOwners, 'claim'>;
 }
 
 interface Entry<S> {
@@ -69,7 +77,8 @@ interface Entry<S> {
   expired?: boolean;
 }
 
-type Payload = { key: TopicKey; value: unknown } | { poison: VigilError };
+/** `owner`: the session's owner claimed in `session_owners` (when the runner has `owners`). */
+type Payload = { key: TopicKey; value: unknown; owner?: string } | { poison: VigilError };
 
 interface Partition<S> {
   producer: Producer;
@@ -441,6 +450,22 @@ export class ProcessorRunner<S> {
         payload: { message, data },
       });
     }
+    // Owners are claimed before anything is merged: a database error (retriable) fails the batch
+    // here, and kafkajs fetches it again, with nothing of it held or applied.
+    if (this.deps.owners) {
+      const claims = items.flatMap((i) => {
+        const d = i.payload.data;
+        const v = 'value' in d ? (d.value as { session_id?: unknown; tenant_id?: unknown }) : undefined;
+        return typeof v?.session_id === 'string' && typeof v.tenant_id === 'string'
+          ? [{ session_id: v.session_id, tenant_id: v.tenant_id }]
+          : [];
+      });
+      const owners = claims.length ? await this.deps.owners.claim(claims) : new Map<string, string>();
+      for (const i of items) {
+        const d = i.payload.data;
+        if ('value' in d) d.owner = owners.get((d.value as { session_id: string }).session_id);
+      }
+    }
     this.metrics.recordsIn += items.length;
     this.otel.recordsIn.add(items.length, { topic: batch.topic });
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
@@ -524,7 +549,8 @@ export class ProcessorRunner<S> {
       const tenant = (data.value as { tenant_id?: unknown }).tenant_id;
       // Before the re-read check: another tenant's records come from a merge stream of their own, so
       // they may be released after the owner's records of higher offsets (`applied` is the owner's).
-      if (existing?.owner !== undefined && tenant !== existing.owner) {
+      const owner = existing?.owner ?? data.owner;
+      if (owner !== undefined && tenant !== owner) {
         deadLetter(
           item,
           new VigilError('TENANT_MISMATCH', `session ${session} belongs to another tenant than ${String(tenant)}`, {
@@ -537,7 +563,7 @@ export class ProcessorRunner<S> {
       const applied = existing?.applied[item.topic];
       if (applied !== undefined && BigInt(item.offset) <= BigInt(applied)) continue; // re-read after a crash
       const entry = existing ?? { state: null, applied: {} };
-      entry.owner ??= typeof tenant === 'string' ? tenant : undefined;
+      entry.owner ??= owner ?? (typeof tenant === 'string' ? tenant : undefined);
       entry.expired = false;
       // A session that ended and speaks again (same owner) starts afresh, as a new life of the id.
       const { state, outputs } = this.processor.step(

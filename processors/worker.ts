@@ -1,5 +1,6 @@
 import type { Runtime } from '../core/runtime';
 import { ProcessorRunner } from './runner';
+import { SessionOwners } from '../core/session-owners';
 import { fatigueProcessor } from './fatigue/runner';
 
 /**
@@ -15,6 +16,7 @@ export async function startFatigueWorker(rt: Runtime): Promise<ProcessorRunner<u
     log: rt.log,
     groupPrefix: rt.config.topicPrefix,
     tsWindow: rt.config.tsWindow,
+    owners: new SessionOwners(rt.pool),
   });
   await runner.start();
   rt.lifecycle.onClose('fatigue processor', () => runner.stop());

@@ -75,7 +75,7 @@ describe('vigil replay export and projections rebuild (processes)', () => {
 
     const rebuilt = await runVigil(['projections', 'rebuild', 'eeg'], env);
     expect(rebuilt).toMatch(
-      /rebuilt eeg: 400 events in \d+\.\d s \(\d+ events\/s\), 0 undecodable skipped; swapped eeg_frames by rename, sessions by upsert/,
+      /rebuilt eeg: 400 events in \d+\.\d s \(\d+ events\/s\), 0 undecodable, 0 refused \(rule table, ts window, another tenant's session\) and 0 with a data error skipped, as the live runner dead-lettered them; swapped eeg_frames by rename, sessions by upsert/,
     );
     expect(await checksum()).toBe(before);
 

@@ -74,7 +74,8 @@ const text = (max: number, min = 1): Rule => ({
 
 export const R = {
   uuid: { name: 'uuid', text: 'a UUID (8-4-4-4-12 hex digits)', ok: (v) => typeof v === 'string' && UUID_RE.test(v) },
-  tenant: identifier('tenant_id', 1, 64),
+  // As core/api-keys.ts accepts tenant ids (1-128): every tenant that can get a key can send.
+  tenant: identifier('tenant_id', 1, 128),
   session: identifier('session_id', 8, 128),
   id: text(128),
   freeText: text(TEXT_MAX, 0),

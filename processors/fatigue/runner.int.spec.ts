@@ -1,3 +1,6 @@
+import { Pool } from 'pg';
+import { SessionOwners } from '../../core/session-owners';
+import { sessionIdOf } from '../../producers/simulator/session';
 import { randomUUID } from 'node:crypto';
 import {
   KafkaJSConnectionError,
@@ -9,6 +12,8 @@ import {
 import { testConfig, testLogger, eventually } from '../../test/support/env';
 import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
 import { startVigil, type VigilProcess } from '../../test/support/processes';
+import { createTestDatabase } from '../../test/support/postgres';
+import { migrate } from '../../core/migrate';
 import { Publisher } from '../../producers/publisher';
 import type { Profile } from '../../producers/simulator/session';
 import { runSimulation } from '../../producers/simulator/run';
@@ -258,7 +263,8 @@ describe('fatigue processor as processes', () => {
   const procConfig = testConfig();
   let fx: KafkaFixture;
   const running: VigilProcess[] = [];
-  const env = {
+  let db: { url: string; drop: () => Promise<void> } | undefined;
+  const env: Record<string, string> = {
     VIGIL_TOPIC_PREFIX: procConfig.topicPrefix,
     VIGIL_TOPIC_PARTITIONS: '3',
     VIGIL_TRACING: 'off',
@@ -266,10 +272,15 @@ describe('fatigue processor as processes', () => {
   };
   beforeAll(async () => {
     fx = await kafkaFixture(procConfig);
+    // `vigil process` claims session owners in PostgreSQL (session_owners), as the gateway and the projections do.
+    db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    env.VIGIL_DATABASE_URL = db.url;
   });
   afterAll(async () => {
     for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
     await fx?.close();
+    await db?.drop();
   });
   const start = (args: string[]) => {
     const p = startVigil(args, env);
@@ -451,13 +462,20 @@ describe('fatigue processor trust boundary', () => {
     Array.from({ length: n }, (_, i) => frame({ tenant, session, ts: ts + 50 + 100 * i, seq: i }));
 
   /** Runs the processor over the fixture's topics until A's sessions ended and `dlqCount` records are dead-lettered. */
-  async function runOver(fx: KafkaFixture, prefix: string, sessionIds: string[], dlqCount: number): Promise<Outputs> {
+  async function runOver(
+    fx: KafkaFixture,
+    prefix: string,
+    sessionIds: string[],
+    dlqCount: number,
+    owners?: SessionOwners,
+  ): Promise<Outputs> {
     const runner = new ProcessorRunner(fatigueProcessor, {
       kafka: fx.kafka,
       serde: fx.serde,
       topics: fx.topics,
       log,
       groupPrefix: prefix,
+      owners,
     });
     await runner.start();
     try {
@@ -525,6 +543,28 @@ describe('fatigue processor trust boundary', () => {
     ).toBe(true);
     expect(out.dlq[0]!.headers['vigil.dlq.error.code']).toBe('TENANT_MISMATCH');
     expectUndisturbed(out);
+  }, 120_000);
+
+  it("with the shared session owners, dead-letters tenant B's records for A's session claimed at the gateway even when B's come first", async () => {
+    const { fx, prefix } = await fixture();
+    const db = await createTestDatabase();
+    await migrate({ database: db.url, log });
+    const pool = new Pool({ connectionString: db.url, max: 2 });
+    try {
+      const owners = new SessionOwners(pool);
+      const ids = Array.from({ length: SIM.sessions }, (_, i) => sessionIdOf(SIM.seed, i));
+      // A's device claimed its sessions at the gateway; B writes straight to Kafka before A's first record.
+      await owners.claim(ids.map((s) => ({ session_id: s, tenant_id: SIM.tenantId })));
+      await sendRaw(fx, 'face', closedEyes('tenant-b', ids[0]!, START - 10_000));
+      const sessionIds = await publishA(fx);
+      expect(sessionIds).toEqual(ids);
+      const out = await runOver(fx, prefix, sessionIds, 40, new SessionOwners(pool));
+      expect(reasons(out.dlq)).toEqual(Array(40).fill('tenant_mismatch'));
+      expectUndisturbed(out);
+    } finally {
+      await pool.end();
+      await db.drop();
+    }
   }, 120_000);
 
   it("dead-letters frames of another session stamped a year ahead or behind as ts_out_of_window; they do not end A's sessions", async () => {

@@ -22,6 +22,8 @@ export interface ReplayRecord {
   ts: number;
   /** The record's append time (`message.timestamp`); absent: its ts stands in (tests without Kafka). */
   appendTs?: number;
+  /** The session's owner from `session_owners` (as the live runner claims it); absent: the first record's tenant. */
+  owner?: string;
   value: unknown;
 }
 
@@ -45,7 +47,7 @@ interface SessionReplay<S> {
 }
 
 interface PartitionReplay<S> {
-  merger: PartitionMerger<{ value: unknown; appendTs: number; session: string }>;
+  merger: PartitionMerger<{ value: unknown; appendTs: number; session: string; owner?: string }>;
   /** Inputs read to their end on this partition (their end is final: the range stops at the start's end offsets). */
   done: Set<TopicKey>;
   /** Highest offset pushed per input topic: a redelivered batch is dropped, as the live runner drops it. */
@@ -86,7 +88,7 @@ export class Replay<S> {
         session: mergeKeyOf(r.session, (r.value as { tenant_id?: unknown }).tenant_id),
         offset: r.offset,
         ts: r.ts,
-        payload: { value: r.value, appendTs: r.appendTs ?? r.ts, session: r.session },
+        payload: { value: r.value, appendTs: r.appendTs ?? r.ts, session: r.session, owner: r.owner },
         barrier: !!this.processor.isBarrier?.(topic, r.value),
       })),
       false,
@@ -120,7 +122,9 @@ export class Replay<S> {
     let p = this.partitions.get(n);
     if (!p) {
       // maxHeld as the live runner's: past it the oldest records go first and may then count as late.
-      const merger = new PartitionMerger<{ value: unknown; appendTs: number; session: string }>(this.processor.inputs);
+      const merger = new PartitionMerger<{ value: unknown; appendTs: number; session: string; owner?: string }>(
+        this.processor.inputs,
+      );
       p = {
         merger,
         done: new Set(this.emptyInputs(n)),
@@ -146,10 +150,10 @@ export class Replay<S> {
     const released = p.merger.release();
     if (released.length === 0) return;
     for (const item of released) {
-      const { value, appendTs, session } = item.payload;
+      const { value, appendTs, session, owner } = item.payload;
       if (appendTs > p.clock) p.clock = appendTs;
       const tenant = (value as { tenant_id?: unknown }).tenant_id;
-      const s = p.sessions.get(session) ?? { state: null, owner: tenant, seenAt: appendTs };
+      const s = p.sessions.get(session) ?? { state: null, owner: owner ?? tenant, seenAt: appendTs };
       if (s.owner !== tenant) {
         this.counts.tenantMismatch += 1;
         continue;

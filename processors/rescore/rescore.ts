@@ -11,6 +11,7 @@ import { fatigueProcessorOf } from '../fatigue/runner';
 import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
 import { screenRecord } from '../screen';
 import type { TsWindow } from '../../schemas/rules';
+import type { SessionOwners } from '../../core/session-owners';
 import { Tally, compareModels, type SessionComparison } from './summary';
 
 /**
@@ -44,6 +45,8 @@ export interface RescoreDeps {
   idPrefix: string;
   /** The live processor's accepted ts window (records outside it were dead-lettered live). */
   tsWindow?: TsWindow;
+  /** The live processor's session owners (core/session-owners.ts); absent: a session's first record's tenant. */
+  owners?: Pick<SessionOwners, 'claim'>;
 }
 
 export interface RescoreOptions {
@@ -248,6 +251,16 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
         records.push({ offset: m.offset, session: value.session_id, ts: value.ts, appendTs, value });
       }
       result.kept += records.length;
+      // The live runner's owners (session_owners), claimed the same way when rescore has them.
+      if (deps.owners && records.length) {
+        const owners = await deps.owners.claim(
+          records.flatMap((r) => {
+            const t = (r.value as { tenant_id?: unknown }).tenant_id;
+            return typeof t === 'string' ? [{ session_id: r.session, tenant_id: t }] : [];
+          }),
+        );
+        for (const r of records) r.owner = owners.get(r.session);
+      }
       if (records.length) replay.push(partition, key, records);
       if (outputsPending() >= max) await commit();
     };
