@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .description(
       "rebuild a read model's PostgreSQL tables (and its columns of sessions) from its topics into a shadow schema, up to the live projection's checkpoint, then swap them in in one transaction while reads and the live projection go on (plain tables are swapped by rename; hypertables and tables a view depends on, e.g. fatigue_scores, by TRUNCATE + INSERT in that transaction). Refuses when Kafka no longer holds the history it would replay (see --allow-truncated). Progress on stderr; events/s at the end.",
     )
-    .argument('<name>', 'read model: sessions, eeg, face, vehicle, game, scores, alerts')
+    .argument('<name>', 'read model: sessions, eeg, face, vehicle, game, scores, alerts, scores-whatif')
     .addOption(
       new Option(
         '--from <time>',

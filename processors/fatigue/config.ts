@@ -17,7 +17,10 @@ export interface FatigueModelConfig {
   readonly allowedLatenessMs: number;
   /** A component is missing when its stream was silent for this long at the end of the window. */
   readonly silenceMs: number;
-  /** An idle session (no telemetry for this long, measured on the partition's event time) is flushed. */
+  /**
+   * An idle session (no record for this long, measured by the runner on the partition's append-time
+   * clock, per session) is flushed and ended.
+   */
   readonly idleEvictMs: number;
 
   // ── baseline ──

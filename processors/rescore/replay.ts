@@ -14,7 +14,8 @@ import { PartitionMerger, mergeKeyOf } from '../merge';
  * to its end (`reached`), and `finish()` releases whatever is still held. Sessions that did not end
  * within the input are left open (their windows up to the watermark are scored, as live would have
  * at that point); nothing is flushed at the end of the input. Memory: the records the merge holds
- * back, plus the state of each open session (ended ones are dropped, as the live runner drops them).
+ * back, plus the state of each open session (an ended session keeps only its owner, as in the live
+ * runner, until the end of the input).
  */
 export interface ReplayRecord {
   offset: string;
@@ -139,9 +140,9 @@ export class Replay<S> {
   }
 
   /**
-   * The live runner's processReleased, minus I/O: step released records, then tick quiet sessions.
-   * Finished sessions are forgotten afterwards, as the live runner forgets them at its next commit
-   * (tombstone), so memory holds the open sessions only.
+   * The live runner's processReleased, minus I/O: step released records (refusing another tenant's),
+   * then evict sessions idle by append time. A finished session keeps only its owner, at once, as in
+   * the live runner.
    */
   private process(p: PartitionReplay<S>): void {
     // The live runner's freshness check: inputs at their end are re-marked caught up now, so a barrier
