@@ -1,15 +1,26 @@
 /**
- * Processor commands for analysts: `vigil rescore` (another fatigue model over history, into the
- * what-if topics, with a comparison against the live scores). Heavy modules load inside the action
- * (telemetry starts first).
+ * Processor commands: `vigil process` (the fatigue processor) and, for analysts, `vigil rescore`
+ * (another fatigue model over history, into the what-if topics, with a comparison against the live
+ * scores). Heavy modules load inside the actions (telemetry starts first).
  */
 import { Option, type Command } from 'commander';
-import { oneShot, timestamp } from '../core/cli';
+import { boot, oneShot, timestamp } from '../core/cli';
 import { VigilError } from '../core/errors';
 import { SessionOwners } from '../core/session-owners';
 import { modelByName, modelVersions } from './fatigue/models';
 
 export function register(program: Command): void {
+  program
+    .command('process')
+    .description(
+      'run the fatigue processor: telemetry → scores and alerts, exactly once (several instances share partitions)',
+    )
+    .action(async () => {
+      const rt = await boot('process');
+      const { startFatigueWorker } = await import('./worker');
+      await startFatigueWorker(rt);
+    });
+
   program
     .command('rescore')
     .description(

@@ -1,12 +1,27 @@
 /**
- * Analyst commands over the topics and the read models: `vigil replay export` (decoded events of a
- * time range to NDJSON/CSV), `vigil projections rebuild` and `vigil projections list`. Heavy modules
- * load inside the actions (telemetry starts first).
+ * `vigil project` (the projection worker), and analyst commands over the topics and the read models:
+ * `vigil replay export` (decoded events of a time range to NDJSON/CSV), `vigil projections rebuild`
+ * and `vigil projections list`. Heavy modules load inside the actions (telemetry starts first).
  */
 import { Option, type Command } from 'commander';
-import { oneShot, timestamp } from '../core/cli';
+import { boot, oneShot, timestamp } from '../core/cli';
 
 export function register(program: Command): void {
+  program
+    .command('project')
+    .description(
+      'run projection workers: Kafka topics → PostgreSQL read models (exactly once) and Redis (latest state, live sessions, active alerts, live feed)',
+    )
+    .option('--models <names>', 'comma-separated read models (default: all)')
+    .action(async (o: { models?: string }) => {
+      const rt = await boot('project');
+      const { startProjectionWorker } = await import('./worker');
+      await startProjectionWorker(
+        rt,
+        o.models?.split(',').map((s) => s.trim()),
+      );
+    });
+
   const replay = program.command('replay').description('read topics back for analysis');
   replay
     .command('export')

@@ -1,0 +1,45 @@
+/**
+ * Commands that set up the catalogue in Kafka and the registry: `vigil topics ensure` and
+ * `vigil schemas register`. Heavy modules load inside the actions (telemetry starts first).
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { oneShot } from '../core/cli';
+
+export function register(program: Command): void {
+  program
+    .command('topics')
+    .description(
+      'create every topic of the catalogue (idempotent; same partition count for all); the source-of-truth topics get retention.ms = VIGIL_TOPIC_RETENTION_MS (default -1: kept forever), also set on topics that exist already',
+    )
+    .argument('<action>', 'ensure')
+    .action((action: string) =>
+      oneShot('topics', async (rt) => {
+        if (action !== 'ensure') throw new InvalidArgumentError(`unknown action ${action}; use ensure`);
+        const { ensureTopics } = await import('../core/kafka');
+        const { topicPlan } = await import('./topics');
+        const admin = rt.kafka.admin();
+        await admin.connect();
+        try {
+          const created = await ensureTopics(admin, topicPlan(rt.config));
+          rt.log.info({ created }, created.length ? `created ${created.length} topics` : 'all topics exist');
+        } finally {
+          await admin.disconnect();
+        }
+      }),
+    );
+  program
+    .command('schemas')
+    .description('register every value schema with the registry and set BACKWARD_TRANSITIVE (idempotent)')
+    .argument('<action>', 'register')
+    .action((action: string) =>
+      oneShot('schemas', async (rt) => {
+        if (action !== 'register') throw new InvalidArgumentError(`unknown action ${action}; use register`);
+        const { topicKeys } = await import('./catalogue');
+        await rt.serde.register(topicKeys);
+        rt.log.info(
+          { subjects: topicKeys.map((k) => `${rt.topics[k]}-value = ${rt.serde.schemaIdOf(k)}`) },
+          'schemas registered',
+        );
+      }),
+    );
+}
