@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import { countSpans } from './lib';
 
 /**
  * Helper processes of `npm run bench -- api`, each its own process so neither competes with the load
@@ -27,17 +28,11 @@ function main(): void {
       res.writeHead(200, headers).end(body);
     });
   } else if (mode === 'sink') {
-    const needle = Buffer.from('"traceId"');
     let spans = 0;
+    const count = countSpans((n) => (spans += n));
     server = http.createServer((req, res) => {
       if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(String(spans));
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        for (let i = body.indexOf(needle); i >= 0; i = body.indexOf(needle, i + needle.length)) spans++;
-        res.writeHead(202).end();
-      });
+      count(req, res);
     });
   } else {
     process.stderr.write('usage: api-servers.js bare <port> <file> | sink <port>\n');

@@ -12,7 +12,7 @@ import type { FatigueScored } from '../schemas/types';
 import { summariseProfiles, type ProfileSummary } from './cpu-profile';
 import { machine, peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
 import { Pipeline, freePort, sleep, type Role } from './pipeline';
-import { ProcSampler, pidListeningOn, pidsByComm, rssMiB } from './procstat';
+import { CLK_TCK, ProcSampler, machineBusyTicks, pidListeningOn, pidsByComm, rssMiB } from './procstat';
 
 /**
  * `npm run bench -- api [--seconds n] [--runs n] [--connections n] [--zipkin <url>] [--cpu-prof]`:
@@ -246,7 +246,7 @@ export async function apiBench(argv: string[]): Promise<void> {
         headers: { authorization: `Bearer ${key}` },
       });
       const to = sampler!.elapsed();
-      const machineBusy = round((machineBusyTicks() - busy0) / 100 / (to - from), 2);
+      const machineBusy = round((machineBusyTicks() - busy0) / CLK_TCK / (to - from), 2);
       // Samples cover the second before them: those taken from 1 s after the start to the end.
       const cores = Object.fromEntries(
         Object.entries(sampler!.summary(from + 1, to + 0.01)).map(([n, s]) => [n, s.cores_mean]),
@@ -482,12 +482,6 @@ async function seed(pool: Pool, redis: Redis, prefix: string) {
   } finally {
     c.release();
   }
-}
-
-/** Busy CPU ticks of the machine so far (all cores; /proc/stat minus idle and iowait; 100 per second). */
-function machineBusyTicks(): number {
-  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-  return cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
 }
 
 /** GET with the key; throws unless 200; the body's bytes. */

@@ -14,6 +14,7 @@ import { Publisher } from '../producers/publisher';
 import { runSimulation, topicsOf } from '../producers/simulator/run';
 import { sessionEvents } from '../producers/simulator/session';
 import { topicNames } from '../schemas/catalogue';
+import { exitOnError } from './lib';
 
 export interface LoadArgs {
   via: 'producer' | 'gateway';
@@ -108,7 +109,4 @@ async function main() {
   process.exit(0);
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnError);

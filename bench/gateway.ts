@@ -1,5 +1,4 @@
-import { execSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -12,8 +11,9 @@ import { migrate } from '../core/migrate';
 import { repoRoot } from '../core/paths';
 import { sessionEvents } from '../producers/simulator/session';
 import { benchKafka } from './setup';
-import { freePort, freshDatabase } from './pipeline';
-import { machine, peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
+import { freePort, freshDatabase, sleep, watchChild } from './pipeline';
+import { CLK_TCK, allPids, cmdline, machineBusyTicks, procStat, rssMiB } from './procstat';
+import { countSpans, machine, peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 
 /**
  * The HTTP ingest gateway end to end: `vigil gateway` from dist/ as its own process, a device key in
@@ -188,7 +188,7 @@ export async function gatewayBench(): Promise<void> {
     }
     rss.stop();
 
-    const hwm = new Map(gateways.map((g) => [g.variant.name, procStatusKiB(g.pid, 'VmHWM')]));
+    const hwm = new Map(gateways.map((g) => [g.variant.name, rssMiB(g.pid, 'VmHWM') ?? NaN]));
     const shutdown = await stopGateways(gateways);
     const offsetsAfter = await endOffset(admin, topics.eeg);
 
@@ -250,24 +250,18 @@ async function startGateway(variant: Variant, env: Record<string, string>): Prom
     env: { ...process.env, ...env, ...variant.env, VIGIL_GATEWAY_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-64 * 1024);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1))));
-  const gw: Gateway = { variant, child, pid: child.pid!, url: `http://127.0.0.1:${port}`, output: () => out, exited };
+  const { output, exited } = watchChild(child);
+  const gw: Gateway = { variant, child, pid: child.pid!, url: `http://127.0.0.1:${port}`, output, exited };
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway (${variant.name}) exited ${child.exitCode}:\n${out}`);
+    if (child.exitCode !== null) throw new Error(`gateway (${variant.name}) exited ${child.exitCode}:\n${output()}`);
     const status = await fetch(`${gw.url}/health/ready`)
       .then((r) => r.status)
       .catch(() => 0);
     if (status === 200) return gw;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`gateway (${variant.name}) not ready after 60 s (last status ${status}):\n${out}`);
+      throw new Error(`gateway (${variant.name}) not ready after 60 s (last status ${status}):\n${output()}`);
     }
     await sleep(250);
   }
@@ -457,17 +451,8 @@ async function paced(gw: Gateway, key: string, bodies: string[], rate: number, s
  * `"traceId"` fields, without parsing) and keeps nothing.
  */
 async function spanSink(): Promise<{ url: string; spans: number; close: () => void }> {
-  const needle = Buffer.from('"traceId"');
   const state = { url: '', spans: 0, close: () => server.close() };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      for (let i = body.indexOf(needle); i >= 0; i = body.indexOf(needle, i + needle.length)) state.spans++;
-      res.writeHead(202).end();
-    });
-  });
+  const server = http.createServer(countSpans((n) => (state.spans += n)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   state.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/api/v2/spans`;
   return state;
@@ -475,17 +460,6 @@ async function spanSink(): Promise<{ url: string; spans: number; close: () => vo
 
 // ---------------------------------------------------------------------------------------------
 // Measurements of the machine
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Each gateway's RSS (MiB) every second, labelled with the phase running at the time. */
 class RssSampler {
@@ -499,9 +473,7 @@ class RssSampler {
       this.samples.push({
         t_s: Math.round((performance.now() - t0) / 1000),
         phase: this.phase,
-        rss_mib: Object.fromEntries(
-          gateways.map((g) => [g.variant.name, Math.round(procStatusKiB(g.pid, 'VmRSS') / 1024)]),
-        ),
+        rss_mib: Object.fromEntries(gateways.map((g) => [g.variant.name, rssMiB(g.pid, 'VmRSS') ?? NaN])),
       });
     sample();
     this.timer = setInterval(sample, 1000);
@@ -511,14 +483,6 @@ class RssSampler {
     clearInterval(this.timer);
   }
 }
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execSync('getconf CLK_TCK', { stdio: ['ignore', 'pipe', 'ignore'] }).toString()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
 /** CPU ticks of every process, grouped: each gateway, this process, the stack's services, the rest. */
 class CpuMeter {
@@ -532,22 +496,13 @@ class CpuMeter {
 
   snapshot(): { t: number; ticks: Map<number, [string, number, string]>; busy: number } {
     const ticks = new Map<number, [string, number, string]>();
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const pid = Number(entry);
-        const group = this.groups.get(pid) ?? (comm === 'postgres' ? 'postgres' : 'other');
-        ticks.set(pid, [group, Number(f[11]) + Number(f[12]), comm]);
-      } catch {
-        // exited meanwhile
-      }
+    for (const pid of allPids()) {
+      const stat = procStat(pid);
+      if (!stat) continue; // exited meanwhile
+      const group = this.groups.get(pid) ?? (stat.comm === 'postgres' ? 'postgres' : 'other');
+      ticks.set(pid, [group, stat.ticks, stat.comm]);
     }
-    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-    const busy = cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!; // minus idle and iowait
-    return { t: performance.now(), ticks, busy };
+    return { t: performance.now(), ticks, busy: machineBusyTicks() };
   }
 
   since(before: ReturnType<CpuMeter['snapshot']>): Pick<PhaseResult, 'cpu_cores' | 'machine_busy_cores' | 'other_top'> {
@@ -565,16 +520,8 @@ class CpuMeter {
     const other_top = others
       .sort((a, b) => b[1] - a[1])
       .slice(0, 3)
-      .map(([pid, dt, comm]) => ({ cores: perCore(dt), command: cmdline(pid) || comm }));
+      .map(([pid, dt, comm]) => ({ cores: perCore(dt), command: (cmdline(pid) ?? '(exited)') || comm }));
     return { cpu_cores: cores, machine_busy_cores: perCore(now.busy - before.busy), other_top };
-  }
-}
-
-function cmdline(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120);
-  } catch {
-    return '(exited)';
   }
 }
 
@@ -653,7 +600,7 @@ function buildJson(o: {
             min_under_load: Math.min(...loaded.map((x) => x.rss_mib[v.name]!)),
             max_under_load: Math.max(...loaded.map((x) => x.rss_mib[v.name]!)),
             max_sampled: Math.max(...all),
-            peak_vmhwm: Math.round(o.hwm.get(v.name)! / 1024),
+            peak_vmhwm: o.hwm.get(v.name)!,
           },
         },
       ];

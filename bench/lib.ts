@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execSync } from 'node:child_process';
 import { repoRoot } from '../core/paths';
 
-/** Shared helpers of the benchmark scenarios: spread statistics, machine facts, result files. */
+/** Shared helpers of the benchmark scenarios: spread statistics, machine facts, result files, a span sink. */
 
 export interface Spread {
   median: number;
@@ -69,3 +70,28 @@ export const table = (head: string[], rows: (string | number)[][]) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
     '\n',
   );
+
+/**
+ * Request handler of a Zipkin-compatible sink (POST /api/v2/spans, 202): counts the spans of each body
+ * by their `"traceId"` fields, without parsing, hands the count to `add` and keeps nothing.
+ */
+export function countSpans(add: (spans: number) => void): http.RequestListener {
+  const needle = Buffer.from('"traceId"');
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      let spans = 0;
+      for (let i = body.indexOf(needle); i >= 0; i = body.indexOf(needle, i + needle.length)) spans++;
+      add(spans);
+      res.writeHead(202).end();
+    });
+  };
+}
+
+/** Last resort of a bench script's `main()`: the error's stack on stderr, exit code 1. */
+export function exitOnError(err: unknown): never {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}

@@ -43,6 +43,21 @@ export interface Role {
 export const MAIN = () => path.join(repoRoot(), 'dist', 'main.js');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Keeps the last 64 KiB of a child's stdout and stderr, and its exit code (128 when a signal ended it,
+ * 1 when neither is known).
+ */
+export function watchChild(child: ChildProcess): { output: () => string; exited: Promise<number> } {
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-64 * 1024);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1))));
+  return { output: () => out, exited };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -154,24 +169,11 @@ export class Pipeline {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    const keep = (d: Buffer) => {
-      out = (out + d.toString()).slice(-64 * 1024);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    const role: Role = {
-      name,
-      args,
-      child,
-      pid: child.pid!,
-      output: () => out,
-      killed: false,
-      exited: new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1)))),
-    };
+    const { output, exited } = watchChild(child);
+    const role: Role = { name, args, child, pid: child.pid!, output, killed: false, exited };
     void role.exited.then((code) => {
       if (!role.killed && !['simulate', 'load'].some((s) => name.startsWith(s)))
-        this.crashes.push({ role: name, code, tail: out.slice(-2000) });
+        this.crashes.push({ role: name, code, tail: output().slice(-2000) });
     });
     this.roles.set(name, role);
     this.launch.set(name, { extraEnv, o });

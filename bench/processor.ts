@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../core/paths';
 import { Publisher } from '../producers/publisher';
@@ -11,6 +10,7 @@ import type { FatigueScored } from '../schemas/types';
 import type { TopicKey } from '../schemas/catalogue';
 import { benchKafka } from './setup';
 import { peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
+import { rssMiB } from './procstat';
 
 /**
  * Processor throughput and latency.
@@ -149,14 +149,6 @@ async function processorRun(
   return total / s;
 }
 
-/** Peak (VmHWM) and current (VmRSS) resident set size of another process, MiB. */
-const statusMiB = (pid: number, field: string): number => {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-};
-const peakRssOf = (pid: number) => statusMiB(pid, 'VmHWM');
-const rssOf = (pid: number) => statusMiB(pid, 'VmRSS');
-
 async function latencyRun() {
   const sessions = 200;
   const seconds = 60;
@@ -184,7 +176,7 @@ async function latencyRun() {
   });
   await new Promise((r) => setTimeout(r, 5_000)); // processor joined its group
   const rss: number[] = [];
-  const sampler = setInterval(() => rss.push(rssOf(proc.pid!)), 5_000);
+  const sampler = setInterval(() => rss.push(rssMiB(proc.pid!) ?? NaN), 5_000);
   const publisher = new Publisher(kafka, serde, topics);
   await publisher.connect();
   await runSimulation(publisher, {
@@ -199,7 +191,7 @@ async function latencyRun() {
   await publisher.disconnect();
   await new Promise((r) => setTimeout(r, 5_000));
   clearInterval(sampler);
-  const processorPeakRssMiB = peakRssOf(proc.pid!);
+  const processorPeakRssMiB = rssMiB(proc.pid!, 'VmHWM') ?? NaN;
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   await consumer.disconnect();

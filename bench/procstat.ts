@@ -1,13 +1,23 @@
+import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 /**
- * CPU and memory of named processes from /proc (Linux): utime+stime ticks from /proc/<pid>/stat and
- * VmRSS from /proc/<pid>/status, sampled every `everyMs`. A name may stand for several pids (all
- * PostgreSQL backends, say): their CPU is summed, their RSS too (shared memory counted once per
- * backend). Pids come from a function so a restarted process is followed under its name. The name
- * `machine` holds the busy cores of the whole machine (from /proc/stat), other work included.
+ * The one place the benches read /proc (Linux): CPU ticks (utime+stime) from /proc/<pid>/stat, VmRSS
+ * and VmHWM from /proc/<pid>/status, the machine's busy ticks from /proc/stat, pids by command name or
+ * listening port, and `ProcSampler`, which samples named processes every `everyMs`. A name may stand
+ * for several pids (all PostgreSQL backends, say): their CPU is summed, their RSS too (shared memory
+ * counted once per backend). Pids come from a function so a restarted process is followed under its
+ * name. The name `machine` holds the busy cores of the whole machine, other work included.
  */
-const CLK_TCK = 100;
+
+/** Clock ticks per second of the CPU times in /proc (USER_HZ; 100 on common Linux builds). */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execSync('getconf CLK_TCK', { stdio: ['ignore', 'pipe', 'ignore'] }).toString()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 export interface ProcSample {
   /** Seconds since the sampler started. */
@@ -17,16 +27,30 @@ export interface ProcSample {
   rss_mib: Record<string, number>;
 }
 
-export function cpuTicks(pid: number): number | undefined {
+/** Every pid in /proc now. */
+export function allPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
+}
+
+/** Command name and CPU ticks (utime+stime) of a process, from /proc/<pid>/stat; undefined once it exited. */
+export function procStat(pid: number): { comm: string; ticks: number } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ticks: Number(f[11]) + Number(f[12]) };
   } catch {
     return undefined;
   }
 }
 
+export function cpuTicks(pid: number): number | undefined {
+  return procStat(pid)?.ticks;
+}
+
+/** Current (VmRSS) or peak (VmHWM) resident set size of a process, MiB; undefined if unreadable. */
 export function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number | undefined {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -36,13 +60,27 @@ export function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number 
   }
 }
 
+/** Command line of a process (at most 120 characters), or undefined once it exited. */
+export function cmdline(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy CPU ticks of the machine so far (all cores; /proc/stat minus idle and iowait; CLK_TCK per second). */
+export function machineBusyTicks(): number {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
+}
+
 /** Pids whose command name (/proc/<pid>/comm) is `comm`, e.g. every `postgres` or `redis-server`. */
 export function pidsByComm(comm: string): number[] {
   const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of allPids()) {
     try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) out.push(pid);
     } catch {
       // exited meanwhile
     }
@@ -65,13 +103,12 @@ export function pidListeningOn(port: number): number | undefined {
     }
   }
   if (!inodes.size) return undefined;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of allPids()) {
     try {
-      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
-        const link = fs.readlinkSync(`/proc/${entry}/fd/${fd}`);
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
         const m = /^socket:\[(\d+)\]$/.exec(link);
-        if (m && inodes.has(m[1]!)) return Number(entry);
+        if (m && inodes.has(m[1]!)) return pid;
       }
     } catch {
       // not ours to read, or exited
@@ -124,9 +161,8 @@ export class ProcSampler {
       cores[name] = Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
       rss[name] = mem;
     }
-    // The whole machine (every process, ours or not): busy = all jiffies but idle and iowait.
-    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-    const busy = cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
+    // The whole machine (every process, ours or not).
+    const busy = machineBusyTicks();
     cores.machine = Math.round(((busy - this.lastBusy) / CLK_TCK / seconds) * 100) / 100;
     rss.machine = 0;
     this.lastBusy = busy;

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +19,7 @@ import type { TopicKey } from '../schemas/catalogue';
 import type { EegBandPower, FatigueScored } from '../schemas/types';
 import { benchKafka } from './setup';
 import { peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
+import { rssMiB } from './procstat';
 
 /**
  * Projection throughput, PostgreSQL path (plain tables here: the local server has no TimescaleDB).
@@ -290,12 +290,6 @@ async function freshDatabase(url: string, log: ReturnType<typeof createLogger>):
   };
 }
 
-/** Peak (VmHWM) resident set size of another process, MiB. */
-const peakRssOf = (pid: number): number => {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-};
-
 /**
  * `vigil project --models <models>` as its own process until `progress()` (the sum of its checkpoints)
  * reaches `total`; rate over what it applied after its first commit, to the last one.
@@ -337,7 +331,7 @@ async function runProjection(
     }
     const t1 = performance.now();
     if (!t0) throw new Error('caught up before a first poll saw progress: too few events to measure');
-    const peak = peakRssOf(child.pid!);
+    const peak = rssMiB(child.pid!, 'VmHWM') ?? NaN;
     return { rowsPerS: (n - n0) / ((t1 - t0) / 1000), seconds: (t1 - t0) / 1000, peakRssMiB: peak };
   } finally {
     child.kill('SIGTERM');
@@ -360,11 +354,8 @@ async function rebuildRun(
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   let peak = 0;
   const sampler = setInterval(() => {
-    try {
-      peak = Math.max(peak, peakRssOf(child.pid!));
-    } catch {
-      // exited between two samples
-    }
+    // Unreadable once it exited: the peak so far stands.
+    peak = Math.max(peak, rssMiB(child.pid!, 'VmHWM') ?? peak);
   }, 100);
   // A rebuild once stalled here for minutes under heavy machine load: bounded, and reported as failed.
   const timer = setTimeout(() => child.kill('SIGKILL'), REBUILD_TIMEOUT_MS);

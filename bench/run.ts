@@ -5,6 +5,7 @@
 import { serdeBench } from './serde';
 import { producerBench } from './producer';
 import { processorBench } from './processor';
+import { exitOnError } from './lib';
 
 const scenarios: Record<string, () => Promise<void>> = {
   serde: serdeBench,
@@ -27,7 +28,4 @@ async function main() {
   process.exit(0);
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnError);

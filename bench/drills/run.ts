@@ -3,7 +3,7 @@
  * runs one failure drill (or `all`) against the stack the VIGIL_* variables point at and writes
  * bench/results/drill-<name>.json and .md. Exit 0 only when every drill passed its audit.
  */
-import { table, writeResults } from '../lib';
+import { exitOnError, table, writeResults } from '../lib';
 import { defaultDrill, drillNames, runDrill, shortDrill, type DrillOptions, type DrillResult } from './drills';
 
 function parse(argv: string[]): { names: string[]; o: DrillOptions } {
@@ -85,8 +85,5 @@ if (require.main === module) {
     process.stderr.write(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
-  main().catch((err) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
+  main().catch(exitOnError);
 }
