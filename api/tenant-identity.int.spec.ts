@@ -13,6 +13,7 @@ import { defaultRedisModelOptions, projectRedis } from '../projections/redis/mod
 import { redisScripts } from '../projections/redis/scripts';
 import { writeSessionReport } from '../projections/reports/job';
 import { FeedHub } from './feed-hub';
+import { buildFace, buildScore } from '../test/support/build';
 
 /**
  * Issue 11, session ownership, read side: the pair (tenant_id, session_id) identifies a session in
@@ -47,43 +48,10 @@ const ended = (tenant: string, session: string, s: number): SessionEvent => ({
   ts: at(s),
   event: { type: 'SessionEnded', reason: 'COMPLETED' },
 });
-const face = (tenant: string, session: string, s: number): FaceFrame => ({
-  event_id: uuidFrom('tenant-spec', tenant, session, 'face', s),
-  tenant_id: tenant,
-  session_id: session,
-  ts: at(s),
-  device_id: 'cam-1',
-  seq: s,
-  face_detected: true,
-  eye_closure: 0.5,
-  mouth_open: 0.1,
-  head_pitch_deg: 0,
-  head_yaw_deg: 0,
-  head_roll_deg: 0,
-});
-const score = (tenant: string, session: string, s: number, value: number, level: number): FatigueScored => ({
-  event_id: uuidFrom('tenant-spec', tenant, session, 'score', s),
-  tenant_id: tenant,
-  session_id: session,
-  ts: at(s),
-  window_start_ts: at(s - 60),
-  window_end_ts: at(s),
-  score: value,
-  level,
-  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
-  features: {
-    perclos: 0.125,
-    long_blink_share: null,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 0,
-    yawns: 0,
-  },
-  baseline_ready: true,
-  model_version: 'fatigue-v1',
-});
+const face = (tenant: string, session: string, s: number) =>
+  buildFace({ tenant_id: tenant, session_id: session, ts: at(s), seq: s });
+const score = (tenant: string, session: string, s: number, value: number, level: number) =>
+  buildScore({ tenant_id: tenant, session_id: session, ts: at(s), score: value, level });
 const alert = (tenant: string, session: string, s: number, event: AlertEventKind): AlertEvent => ({
   event_id: uuidFrom('tenant-spec', tenant, event.alert_id, event.type, s),
   tenant_id: tenant,

@@ -1,23 +1,14 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../test/support/env';
-import { createTestDatabase } from '../test/support/postgres';
-import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
-import { migrate } from '../core/migrate';
-import { Publisher } from '../producers/publisher';
+import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
+import type { Publisher } from '../producers/publisher';
 import { sessionEvents } from '../producers/simulator/session';
 import { alertIdOf, uuidFrom } from '../processors/fatigue/ids';
 import type { TopicKey } from '../schemas/catalogue';
-import type {
-  AlertEvent,
-  AlertEventKind,
-  FaceFrame,
-  FatigueScored,
-  GameEvent,
-  SessionEvent,
-  VehicleFrame,
-} from '../schemas/types';
+import type { AlertEvent, AlertEventKind, FaceFrame, GameEvent, SessionEvent, VehicleFrame } from '../schemas/types';
 import { ProjectionRunner } from './runner';
 import { readModels } from './index';
+import { buildScore } from '../test/support/build';
 
 /**
  * Every read model from its topic to its tables: a simulated session's telemetry (face, vehicle,
@@ -28,8 +19,7 @@ import { readModels } from './index';
 describe('read models (Kafka → PostgreSQL)', () => {
   const config = testConfig();
   const log = testLogger();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let fx: PipelineFixture;
   let pool: Pool;
   let publisher: Publisher;
 
@@ -56,29 +46,17 @@ describe('read models (Kafka → PostgreSQL)', () => {
 
   // Scores: windows ending at +10 s .. +25 s, then a late one (+5 s) after them: it is stored, raises
   // nothing it should not, and does not become the session's last score. Values exact in float32.
-  const score = (endS: number, value: number, level: number): FatigueScored => ({
-    event_id: uuidFrom('spec', 'score', sessionId, endS),
-    tenant_id: plan.tenantId,
-    session_id: sessionId,
-    ts: at(endS),
-    window_start_ts: at(endS - 60),
-    window_end_ts: at(endS),
-    score: value,
-    level,
-    components: { ocular: 0.75, driving: 0.5, eeg: null, reaction: 0.25, yawn: 0 },
-    features: {
-      perclos: 0.125,
-      long_blink_share: 0.5,
-      sdlp_m: 0.25,
-      lane_departures: 1,
-      eeg_ratio: null,
-      eeg_ratio_z: null,
-      lapses: 2,
-      yawns: 0,
-    },
-    baseline_ready: false,
-    model_version: 'fatigue-v1',
-  });
+  // Every column filled (no null but eeg), so the row check below sees each one mapped.
+  const score = (endS: number, value: number, level: number) =>
+    buildScore({
+      tenant_id: plan.tenantId,
+      session_id: sessionId,
+      ts: at(endS),
+      score: value,
+      level,
+      components: { ocular: 0.75, driving: 0.5, eeg: null, reaction: 0.25, yawn: 0 },
+      features: { perclos: 0.125, long_blink_share: 0.5, sdlp_m: 0.25, lane_departures: 1, lapses: 2 },
+    });
   const scores = [score(10, 42.5, 0), score(15, 71.25, 2), score(20, 60.5, 2), score(25, 55, 1), score(5, 80, 2)];
 
   // Alerts: a microsleep raised, escalated, acknowledged and cleared; a drowsy alert left active.
@@ -162,19 +140,10 @@ describe('read models (Kafka → PostgreSQL)', () => {
   }
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 8 });
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
+    fx = await pipelineFixture(config, { poolMax: 8 });
+    ({ pool, publisher } = fx);
   });
-  afterAll(async () => {
-    await publisher?.disconnect();
-    await pool?.end();
-    await db?.drop();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   it('projects every stream: each event once, duplicates in the topic included', async () => {
     expect(game.length).toBeGreaterThan(0);

@@ -5,7 +5,8 @@ import { eventually, testConfig, testLogger } from '../test/support/env';
 import { createTestDatabase } from '../test/support/postgres';
 import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
 import { migrate } from '../core/migrate';
-import { Publisher } from '../producers/publisher';
+import type { Publisher } from '../producers/publisher';
+import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
 import { sessionEvents } from '../producers/simulator/session';
 import type { EegBandPower, FaceFrame, SessionEvent, VehicleFrame } from '../schemas/types';
 import type { TopicKey, ValueOf } from '../schemas/catalogue';
@@ -18,8 +19,7 @@ import { isoOf, type ProjectedRecord, type ReadModel } from './model';
 describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transaction)', () => {
   const config = testConfig();
   const log = testLogger();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let fx: PipelineFixture;
   let pool: Pool;
   let publisher: Publisher;
   const startTs = Date.UTC(2026, 0, 1, 8);
@@ -32,19 +32,10 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
     new ProjectionRunner(model, { kafka: fx.kafka, pool, serde: fx.serde, topics: fx.topics, log, groupPrefix });
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
+    fx = await pipelineFixture(config);
+    ({ pool, publisher } = fx);
   });
-  afterAll(async () => {
-    await publisher?.disconnect();
-    await pool?.end();
-    await db?.drop();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   const sessionRow = async () =>
     (

@@ -1,50 +1,20 @@
-import type { AlertEvent, FatigueScored } from '../../schemas/types';
+import { buildAlert, buildScore } from '../../test/support/build';
 import { Tally, compareModels, formatComparison } from './summary';
 
 const T0 = Date.UTC(2026, 4, 4, 6);
-const score = (session: string, end: number, value: number, level: number, model: string): FatigueScored => ({
-  event_id: `e-${session}-${end}-${model}`,
-  tenant_id: 't',
-  session_id: session,
-  ts: T0 + end * 1000,
-  window_start_ts: T0 + (end - 60) * 1000,
-  window_end_ts: T0 + end * 1000,
-  score: value,
-  level,
-  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0, yawn: 0 },
-  features: {
-    perclos: 0.1,
-    long_blink_share: 0,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 0,
-    yawns: 0,
-  },
-  baseline_ready: false,
-  model_version: model,
-});
-const raised = (session: string, reason: 'drowsy' | 'severe' | 'microsleep'): AlertEvent => ({
-  event_id: `a-${session}-${reason}`,
-  tenant_id: 't',
-  session_id: session,
-  ts: T0,
-  event: {
-    type: 'AlertRaised',
+const score = (session: string, end: number, value: number, level: number, model: string) =>
+  buildScore({ session_id: session, ts: T0 + end * 1000, score: value, level, model_version: model });
+const raised = (session: string, reason: 'drowsy' | 'severe' | 'microsleep') =>
+  buildAlert('AlertRaised', {
+    session_id: session,
+    ts: T0,
     alert_id: `${session}-${reason}`,
     level: reason === 'drowsy' ? 1 : 2,
     reason,
     score: 50,
-  },
-});
-const cleared = (session: string): AlertEvent => ({
-  event_id: `c-${session}`,
-  tenant_id: 't',
-  session_id: session,
-  ts: T0,
-  event: { type: 'AlertCleared', alert_id: `${session}-drowsy`, reason: 'recovered' },
-});
+  });
+const cleared = (session: string) =>
+  buildAlert('AlertCleared', { session_id: session, ts: T0, alert_id: `${session}-drowsy`, reason: 'recovered' });
 
 describe('rescore comparison', () => {
   const live = new Tally('live');

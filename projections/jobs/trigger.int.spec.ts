@@ -6,7 +6,8 @@ import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/sta
 import { migrate } from '../../core/migrate';
 import { QUEUE } from '../../core/jobs';
 import { Publisher } from '../../producers/publisher';
-import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/types';
+import type { AlertEvent, SessionEvent } from '../../schemas/types';
+import { buildScore } from '../../test/support/build';
 import { ProjectionRunner } from '../runner';
 import { readModels } from '../index';
 import { startJobsWorker, type JobsWorker } from './worker';
@@ -33,28 +34,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
   const at = (s: number) => T0 + s * 1000;
   const env = { tenant_id: 'acme', session_id: `s-${randomUUID()}` };
-  const score = (s: number, value: number, level: number): FatigueScored => ({
-    ...env,
-    event_id: randomUUID(),
-    ts: at(s),
-    window_start_ts: at(s - 60),
-    window_end_ts: at(s),
-    score: value,
-    level,
-    components: { ocular: 0.5, driving: null, eeg: null, reaction: null, yawn: null },
-    features: {
-      perclos: 0.25,
-      long_blink_share: null,
-      sdlp_m: null,
-      lane_departures: 0,
-      eeg_ratio: null,
-      eeg_ratio_z: null,
-      lapses: 0,
-      yawns: 0,
-    },
-    baseline_ready: false,
-    model_version: 'fatigue-v1',
-  });
+  const score = (s: number, value: number, level: number) => buildScore({ ...env, ts: at(s), score: value, level });
   const alert = (s: number, event: AlertEvent['event']): AlertEvent => ({
     ...env,
     event_id: randomUUID(),

@@ -1,13 +1,12 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
-import { migrate } from '../../core/migrate';
-import { Publisher } from '../../producers/publisher';
+import { pipelineFixture, type PipelineFixture } from '../../test/support/pipeline';
+import type { Publisher } from '../../producers/publisher';
 import { sessionEvents } from '../../producers/simulator/session';
 import { alertIdOf, uuidFrom } from '../../processors/fatigue/ids';
 import type { TopicKey } from '../../schemas/catalogue';
-import type { AlertEvent, AlertEventKind, FatigueScored } from '../../schemas/types';
+import type { AlertEvent, AlertEventKind } from '../../schemas/types';
+import { buildScore } from '../../test/support/build';
 import { ProjectionRunner } from '../runner';
 import { readModels } from '../index';
 import { rebuildProjection, type RebuildProgress } from './rebuild';
@@ -23,8 +22,7 @@ import { projectionPositions } from './positions';
 describe('projections rebuild (Kafka → shadow schema → swap)', () => {
   const config = testConfig();
   const log = testLogger();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let fx: PipelineFixture;
   let pool: Pool;
   let publisher: Publisher;
   let runners: ProjectionRunner[] = [];
@@ -44,29 +42,16 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
   const sessionId = simulated[0]!.event.session_id;
   const at = (s: number) => startTs + s * 1000;
 
-  const score = (endS: number, value: number, level: number): FatigueScored => ({
-    event_id: uuidFrom('rebuild-spec', 'score', sessionId, endS),
-    tenant_id: 'tenant-r',
-    session_id: sessionId,
-    ts: at(endS),
-    window_start_ts: at(endS - 60),
-    window_end_ts: at(endS),
-    score: value,
-    level,
-    components: { ocular: 0.75, driving: 0.5, eeg: null, reaction: 0.25, yawn: 0 },
-    features: {
-      perclos: 0.125,
-      long_blink_share: 0.5,
-      sdlp_m: 0.25,
-      lane_departures: 1,
-      eeg_ratio: null,
-      eeg_ratio_z: null,
-      lapses: 2,
-      yawns: 0,
-    },
-    baseline_ready: false,
-    model_version: 'fatigue-v1',
-  });
+  const score = (endS: number, value: number, level: number) =>
+    buildScore({
+      tenant_id: 'tenant-r',
+      session_id: sessionId,
+      ts: at(endS),
+      score: value,
+      level,
+      components: { ocular: 0.75, driving: 0.5, eeg: null, reaction: 0.25, yawn: 0 },
+      features: { perclos: 0.125, long_blink_share: 0.5, sdlp_m: 0.25, lane_departures: 1, lapses: 2 },
+    });
   const scores = [score(10, 42.5, 0), score(15, 71.25, 2), score(20, 60.5, 2), score(5, 80, 2)];
   const microsleep = alertIdOf('fatigue-v1', sessionId, 'microsleep', at(12));
   const alert = (s: number, event: AlertEventKind): AlertEvent => ({
@@ -123,13 +108,8 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
   let reference: Record<string, string>;
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 12 });
-    pool.on('error', () => {}); // idle clients cut by the database's drop at the end
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
+    fx = await pipelineFixture(config, { poolMax: 12, ignoreIdleClientErrors: true });
+    ({ pool, publisher } = fx);
     for (const topic of ['sessions', 'eeg', 'face', 'vehicle', 'game'] as TopicKey[]) {
       const events = simulated.filter((e) => e.topic === topic).map((e) => e.event);
       await publisher.publish(topic as 'eeg', events as never);
@@ -154,9 +134,6 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
   });
   afterAll(async () => {
     await Promise.all(runners.map((r) => r.stop()));
-    await publisher?.disconnect();
-    await pool?.end();
-    await db?.drop();
     await fx?.close();
   });
 

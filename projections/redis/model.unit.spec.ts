@@ -1,5 +1,6 @@
 import { f32, projectRedis, redisKeys, type RedisModelOptions } from './model';
-import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/types';
+import type { SessionEvent } from '../../schemas/types';
+import { buildAlert, buildScore } from '../../test/support/build';
 import type { TopicKey } from '../../schemas/catalogue';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
@@ -23,40 +24,30 @@ const ended: SessionEvent = {
   ts: T0 + 90_000,
   event: { type: 'SessionEnded', reason: 'COMPLETED' },
 };
-const scored: FatigueScored = {
+const scored = buildScore({
   ...base,
   event_id: 'e-score',
   ts: T0 + 65_000,
-  window_start_ts: T0 + 5_000,
-  window_end_ts: T0 + 65_000,
   score: Math.fround(71.3),
   level: 2,
   components: { ocular: Math.fround(0.7), driving: null, eeg: null, reaction: 0, yawn: 0 },
-  features: {
-    perclos: 0.1,
-    long_blink_share: null,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 0,
-    yawns: 0,
-  },
-  baseline_ready: false,
-  model_version: 'fatigue-v1',
-};
-const raised: AlertEvent = {
+});
+const raised = buildAlert('AlertRaised', {
   ...base,
   event_id: 'e-alert',
   ts: T0 + 65_000,
-  event: { type: 'AlertRaised', alert_id: 'a1', level: 2, reason: 'severe', score: Math.fround(71.3) },
-};
-const acked: AlertEvent = {
+  alert_id: 'a1',
+  level: 2,
+  reason: 'severe',
+  score: Math.fround(71.3),
+});
+const acked = buildAlert('AlertAcknowledged', {
   ...base,
   event_id: 'e-ack',
   ts: T0 + 70_000,
-  event: { type: 'AlertAcknowledged', alert_id: 'a1', acknowledged_by: 'ops' },
-};
+  alert_id: 'a1',
+  acknowledged_by: 'ops',
+});
 const rec = (topic: TopicKey, value: unknown, offset = 0) => ({ topic, partition: 0, offset: String(offset), value });
 
 describe('redis read model', () => {

@@ -8,6 +8,7 @@ import { migrate } from '../../core/migrate';
 import { Publisher } from '../../producers/publisher';
 import { uuidFrom } from '../../processors/fatigue/ids';
 import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
+import { buildScore } from '../../test/support/build';
 import { RedisProjectionRunner } from './runner';
 import { projectRedis, redisKeys, type RedisModelOptions } from './model';
 import { redisScripts } from './scripts';
@@ -30,29 +31,9 @@ const endedOf = (session: string, s: number): SessionEvent => ({
   ts: at(s),
   event: { type: 'SessionEnded', reason: 'COMPLETED' },
 });
-const scoreOf = (session: string, endS: number, score: number, level: number): FatigueScored => ({
-  event_id: uuidFrom('spec', 'score', session, endS),
-  tenant_id: TENANT,
-  session_id: session,
-  ts: at(endS),
-  window_start_ts: at(endS - 60),
-  window_end_ts: at(endS),
-  score,
-  level,
-  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
-  features: {
-    perclos: 0.125,
-    long_blink_share: null,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 0,
-    yawns: 0,
-  },
-  baseline_ready: true,
-  model_version: 'fatigue-v1',
-});
+const components = { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 };
+const scoreOf = (session: string, endS: number, score: number, level: number) =>
+  buildScore({ tenant_id: TENANT, session_id: session, ts: at(endS), score, level, components });
 const alertOf = (session: string, s: number, event: AlertEventKind): AlertEvent => ({
   event_id: uuidFrom('spec', 'alert', event.alert_id, event.type, s),
   tenant_id: TENANT,
@@ -141,7 +122,7 @@ describe('redis read model scripts (against Redis)', () => {
       score: '60.5',
       level: '2',
       window_start_ts: String(at(-40)),
-      components: JSON.stringify({ ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 }),
+      components: JSON.stringify(components),
       model_version: 'fatigue-v1',
       event_id: scoreOf('s1', 20, 60.5, 2).event_id,
     });

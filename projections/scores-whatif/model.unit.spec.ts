@@ -1,32 +1,11 @@
-import type { FatigueScored } from '../../schemas/types';
+import { buildScore } from '../../test/support/build';
 import { columnValues } from '../columns';
 import { scoreColumns } from '../scores/model';
 import { scoresWhatIfModel } from './model';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
-const scored = (model: string, score: number): FatigueScored => ({
-  event_id: '00000000-0000-4000-8000-000000000065',
-  tenant_id: 't',
-  session_id: 's1',
-  ts: T0 + 65_000,
-  window_start_ts: T0 + 5_000,
-  window_end_ts: T0 + 65_000,
-  score,
-  level: 0,
-  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
-  features: {
-    perclos: 0.1,
-    long_blink_share: 0.2,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 1,
-    yawns: 0,
-  },
-  baseline_ready: false,
-  model_version: model,
-});
+const scored = (model: string, score: number) =>
+  buildScore({ session_id: 's1', ts: T0 + 65_000, score, model_version: model });
 
 describe('what-if scores read model', () => {
   const events = [scored('fatigue-v1', 42.5), scored('fatigue-v1-sensitive', 51)];

@@ -1,30 +1,16 @@
 import { scoresModel } from './model';
-import type { FatigueScored } from '../../schemas/types';
+import { buildScore } from '../../test/support/build';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
-const scored = (session: string, windowEnd: number, score: number, level: number): FatigueScored => ({
-  event_id: `00000000-0000-4000-8000-0000000${String(windowEnd).padStart(5, '0')}`,
-  tenant_id: 't',
-  session_id: session,
-  ts: T0 + windowEnd * 1000,
-  window_start_ts: T0 + (windowEnd - 60) * 1000,
-  window_end_ts: T0 + windowEnd * 1000,
-  score,
-  level,
-  components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
-  features: {
-    perclos: 0.1,
-    long_blink_share: 0.2,
-    sdlp_m: null,
-    lane_departures: 0,
-    eeg_ratio: null,
-    eeg_ratio_z: null,
-    lapses: 1,
-    yawns: 0,
-  },
-  baseline_ready: false,
-  model_version: 'fatigue-v1',
-});
+const scored = (session: string, windowEnd: number, score: number, level: number) =>
+  buildScore({
+    tenant_id: 't',
+    session_id: session,
+    ts: T0 + windowEnd * 1000,
+    score,
+    level,
+    components: { ocular: 0.5, driving: null, eeg: null, reaction: 0.25, yawn: 0 },
+  });
 
 describe('scores read model', () => {
   const events = [scored('s1', 65, 42.5, 0), scored('s2', 65, 71, 2)];
