@@ -35,6 +35,10 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const CONTROL_RE =
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Cheap pre-check: most strings hold neither a control character nor a surrogate at all. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const SUSPECT_RE = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
+const hasControl = (v: string): boolean => SUSPECT_RE.test(v) && CONTROL_RE.test(v);
 
 /** 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z: any device time outside is a broken clock or a unit error. */
 export const TS_MIN = Date.UTC(2000, 0, 1);
@@ -69,7 +73,7 @@ const identifier = (name: string, min: number, max: number): Rule => {
 const text = (max: number, min = 1): Rule => ({
   name: 'text',
   text: `${min}-${max} characters, no control characters`,
-  ok: (v) => typeof v === 'string' && v.length >= min && v.length <= max && !CONTROL_RE.test(v),
+  ok: (v) => typeof v === 'string' && v.length >= min && v.length <= max && !hasControl(v),
 });
 
 export const R = {
@@ -203,38 +207,75 @@ export const ruleTable: Record<TopicKey, Record<string, Rule>> = {
   alertsWhatIf: topicRules.alerts,
 };
 
-/** Every value at `path` in `value`, with its concrete JSON path (`channels.2.quality`). */
-function valuesAt(value: unknown, path: string): { field: string; v: unknown }[] {
-  let found: { field: string; v: unknown }[] = [{ field: '', v: value }];
-  for (const seg of path.split('.')) {
-    const arr = seg.endsWith('[]');
-    const name = arr ? seg.slice(0, -2) : seg;
-    const next: { field: string; v: unknown }[] = [];
-    for (const { field, v } of found) {
-      if (typeof v !== 'object' || v === null || !Object.hasOwn(v, name)) continue;
-      const child = (v as Record<string, unknown>)[name];
-      const at = field ? `${field}.${name}` : name;
-      if (arr) {
-        if (Array.isArray(child)) child.forEach((c, i) => next.push({ field: `${at}.${i}`, v: c }));
-      } else next.push({ field: at, v: child });
-    }
-    found = next;
-  }
-  return found;
+/** A rule-table path split once into its segments (`channels[].quality` → channels (array), quality). */
+interface CompiledPath {
+  segs: { name: string; arr: boolean }[];
+  rule: Rule;
 }
 
-/** Strings anywhere that break the free-text rule (control characters, over TEXT_MAX). */
-function badStrings(v: unknown, field: string, out: Violation[], depth = 0): void {
-  if (out.length >= 20 || depth > 8) return;
+const compiled = new Map<TopicKey, CompiledPath[]>();
+
+function compiledOf(key: TopicKey): CompiledPath[] {
+  let c = compiled.get(key);
+  if (!c) {
+    c = Object.entries(ruleTable[key]).map(([path, rule]) => ({
+      rule,
+      segs: path.split('.').map((seg) => ({ name: seg.replace(/\[\]$/, ''), arr: seg.endsWith('[]') })),
+    }));
+    compiled.set(key, c);
+  }
+  return c;
+}
+
+/**
+ * Checks every value at a compiled path. The hot path allocates nothing for a good event: the JSON
+ * path (`channels.2.quality`) is built from `trail` only when a value breaks the rule.
+ */
+function checkPath(v: unknown, c: CompiledPath, i: number, trail: (string | number)[], out: Violation[]): void {
+  if (i === c.segs.length) {
+    if (v === null || v === undefined || c.rule.ok(v)) return;
+    out.push({ field: trail.join('.'), rule: c.rule.name, message: `must be ${c.rule.text}, got ${preview(v)}` });
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  const seg = c.segs[i]!;
+  if (!Object.hasOwn(v, seg.name)) return;
+  const child = (v as Record<string, unknown>)[seg.name];
+  trail.push(seg.name);
+  if (!seg.arr) checkPath(child, c, i + 1, trail, out);
+  else if (Array.isArray(child)) {
+    for (let k = 0; k < child.length; k++) {
+      trail.push(k);
+      checkPath(child[k], c, i + 1, trail, out);
+      trail.pop();
+    }
+  }
+  trail.pop();
+}
+
+/** Strings anywhere that break the free-text rule (control characters, over TEXT_MAX), non-finite numbers. */
+function badStrings(v: unknown, trail: (string | number)[], out: Violation[]): void {
+  if (out.length >= 20 || trail.length > 8) return;
+  const field = () => (trail.length ? trail.join('.') : '(value)');
   if (typeof v === 'string') {
-    if (v.length > TEXT_MAX || CONTROL_RE.test(v))
-      out.push({ field: field || '(value)', rule: 'text', message: `must be ${R.freeText.text}` });
+    if (v.length > TEXT_MAX || hasControl(v))
+      out.push({ field: field(), rule: 'text', message: `must be ${R.freeText.text}` });
   } else if (typeof v === 'number') {
-    if (!Number.isFinite(v))
-      out.push({ field: field || '(value)', rule: 'finite', message: 'must be a finite number' });
-  } else if (Array.isArray(v)) v.forEach((x, i) => badStrings(x, field ? `${field}.${i}` : String(i), out, depth + 1));
-  else if (typeof v === 'object' && v !== null)
-    for (const [k, x] of Object.entries(v)) badStrings(x, field ? `${field}.${k}` : k, out, depth + 1);
+    if (!Number.isFinite(v)) out.push({ field: field(), rule: 'finite', message: 'must be a finite number' });
+  } else if (Array.isArray(v)) {
+    for (let k = 0; k < v.length; k++) {
+      trail.push(k);
+      badStrings(v[k], trail, out);
+      trail.pop();
+    }
+  } else if (typeof v === 'object' && v !== null) {
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      trail.push(k);
+      badStrings((v as Record<string, unknown>)[k], trail, out);
+      trail.pop();
+    }
+  }
 }
 
 const preview = (v: unknown): string => {
@@ -251,13 +292,9 @@ export function violationsOf(key: TopicKey, value: unknown): Violation[] {
   if (typeof value !== 'object' || value === null) {
     return [{ field: '(value)', rule: 'object', message: 'must be an object' }];
   }
-  for (const [path, rule] of Object.entries(ruleTable[key])) {
-    for (const { field, v } of valuesAt(value, path)) {
-      if (v === null || v === undefined || rule.ok(v)) continue;
-      out.push({ field, rule: rule.name, message: `must be ${rule.text}, got ${preview(v)}` });
-    }
-  }
-  if (out.length === 0) badStrings(value, '', out);
+  const trail: (string | number)[] = [];
+  for (const c of compiledOf(key)) checkPath(value, c, 0, trail, out);
+  if (out.length === 0) badStrings(value, trail, out);
   return out;
 }
 
