@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger';
 import { messageOf } from '../core/errors';
 
 /**
- * Redis reads of the API never fail a request (DESIGN section 6): a command that errors or does not
+ * Redis reads of the API never fail a request (docs/design.md §6): a command that errors or does not
  * answer within `timeoutMs` yields `undefined`, and the caller reads PostgreSQL instead.
  */
 export async function softRedis<T>(

@@ -4,7 +4,7 @@ import type { Pool } from './db';
 import { VigilError, messageOf } from './errors';
 
 /**
- * API keys (DESIGN section 7): each maps to one tenant and one role. Shared by the ingest gateway
+ * API keys (docs/design.md §7): each maps to one tenant and one role. Shared by the ingest gateway
  * (role `device`) and the query API (`reader`, `admin`).
  *
  * Format: `vgl_<key_id>_<secret>`: `key_id` is 12 alphanumeric characters (public, the row's id, safe to

@@ -3,7 +3,7 @@ import type { Logger } from './logger';
 import type { VigilError } from './errors';
 
 /**
- * Dead letters (DESIGN section 3, `<prefix>.dlq.v1`): the original key and value bytes untouched, and
+ * Dead letters (docs/design.md §2, `<prefix>.dlq.v1`): the original key and value bytes untouched, and
  * headers naming where the record came from and why it was refused, so it can be inspected and
  * replayed. Only non-retriable errors are dead-lettered; transient ones are retried.
  */

@@ -25,7 +25,7 @@ function contextOf(headers: IHeaders | undefined): SpanContext | undefined {
 
 /**
  * Runs `fn` (a consumer's work on one batch) inside a span that continues the trace of the batch's
- * first record carrying a `traceparent` and links the others' (DESIGN section 8: each consumer
+ * first record carrying a `traceparent` and links the others' (docs/design.md §8: each consumer
  * continues or links). kafkajs's instrumentation gives eachBatch consumers only a new root span with
  * links; with this, a low-rate record (a score, an alert) is projected inside its own trace, and the
  * database or Redis calls of `fn` are children of that span.

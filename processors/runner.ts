@@ -26,7 +26,7 @@ import type { Emission, KeyedProcessor } from './keyed';
 
 /**
  * Runs a KeyedProcessor over its co-partitioned input topics with exactly-once semantics
- * (DESIGN section 4):
+ * (docs/design.md §4):
  * - one consumer group, read_committed, with the co-partitioning assignor: this member owns
  *   partition p of every input topic;
  * - per owned partition p, one transactional producer with the stable id `<group>.p<p>`; creating it

@@ -42,7 +42,7 @@ export function unnestOf<E>(columns: readonly Column<E>[], from = 1): string {
  */
 export const SESSION_LOCK_ORDER = 'session_id COLLATE "C", tenant_id COLLATE "C"';
 
-/** The envelope columns every telemetry table starts with (DESIGN section 3). */
+/** The envelope columns every telemetry table starts with (docs/design.md §2). */
 export interface Telemetry {
   event_id: string;
   ts: number;

@@ -12,7 +12,7 @@ import type {
 } from './types';
 
 /**
- * The event catalogue (DESIGN section 3): each topic's name suffix, its Avro schema file and the
+ * The event catalogue (docs/design.md §2): each topic's name suffix, its Avro schema file and the
  * TypeScript shape of its values. Topic names are `<prefix>.<suffix>` (prefix `vigil` in production,
  * unique per test); subjects follow TopicNameStrategy: `<topic>-value`.
  */

@@ -6,7 +6,7 @@ import { runVigil, startVigil, type VigilProcess } from './support/processes';
 import { sessionEvents, sessionIdOf } from '../producers/simulator/session';
 
 /**
- * One trace from device to dashboard (DESIGN section 8), read back from the local Zipkin: gateway,
+ * One trace from device to dashboard (docs/design.md §8), read back from the local Zipkin: gateway,
  * processor, projection worker and API as separate `dist/main.js` processes exporting spans. One
  * event POSTed through the gateway closes a window; its trace holds the gateway's HTTP and Kafka spans,
  * the processor's span for that record, and the projections applying the score it caused. An API read

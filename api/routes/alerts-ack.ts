@@ -103,7 +103,7 @@ async function findAlert(deps: AlertAckDeps, tenantId: string, alertId: string):
 }
 
 /**
- * `POST /v1/alerts/:id/ack`: acknowledging is a command (DESIGN section 3). The API checks the alert
+ * `POST /v1/alerts/:id/ack`: acknowledging is a command (docs/design.md §2). The API checks the alert
  * exists for the caller's tenant and is not cleared, then appends `AcknowledgeAlert` to the commands
  * topic (Avro, key = session_id, the request's `traceparent` in the headers) and answers 202 with the
  * command's id. The fatigue processor, the alerts topic's one writer, turns it into AlertAcknowledged;

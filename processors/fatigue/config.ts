@@ -1,5 +1,5 @@
 /**
- * The fatigue model `fatigue-v1` (DESIGN section 5): every constant of the model in one versioned,
+ * The fatigue model `fatigue-v1` (docs/design.md §5): every constant of the model in one versioned,
  * frozen object. A new model is a new object with a new `model_version`; the scores record which one
  * produced them, so analysts can re-score history with another version side by side.
  *
@@ -8,7 +8,7 @@
 export interface FatigueModelConfig {
   readonly model_version: string;
 
-  // ── windows and event time (DESIGN sections 4 and 5) ──
+  // ── windows and event time (docs/design.md §4 and §5) ──
   /** Trailing window scored at each hop. */
   readonly windowMs: number;
   /** One score per hop; window ends are aligned to multiples of the hop in epoch ms. */
@@ -117,54 +117,54 @@ export interface FatigueModelConfig {
 export const fatigueV1: FatigueModelConfig = Object.freeze({
   model_version: 'fatigue-v1',
 
-  // DESIGN section 5: "Scores every 5 s of event time over the trailing 60 s window".
+  // docs/design.md §5: "Scores every 5 s of event time over the trailing 60 s window".
   windowMs: 60_000,
   hopMs: 5_000,
-  // DESIGN section 4: watermark = max ts seen − allowed lateness (2 s).
+  // docs/design.md §4: watermark = max ts seen − allowed lateness (2 s).
   allowedLatenessMs: 2_000,
-  // DESIGN section 5: "missing when its stream was silent for the last 10 s of the window".
+  // docs/design.md §5: "missing when its stream was silent for the last 10 s of the window".
   silenceMs: 10_000,
-  // DESIGN section 4: "an idle session is flushed and evicted after a configurable time"; 5 min default.
+  // docs/design.md §4: "an idle session is flushed and evicted after a configurable time"; 5 min default.
   idleEvictMs: 5 * 60_000,
 
-  // DESIGN section 5: "Baseline: the first 5 minutes of each session (event time)".
+  // docs/design.md §5: "Baseline: the first 5 minutes of each session (event time)".
   baselineMs: 5 * 60_000,
   // Our guards (not in DESIGN): a personal baseline needs some data, else the defaults stay in use.
   baselineMinFaceMs: 30_000, // 10 % of the baseline period with a visible face
   baselineMinSdlpSamples: 100, // 10 s of lane offsets at 10 Hz above 40 km/h
   baselineMinEegFrames: 100, // 10 s of good EEG at ~10 frames/s
 
-  // DESIGN section 5, weights of the table: ocular .40, driving .25, eeg .20, reaction .10, yawn .05.
+  // docs/design.md §5, weights of the table: ocular .40, driving .25, eeg .20, reaction .10, yawn .05.
   weights: Object.freeze({ ocular: 0.4, driving: 0.25, eeg: 0.2, reaction: 0.1, yawn: 0.05 }),
   // Wierwille 1994 / Dinges 1998: PERCLOS P80 = share of time with the eyelid >= 80 % closed.
   eyeClosedThreshold: 0.8,
-  // DESIGN section 5: "Pb default 0.06"; 0.12 is the drowsy reference where the term saturates.
+  // docs/design.md §5: "Pb default 0.06"; 0.12 is the drowsy reference where the term saturates.
   perclosBaselineDefault: 0.06,
   perclosReference: 0.12,
   // Our guard: a personal baseline at or above the drowsy reference would flip the sign of the term.
   perclosBaselineMax: 0.1,
-  // DESIGN section 5: ocular = 0.7 * PERCLOS term + 0.3 * long-blink term.
+  // docs/design.md §5: ocular = 0.7 * PERCLOS term + 0.3 * long-blink term.
   perclosWeight: 0.7,
   longBlinkWeight: 0.3,
   // Anund 2017: long blink > 0.15 s; DESIGN: closures of 0.15-1 s (1 s and more is a microsleep).
   longBlinkMinMs: 150,
   longBlinkMaxMs: 1_000,
-  // DESIGN section 5: clamp(longShare / 0.5).
+  // docs/design.md §5: clamp(longShare / 0.5).
   longBlinkShareReference: 0.5,
   // Our choice: 2.5 frame periods at 10 fps; camera drop-outs count neither as closed nor as open.
   maxFrameGapMs: 250,
 
-  // SDLP literature / DESIGN section 5: std-dev of lane_offset_m while speed > 40 km/h.
+  // SDLP literature / docs/design.md §5: std-dev of lane_offset_m while speed > 40 km/h.
   sdlpMinSpeedKmh: 40,
-  // DESIGN section 5: "b default 0.20 m", scale /0.10.
+  // docs/design.md §5: "b default 0.20 m", scale /0.10.
   sdlpBaselineDefaultM: 0.2,
   sdlpScaleM: 0.1,
   // Our guard: 1 s of lane offsets at 10 Hz before an SDLP means anything.
   sdlpMinSamples: 10,
-  // DESIGN section 5: "+ 0.5 per departure, capped at 1".
+  // docs/design.md §5: "+ 0.5 per departure, capped at 1".
   departureWeight: 0.5,
 
-  // Jap 2009 (theta+alpha)/beta; DESIGN section 5: frames with quality >= 0.5, clamp(z / 3).
+  // Jap 2009 (theta+alpha)/beta; docs/design.md §5: frames with quality >= 0.5, clamp(z / 3).
   eegMinQuality: 0.5,
   eegZScale: 3,
   eegStdFloor: 0.01, // our guard, ~1 % of a typical r of 1-2
@@ -173,24 +173,24 @@ export const fatigueV1: FatigueModelConfig = Object.freeze({
   lapseMs: 500,
   lapseScale: 3,
 
-  // DESIGN section 5: yawns = rising edges of mouth_open >= 0.6 held >= 1.5 s; clamp(yawns / 3).
+  // docs/design.md §5: yawns = rising edges of mouth_open >= 0.6 held >= 1.5 s; clamp(yawns / 3).
   yawnMouthThreshold: 0.6,
   yawnMinMs: 1_500,
   yawnScale: 3,
 
-  // DESIGN section 5: level 1 (drowsy, ~KSS 7): enter >= 50 for 30 s, leave < 35 for 60 s;
+  // docs/design.md §5: level 1 (drowsy, ~KSS 7): enter >= 50 for 30 s, leave < 35 for 60 s;
   // level 2 (severe, ~KSS >= 8, EU 2021/1341 DDAW must warn): enter >= 70 for 15 s, leave < 55 for 120 s.
   level1: Object.freeze({ enter: 50, enterForMs: 30_000, leave: 35, leaveForMs: 60_000 }),
   level2: Object.freeze({ enter: 70, enterForMs: 15_000, leave: 55, leaveForMs: 120_000 }),
 
-  // DESIGN section 5: "an eye closure >= 1 s raises a level-2 alert at once".
+  // docs/design.md §5: "an eye closure >= 1 s raises a level-2 alert at once".
   microsleepMs: 1_000,
   // Our choice: the microsleep alert clears 60 s (one window) after the last microsleep ended.
   microsleepClearMs: 60_000,
-  // DESIGN section 5: "face lost for >= 5 s while speed > 10 km/h raises a level-1 alert".
+  // docs/design.md §5: "face lost for >= 5 s while speed > 10 km/h raises a level-1 alert".
   faceLostMs: 5_000,
   faceLostMinSpeedKmh: 10,
-  // DESIGN section 5: "an unacknowledged level-2 alert escalates every 30 s".
+  // docs/design.md §5: "an unacknowledged level-2 alert escalates every 30 s".
   escalateEveryMs: 30_000,
 } satisfies FatigueModelConfig);
 

@@ -16,7 +16,7 @@ export function uuidFrom(...parts: readonly (string | number)[]): string {
 const NS = 'vigil/fatigue';
 
 /**
- * DESIGN section 5: an alert's id derives from (session, reason, start time). The model version is
+ * docs/design.md §5: an alert's id derives from (session, reason, start time). The model version is
  * part of the seed too, so re-scoring history with another model never collides with this one's alerts.
  */
 export const alertIdOf = (modelVersion: string, sessionId: string, reason: string, startTs: number): string =>

@@ -1,5 +1,5 @@
 /**
- * The fatigue processor's public API (model `fatigue-v1`, DESIGN section 5). Pure: the runner owns
+ * The fatigue processor's public API (model `fatigue-v1`, docs/design.md §5). Pure: the runner owns
  * Kafka, the changelog and the late topic, and calls only what is exported here. Per session:
  *
  *   const state = snapshot ? deserializeState(snapshot) : initialState(sessionId);

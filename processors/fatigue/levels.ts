@@ -1,7 +1,7 @@
 import type { FatigueModelConfig } from './config';
 
 /**
- * Level hysteresis of DESIGN section 5, driven by the score series (one score per window end, in
+ * Level hysteresis of docs/design.md §5, driven by the score series (one score per window end, in
  * event time). A condition "score >= 50 for 30 s" holds at window end E when every score from the
  * window ending at E − 30 s through E met it (seven consecutive scores with a 5 s hop): we track,
  * per threshold, the window end at which the current run of scores meeting it started.

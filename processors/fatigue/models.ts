@@ -3,7 +3,7 @@ import { configProblems, fatigueV1, type FatigueModelConfig } from './config';
 
 /**
  * The fatigue models an analyst can pick by name (`vigil rescore --model <version>`). `fatigue-v1` is
- * the live model (DESIGN section 5); the others are alternatives to compare against it on history.
+ * the live model (docs/design.md §5); the others are alternatives to compare against it on history.
  * Each is a frozen config with its own `model_version`, so its scores and alert ids never collide
  * with another model's (ids hash the model version).
  */

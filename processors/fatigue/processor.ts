@@ -37,7 +37,7 @@ import {
 } from './state';
 
 /**
- * The fatigue processor (DESIGN sections 4, 5 and 9): pure and deterministic. No clock, no I/O, no
+ * The fatigue processor (docs/design.md §4 and §5): pure and deterministic. No clock, no I/O, no
  * randomness: time is the events' `ts`, ids are hashes, so a replay of the same inputs gives
  * byte-identical outputs.
  *
@@ -143,7 +143,7 @@ export function step(state: FatigueState, input: FatigueInput, config: FatigueMo
   return { state, outputs: out };
 }
 
-/** DESIGN section 9 `decide(input, state) -> events[]`: the outputs of one input; `state` is not touched. */
+/** `decide(input, state) -> events[]`, the pure shape of a processor: the outputs of one input; `state` is not touched. */
 export function decide(
   input: FatigueInput,
   state: FatigueState,
@@ -152,7 +152,7 @@ export function decide(
   return step(cloneState(state), input, config).outputs;
 }
 
-/** DESIGN section 9 `evolve(state, event)`: the state after one input, as a new object. */
+/** `evolve(state, event)`, the pure shape of a processor: the state after one input, as a new object. */
 export function evolve(state: FatigueState, input: FatigueInput, config: FatigueModelConfig = fatigueV1): FatigueState {
   return step(cloneState(state), input, config).state;
 }

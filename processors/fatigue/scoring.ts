@@ -2,7 +2,7 @@ import type { FatigueComponents } from '../../schemas/types';
 import type { FatigueModelConfig } from './config';
 
 /**
- * The sub-score formulas of DESIGN section 5, one pure function per row of the table. Inputs are
+ * The sub-score formulas of docs/design.md §5, one pure function per row of the table. Inputs are
  * window features; outputs are 0..1. A feature that could not be measured (null) contributes 0 to
  * its term; whether the whole component is present is decided by the window (silence rule).
  */

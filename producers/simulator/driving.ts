@@ -6,7 +6,7 @@ import { Rng } from './random';
 // Math bound once per module: see `f32` in common.ts.
 const { PI, abs, exp, floor, max, min, round, sign, sqrt } = Math;
 
-/** Vehicle frames per second (DESIGN section 3: ~10/s). */
+/** Vehicle frames per second (docs/design.md §2: ~10/s). */
 export const VEHICLE_HZ = 10;
 const DT_S = 1 / VEHICLE_HZ;
 /** The game reports a lane departure when |lane_offset_m| exceeds this, once per excursion. */

@@ -5,7 +5,7 @@ import { Rng } from './random';
 // Math bound once per module: see `f32` in common.ts.
 const { exp, floor, round } = Math;
 
-/** EEG epochs per second (DESIGN section 3: ~10/s). */
+/** EEG epochs per second (docs/design.md §2: ~10/s). */
 export const EEG_HZ = 10;
 const CHANNELS = ['Fz', 'Cz', 'Pz', 'O1'] as const;
 /** Share of epochs with a movement or electrode artefact on one channel (low quality, delta burst). */

@@ -5,7 +5,7 @@ import { Rng } from './random';
 // Math bound once per module: see `f32` in common.ts.
 const { PI, exp, floor, log, max, min, round, sin } = Math;
 
-/** Camera frames per second (DESIGN section 3: 10-30/s). */
+/** Camera frames per second (docs/design.md §2: 10-30/s). */
 export const FACE_HZ = 15;
 const DT_S = 1 / FACE_HZ;
 
@@ -14,7 +14,7 @@ const DT_S = 1 / FACE_HZ;
  * 0.82 and its ramps below 0.78, so sampled frames see exactly the blink's closed time.
  */
 export const CLOSED = 0.8;
-/** A yawn holds mouth_open at or above this for 1.5-4 s (DESIGN section 5). */
+/** A yawn holds mouth_open at or above this for 1.5-4 s (docs/design.md §5). */
 export const YAWN_OPEN = 0.6;
 
 /** Microsleep eyelid ramps (ms): closing before the episode, opening after it. */

@@ -4,7 +4,7 @@ import type { ProjectedRecord } from '../model';
 import type { RedisScriptName } from './scripts';
 
 /**
- * The Redis read model (DESIGN section 6): what dashboards read without touching PostgreSQL, from
+ * The Redis read model (docs/design.md §6): what dashboards read without touching PostgreSQL, from
  * `sessions.v1`, `fatigue.scores.v1` and `fatigue.alerts.v1`. Keys, under the prefix `p` (the topic
  * prefix: `vigil` in production):
  *

@@ -61,7 +61,7 @@ export interface ReportInput {
 }
 
 /**
- * Nominal frame rates per device (DESIGN section 3 and the simulator): EEG band powers 10/s, face
+ * Nominal frame rates per device (docs/design.md §2 and the simulator): EEG band powers 10/s, face
  * frames 15/s (cameras send 10-30/s; 15 is what the simulator and the reference camera send),
  * vehicle frames 10/s.
  */

@@ -3,7 +3,7 @@ import { QUEUE } from '../../core/jobs';
 import type { JobHandler } from '../jobs/handler';
 
 /**
- * Retention on plain PostgreSQL (DESIGN section 6): raw telemetry is kept 90 days, scores and alert
+ * Retention on plain PostgreSQL (docs/design.md §6): raw telemetry is kept 90 days, scores and alert
  * events 365 days; the `sessions`, `alerts` state and `session_reports` stay. On TimescaleDB the
  * retention policies of migration 0005 drop whole chunks, so this job does nothing there.
  *
