@@ -3,14 +3,14 @@ import type { Pool } from '../core/db';
 import { inTransaction } from '../core/db';
 import type { AvroSerde } from '../core/serde';
 import type { Logger } from '../core/logger';
-import { VigilError, isVigilError, messageOf } from '../core/errors';
+import { VigilError, messageOf } from '../core/errors';
 import { deadLetterRefusals, type Refusal } from '../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../core/data-error';
 import { SessionOwners } from '../core/session-owners';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { ProjectedRecord, ReadModel } from './model';
 import { inBatchSpan } from '../core/trace-batch';
-import { byAppendTime, screen } from './screen';
+import { admit } from './screen';
 import type { TsWindow } from '../schemas/rules';
 
 /**
@@ -45,7 +45,8 @@ export class ProjectionRunner {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly byName: Map<string, TopicKey>;
-  private readonly owners: SessionOwners;
+  /** What `admit` needs: the serde, the shared session owners, the ts window. */
+  private readonly screening: Parameters<typeof admit>[0];
   /** Records applied (not counting redeliveries dropped by the checkpoint). */
   applied = 0;
 
@@ -63,7 +64,7 @@ export class ProjectionRunner {
     });
     this.producer = deps.kafka.producer({ idempotent: true });
     this.byName = new Map(model.topics.map((k) => [deps.topics[k], k]));
-    this.owners = new SessionOwners(deps.pool);
+    this.screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
   }
 
   async start(): Promise<void> {
@@ -116,28 +117,16 @@ export class ProjectionRunner {
     if (done >= next) return this.markDone(batch.lastOffset(), resolveOffset, commitOffsetsIfNecessary); // redelivered batch
 
     const messageAt = new Map(batch.messages.map((m) => [m.offset, m]));
-    const decoded: ProjectedRecord[] = [];
-    const refused: Refusal[] = [];
-    for (const message of batch.messages) {
-      if (BigInt(message.offset) < done) continue; // applied before: a redelivery
-      try {
-        const { value } = await this.deps.serde.decode(message.value);
-        decoded.push({ topic: key, partition: batch.partition, offset: message.offset, value });
-      } catch (err) {
-        if (isVigilError(err) && !err.retriable) refused.push({ message, phase: 'decode', err });
-        else throw err; // transient: kafkajs retries the batch
-      }
-    }
-    // Screening (rule table, session ownership): refused records never reach the model.
-    const screened = await screen(
-      this.owners,
-      key,
-      decoded,
-      (r) => r.value,
-      byAppendTime(this.deps.tsWindow, messageAt),
-    );
-    for (const r of screened.refused)
-      refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
+    // Decoding and screening (rule table, ts window, session ownership): refused records never reach
+    // the model. Records before the checkpoint were applied before: a redelivery.
+    const fresh = batch.messages.filter((m) => BigInt(m.offset) >= done);
+    const { good, refused } = await admit(this.screening, key, fresh);
+    const records: ProjectedRecord[] = good.map((a) => ({
+      topic: key,
+      partition: batch.partition,
+      offset: a.message.offset,
+      value: a.value,
+    }));
 
     const attributes = {
       'messaging.destination.name': batch.topic,
@@ -145,22 +134,14 @@ export class ProjectionRunner {
     };
     const applied = await inBatchSpan(`project ${this.model.name}`, batch.messages, attributes, async () => {
       try {
-        return await this.applyInTransaction(
-          batch.topic,
-          batch.partition,
-          screened.good,
-          refused,
-          next,
-          messageAt,
-          false,
-        );
+        return await this.applyInTransaction(batch.topic, batch.partition, records, refused, next, messageAt, false);
       } catch (err) {
         if (!isDataError(err)) throw err; // transient (connection, serialization, deadlock): retried whole
         this.deps.log.warn(
           { projection: this.model.name, topic: batch.topic, partition: batch.partition, err: messageOf(err) },
           'batch failed with a data error; splitting it to find the offending records',
         );
-        return this.applyInTransaction(batch.topic, batch.partition, screened.good, refused, next, messageAt, true);
+        return this.applyInTransaction(batch.topic, batch.partition, records, refused, next, messageAt, true);
       }
     });
     this.applied += applied;

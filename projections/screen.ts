@@ -1,6 +1,8 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { SessionOwners } from '../core/session-owners';
-import { VigilError } from '../core/errors';
+import { VigilError, isVigilError } from '../core/errors';
+import type { Refusal } from '../core/dlq';
+import type { AvroSerde } from '../core/serde';
 import { ruleError, tsWindowViolation, type TsWindow } from '../schemas/rules';
 import type { TopicKey } from '../schemas/catalogue';
 import { isExternalInput } from '../schemas/topics';
@@ -78,10 +80,41 @@ export async function screen<R>(
   return { good, refused };
 }
 
-/** `screen`'s time option for records found by offset among their batch's messages (append time = `timestamp`). */
-export function byAppendTime(
-  window: TsWindow | undefined,
-  messageAt: ReadonlyMap<string, KafkaMessage>,
-): { window: TsWindow; appendTsOf: (r: { offset: string }) => number } | undefined {
-  return window && { window, appendTsOf: (r) => Number(messageAt.get(r.offset)!.timestamp) };
+/** A record that passed decoding and the screen, with the Kafka message it came from. */
+export interface Admitted {
+  message: KafkaMessage;
+  value: unknown;
+}
+
+/**
+ * The step every projection consumer (PostgreSQL and Redis runners, jobs trigger) and the rebuild
+ * take before applying a batch: decode each message (undecodable: refused in phase `decode`), then
+ * `screen` (refused in phase `validate`), the ts window against each message's append time. Errors
+ * that may pass on a retry (registry, database) are thrown: the caller's batch is fetched again.
+ */
+export async function admit(
+  deps: { serde: AvroSerde; owners: Pick<SessionOwners, 'claim'>; tsWindow?: TsWindow },
+  key: TopicKey,
+  messages: readonly KafkaMessage[],
+): Promise<{ good: Admitted[]; refused: Refusal[] }> {
+  const decoded: Admitted[] = [];
+  const refused: Refusal[] = [];
+  for (const message of messages) {
+    try {
+      const { value } = deps.serde.decodeKnown(message.value) ?? (await deps.serde.decode(message.value));
+      decoded.push({ message, value });
+    } catch (err) {
+      if (!isVigilError(err) || err.retriable) throw err;
+      refused.push({ message, phase: 'decode', err });
+    }
+  }
+  const screened = await screen(
+    deps.owners,
+    key,
+    decoded,
+    (r) => r.value,
+    deps.tsWindow && { window: deps.tsWindow, appendTsOf: (r) => Number(r.message.timestamp) },
+  );
+  for (const r of screened.refused) refused.push({ message: r.record.message, phase: 'validate', err: r.err });
+  return { good: screened.good, refused };
 }

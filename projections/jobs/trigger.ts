@@ -1,16 +1,16 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Pool } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { enqueue, type PgBoss } from '../../core/jobs';
-import { VigilError, isVigilError, messageOf } from '../../core/errors';
-import { deadLetterRefusals, type Refusal } from '../../core/dlq';
+import { VigilError, messageOf } from '../../core/errors';
+import { deadLetterRefusals } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
 import type { TopicNames } from '../../schemas/catalogue';
 import type { TsWindow } from '../../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
-import { screen } from '../screen';
+import { admit } from '../screen';
 
 export interface JobTriggerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
@@ -42,7 +42,8 @@ export class JobTrigger {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly byName: Map<string, TriggerTopic>;
-  private readonly owners: SessionOwners;
+  /** What `admit` needs: the serde, the shared session owners, the ts window. */
+  private readonly screening: Parameters<typeof admit>[0];
   /** Job requests enqueued so far (duplicates included: pg-boss drops those). */
   requested = 0;
 
@@ -59,7 +60,7 @@ export class JobTrigger {
     });
     this.producer = deps.kafka.producer({ idempotent: true });
     this.byName = new Map(TRIGGER_TOPICS.map((k) => [deps.topics[k], k]));
-    this.owners = new SessionOwners(deps.pool);
+    this.screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
   }
 
   async start(): Promise<void> {
@@ -87,28 +88,10 @@ export class JobTrigger {
   private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
     if (batch.messages.length === 0 || isStale()) return;
     const key = this.byName.get(batch.topic)!;
-    const decoded: { message: KafkaMessage; value: unknown }[] = [];
-    const refused: Refusal[] = [];
-    for (const message of batch.messages) {
-      try {
-        const { value } = await this.deps.serde.decode(message.value);
-        decoded.push({ message, value });
-      } catch (err) {
-        if (!isVigilError(err) || err.retriable) throw err; // transient: kafkajs retries the batch
-        refused.push({ message, phase: 'decode', err });
-      }
-    }
     // Screening decides whether a job is made: a SessionEnded naming another tenant's session, or
     // breaking the rule table, asks for no report (nor an alert event for a webhook).
-    const screened = await screen(
-      this.owners,
-      key,
-      decoded,
-      (r) => r.value,
-      this.deps.tsWindow && { window: this.deps.tsWindow, appendTsOf: (r) => Number(r.message.timestamp) },
-    );
-    for (const r of screened.refused) refused.push({ message: r.record.message, phase: 'validate', err: r.err });
-    const asks = screened.good.map((r) => ({ message: r.message, requests: jobRequestsOf(key, r.value) }));
+    const { good, refused } = await admit(this.screening, key, batch.messages);
+    const asks = good.map((r) => ({ message: r.message, requests: jobRequestsOf(key, r.value) }));
     const requests = asks.flatMap((a) => a.requests);
     try {
       await enqueue(this.deps.boss, requests);

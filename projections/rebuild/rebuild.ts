@@ -7,7 +7,7 @@ import { VigilError } from '../../core/errors';
 import { SessionOwners } from '../../core/session-owners';
 import { findOffenders } from '../../core/data-error';
 import type { TsWindow } from '../../schemas/rules';
-import { byAppendTime, screen } from '../screen';
+import { admit } from '../screen';
 import { readRanges, type PartitionRange } from '../../core/read-range';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import { readModels } from '../index';
@@ -135,7 +135,7 @@ export async function rebuildProjection(
   const keyOf = new Map<string, TopicKey>(model.topics.map((k) => [deps.topics[k], k]));
   const tables = model.writes.tables.map((t) => t.name);
   const stats = { applied: 0, undecodable: 0, refused: 0, dataErrors: 0 };
-  const owners = new SessionOwners(deps.pool);
+  const screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
   const progress = (phase: RebuildProgress['phase'], planned: number) =>
     opts.onProgress?.({ phase, applied: stats.applied, planned });
 
@@ -165,29 +165,20 @@ export async function rebuildProjection(
 
       /** Decodes a batch and runs the model's statements in the shadow, on `c` (inside its transaction). */
       const apply = async (c: PoolClient, topic: string, partition: number, messages: KafkaMessage[]) => {
-        const records: ProjectedRecord[] = [];
-        for (const m of messages) {
-          try {
-            const { value } = deps.serde.decodeKnown(m.value) ?? (await deps.serde.decode(m.value));
-            records.push({ topic: keyOf.get(topic)!, partition, offset: m.offset, value });
-          } catch (err) {
-            if (err instanceof VigilError && !err.retriable) stats.undecodable += 1;
-            else throw err;
-          }
-        }
-        // The live runner's screen: the same owners (session_owners is never rebuilt), rules and window.
-        const messageAt = new Map(messages.map((m) => [m.offset, m]));
-        const screened = await screen(
-          owners,
-          keyOf.get(topic)!,
-          records,
-          (r) => r.value,
-          byAppendTime(deps.tsWindow, messageAt),
-        );
-        stats.refused += screened.refused.length;
+        // The live runners' decoding and screen: the same owners (session_owners is never rebuilt),
+        // rules and window; what they dead-lettered is skipped here.
+        const key = keyOf.get(topic)!;
+        const { good, refused } = await admit(screening, key, messages);
+        for (const r of refused) stats[r.phase === 'decode' ? 'undecodable' : 'refused'] += 1;
+        const records: ProjectedRecord[] = good.map((g) => ({
+          topic: key,
+          partition,
+          offset: g.message.offset,
+          value: g.value,
+        }));
         await c.query(searchPathSql(shadow));
         // Data errors (the live runner dead-lettered those records): found by splitting in savepoints.
-        const offenders = await findOffenders(screened.good, async (part) => {
+        const offenders = await findOffenders(records, async (part) => {
           await c.query('SAVEPOINT vigil_part');
           try {
             for (const s of model.project(part)) await c.query(s.text, s.values);
@@ -199,7 +190,7 @@ export async function rebuildProjection(
           }
         });
         stats.dataErrors += offenders.length;
-        stats.applied += screened.good.length - offenders.length;
+        stats.applied += records.length - offenders.length;
       };
 
       /** Replays every partition from `mine` to `to` in the shadow, one transaction per batch. */

@@ -3,7 +3,7 @@ import type { Pool } from '../../core/db';
 import type { Redis } from '../../core/redis';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
-import { VigilError, isVigilError, messageOf } from '../../core/errors';
+import { VigilError, messageOf } from '../../core/errors';
 import { deadLetterRefusals, type Refusal } from '../../core/dlq';
 import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
 import { SessionOwners } from '../../core/session-owners';
@@ -20,7 +20,7 @@ import {
 } from './model';
 import { redisScripts } from './scripts';
 import { inBatchSpan } from '../../core/trace-batch';
-import { byAppendTime, screen } from '../screen';
+import { admit } from '../screen';
 
 /**
  * Applies the Redis read model from Kafka (`read_committed`), one batch per topic-partition:
@@ -66,7 +66,8 @@ export class RedisProjectionRunner {
   private readonly byName: Map<string, TopicKey>;
   private readonly options: RedisModelOptions;
   private readonly checkpointKey: string;
-  private readonly owners: SessionOwners;
+  /** What `admit` needs: the serde, the shared session owners, the ts window. */
+  private readonly screening: Parameters<typeof admit>[0];
   /** Records applied (not counting redeliveries dropped by the checkpoint). */
   applied = 0;
 
@@ -82,7 +83,7 @@ export class RedisProjectionRunner {
     this.byName = new Map(redisTopics.map((k) => [deps.topics[k], k]));
     this.options = { ...defaultRedisModelOptions, ...deps.options, prefix: deps.keyPrefix ?? deps.groupPrefix };
     this.checkpointKey = redisKeys(this.options.prefix).checkpoints(REDIS_PROJECTION);
-    this.owners = new SessionOwners(deps.pool);
+    this.screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
     for (const [name, s] of Object.entries(redisScripts)) {
       if (!(commandOf(name) in deps.redis)) deps.redis.defineCommand(commandOf(name), s);
     }
@@ -126,29 +127,16 @@ export class RedisProjectionRunner {
     const done = await this.checkpoint(field);
     if (done < next) {
       const messageAt = new Map(batch.messages.map((m) => [m.offset, m]));
-      const decoded: ProjectedRecord[] = [];
-      const refused: Refusal[] = [];
-      for (const message of batch.messages) {
-        if (BigInt(message.offset) < done) continue;
-        try {
-          const { value } = await this.deps.serde.decode(message.value);
-          decoded.push({ topic: key, partition: batch.partition, offset: message.offset, value });
-        } catch (err) {
-          if (!isVigilError(err) || err.retriable) throw err; // transient: kafkajs retries the batch
-          refused.push({ message, phase: 'decode', err });
-        }
-      }
-      // Screening (rule table, session ownership): refused records never reach the model.
-      const screened = await screen(
-        this.owners,
-        key,
-        decoded,
-        (r) => r.value,
-        byAppendTime(this.deps.tsWindow, messageAt),
-      );
-      for (const r of screened.refused) {
-        refused.push({ message: messageAt.get(r.record.offset)!, phase: 'validate', err: r.err });
-      }
+      // Decoding and screening (rule table, ts window, session ownership): refused records never
+      // reach the model. Records before the checkpoint were applied before: a redelivery.
+      const fresh = batch.messages.filter((m) => BigInt(m.offset) >= done);
+      const { good, refused } = await admit(this.screening, key, fresh);
+      const records: ProjectedRecord[] = good.map((a) => ({
+        topic: key,
+        partition: batch.partition,
+        offset: a.message.offset,
+        value: a.value,
+      }));
       const attributes = {
         'messaging.destination.name': batch.topic,
         'messaging.destination.partition.id': batch.partition,
@@ -156,7 +144,7 @@ export class RedisProjectionRunner {
       await inBatchSpan(`project ${REDIS_PROJECTION}`, batch.messages, attributes, async () => {
         let bad = 0;
         try {
-          await this.apply(projectRedis(screened.good, this.options));
+          await this.apply(projectRedis(records, this.options));
         } catch (err) {
           if (!isDataError(err)) throw err; // connection errors: the batch is retried whole
           this.deps.log.warn(
@@ -164,7 +152,7 @@ export class RedisProjectionRunner {
             'batch failed with a data error; splitting it to find the offending records',
           );
           // Every script is guarded and idempotent, so re-running the parts that did apply is harmless.
-          const offenders = await findOffenders(screened.good, (part) => this.apply(projectRedis(part, this.options)), {
+          const offenders = await findOffenders(records, (part) => this.apply(projectRedis(part, this.options)), {
             knownBad: true,
           });
           bad = offenders.length;
@@ -179,7 +167,7 @@ export class RedisProjectionRunner {
         refused.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
         await this.deadLetter(batch.topic, batch.partition, refused);
         await this.deps.redis.hset(this.checkpointKey, field, next.toString());
-        this.applied += screened.good.length - bad;
+        this.applied += records.length - bad;
       });
     }
     resolveOffset(batch.lastOffset());
