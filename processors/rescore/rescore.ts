@@ -3,7 +3,7 @@ import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
 import { readRanges, readTopicRanges, type TopicPartitionRange } from '../../core/read-range';
-import { rangesOf } from '../../projections/replay/export';
+import { rangesOf } from '../../core/offset-ranges';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import type { AlertEvent, FatigueScored } from '../../schemas/types';
 import { modelByName } from '../fatigue/models';

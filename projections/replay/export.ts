@@ -1,11 +1,15 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { Partitioners, type Kafka, type KafkaMessage } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { AvroSerde } from '../../core/serde';
 import { VigilError } from '../../core/errors';
-import { readRanges, type PartitionRange } from '../../core/read-range';
+import { readRanges } from '../../core/read-range';
+import { rangesOf } from '../../core/offset-ranges';
 import { avroSchemaOf, topicKeys, type TopicKey, type TopicNames } from '../../schemas/catalogue';
 import { csvColumns, csvHeader, csvRow, ndjsonLine, wanted, type ExportFormat, type ExportedRecord } from './format';
+
+/** Re-exported for the rebuild (CLOCK_SKEW_MS) and a processor spec (partitionOfKey), which import them from here. */
+export { CLOCK_SKEW_MS, partitionOfKey } from '../../core/offset-ranges';
 
 export interface ExportDeps {
   kafka: Kafka;
@@ -38,14 +42,6 @@ export interface ExportResult {
   aborted: boolean;
 }
 
-/**
- * How far before `from` the scan starts, in record time: offsets-for-times looks at the time the
- * producer stamped on the record (Kafka CreateTime, the wall clock when it was sent), while `from` is
- * event time (the device clock). An event is published after it happened, so its record time is at
- * or after its `ts`; the margin covers device clocks running up to this much ahead of the producer's.
- */
-export const CLOCK_SKEW_MS = 60_000;
-
 /** The catalogue key of a topic given as a key or as its full name. */
 export function topicKeyOf(topics: TopicNames, topic: string): TopicKey {
   const key = topicKeys.find((k) => k === topic || topics[k] === topic);
@@ -56,59 +52,6 @@ export function topicKeyOf(topics: TopicNames, topic: string): TopicKey {
     );
   }
   return key;
-}
-
-/** The partition the producers put a session's events in: kafkajs's default (murmur2) partitioner on the key. */
-export function partitionOfKey(key: string, partitionCount: number): number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  return partitioner({
-    topic: '',
-    partitionMetadata: Array.from({ length: partitionCount }, (_, i) => ({
-      partitionId: i,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [0],
-      isr: [0],
-    })),
-    message: { key: Buffer.from(key, 'utf8'), value: null },
-  });
-}
-
-/**
- * Where to read: per partition, from the first offset whose record time is at or after `from` (minus
- * the clock margin; the first offset without `from`) to the end offset the partition has now, so the
- * export terminates however fast the topic grows. With `session`, only that session's partition.
- */
-export async function rangesOf(
-  kafka: Kafka,
-  topic: string,
-  opts: { from?: number; session?: string },
-): Promise<PartitionRange[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const starts =
-      opts.from === undefined
-        ? new Map(ends.map((e) => [e.partition, e.low]))
-        : new Map(
-            (await admin.fetchTopicOffsetsByTimestamp(topic, opts.from - CLOCK_SKEW_MS)).map((o) => [
-              o.partition,
-              o.offset,
-            ]),
-          );
-    const only = opts.session === undefined ? undefined : partitionOfKey(opts.session, ends.length);
-    return ends
-      .filter((e) => only === undefined || e.partition === only)
-      .map((e) => {
-        const start = BigInt(starts.get(e.partition) ?? e.low);
-        const low = BigInt(e.low);
-        return { partition: e.partition, from: (start < low ? low : start).toString(), to: e.high };
-      })
-      .sort((a, b) => a.partition - b.partition);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /**
