@@ -1,43 +1,91 @@
+import { buildChannel, buildEeg } from '../../test/support/build';
+import { readModelDb } from '../../test/support/read-model';
 import { eegModel } from './model';
-import type { EegBandPower } from '../../schemas/types';
 
-const frame = (seq: number): EegBandPower => ({
-  event_id: `00000000-0000-4000-8000-00000000000${seq}`,
-  tenant_id: 't',
-  session_id: 's1',
-  device_id: 'd',
-  seq,
-  ts: Date.UTC(2026, 0, 1) + seq * 100,
-  channels: [{ channel: 'Fz', delta_uv2: 1, theta_uv2: 2, alpha_uv2: 3, beta_uv2: 4, gamma_uv2: 5, quality: 0.9 }],
-});
+const T0 = Date.UTC(2026, 0, 1, 8);
+const iso = (ms: number) => new Date(T0 + ms).toISOString();
+const frame = (seq: number, overrides: Parameters<typeof buildEeg>[0] = {}) =>
+  buildEeg({ seq, ts: T0 + seq * 100, ...overrides });
 
-describe('eeg read model', () => {
-  it('turns a batch of any size into one multi-row statement with one array per column', () => {
-    const records = [1, 2, 3].map((seq) => ({
-      topic: 'eeg' as const,
-      partition: 0,
-      offset: String(seq),
-      value: frame(seq),
+describe('EEG read model: eeg_frames and the session’s EEG count and span', () => {
+  const db = readModelDb();
+  const frames = () =>
+    db.rows('SELECT tenant_id, session_id, device_id, seq, ts, channels FROM eeg_frames ORDER BY tenant_id, seq');
+
+  it('stores each frame’s channels as they came and counts it once, however often it is applied', async () => {
+    const two = [buildChannel({ channel: 'Fz' }), buildChannel({ channel: 'Pz', alpha_uv2: 12.5, quality: 0.5 })];
+    const events = [frame(1, { channels: two }), frame(2)];
+    const { once, twice } = await db.appliedTwice(eegModel, events, async () => ({
+      frames: await frames(),
+      sessions: await db.sessions(eegModel),
     }));
-    const statements = eegModel.project(records);
-    expect(statements).toHaveLength(1);
-    const [ids, ts, tenants, sessions, devices, seqs, channels] = statements[0]!.values as unknown[][];
-    expect(ids).toEqual(records.map((r) => r.value.event_id));
-    expect(ts).toEqual(['2026-01-01T00:00:00.100Z', '2026-01-01T00:00:00.200Z', '2026-01-01T00:00:00.300Z']);
-    expect([tenants, sessions, devices, seqs]).toEqual([
-      ['t', 't', 't'],
-      ['s1', 's1', 's1'],
-      ['d', 'd', 'd'],
-      [1, 2, 3],
+
+    const row = { tenant_id: 'tenant-a', session_id: 'session-0001', device_id: 'eeg-1' };
+    expect(once.frames).toEqual([
+      { ...row, seq: 1, ts: iso(100), channels: two },
+      { ...row, seq: 2, ts: iso(200), channels: [buildChannel()] },
     ]);
-    // jsonb travels as one JSON array text of the batch's documents (see columnValues).
-    expect(JSON.parse(channels as unknown as string)).toEqual(records.map((r) => r.value.channels));
-    expect(statements[0]!.text).toContain('ON CONFLICT DO NOTHING');
-    expect(statements[0]!.text).toContain('first_ts = LEAST(sessions.first_ts, EXCLUDED.first_ts)');
-    expect(statements[0]!.text).toContain('last_seen_at = GREATEST(sessions.last_seen_at, EXCLUDED.last_seen_at)');
+    expect(once.sessions).toEqual([
+      {
+        tenant_id: 'tenant-a',
+        session_id: 'session-0001',
+        eeg_frame_count: 2,
+        first_ts: iso(100),
+        last_ts: iso(200),
+        last_seen_at: iso(200),
+      },
+    ]);
+    expect(twice).toEqual(once);
   });
 
-  it('returns no statement for an empty batch', () => {
-    expect(eegModel.project([])).toEqual([]);
+  it('spans the earliest to the latest frame whether they come in one batch or in two, the later one first', async () => {
+    const early = [frame(1), frame(2)];
+    const late = [frame(3)];
+    await db.given(eegModel, late);
+    await db.given(eegModel, early);
+    const inTwo = { frames: await frames(), sessions: await db.sessions(eegModel) };
+
+    await db.clear();
+    await db.given(eegModel, [...early, ...late]);
+    expect({ frames: await frames(), sessions: await db.sessions(eegModel) }).toEqual(inTwo);
+    expect(inTwo.sessions).toEqual([
+      {
+        tenant_id: 'tenant-a',
+        session_id: 'session-0001',
+        eeg_frame_count: 3,
+        first_ts: iso(100),
+        last_ts: iso(300),
+        last_seen_at: iso(300),
+      },
+    ]);
+  });
+
+  it('keeps another tenant’s frames under the same session id out of this tenant’s rows, count and span', async () => {
+    await db.given(eegModel, [frame(1), frame(2)]);
+    const before = await db.rows(`SELECT * FROM eeg_frames WHERE tenant_id = 'tenant-a' ORDER BY seq`);
+
+    const other = frame(1, { tenant_id: 'tenant-b', ts: T0 + 50 });
+    await db.given(eegModel, [other]);
+    await db.given(eegModel, [other]);
+
+    expect(await db.rows(`SELECT * FROM eeg_frames WHERE tenant_id = 'tenant-a' ORDER BY seq`)).toEqual(before);
+    expect(await db.sessions(eegModel)).toEqual([
+      {
+        tenant_id: 'tenant-a',
+        session_id: 'session-0001',
+        eeg_frame_count: 2,
+        first_ts: iso(100),
+        last_ts: iso(200),
+        last_seen_at: iso(200),
+      },
+      {
+        tenant_id: 'tenant-b',
+        session_id: 'session-0001',
+        eeg_frame_count: 1,
+        first_ts: iso(50),
+        last_ts: iso(50),
+        last_seen_at: iso(50),
+      },
+    ]);
   });
 });

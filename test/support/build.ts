@@ -2,10 +2,18 @@ import { uuidFrom } from '../../processors/fatigue/ids';
 import type {
   AlertEvent,
   AlertEventKind,
+  ChannelPower,
+  EegBandPower,
   FaceFrame,
   FatigueComponents,
   FatigueFeatures,
   FatigueScored,
+  GameEvent,
+  GameEventKind,
+  SessionEvent,
+  SessionEnded,
+  SessionStarted,
+  VehicleFrame,
 } from '../../schemas/types';
 
 /**
@@ -119,5 +127,120 @@ export function buildFace(overrides: Partial<FaceFrame> = {}): FaceFrame {
       overrides.event_id ??
       uuidFrom('build', 'face', frame.tenant_id, frame.session_id, frame.device_id, frame.seq, frame.ts),
     ...frame,
+  };
+}
+
+/** One EEG channel's band powers: theta and alpha up, as in a drowsy driver; a good contact. */
+export function buildChannel(overrides: Partial<ChannelPower> = {}): ChannelPower {
+  return {
+    channel: 'Fz',
+    delta_uv2: 8,
+    theta_uv2: 6.5,
+    alpha_uv2: 4.25,
+    beta_uv2: 2.5,
+    gamma_uv2: 0.75,
+    quality: 0.875,
+    ...overrides,
+  };
+}
+
+/** An `EegBandPower` frame of one channel (`buildChannel`); `channels` given replaces the list. */
+export function buildEeg(overrides: Partial<EegBandPower> = {}): EegBandPower {
+  const frame: Omit<EegBandPower, 'event_id'> = {
+    tenant_id: BUILD_TENANT,
+    session_id: BUILD_SESSION,
+    ts: BUILD_TS,
+    device_id: 'eeg-1',
+    seq: 0,
+    channels: [buildChannel()],
+    ...overrides,
+  };
+  return {
+    event_id:
+      overrides.event_id ??
+      uuidFrom('build', 'eeg', frame.tenant_id, frame.session_id, frame.device_id, frame.seq, frame.ts),
+    ...frame,
+  };
+}
+
+/** A `VehicleFrame`: 80 km/h, a quarter metre right of the lane centre, steering slightly left. */
+export function buildVehicle(overrides: Partial<VehicleFrame> = {}): VehicleFrame {
+  const frame: Omit<VehicleFrame, 'event_id'> = {
+    tenant_id: BUILD_TENANT,
+    session_id: BUILD_SESSION,
+    ts: BUILD_TS,
+    device_id: 'vehicle-bus-1',
+    seq: 0,
+    speed_kmh: 80,
+    lane_offset_m: 0.25,
+    steering_deg: -1.5,
+    ...overrides,
+  };
+  return {
+    event_id:
+      overrides.event_id ??
+      uuidFrom('build', 'vehicle', frame.tenant_id, frame.session_id, frame.device_id, frame.seq, frame.ts),
+    ...frame,
+  };
+}
+
+type GameKind = GameEventKind['type'];
+type GameFields<K extends GameKind> = Omit<Extract<GameEventKind, { type: K }>, 'type'>;
+
+const gameDefaults: { [K in GameKind]: GameFields<K> } = {
+  LaneDeparture: { side: 'LEFT', lane_offset_m: -1.75 },
+  Collision: { object: 'cone', speed_kmh: 42 },
+  StimulusShown: { stimulus_id: 'stimulus-1' },
+  StimulusResponse: { stimulus_id: 'stimulus-1', reaction_ms: 312 },
+  StimulusMissed: { stimulus_id: 'stimulus-1', timeout_ms: 1500 },
+};
+
+/** Envelope, device and the kind's own fields in one flat object: `{ ts, seq, stimulus_id, reaction_ms }`. */
+export type GameOverrides<K extends GameKind> = Partial<Omit<GameEvent, 'event'>> & Partial<GameFields<K>>;
+
+/** A `GameEvent` of the given kind (`LaneDeparture`, `StimulusResponse`, ...). */
+export function buildGame<K extends GameKind>(kind: K, overrides: GameOverrides<K> = {}): GameEvent {
+  const {
+    event_id,
+    tenant_id = BUILD_TENANT,
+    session_id = BUILD_SESSION,
+    ts = BUILD_TS,
+    device_id = 'simulator-1',
+    seq = 0,
+    ...fields
+  } = overrides;
+  const event = { type: kind, ...gameDefaults[kind], ...fields } as unknown as GameEventKind;
+  return {
+    event_id: event_id ?? uuidFrom('build', 'game', tenant_id, session_id, device_id, seq, kind, ts),
+    tenant_id,
+    session_id,
+    ts,
+    device_id,
+    seq,
+    event,
+  };
+}
+
+type SessionKind = SessionEvent['event']['type'];
+type SessionFields<K extends SessionKind> = Omit<Extract<SessionStarted | SessionEnded, { type: K }>, 'type'>;
+
+const sessionDefaults: { [K in SessionKind]: SessionFields<K> } = {
+  SessionStarted: { driver_id: 'driver-1', vehicle_id: 'vehicle-1', devices: [{ device_id: 'cam-1', kind: 'CAMERA' }] },
+  SessionEnded: { reason: 'COMPLETED' },
+};
+
+/** Envelope and the kind's own fields in one flat object: `{ ts, driver_id }` or `{ ts, reason }`. */
+export type SessionOverrides<K extends SessionKind> = Partial<Envelope> & Partial<SessionFields<K>>;
+
+/** A `SessionEvent` of the given kind (`SessionStarted` or `SessionEnded`). */
+export function buildSession<K extends SessionKind>(kind: K, overrides: SessionOverrides<K> = {}): SessionEvent {
+  const { event_id, tenant_id = BUILD_TENANT, session_id = BUILD_SESSION, ts = BUILD_TS, ...fields } = overrides;
+  const event = { type: kind, ...sessionDefaults[kind], ...fields } as unknown as SessionEvent['event'];
+  return {
+    event_id: event_id ?? uuidFrom('build', 'session', tenant_id, session_id, kind, ts),
+    tenant_id,
+    session_id,
+    ts,
+    event,
   };
 }
