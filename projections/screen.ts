@@ -1,5 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { SessionOwners } from '../core/session-owners';
+import { SessionOwners } from '../core/session-owners';
+import type { Pool } from '../core/db';
+import type { Admission } from '../core/reactor';
 import { VigilError, isVigilError } from '../core/errors';
 import type { Refusal } from '../core/dlq';
 import type { AvroSerde } from '../core/serde';
@@ -81,10 +83,7 @@ export async function screen<R>(
 }
 
 /** A record that passed decoding and the screen, with the Kafka message it came from. */
-export interface Admitted {
-  message: KafkaMessage;
-  value: unknown;
-}
+type Admitted = Admission['good'][number];
 
 /**
  * The step every projection consumer (PostgreSQL and Redis runners, jobs trigger) and the rebuild
@@ -96,7 +95,7 @@ export async function admit(
   deps: { serde: AvroSerde; owners: Pick<SessionOwners, 'claim'>; tsWindow?: TsWindow },
   key: TopicKey,
   messages: readonly KafkaMessage[],
-): Promise<{ good: Admitted[]; refused: Refusal[] }> {
+): Promise<Admission> {
   const decoded: Admitted[] = [];
   const refused: Refusal[] = [];
   for (const message of messages) {
@@ -117,4 +116,13 @@ export async function admit(
   );
   for (const r of screened.refused) refused.push({ message: r.record.message, phase: 'validate', err: r.err });
   return { good: screened.good, refused };
+}
+
+/**
+ * `admit` bound to a consumer's dependencies, as core/reactor.ts takes it: the serde, the session
+ * owners (one cache per consumer, claims in PostgreSQL) and the ts window.
+ */
+export function admitWith(deps: { serde: AvroSerde; pool: Pool; tsWindow?: TsWindow }) {
+  const screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
+  return (key: TopicKey, messages: readonly KafkaMessage[]): Promise<Admission> => admit(screening, key, messages);
 }

@@ -1,16 +1,14 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Pool } from '../../core/db';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { enqueue, type PgBoss } from '../../core/jobs';
-import { VigilError, messageOf } from '../../core/errors';
-import { deadLetterRefusals } from '../../core/dlq';
-import { dataErrorMessage, findOffenders, isDataError } from '../../core/data-error';
-import { SessionOwners } from '../../core/session-owners';
+import { Reactor } from '../../core/reactor';
+import { kafkaOffsetsCheckpointer } from '../../core/checkpoint';
 import type { TopicNames } from '../../schemas/catalogue';
 import type { TsWindow } from '../../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
-import { admit } from '../screen';
+import { admitWith } from '../screen';
 
 export interface JobTriggerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
@@ -26,108 +24,52 @@ export interface JobTriggerDeps {
 }
 
 /**
- * Turns events into jobs: consumes the sessions and alerts topics (`read_committed`, consumer group
- * `<prefix>.jobs.trigger`), enqueues the jobs each batch asks for (`jobRequestsOf`) in one insert, and
- * only then commits the batch's offsets. A crash in between redelivers the batch and enqueues the same
- * deterministic job ids again, which pg-boss ignores: at-least-once enqueue, one job per event.
- * Undecodable records, records breaking the rule table and records naming a session another tenant
- * owns are dead-lettered with the reason and ask for no job (../screen.ts); a record whose jobs fail
- * to insert with a data error (SQLSTATE class 22/23) is found by splitting the batch and
- * dead-lettered (DATA_ERROR). Transient errors (database, registry) make kafkajs retry the batch.
+ * Turns events into jobs (docs/design.md §6): the core/reactor.ts loop with Kafka's committed offsets
+ * as checkpoint, group `<prefix>.jobs.trigger`, over the sessions and alerts topics. It enqueues the
+ * jobs each batch asks for (`jobRequestsOf`) in one insert, and only then commits the batch's offsets.
+ * A crash in between redelivers the batch and enqueues the same deterministic job ids again, which
+ * pg-boss ignores: at-least-once enqueue, one job per event. Screening decides whether a job is made:
+ * undecodable records, records breaking the rule table and records naming a session another tenant
+ * owns (a SessionEnded of another tenant's session asks for no report) are dead-lettered with the
+ * reason and ask for no job (../screen.ts); a record whose jobs fail to insert with a data error
+ * (SQLSTATE class 22/23) is found by splitting the batch and dead-lettered (DATA_ERROR). Transient
+ * errors (database, registry) retry the batch.
  *
  * A new consumer group starts at the topics' end unless `fromBeginning`: deploying the jobs worker does
  * not report every past session nor call webhooks with every past alert.
  */
 export class JobTrigger {
-  private readonly consumer: Consumer;
-  private readonly producer: Producer;
-  private readonly byName: Map<string, TriggerTopic>;
-  /** What `admit` needs: the serde, the shared session owners, the ts window. */
-  private readonly screening: Parameters<typeof admit>[0];
+  private readonly reactor: Reactor<TriggerTopic, void>;
   /** Job requests enqueued so far (duplicates included: pg-boss drops those). */
   requested = 0;
 
-  constructor(
-    private readonly deps: JobTriggerDeps,
-    private readonly opts: { fromBeginning?: boolean } = {},
-  ) {
-    this.consumer = deps.kafka.consumer({
+  constructor(deps: JobTriggerDeps, opts: { fromBeginning?: boolean } = {}) {
+    const requestsOf = (records: readonly { topic: TriggerTopic; value: unknown }[]) =>
+      records.flatMap((r) => jobRequestsOf(r.topic, r.value));
+    this.reactor = new Reactor<TriggerTopic, void>({
+      kafka: deps.kafka,
+      log: deps.log,
       groupId: `${deps.groupPrefix}.jobs.trigger`,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 2_000,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-    });
-    this.producer = deps.kafka.producer({ idempotent: true });
-    this.byName = new Map(TRIGGER_TOPICS.map((k) => [deps.topics[k], k]));
-    this.screening = { serde: deps.serde, owners: new SessionOwners(deps.pool), tsWindow: deps.tsWindow };
-  }
-
-  async start(): Promise<void> {
-    await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.byName.keys()], fromBeginning: !!this.opts.fromBeginning });
-    await this.consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: (p) => this.onBatch(p) });
-  }
-
-  /** Resolves once the consumer has joined its group (partitions assigned). */
-  joined(): Promise<void> {
-    return new Promise((resolve) => {
-      const off = this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-        off();
-        resolve();
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer.disconnect();
-    await this.producer.disconnect();
-  }
-
-  private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
-    if (batch.messages.length === 0 || isStale()) return;
-    const key = this.byName.get(batch.topic)!;
-    // Screening decides whether a job is made: a SessionEnded naming another tenant's session, or
-    // breaking the rule table, asks for no report (nor an alert event for a webhook).
-    const { good, refused } = await admit(this.screening, key, batch.messages);
-    const asks = good.map((r) => ({ message: r.message, requests: jobRequestsOf(key, r.value) }));
-    const requests = asks.flatMap((a) => a.requests);
-    try {
-      await enqueue(this.deps.boss, requests);
-    } catch (err) {
-      if (!isDataError(err)) throw err; // transient: kafkajs retries the batch
-      this.deps.log.warn(
-        { topic: batch.topic, partition: batch.partition, err: messageOf(err) },
-        'enqueue failed with a data error; splitting the batch to find the offending records',
-      );
-      // Job ids derive from event ids, so enqueuing a part again is ignored by pg-boss.
-      const offenders = await findOffenders(
-        asks.filter((a) => a.requests.length > 0),
-        (part) =>
-          enqueue(
-            this.deps.boss,
-            part.flatMap((a) => a.requests),
-          ),
-        { knownBad: true },
-      );
-      for (const o of offenders) {
-        const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
-        refused.push({ message: o.item.message, phase: 'project', err });
-      }
-    }
-    // Dead letters before the offsets that skip them are committed: a crash in between redelivers the
-    // batch and dead-letters them again (a duplicate dead letter at worst, never a lost one).
-    const to = {
-      producer: this.producer,
-      dlqTopic: this.deps.topics.dlq,
-      log: this.deps.log,
+      topics: new Map(TRIGGER_TOPICS.map((k) => [deps.topics[k], k])),
+      fromBeginning: !!opts.fromBeginning,
+      admit: admitWith(deps),
+      checkpointer: kafkaOffsetsCheckpointer,
+      // Job ids derive from event ids, so enqueuing a part of a split batch again is ignored by pg-boss.
+      apply: (_, records) => enqueue(deps.boss, requestsOf(records)),
+      onApplied: (records) => {
+        this.requested += requestsOf(records).length;
+      },
+      dlqTopic: deps.topics.dlq,
       consumer: 'jobs.trigger',
-    };
-    await deadLetterRefusals(to, batch.topic, batch.partition, refused);
-    this.requested += requests.length;
-    resolveOffset(batch.lastOffset());
-    await commitOffsetsIfNecessary();
-    await heartbeat();
+      spanName: 'trigger jobs',
+    });
+  }
+
+  start(): Promise<void> {
+    return this.reactor.start();
+  }
+
+  stop(): Promise<void> {
+    return this.reactor.stop();
   }
 }

@@ -1,0 +1,208 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from './logger';
+import type { Checkpointer } from './checkpoint';
+import { VigilError, messageOf } from './errors';
+import { deadLetterRefusals, type Refusal } from './dlq';
+import { dataErrorMessage, findOffenders, isDataError } from './data-error';
+import { inBatchSpan } from './trace-batch';
+
+/** A decoded record of one batch, as the handler gets it (`topic`: the consumer's own name for the topic). */
+export interface ReactorRecord<Key> {
+  topic: Key;
+  partition: number;
+  offset: string;
+  value: unknown;
+}
+
+/** What the decode-and-screen step answers: the records to apply, and the refused ones with why. */
+export interface Admission {
+  good: { message: KafkaMessage; value: unknown }[];
+  refused: Refusal[];
+}
+
+export interface ReactorOptions<Key, Scope> {
+  kafka: Kafka;
+  log: Logger;
+  groupId: string;
+  /** Topic name → the consumer's key for it. */
+  topics: ReadonlyMap<string, Key>;
+  /** Where a new consumer group starts: the topics' beginning, or their end. */
+  fromBeginning: boolean;
+  /**
+   * Decodes and screens a batch's messages. Refusals (non-retriable) are dead-lettered; a thrown
+   * error fails the batch, which is fetched again (a registry or database that cannot answer now).
+   */
+  admit(key: Key, messages: readonly KafkaMessage[]): Promise<Admission>;
+  checkpointer: Checkpointer<Scope>;
+  /**
+   * Applies records (one topic-partition, offset order) through `scope`. A data error
+   * (core/data-error.ts) makes the reactor split the batch to find the offending records; any other
+   * error fails the batch, which is fetched again.
+   */
+  apply(scope: Scope, records: readonly ReactorRecord<Key>[]): Promise<void>;
+  /** Called with the records of each batch once they are applied and checkpointed (offenders left out). */
+  onApplied?(records: readonly ReactorRecord<Key>[]): void;
+  dlqTopic: string;
+  /** Who refused, in the dead letters' `vigil.dlq.consumer` header and in logs (`projection.eeg`, `jobs.trigger`). */
+  consumer: string;
+  /** Name of the span each batch runs in (core/trace-batch.ts). */
+  spanName: string;
+}
+
+/** Topic-partitions one reactor applies at once, each batch in its own unit of work. */
+export const PARTITIONS_IN_PARALLEL = 4;
+
+/**
+ * The consume loop every projection consumer runs (PostgreSQL read models, the Redis read model, the
+ * jobs trigger), configured with a checkpointer (core/checkpoint.ts) and a handler. Per batch of one
+ * topic-partition:
+ * 1. read the checkpoint; a batch entirely below it is a redelivery and is skipped, and records below
+ *    it are dropped. The checkpoint is read BEFORE decoding: a redelivery costs no registry lookup and
+ *    no session-ownership claim, and decoding (which may wait on the registry) stays outside the
+ *    checkpointer's unit of work, so a PostgreSQL transaction holds its row lock only for the writes;
+ * 2. decode and screen (`admit`): refused records never reach the handler;
+ * 3. in the checkpointer's unit: apply the records, and on a data error run the unit again splitting
+ *    the batch until the offending records are found (DATA_ERROR, phase `project`); dead-letter every
+ *    refusal (one send, acknowledged by Kafka), then move the checkpoint past the batch. Dead letters
+ *    go out once the effects succeeded and before the checkpoint moves: a transient failure sends none,
+ *    a crash in between sends them again (a duplicate dead letter at worst, never a lost one);
+ * 4. resolve and commit the batch's Kafka offset (the checkpoint itself with Kafka offsets, a hint for
+ *    the next owner otherwise: on assignment the reactor seeks to the checkpointer's positions), heartbeat.
+ * Any other error fails the batch and kafkajs fetches it again: nothing transient is dead-lettered and
+ * nothing is skipped (docs/design.md §4). Consumption is `read_committed`, several partitions at once
+ * (batches of one partition stay in order); a killed member's partitions move after 10 s.
+ */
+export class Reactor<Key, Scope> {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  /** Records applied (not counting redeliveries dropped by the checkpoint, nor offenders). */
+  applied = 0;
+
+  constructor(private readonly o: ReactorOptions<Key, Scope>) {
+    this.consumer = o.kafka.consumer({
+      groupId: o.groupId,
+      // A killed member's partitions move after 10 s instead of kafkajs's default 30 s.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2_000,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    this.producer = o.kafka.producer({ idempotent: true });
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.o.topics.keys()], fromBeginning: this.o.fromBeginning });
+    const { positions } = this.o.checkpointer;
+    if (positions) {
+      this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+        positions(e.payload.memberAssignment)
+          .then((found) => found.forEach((p) => this.consumer.seek(p)))
+          .catch((err: unknown) =>
+            this.o.log.warn(
+              { err: messageOf(err), consumer: this.o.consumer },
+              'seek to checkpoint failed; relying on the in-batch check',
+            ),
+          );
+      });
+    }
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      // Partitions are independent (each has its own checkpoint, and a session's events all live in one
+      // partition): applying several at once keeps the consumer busy while one waits on its store.
+      partitionsConsumedConcurrently: PARTITIONS_IN_PARALLEL,
+      eachBatch: (p) => this.onBatch(p),
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+
+  private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
+    if (batch.messages.length === 0 || isStale()) return;
+    const { topic, partition } = batch;
+    const next = BigInt(batch.lastOffset()) + 1n;
+    const from = await this.o.checkpointer.read(topic, partition);
+    if (from < next) {
+      const key = this.o.topics.get(topic)!;
+      const fresh = batch.messages.filter((m) => BigInt(m.offset) >= from);
+      const { good, refused } = await this.o.admit(key, fresh);
+      const records = good.map((a) => ({ topic: key, partition, offset: a.message.offset, value: a.value }));
+      const attributes = { 'messaging.destination.name': topic, 'messaging.destination.partition.id': partition };
+      const pending = { topic, partition, from, next, records, refused, messages: batch.messages };
+      const applied = await inBatchSpan(this.o.spanName, batch.messages, attributes, () => this.applyOnce(pending));
+      this.applied += applied.length;
+      if (applied.length > 0) this.o.onApplied?.(applied);
+    }
+    resolveOffset(batch.lastOffset());
+    await commitOffsetsIfNecessary();
+    await heartbeat();
+  }
+
+  /** The batch in one unit of the checkpointer, split on a data error; answers the records applied. */
+  private async applyOnce(pending: Pending<Key>): Promise<readonly ReactorRecord<Key>[]> {
+    const { topic, partition, from, next } = pending;
+    const run = (split: boolean) =>
+      this.o.checkpointer.commit(topic, partition, { from, next }, (scope, checkpoint) =>
+        this.applyFrom(scope, checkpoint, split, pending),
+      );
+    try {
+      return (await run(false)) ?? [];
+    } catch (err) {
+      if (!isDataError(err)) throw err; // transient (connection, serialization, deadlock): retried whole
+      this.o.log.warn(
+        { consumer: this.o.consumer, topic, partition, err: messageOf(err) },
+        'batch failed with a data error; splitting it to find the offending records',
+      );
+      return (await run(true)) ?? [];
+    }
+  }
+
+  /** Inside the unit: applies the records at or past `checkpoint` (split: part by part), then dead-letters. */
+  private async applyFrom(
+    scope: Scope,
+    checkpoint: bigint,
+    split: boolean,
+    pending: Pending<Key>,
+  ): Promise<readonly ReactorRecord<Key>[]> {
+    const todo = pending.records.filter((r) => BigInt(r.offset) >= checkpoint);
+    const letters = pending.refused.filter((r) => BigInt(r.message.offset) >= checkpoint);
+    let applied = todo;
+    if (!split) await this.o.apply(scope, todo);
+    else {
+      const { isolate } = this.o.checkpointer;
+      const offenders = await findOffenders(
+        todo,
+        (part) => (isolate ? isolate(scope, () => this.o.apply(scope, part)) : this.o.apply(scope, part)),
+        { knownBad: true },
+      );
+      const bad = new Set(offenders.map((o) => o.item));
+      applied = todo.filter((r) => !bad.has(r));
+      const messageAt = new Map(pending.messages.map((m) => [m.offset, m]));
+      for (const o of offenders) {
+        const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
+        letters.push({ message: messageAt.get(o.item.offset)!, phase: 'project', err });
+      }
+    }
+    letters.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
+    const to = { producer: this.producer, dlqTopic: this.o.dlqTopic, log: this.o.log, consumer: this.o.consumer };
+    await deadLetterRefusals(to, pending.topic, pending.partition, letters);
+    return applied;
+  }
+}
+
+/** One batch on its way through the unit of work: what was read, decoded and refused before it. */
+interface Pending<Key> {
+  topic: string;
+  partition: number;
+  /** The checkpoint read before decoding, and the offset past the batch. */
+  from: bigint;
+  next: bigint;
+  records: readonly ReactorRecord<Key>[];
+  refused: readonly Refusal[];
+  messages: readonly KafkaMessage[];
+}
