@@ -139,7 +139,9 @@ export class Reactor<Key, Scope> {
       if (applied.length > 0) this.o.onApplied?.(applied);
     }
     resolveOffset(batch.lastOffset());
-    await commitOffsetsIfNecessary();
+    // Committed explicitly: with autoCommit off, kafkajs's `commitOffsetsIfNecessary()` without offsets
+    // commits nothing (it commits resolved offsets only on an auto-commit interval or threshold).
+    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }] });
     await heartbeat();
   }
 
