@@ -1,46 +1,61 @@
 import { buildScore } from '../../test/support/build';
-import { columnValues } from '../columns';
-import { scoreColumns } from '../scores/model';
+import { readModelDb } from '../../test/support/read-model';
 import { scoresWhatIfModel } from './model';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
-const scored = (model: string, score: number) =>
-  buildScore({ session_id: 's1', ts: T0 + 65_000, score, model_version: model });
+const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
+/** `model`'s what-if score of the window ending at +60 s. */
+const scored = (model: string, score: number, overrides: Parameters<typeof buildScore>[0] = {}) =>
+  buildScore({ ts: T0 + 60_000, score, model_version: model, ...overrides });
 
-describe('what-if scores read model', () => {
-  const events = [scored('fatigue-v1', 42.5), scored('fatigue-v1-sensitive', 51)];
-  const statements = scoresWhatIfModel.project(
-    events.map((value, i) => ({ topic: 'scoresWhatIf' as const, partition: 0, offset: String(i), value })),
-  );
-
-  it('reads the what-if topic only', () => {
-    expect(scoresWhatIfModel.topics).toEqual(['scoresWhatIf']);
-  });
-
-  it('inserts the batch into fatigue_scores_whatif with the live scores columns, one row per model of a window', () => {
-    expect(statements).toHaveLength(1);
-    const { text, values } = statements[0]!;
-    expect(text.split('\n')[0]).toBe(
-      'INSERT INTO fatigue_scores_whatif (session_id, ts, event_id, tenant_id, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, features, baseline_ready, model_version)',
+describe('what-if scores read model: fatigue_scores_whatif only', () => {
+  const db = readModelDb();
+  const whatIf = () =>
+    db.rows(
+      `SELECT model_version, tenant_id, session_id, ts, window_start_ts, score, level, ocular, features, baseline_ready
+       FROM fatigue_scores_whatif ORDER BY model_version, tenant_id, session_id, ts`,
     );
-    expect(text.endsWith('\nON CONFLICT DO NOTHING')).toBe(true);
-    // The live scores model's mapping, parameter for parameter.
-    expect(values).toEqual(columnValues(scoreColumns, events));
-    expect(values![0]).toEqual(['s1', 's1']);
-    expect(values![5]).toEqual([42.5, 51]);
-    expect(values![14]).toEqual(['fatigue-v1', 'fatigue-v1-sensitive']);
-  });
 
-  it('never writes the live scores table or the sessions status', () => {
-    expect(statements[0]!.text).not.toMatch(/fatigue_scores |fatigue_scores\(|sessions/);
-    expect(scoresWhatIfModel.writes).toEqual({
-      tables: [{ name: 'fatigue_scores_whatif', timeColumn: 'ts' }],
-      sessionColumns: [],
-      seed: [],
+  it('stores one row per model of a window, once however often a rescore is applied, and leaves the live scores and sessions alone', async () => {
+    const events = [scored('fatigue-v1', 42.5), scored('fatigue-v1-sensitive', 51, { level: 1 })];
+    const { once, twice } = await db.appliedTwice(scoresWhatIfModel, events, async () => ({
+      whatIf: await whatIf(),
+      live: await db.rows('SELECT * FROM fatigue_scores'),
+      sessions: await db.rows('SELECT * FROM sessions'),
+    }));
+
+    const row = {
+      tenant_id: 'tenant-a',
+      session_id: 'session-0001',
+      ts: iso(60),
+      window_start_ts: iso(0),
+      ocular: 0.5,
+      features: events[0]!.features,
+      baseline_ready: false,
+    };
+    expect(once).toEqual({
+      whatIf: [
+        { ...row, model_version: 'fatigue-v1', score: 42.5, level: 0 },
+        { ...row, model_version: 'fatigue-v1-sensitive', score: 51, level: 1 },
+      ],
+      live: [],
+      sessions: [],
     });
+    expect(twice).toEqual(once);
   });
 
-  it('makes no statement for an empty batch', () => {
-    expect(scoresWhatIfModel.project([])).toEqual([]);
+  it('keeps another tenant’s what-if score of the same session, window and model in its own row', async () => {
+    await db.given(scoresWhatIfModel, [scored('fatigue-v1', 42.5)]);
+    const before = await db.rows(`SELECT * FROM fatigue_scores_whatif WHERE tenant_id = 'tenant-a'`);
+
+    const other = scored('fatigue-v1', 90, { tenant_id: 'tenant-b', level: 2 });
+    await db.given(scoresWhatIfModel, [other]);
+    await db.given(scoresWhatIfModel, [other]);
+
+    expect(await db.rows(`SELECT * FROM fatigue_scores_whatif WHERE tenant_id = 'tenant-a'`)).toEqual(before);
+    expect((await whatIf()).map((r) => [r.tenant_id, r.model_version, r.score, r.level])).toEqual([
+      ['tenant-a', 'fatigue-v1', 42.5, 0],
+      ['tenant-b', 'fatigue-v1', 90, 2],
+    ]);
   });
 });
