@@ -1,7 +1,6 @@
 import { Pool } from 'pg';
-import { testLogger } from '../test/support/env';
+import { migratedDatabase, type MigratedDatabase } from '../test/support/database';
 import { createTestDatabase } from '../test/support/postgres';
-import { migrate } from './migrate';
 import {
   ApiKeyVerifier,
   createApiKey,
@@ -13,18 +12,14 @@ import {
 } from './api-keys';
 
 describe('API keys in PostgreSQL (create, verify, revoke)', () => {
-  let db: { url: string; drop: () => Promise<void> };
+  let db: MigratedDatabase;
   let pool: Pool;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log: testLogger() });
-    pool = new Pool({ connectionString: db.url, max: 4 });
+    db = await migratedDatabase();
+    pool = db.pool;
   });
-  afterAll(async () => {
-    await pool?.end();
-    await db?.drop();
-  });
+  afterAll(() => db?.close());
 
   it('creates the tenant with its first key, stores only the hash, and verifies the key', async () => {
     const k = await createApiKey(pool, { tenantId: 'fleet-a', role: 'device', label: 'cab 7' });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { testConfig } from '../test/support/env';
+import { processEnv, testConfig } from '../test/support/env';
 import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
 import { startVigil } from '../test/support/processes';
 import { Publisher } from './publisher';
@@ -18,12 +18,7 @@ const plan = {
   profile: 'alert' as const,
 };
 const eeg = [...sessionEvents(plan)].flatMap((e) => (e.topic === 'eeg' ? [e.event as EegBandPower] : []));
-const vigilEnv = {
-  VIGIL_TOPIC_PREFIX: config.topicPrefix,
-  VIGIL_TOPIC_PARTITIONS: '3',
-  VIGIL_TRACING: 'off',
-  VIGIL_LOG_LEVEL: 'warn',
-};
+const vigilEnv = processEnv(config);
 
 describe('producer library and publish CLI against the real broker', () => {
   let fx: KafkaFixture;

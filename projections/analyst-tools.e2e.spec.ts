@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Pool } from 'pg';
-import { eventually, testConfig } from '../test/support/env';
-import { createTestDatabase } from '../test/support/postgres';
+import type { Pool } from 'pg';
+import { eventually, processEnv, testConfig } from '../test/support/env';
+import { migratedDatabase, type MigratedDatabase } from '../test/support/database';
+import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
 import { runVigil, startVigil, type VigilProcess } from '../test/support/processes';
 
 /**
@@ -21,7 +22,8 @@ const FROM = new Date(START + 10_000).toISOString();
 
 describe('vigil replay export and projections rebuild (processes)', () => {
   const config = testConfig();
-  let db: { url: string; drop: () => Promise<void> };
+  let kafka: KafkaFixture;
+  let db: MigratedDatabase;
   let pool: Pool;
   let env: Record<string, string>;
   let project: VigilProcess | undefined;
@@ -35,19 +37,10 @@ describe('vigil replay export and projections rebuild (processes)', () => {
     ).rows[0]!.h;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 2 });
-    pool.on('error', () => {});
-    env = {
-      VIGIL_TOPIC_PREFIX: config.topicPrefix,
-      VIGIL_TOPIC_PARTITIONS: '3',
-      VIGIL_DATABASE_URL: db.url,
-      VIGIL_TRACING: 'off',
-      VIGIL_LOG_LEVEL: 'warn',
-    };
-    await runVigil(['migrate'], env);
-    await runVigil(['topics', 'ensure'], env);
-    await runVigil(['schemas', 'register'], env);
+    kafka = await kafkaFixture(config);
+    db = await migratedDatabase({ poolMax: 2, ignoreIdleClientErrors: true });
+    pool = db.pool;
+    env = processEnv(config, { VIGIL_DATABASE_URL: db.url });
     await runVigil(
       ['simulate', '--sessions', '2', '--duration', '20s', '--speed', 'max', '--modalities', 'eeg'].concat([
         '--start',
@@ -60,8 +53,8 @@ describe('vigil replay export and projections rebuild (processes)', () => {
   afterAll(async () => {
     project?.child.kill('SIGTERM');
     await project?.exited;
-    await pool?.end();
-    await db?.drop();
+    await db?.close();
+    await kafka?.close();
   });
 
   it('lists the positions, rebuilds eeg to the same rows while the projection runs, exports a range as CSV', async () => {

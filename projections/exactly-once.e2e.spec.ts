@@ -1,18 +1,16 @@
-import type { Pool as PgPool } from 'pg';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import Redis from 'ioredis';
-import { eventually, testConfig } from '../test/support/env';
-import { createTestDatabase } from '../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
-import { runVigil, startVigil, type VigilProcess } from '../test/support/processes';
+import { eventually, processEnv, testConfig } from '../test/support/env';
+import { buildAlert } from '../test/support/build';
+import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
+import { readAll } from '../test/support/stack';
+import { startVigil, type VigilProcess } from '../test/support/processes';
 import type { TopicKey } from '../schemas/catalogue';
 import type { AlertEvent, FatigueScored } from '../schemas/types';
 import { f32 } from './redis/model';
-import { Publisher } from '../producers/publisher';
 import { sessionIdOf } from '../producers/simulator/session';
 import { redisKeys } from './redis/model';
-import { alertIdOf, uuidFrom } from '../processors/fatigue/ids';
-import type { AlertEventKind } from '../schemas/types';
+import { alertIdOf } from '../processors/fatigue/ids';
 
 /**
  * Exactly-once under kill -9, as separate processes: a real-time simulator run feeds the fatigue
@@ -44,9 +42,8 @@ type Envelope = { event_id: string; tenant_id: string; session_id: string; ts: n
 
 describe('projection worker: exactly once across kill -9', () => {
   const config = testConfig();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
-  let pool: PgPool;
+  let fx: PipelineFixture;
+  let pool: Pool;
   let redis: Redis;
   let env: Record<string, string>;
   const running: VigilProcess[] = [];
@@ -57,17 +54,10 @@ describe('projection worker: exactly once across kill -9', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    fx = await kafkaFixture(config); // topics (3 partitions) and schemas under a unique prefix
-    env = {
-      VIGIL_TOPIC_PREFIX: config.topicPrefix,
-      VIGIL_TOPIC_PARTITIONS: '3',
-      VIGIL_DATABASE_URL: db.url,
-      VIGIL_LOG_LEVEL: 'warn',
-      VIGIL_TRACING: 'off',
-    };
-    await runVigil(['migrate'], env);
-    pool = new Pool({ connectionString: db.url, max: 2 });
+    // Topics (3 partitions) and schemas under a unique prefix, a migrated database, a publisher.
+    fx = await pipelineFixture(config, { poolMax: 2 });
+    pool = fx.pool;
+    env = processEnv(config, { VIGIL_DATABASE_URL: fx.databaseUrl });
     redis = new Redis(config.redisUrl);
   });
 
@@ -79,9 +69,7 @@ describe('projection worker: exactly once across kill -9', () => {
       if (keys.length) await redis.del(...keys);
       await redis.quit();
     }
-    await pool?.end();
     await fx?.close();
-    await db?.drop();
   });
 
   const countOf = async (table: string) =>
@@ -90,25 +78,18 @@ describe('projection worker: exactly once across kill -9', () => {
   it('stores every event once and counts it once, however often the worker is killed', async () => {
     const processor = start(['process']);
     let worker = start(['project']);
-    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
+    const { publisher } = fx;
     const at = (s: number) => START + s * 1000;
     const alertEvents = [0, 1, 2].flatMap((i) => {
-      const sessionId = sessionIdOf(23, i);
-      const alertId = alertIdOf('spec', sessionId, 'microsleep', at(10 + i));
-      const kinds: AlertEventKind[] = [
-        { type: 'AlertRaised', alert_id: alertId, level: 2, reason: 'microsleep', score: null },
-        { type: 'AlertEscalated', alert_id: alertId, level: 2, count: 1 },
-        { type: 'AlertAcknowledged', alert_id: alertId, acknowledged_by: 'ops@fleet' },
-        { type: 'AlertCleared', alert_id: alertId, reason: 'recovered' },
+      const session = { tenant_id: 'demo', session_id: sessionIdOf(23, i) };
+      const alert_id = alertIdOf('spec', session.session_id, 'microsleep', at(10 + i));
+      const ts = (step: number) => at(10 + i + step * 5);
+      return [
+        buildAlert('AlertRaised', { ...session, ts: ts(0), alert_id, level: 2, reason: 'microsleep', score: null }),
+        buildAlert('AlertEscalated', { ...session, ts: ts(1), alert_id, level: 2, count: 1 }),
+        buildAlert('AlertAcknowledged', { ...session, ts: ts(2), alert_id }),
+        buildAlert('AlertCleared', { ...session, ts: ts(3), alert_id }),
       ];
-      return kinds.map((event, n) => ({
-        event_id: uuidFrom('spec', alertId, event.type),
-        tenant_id: 'demo',
-        session_id: sessionId,
-        ts: at(10 + i + n * 5),
-        event,
-      }));
     });
     const sim = start([
       'simulate',
@@ -159,7 +140,7 @@ describe('projection worker: exactly once across kill -9', () => {
     if (JSON.stringify(lag) !== JSON.stringify(idle))
       process.stderr.write(`PROCESSOR OUTPUT\n${processor.output().slice(-6000)}\n`);
     expect(lag).toEqual(idle);
-    await publisher.disconnect();
+    await publisher.flush(); // every alert event in its topic (the fixture disconnects it at the end)
     processor.child.kill('SIGTERM');
     expect(await processor.exited).toBe(0);
 

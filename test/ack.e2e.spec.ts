@@ -1,13 +1,7 @@
-import { createServer } from 'node:net';
-import { createKafka } from '../core/kafka';
-import { loadConfig } from '../core/config';
-import { AvroSerde } from '../core/serde';
-import { topicKeys, topicNames } from '../schemas/catalogue';
-import { Publisher } from '../producers/publisher';
 import { sessionEvents } from '../producers/simulator/session';
 import type { TopicKey, ValueOf } from '../schemas/catalogue';
-import { eventually, testLogger, uniqueName } from './support/env';
-import { createTestDatabase } from './support/postgres';
+import { eventually, freePort, processEnv, testConfig } from './support/env';
+import { pipelineFixture, type PipelineFixture } from './support/pipeline';
 import { runVigil, startVigil, type VigilProcess } from './support/processes';
 
 /**
@@ -15,14 +9,6 @@ import { runVigil, startVigil, type VigilProcess } from './support/processes';
  * fatigue processor (the alerts topic's one writer) turns it into AlertAcknowledged, the projections
  * make it visible, and the API then reads the alert as acknowledged by whom the request said.
  */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
 interface Alert {
   alert_id: string;
   session_id: string;
@@ -33,28 +19,18 @@ interface Alert {
 }
 
 describe('alert acknowledgement: API → commands topic → processor → read models → API', () => {
-  let db: { url: string; drop: () => Promise<void> };
+  const config = testConfig();
+  let fx: PipelineFixture;
   let env: Record<string, string>;
   let api: string;
   let readerKey: string;
   const running: VigilProcess[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    fx = await pipelineFixture(config);
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
-    env = {
-      VIGIL_TOPIC_PREFIX: uniqueName('ack'),
-      VIGIL_TOPIC_PARTITIONS: '3',
-      VIGIL_DATABASE_URL: db.url,
-      VIGIL_API_PORT: String(port),
-      VIGIL_LOG_LEVEL: 'warn',
-      VIGIL_TRACING: 'off',
-    };
-    await Promise.all([
-      runVigil(['migrate'], env),
-      runVigil(['topics', 'ensure'], env).then(() => runVigil(['schemas', 'register'], env)),
-    ]);
+    env = processEnv(config, { VIGIL_DATABASE_URL: fx.databaseUrl, VIGIL_API_PORT: String(port) });
     readerKey = (await runVigil(['keys', 'create', '--tenant', 'fleet-ack', '--role', 'reader'], env)).match(
       /vgl_\S+/,
     )![0];
@@ -73,20 +49,14 @@ describe('alert acknowledgement: API → commands topic → processor → read m
   afterAll(async () => {
     for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGTERM');
     await Promise.all(running.map((p) => p.exited));
-    await db?.drop();
+    await fx?.close();
   });
 
   it('shows the alert acknowledged by the requester once the processor accepted the command', async () => {
     // A severe session from 280 s ago to 50 s ahead, still running (no SessionEnded): the command,
     // stamped now, is behind the processor's watermark and takes effect at once. (The processor
     // refuses a ts more than 60 s ahead of the broker's append time, so the session ends before that.)
-    const config = loadConfig({ ...process.env, ...env });
-    const topics = topicNames(config.topicPrefix);
-    const kafka = createKafka(config.kafka, testLogger(), 'test');
-    const serde = new AvroSerde(config.schemaRegistryUrl, topics);
-    await serde.register(topicKeys);
-    const publisher = new Publisher(kafka, serde, topics);
-    await publisher.connect();
+    const { publisher } = fx;
     const startTs = Math.floor(Date.now() / 1000) * 1000 - 280_000;
     const plan = { seed: 9, index: 0, tenantId: 'fleet-ack', startTs, durationMs: 330_000, profile: 'severe' as const };
     const byTopic = new Map<TopicKey, unknown[]>();
@@ -96,7 +66,6 @@ describe('alert acknowledgement: API → commands topic → processor → read m
     }
     for (const [key, events] of byTopic) await publisher.publish(key, events as ValueOf<typeof key>[]);
     await publisher.flush();
-    await publisher.disconnect();
 
     const alerts = async (state: string) =>
       (

@@ -1,20 +1,14 @@
-import { createServer } from 'node:net';
-import { eventually, uniqueName } from './support/env';
+import { eventually, freePort, processEnv, testConfig } from './support/env';
 import { createTestDatabase } from './support/postgres';
 import { runVigil, startVigil, type VigilProcess } from './support/processes';
 
 /**
  * The walking skeleton end to end, as separate processes: simulator → Kafka (Avro via the registry)
  * → projection worker → PostgreSQL → API. The projection worker is killed with SIGKILL mid-stream and
- * restarted; the API must still report exactly the frames that were sent.
+ * restarted; the API must still report exactly the frames that were sent. Set up as an operator
+ * would, with `vigil migrate`, `topics ensure` and `schemas register` on an empty database (the one
+ * spec that runs those commands as processes; the others use test/support/pipeline.ts).
  */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /**
  * The simulated session's start: near now, whole minutes. Input topics stamp the broker's append time
@@ -40,14 +34,11 @@ describe('pipeline: device to API', () => {
     db = await createTestDatabase();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    env = {
-      VIGIL_TOPIC_PREFIX: uniqueName('e2e'),
-      VIGIL_TOPIC_PARTITIONS: '3',
+    env = processEnv(testConfig(), {
       VIGIL_DATABASE_URL: db.url,
       VIGIL_API_PORT: String(port),
       VIGIL_LOG_LEVEL: 'info',
-      VIGIL_TRACING: 'off',
-    };
+    });
     await runVigil(['migrate'], env);
     await runVigil(['topics', 'ensure'], env);
     await runVigil(['schemas', 'register'], env);

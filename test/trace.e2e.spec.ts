@@ -1,7 +1,6 @@
-import { createServer } from 'node:net';
-import { Client } from 'pg';
-import { eventually, uniqueName } from './support/env';
-import { createTestDatabase } from './support/postgres';
+import { eventually, freePort, processEnv, testConfig } from './support/env';
+import { migratedDatabase, type MigratedDatabase } from './support/database';
+import { kafkaFixture, type KafkaFixture } from './support/stack';
 import { runVigil, startVigil, type VigilProcess } from './support/processes';
 import { sessionEvents, sessionIdOf } from '../producers/simulator/session';
 
@@ -30,14 +29,6 @@ interface ZipkinSpan {
   tags?: Record<string, string>;
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
 const traceIdOf = (traceparent: string | null) => /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(traceparent ?? '')?.[1];
 
 async function zipkinTrace(traceId: string): Promise<ZipkinSpan[]> {
@@ -60,8 +51,9 @@ function ancestors(spans: ZipkinSpan[], span: ZipkinSpan): ZipkinSpan[] {
 }
 
 describe('one trace: device → gateway → Kafka → processor → projections, and an API read', () => {
-  let db: { url: string; drop: () => Promise<void> };
-  let pg: Client;
+  const config = testConfig();
+  let kafka: KafkaFixture;
+  let db: MigratedDatabase;
   let env: Record<string, string>;
   let gateway: string;
   let api: string;
@@ -80,27 +72,18 @@ describe('one trace: device → gateway → Kafka → processor → projections,
   ];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pg = new Client({ connectionString: db.url });
-    await pg.connect();
+    kafka = await kafkaFixture(config);
+    db = await migratedDatabase();
     const [gp, ap] = [await freePort(), await freePort()];
     gateway = `http://127.0.0.1:${gp}`;
     api = `http://127.0.0.1:${ap}`;
-    env = {
-      VIGIL_TOPIC_PREFIX: uniqueName('trace'),
-      VIGIL_TOPIC_PARTITIONS: '3',
+    env = processEnv(config, {
       VIGIL_DATABASE_URL: db.url,
       VIGIL_API_PORT: String(ap),
       VIGIL_GATEWAY_PORT: String(gp),
-      VIGIL_LOG_LEVEL: 'warn',
       VIGIL_TRACING: 'on',
       VIGIL_ZIPKIN_URL: `${ZIPKIN}/api/v2/spans`,
-    };
-    // Independent set-up steps side by side (each is a process start: seconds on a busy machine).
-    await Promise.all([
-      runVigil(['migrate'], env),
-      runVigil(['topics', 'ensure'], env).then(() => runVigil(['schemas', 'register'], env)),
-    ]);
+    });
     const key = async (role: string) =>
       (await runVigil(['keys', 'create', '--tenant', TENANT, '--role', role], env)).match(/vgl_\S+/)![0];
     [deviceKey, readerKey] = await Promise.all([key('device'), key('reader')]);
@@ -125,8 +108,8 @@ describe('one trace: device → gateway → Kafka → processor → projections,
   afterAll(async () => {
     for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGTERM');
     await Promise.all(running.map((p) => p.exited));
-    await pg?.end();
-    await db?.drop();
+    await db?.close();
+    await kafka?.close();
   });
 
   const post = (stream: string, body: unknown[]) =>
@@ -137,7 +120,7 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     });
   const scoreTimes = async () =>
     (
-      await pg.query<{ ts: Date }>('SELECT ts FROM fatigue_scores WHERE session_id = $1 ORDER BY ts', [sessionId])
+      await db.pool.query<{ ts: Date }>('SELECT ts FROM fatigue_scores WHERE session_id = $1 ORDER BY ts', [sessionId])
     ).rows.map((r) => r.ts.getTime() - START);
 
   it('follows one gateway request through Kafka, the processor and the projections in a single trace', async () => {

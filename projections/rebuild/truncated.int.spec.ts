@@ -1,8 +1,7 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
+import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
 import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
-import { migrate } from '../../core/migrate';
 import { createRedis, type Redis } from '../../core/redis';
 import { VigilError } from '../../core/errors';
 import { keyOf } from '../../core/kafka';
@@ -21,7 +20,7 @@ describe('rebuild refuses over missing history', () => {
   const config = testConfig({ VIGIL_TOPIC_PARTITIONS: '2' });
   const log = testLogger();
   let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let db: MigratedDatabase;
   let pool: Pool;
   let redis: Redis;
   let deps: Parameters<typeof rebuildProjection>[0];
@@ -30,9 +29,8 @@ describe('rebuild refuses over missing history', () => {
   const produced: Record<number, number> = { 0: 8, 1: 4 };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
+    db = await migratedDatabase();
+    pool = db.pool;
     redis = createRedis(config.redisUrl);
     redis.on('error', () => {});
     fx = await kafkaFixture(config);
@@ -79,10 +77,9 @@ describe('rebuild refuses over missing history', () => {
     }
   });
   afterAll(async () => {
-    await fx?.close();
     await redis?.quit().catch(() => {});
-    await pool?.end();
-    await db?.drop();
+    await fx?.close();
+    await db?.close();
   });
 
   const frames = async () => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames')).rows[0]!.n;

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { testConfig } from '../../test/support/env';
 import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
+import { buildChannel, buildEeg } from '../../test/support/build';
 import { Publisher } from '../../producers/publisher';
 import type { EegBandPower } from '../../schemas/types';
 import { exportEvents, partitionOfKey, type ExportOptions } from './export';
@@ -17,18 +18,15 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
 
   const base = Date.UTC(2026, 0, 1, 8);
   const sessions = ['session-a', 'session-b', 'session-c', 'session-d', 'session-e', 'session-f'];
-  const frame = (session: string, seq: number, ts: number): EegBandPower => ({
-    event_id: `00000000-0000-4000-8000-${((sessions.indexOf(session) + 1) * 100_000 + seq).toString().padStart(12, '0')}`,
-    tenant_id: 'tenant-x',
-    session_id: session,
-    device_id: `eeg-${session}`,
-    seq,
-    ts,
-    channels: [
-      { channel: 'Fp1', delta_uv2: 1.5, theta_uv2: 2.25, alpha_uv2: 3, beta_uv2: 0.5, gamma_uv2: 0.25, quality: 1 },
-      { channel: 'Fp2', delta_uv2: seq, theta_uv2: 2, alpha_uv2: 3.5, beta_uv2: 1, gamma_uv2: 0.125, quality: 0.75 },
-    ],
-  });
+  const frame = (session: string, seq: number, ts: number) =>
+    buildEeg({
+      tenant_id: 'tenant-x',
+      session_id: session,
+      device_id: `eeg-${session}`,
+      seq,
+      ts,
+      channels: [buildChannel({ channel: 'Fp1' }), buildChannel({ channel: 'Fp2', delta_uv2: seq })],
+    });
   // Seq 0..9 at +0 s .. +9 s, then seq 10 stamped +2.5 s: late, after the others in its partition.
   const events = sessions.flatMap((s) => [
     ...Array.from({ length: 10 }, (_, i) => frame(s, i, base + i * 1000)),
@@ -136,15 +134,7 @@ describe('replay export (Kafka → NDJSON/CSV)', () => {
   it('reads a partition holding more than one fetch (1 MiB) to its end, each event once', async () => {
     const big = Array.from({ length: 5000 }, (_, i) => ({
       ...frame('session-big', i, base + 3_600_000 + i),
-      channels: Array.from({ length: 8 }, (_, c) => ({
-        channel: `C${c}`,
-        delta_uv2: i,
-        theta_uv2: c,
-        alpha_uv2: 0.5,
-        beta_uv2: 0.25,
-        gamma_uv2: 0.125,
-        quality: 1,
-      })),
+      channels: Array.from({ length: 8 }, (_, c) => buildChannel({ channel: `C${c}`, delta_uv2: i, theta_uv2: c })),
     }));
     await publisher.publish('eeg', big);
     await publisher.flush();

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
-import { testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
+import type { Pool } from 'pg';
+import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
 import { isVigilError } from '../../core/errors';
 import { writeSessionReport } from './job';
 
@@ -11,15 +9,13 @@ const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 
 /** The report handler against PostgreSQL: given the session's rows, the exact session_reports row. */
 describe('session report job (PostgreSQL)', () => {
-  const log = testLogger();
-  let db: { url: string; drop: () => Promise<void> };
+  let db: MigratedDatabase;
   let pool: Pool;
   const ended = { session_id: 's1', tenant_id: 'acme', ended_at: T0 + 60_000, end_reason: 'COMPLETED' };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
+    db = await migratedDatabase();
+    pool = db.pool;
     await pool.query(
       `INSERT INTO sessions (session_id, tenant_id, driver_id, vehicle_id, status, started_at, ended_at, end_reason,
          last_score_at, open_alert_count)
@@ -56,10 +52,7 @@ describe('session report job (PostgreSQL)', () => {
     );
   }
 
-  afterAll(async () => {
-    await pool?.end();
-    await db?.drop();
-  });
+  afterAll(() => db?.close());
 
   it('waits (retriable JOB_NOT_READY) while the scores have not reached the last frame', async () => {
     const err = await writeSessionReport(pool, ended, { finalAttempt: false }).catch((e: unknown) => e);

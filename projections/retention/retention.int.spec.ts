@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
+import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
 import { createKafka } from '../../core/kafka';
 import { AvroSerde } from '../../core/serde';
 import { QUEUE } from '../../core/jobs';
@@ -15,7 +14,7 @@ const DAY = 86_400_000;
 /** Retention on plain PostgreSQL (the local server has no TimescaleDB): old rows go, newer ones stay. */
 describe('retention job on plain PostgreSQL', () => {
   const log = testLogger();
-  let db: { url: string; drop: () => Promise<void> };
+  let db: MigratedDatabase;
   let pool: Pool;
   const now = Date.now();
 
@@ -58,15 +57,11 @@ describe('retention job on plain PostgreSQL', () => {
     );
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
+    db = await migratedDatabase();
+    pool = db.pool;
   });
 
-  afterAll(async () => {
-    await pool?.end();
-    await db?.drop();
-  });
+  afterAll(() => db?.close());
 
   it('deletes raw telemetry older than 90 days and scores/alert events older than 365 days, in batches', async () => {
     await seed([400, 366, 200, 120, 91, 89, 30, 0]);

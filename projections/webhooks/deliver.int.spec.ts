@@ -1,14 +1,13 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
+import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
+import { buildAlert } from '../../test/support/build';
 import { createKafka } from '../../core/kafka';
 import { AvroSerde } from '../../core/serde';
 import { enqueue, jobIdOf, QUEUE } from '../../core/jobs';
 import { topicNames } from '../../schemas/catalogue';
-import type { AlertEvent } from '../../schemas/types';
 import { jobRequestsOf } from '../jobs/requests';
 import { startJobsWorker, type JobsWorker } from '../jobs/worker';
 import { alertWebhookJob, deliverAlert } from './deliver';
@@ -43,25 +42,18 @@ async function receiver(statuses: number[]) {
  */
 describe('alert webhooks (pg-boss → HTTP)', () => {
   const log = testLogger();
-  let db: { url: string; drop: () => Promise<void> };
+  let db: MigratedDatabase;
   let pool: Pool;
   let worker: JobsWorker;
   const flaky = receiver([500, 500, 200]);
   const refusing = receiver([400]);
   const otherTenant = receiver([200]);
 
-  const event: AlertEvent = {
-    event_id: '0b0f3c52-1a7e-4d5e-8f10-3c2b1a000001',
-    tenant_id: 'acme',
-    session_id: 's-webhook',
-    ts: Date.UTC(2026, 0, 1, 8, 2),
-    event: { type: 'AlertRaised', alert_id: 'alert-1', level: 2, reason: 'microsleep', score: null },
-  };
+  const event = buildAlert('AlertRaised', { tenant_id: 'acme', alert_id: 'alert-1' });
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
+    db = await migratedDatabase();
+    pool = db.pool;
     const config = testConfig({ VIGIL_DATABASE_URL: db.url });
     worker = await startJobsWorker(
       {
@@ -85,8 +77,7 @@ describe('alert webhooks (pg-boss → HTTP)', () => {
 
   afterAll(async () => {
     await worker?.stop();
-    await pool?.end();
-    await db?.drop();
+    await db?.close();
     for (const r of [flaky, refusing, otherTenant]) await (await r).close();
   });
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../../core/config';
 import { createLogger } from '../../core/logger';
 
@@ -16,6 +17,31 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     ...overrides,
   });
 }
+
+/**
+ * The environment of a `vigil` process a spec starts (test/support/processes.ts), on the config's
+ * topics: its prefix, partition count and retention; no tracing, warnings and errors only.
+ * `overrides` add to it or win (`VIGIL_DATABASE_URL`, ports, `VIGIL_TRACING: 'on'`, ...).
+ */
+export function processEnv(config: Config, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    VIGIL_TOPIC_PREFIX: config.topicPrefix,
+    VIGIL_TOPIC_PARTITIONS: String(config.kafka.partitions),
+    VIGIL_TOPIC_RETENTION_MS: String(config.topicRetentionMs),
+    VIGIL_TRACING: 'off',
+    VIGIL_LOG_LEVEL: 'warn',
+    ...overrides,
+  };
+}
+
+/** A TCP port free on 127.0.0.1 a moment ago, for a process the spec starts. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 
 export const uniqueName = (prefix: string): string =>
   `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;

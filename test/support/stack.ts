@@ -5,10 +5,11 @@ import { topicNames, topicKeys, type TopicNames } from '../../schemas/catalogue'
 import { topicPlan } from '../../schemas/topics';
 import { readToEnd } from '../../core/read-to-end';
 import { testLogger } from './env';
+import { setUp } from './fixture';
 
 /**
  * Kafka, topics and registered schemas for one test file, against the local stack, all under the
- * config's unique topic prefix.
+ * config's unique topic prefix. `close()` disconnects the admin client (also when the set-up fails).
  */
 export interface KafkaFixture {
   kafka: Kafka;
@@ -18,15 +19,18 @@ export interface KafkaFixture {
   close(): Promise<void>;
 }
 
-export async function kafkaFixture(config: Config): Promise<KafkaFixture> {
-  const kafka = createKafka(config.kafka, testLogger(), 'test');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, topicPlan(config));
-  const topics = topicNames(config.topicPrefix);
-  const serde = new AvroSerde(config.schemaRegistryUrl, topics);
-  await serde.register(topicKeys);
-  return { kafka, admin, serde, topics, close: () => admin.disconnect() };
+export function kafkaFixture(config: Config): Promise<KafkaFixture> {
+  return setUp(async (onClose) => {
+    const kafka = createKafka(config.kafka, testLogger(), 'test');
+    const admin = kafka.admin();
+    await admin.connect();
+    onClose(() => admin.disconnect());
+    await ensureTopics(admin, topicPlan(config));
+    const topics = topicNames(config.topicPrefix);
+    const serde = new AvroSerde(config.schemaRegistryUrl, topics);
+    await serde.register(topicKeys);
+    return { kafka, admin, serde, topics };
+  });
 }
 
 /** Every record of a topic from offset 0 to its current end (read_committed), headers as strings. */
