@@ -1,5 +1,5 @@
 import type { Message } from 'kafkajs';
-import { requestsOf } from './runner';
+import { requestsOf } from './committer';
 
 const msg = (key: string, bytes: number): Message => ({ key, value: Buffer.alloc(bytes, 1) });
 const keysOf = (requests: ReturnType<typeof requestsOf>) =>

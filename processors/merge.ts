@@ -9,7 +9,7 @@
  * session, and an input that has caught up with its high watermark holds nobody back.
  *
  * Release is a k-way merge of the session's per-topic queues by (ts, topic order), so each topic's
- * records always come out in offset order (the runner's de-duplication relies on it).
+ * records always come out in offset order (the partition driver's de-duplication relies on it).
  *
  * Contract: when every device publishes non-decreasing `ts` (devices stamp `seq` and `ts` together),
  * the sequence released for each session is the same on every run over the same recorded input,
@@ -32,7 +32,7 @@
  * record naming it may come from another (issue 11, dead-lettered once released). Kept in a merge
  * stream of its own, such a record cannot move the owner's frontiers or queues: a forged ts ahead
  * would otherwise let the owner's other inputs overtake its own frames and make them late. The
- * runner and the replay look sessions up by the session id alone (the record's key), not by this.
+ * partition driver looks sessions up by the session id alone (the record's key), not by this.
  */
 export const mergeKeyOf = (session: string, tenant: unknown): string =>
   typeof tenant === 'string' ? `${session}\u0000${tenant}` : session;
