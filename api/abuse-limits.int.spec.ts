@@ -9,9 +9,9 @@ import { activeApiKeys, revokeApiKey } from '../core/api-keys';
 import { RedisRateLimiter } from '../core/rate-limit';
 import { createGatewayApp, type GatewayDeps } from '../producers/gateway/app';
 import { FeedHub } from './feed-hub';
-import { rateLimitPerAddress } from './rate-limit';
+import { rateLimitPerAddress } from '../core/http/rate-limit';
 import { StreamLimiter } from './streams';
-import { problemHandler } from './problem';
+import { problemHandler } from '../core/http/problem';
 
 /**
  * Abuse limits against real PostgreSQL and Redis: a per-client-address limit before authentication

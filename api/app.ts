@@ -1,5 +1,4 @@
-import { isUtf8 } from 'node:buffer';
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import cors from 'cors';
 import swaggerUi from 'swagger-ui-express';
@@ -13,12 +12,15 @@ import { RedisRateLimiter, type RateLimiter } from '../core/rate-limit';
 import type { TopicNames } from '../schemas/catalogue';
 import { authenticate, requireRole, type KeyVerifier } from './auth';
 import { openApiDocument } from './openapi';
-import { notFound, problemHandler, unsupportedMediaType } from './problem';
-import { rateLimitPerAddress, rateLimitPerKey } from './rate-limit';
+import { notFound, problemHandler } from '../core/http/problem';
+import { jsonBody } from '../core/http/body';
+import { rateLimitPerAddress } from '../core/http/rate-limit';
+import { apiProblemOf } from './problem';
+import { rateLimitPerKey } from './rate-limit';
 import { StreamLimiter } from './streams';
 import { activeApiKeys } from '../core/api-keys';
-import { requestContext } from './request-context';
-import { fullHealthRouter, healthRouter, type Check, type DependencyCheck } from './routes/health';
+import { requestContext } from '../core/http/request-context';
+import { fullHealthRouter, healthRouter, type Check, type DependencyCheck } from '../core/http/health';
 import { sessionsRouter } from './routes/sessions';
 import { scoresRouter } from './routes/scores';
 import { alertsRouter } from './routes/alerts';
@@ -157,7 +159,12 @@ export function createApp(apiDeps: ApiDeps): Express {
       keyPrefix: `${config.topicPrefix}:api:rate`,
       log: deps.log,
     });
-  app.use('/v1', authenticate(deps.verifier), rateLimitPerKey(rateLimiter), ...jsonBody(config.api.maxBodyBytes));
+  app.use(
+    '/v1',
+    authenticate(deps.verifier),
+    rateLimitPerKey(rateLimiter),
+    ...jsonBody({ maxBytes: config.api.maxBodyBytes, methods: WITH_BODY }),
+  );
   for (const r of v1Routers) app.use(r(deps));
 
   // The document is generated from the routes registered above (api/openapi.ts).
@@ -169,33 +176,12 @@ export function createApp(apiDeps: ApiDeps): Express {
   app.use((req) => {
     throw notFound(`route ${req.method} ${req.path}`);
   });
-  app.use(problemHandler(deps.log));
+  app.use(problemHandler(deps.log, { problemOf: apiProblemOf }));
   return app;
 }
 
-const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
 /**
- * JSON bodies only: a request of a body-carrying method with a body of another type is 415 before
- * anything is read; the body is bounded (413), must be UTF-8 (400: body-parser would otherwise
- * replace bad bytes silently) and valid JSON (400). Bodies of GET requests are ignored.
+ * Methods whose body is read: a body of another type than JSON is 415 before anything is read; the
+ * body is bounded (413), must be UTF-8 and valid JSON (400). Bodies of GET requests are ignored.
  */
-function jsonBody(maxBytes: number): RequestHandler[] {
-  const parse = express.json({
-    limit: maxBytes,
-    type: () => true,
-    verify: (_req, _res, buf) => {
-      if (!isUtf8(buf))
-        throw Object.assign(new Error('is not valid UTF-8'), { status: 400, type: 'entity.verify.failed' });
-    },
-  });
-  return [
-    (req, _res, next) => {
-      if (!WITH_BODY.has(req.method) || req.is(['application/json', 'application/*+json']) !== false) return next();
-      throw unsupportedMediaType(
-        `Content-Type ${JSON.stringify(req.get('content-type') ?? '')} is not supported: send application/json`,
-      );
-    },
-    (req, res, next) => (WITH_BODY.has(req.method) ? parse(req, res, next) : next()),
-  ];
-}
+const WITH_BODY: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import type { ApiKeyPrincipal, Role } from '../core/api-keys';
-import { forbidden, unauthorized } from './problem';
+import { forbidden, unauthorized } from '../core/http/problem';
 
 /** Who is calling: the API key's id, its tenant and its role. Every `/v1` query filters by `tenantId`. */
 export type Principal = ApiKeyPrincipal;

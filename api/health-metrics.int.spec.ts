@@ -3,7 +3,7 @@ import { eventually } from '../test/support/env';
 import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
 import { redisKeys } from '../projections/redis/model';
 import { fullHealth, projectionLag } from './health-report';
-import { lagCheck } from './routes/health';
+import { lagCheck } from '../core/http/health';
 
 /**
  * Readiness with projection lag, the full `/health` report and `/metrics`, against real PostgreSQL,

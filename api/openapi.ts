@@ -3,7 +3,7 @@ import type { Request, Response, Router } from 'express';
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
 import type { Role } from '../core/api-keys';
 import { assertRole, principalOf, readerRoles, type Principal } from './auth';
-import { badRequest } from './problem';
+import { badRequest } from '../core/http/problem';
 
 /**
  * Request validation and the OpenAPI document from the same zod schemas: `route()` registers a route

@@ -8,7 +8,7 @@ import { createApp } from './app';
 import { FeedHub } from './feed-hub';
 import { endAllSseStreams } from './sse';
 import { fullHealth, projectionLag } from './health-report';
-import { lagCheck } from './routes/health';
+import { lagCheck } from '../core/http/health';
 import { ADMIN_QUEUES } from './admin-queues';
 import { startBoss, stopBoss, type PgBoss } from '../core/jobs';
 import { messageOf } from '../core/errors';

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/logger';
 import { messageOf } from '../core/errors';
-import { tooManyRequests } from './problem';
+import { tooManyRequests } from '../core/http/problem';
 import type { SseStream } from './sse';
 
 /**

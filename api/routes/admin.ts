@@ -5,7 +5,7 @@ import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
 import { ADMIN_QUEUES } from '../admin-queues';
 import { route } from '../openapi';
-import { forbidden, notFound } from '../problem';
+import { forbidden, notFound } from '../../core/http/problem';
 import { isOperator } from '../auth';
 import { ALL_TENANTS } from '../../core/api-keys';
 import { SessionIdParam } from './live';

@@ -13,7 +13,7 @@ import type { TopicNames } from '../../schemas/catalogue';
 import type { Command } from '../../schemas/types';
 import { redisKeys } from '../../projections/redis/model';
 import { route } from '../openapi';
-import { HttpProblem, notFound } from '../problem';
+import { HttpProblem, notFound } from '../../core/http/problem';
 import type { ApiDeps } from '../app';
 
 export interface AlertAckDeps {

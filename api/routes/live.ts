@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger';
 import { messageOf } from '../../core/errors';
 import { redisKeys } from '../../projections/redis/model';
 import { route } from '../openapi';
-import { HttpProblem, badRequest, notFound } from '../problem';
+import { HttpProblem, badRequest, notFound } from '../../core/http/problem';
 import { FeedHub, STREAM_ID } from '../feed-hub';
 import type { ApiDeps } from '../app';
 import { followFeed } from '../live-feed';

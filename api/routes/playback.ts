@@ -4,7 +4,7 @@ import type { Pool } from '../../core/db';
 import type { Logger } from '../../core/logger';
 import { messageOf } from '../../core/errors';
 import { route } from '../openapi';
-import { badRequest, notFound } from '../problem';
+import { badRequest, notFound } from '../../core/http/problem';
 import { loadPlayback, pace } from '../playback';
 import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
 import { recordSseClients } from '../metrics';

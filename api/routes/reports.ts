@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { route } from '../openapi';
-import { notFound } from '../problem';
+import { notFound } from '../../core/http/problem';
 import { ReportCache } from '../report-cache';
 import { Id, iso, num } from '../schemas';
 

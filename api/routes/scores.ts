@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import type { Pool } from '../../core/db';
 import { route } from '../openapi';
-import { badRequest } from '../problem';
+import { badRequest } from '../../core/http/problem';
 import { Instant, SessionIdParams, iso } from '../schemas';
 import { sessionOf } from './sessions';
 

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { route } from '../openapi';
-import { notFound } from '../problem';
+import { notFound } from '../../core/http/problem';
 import { softRedis } from '../redis-read';
 import { Cursor, Id, Instant, Limit, SessionIdParams, TimeIdKey, encodeCursor, iso, num } from '../schemas';
 import { redisKeys } from '../../projections/redis/model';

@@ -1,17 +1,26 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { trace } from '@opentelemetry/api';
 import type { ApiKeyPrincipal } from '../../core/api-keys';
-import { isVigilError } from '../../core/errors';
+import type { VigilError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { TopicKey, ValueOf } from '../../schemas/catalogue';
-import { HttpProblem, sendProblem, type Problem } from '../../api/problem';
+import {
+  badRequest,
+  forbidden,
+  problem,
+  problemHandler,
+  tooManyRequests,
+  unauthorized,
+  type Problem,
+} from '../../core/http/problem';
+import { jsonBody } from '../../core/http/body';
 import { checkBatch, isStream, streams, type Validate } from './batch';
 import type { Claim } from '../../core/session-owners';
 import { DEFAULT_TS_WINDOW, type TsWindow } from '../../schemas/rules';
 import type { RateLimiter } from './rate-limit';
-import { retryAfterS, setRateHeaders } from '../../api/rate-limit';
-import { healthRouter, type DependencyCheck } from '../../api/routes/health';
-import { requestContext } from '../../api/request-context';
+import { retryAfterS, setRateHeaders } from '../../core/http/rate-limit';
+import { healthRouter, type DependencyCheck } from '../../core/http/health';
+import { requestContext } from '../../core/http/request-context';
 
 /**
  * The HTTP ingest gateway (no listening socket: server.ts listens, tests drive it in process).
@@ -48,7 +57,7 @@ export interface GatewayDeps {
   log: Logger;
   /** False while the writer schemas are not registered yet (ingest answers 503 meanwhile). */
   ready?: () => boolean;
-  /** Requests per client address, before authentication (api/rate-limit.ts `rateLimitPerAddress`). */
+  /** Requests per client address, before authentication (core/http/rate-limit.ts `rateLimitPerAddress`). */
   addressLimit?: RequestHandler;
   /** SessionOwners.claim: the owner tenant of each session id (claiming the unclaimed ones). */
   claimSessions(claims: readonly Claim[]): Promise<Map<string, string>>;
@@ -62,10 +71,6 @@ export interface GatewayDeps {
 const UNAVAILABLE = new Set(['KAFKA_UNAVAILABLE', 'DATABASE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_UNAVAILABLE_S = 5;
-const PROBLEMS = 'https://vigil.dev/problems';
-
-const problem = (status: number, slug: string, title: string, detail: string, extra: Partial<Problem> = {}) =>
-  new HttpProblem({ type: `${PROBLEMS}/${slug}`, title, status, detail, ...extra });
 
 const unavailable = (detail: string) => problem(503, 'unavailable', 'Service Unavailable', detail);
 
@@ -76,8 +81,6 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.use(requestContext);
   if (deps.addressLimit) app.use(deps.addressLimit);
   app.use(healthRouter(deps.checks));
-
-  const parseJson = express.json({ limit: deps.limits.maxBodyBytes, strict: false, type: () => true });
 
   app.post(
     '/v1/ingest/:stream',
@@ -91,26 +94,18 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       next();
     },
     authenticate(deps),
-    (req, _res, next) => {
-      const type = req.is(['application/json', 'application/*+json']);
-      if (type === null) throw badRequest('(body)', 'is empty: send a JSON array of events');
-      if (type === false) {
-        throw problem(
-          415,
-          'unsupported-media-type',
-          'Unsupported Media Type',
-          `Content-Type ${JSON.stringify(req.get('content-type') ?? '')} is not supported: send application/json`,
-        );
-      }
-      next();
-    },
-    parseJson,
+    ...jsonBody({
+      maxBytes: deps.limits.maxBodyBytes,
+      whenEmpty: () => bodyProblem('is empty: send a JSON array of events'),
+      strict: false,
+      utf8Only: false,
+    }),
     async (req, res) => {
       const key = streams[req.params.stream as keyof typeof streams];
       const principal = res.locals.principal as ApiKeyPrincipal;
       const body: unknown = req.body;
-      if (!Array.isArray(body)) throw badRequest('(body)', 'must be a JSON array of events');
-      if (body.length === 0) throw badRequest('(body)', 'must hold at least one event');
+      if (!Array.isArray(body)) throw bodyProblem('must be a JSON array of events');
+      if (body.length === 0) throw bodyProblem('must hold at least one event');
       if (body.length > deps.limits.maxEvents) {
         throw problem(
           413,
@@ -132,10 +127,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       if (!rate.allowed) {
         const wait = retryAfterS(rate);
         res.setHeader('Retry-After', String(wait));
-        throw problem(
-          429,
-          'rate-limited',
-          'Too Many Requests',
+        throw tooManyRequests(
           `this key may send ${rate.limit} events per second; ${body.length} more would exceed it, retry in ${wait} s`,
         );
       }
@@ -198,7 +190,14 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.use((req) => {
     throw problem(404, 'not-found', 'Not Found', `route ${req.method} ${req.path} not found`);
   });
-  app.use(errorHandler(deps.log));
+  app.use(
+    problemHandler(deps.log, {
+      problemOf: gatewayProblemOf,
+      bodyTooLargeHint: ' (VIGIL_GATEWAY_MAX_BODY_BYTES); send fewer events per request',
+      describeUnparsable: (message) => `is not valid JSON: ${message}`,
+      retryAfterUnavailableS: RETRY_AFTER_UNAVAILABLE_S,
+    }),
+  );
   return app;
 }
 
@@ -213,68 +212,31 @@ function authenticate(deps: GatewayDeps): RequestHandler {
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
     if (!key) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="vigil-ingest"');
-      throw problem(401, 'unauthorized', 'Unauthorized', 'send a device API key: Authorization: Bearer <key>');
+      throw unauthorized('send a device API key: Authorization: Bearer <key>');
     }
     const principal = await deps.verifyKey(key);
     if (!principal) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="vigil-ingest", error="invalid_token"');
-      throw problem(401, 'unauthorized', 'Unauthorized', 'the API key is unknown or revoked');
+      throw unauthorized('the API key is unknown or revoked');
     }
     if (principal.role !== 'device') {
-      throw problem(
-        403,
-        'forbidden',
-        'Forbidden',
-        `ingest needs a key of role device; this key has role ${principal.role}`,
-      );
+      throw forbidden(`ingest needs a key of role device; this key has role ${principal.role}`);
     }
     res.locals.principal = principal;
     next();
   };
 }
 
-const badRequest = (field: string, message: string) =>
-  problem(400, 'invalid-request', 'Invalid request', `${field}: ${message}`, { errors: [{ field, message }] });
+/** 400 about the body as a whole. */
+const bodyProblem = (message: string) => badRequest([{ field: '(body)', message }]);
 
-/** Problems, body-parser errors and dependency failures → problem+json; 503s carry Retry-After. */
-function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    if (err instanceof HttpProblem) {
-      if (err.problem.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_UNAVAILABLE_S));
-      return sendProblem(res, err.problem);
-    }
-    // body-parser: 413 entity.too.large, 400 entity.parse.failed, 415 charset/encoding.unsupported.
-    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
-    if (status === 413) {
-      return sendProblem(res, {
-        type: `${PROBLEMS}/body-too-large`,
-        title: 'Content Too Large',
-        status,
-        detail: `the body is larger than ${err.limit} bytes (VIGIL_GATEWAY_MAX_BODY_BYTES); send fewer events per request`,
-      });
-    }
-    if (status === 400 && err.type === 'entity.parse.failed') {
-      return sendProblem(res, badRequest('(body)', `is not valid JSON: ${err.message}`).problem);
-    }
-    if (status) {
-      return sendProblem(res, {
-        type: 'about:blank',
-        title: String(err.type ?? 'Bad request'),
-        status,
-        detail: String(err.message),
-      });
-    }
-    if (isVigilError(err) && (err.retriable || UNAVAILABLE.has(err.code))) {
-      log.warn({ err, path: req.path, code: err.code }, 'dependency unavailable');
-      res.setHeader('Retry-After', String(RETRY_AFTER_UNAVAILABLE_S));
-      return sendProblem(res, {
-        type: `${PROBLEMS}/${err.code.toLowerCase()}`,
-        title: 'Service Unavailable',
-        status: 503,
-        detail: `${err.code}: a dependency is unavailable; retry the request later (event_id makes a repeat harmless)`,
-      });
-    }
-    log.error({ err, path: req.path }, 'unhandled error');
-    sendProblem(res, { type: 'about:blank', title: 'Internal Server Error', status: 500 });
+/** Dependency failures (retriable, or one of UNAVAILABLE) are 503 with Retry-After; others a bare 500. */
+function gatewayProblemOf(err: VigilError): Problem | undefined {
+  if (!err.retriable && !UNAVAILABLE.has(err.code)) return undefined;
+  return {
+    type: `https://vigil.dev/problems/${err.code.toLowerCase()}`,
+    title: 'Service Unavailable',
+    status: 503,
+    detail: `${err.code}: a dependency is unavailable; retry the request later (event_id makes a repeat harmless)`,
   };
 }

@@ -7,7 +7,7 @@ import { createGatewayApp } from './app';
 import { streams } from './batch';
 import { EventRateLimiter } from './rate-limit';
 import { RedisRateLimiter } from '../../core/rate-limit';
-import { rateLimitPerAddress } from '../../api/rate-limit';
+import { rateLimitPerAddress } from '../../core/http/rate-limit';
 import { SessionOwners } from '../../core/session-owners';
 
 /**
