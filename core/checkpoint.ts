@@ -3,7 +3,7 @@ import { inTransaction } from './db';
 import type { Redis } from './redis';
 
 /** One topic-partition and the offset to fetch next from it. */
-export interface TopicPartitionOffset {
+interface TopicPartitionOffset {
   topic: string;
   partition: number;
   offset: string;

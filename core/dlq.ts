@@ -32,7 +32,7 @@ export function deadLetterHeaders(src: DeadLetterSource, err: VigilError): IHead
   };
 }
 
-export async function deadLetter(
+async function deadLetter(
   producer: Producer,
   dlqTopic: string,
   items: { src: DeadLetterSource; err: VigilError }[],
@@ -57,8 +57,8 @@ export interface Refusal {
 }
 
 /**
- * Dead-letters the refusals of one batch of `topic`/`partition` in one send and logs each: what every
- * consumer (projection runners, the jobs trigger) does before it moves past them.
+ * Dead-letters the refusals of one batch of `topic`/`partition` in one send and logs each: what the
+ * reactor (core/reactor.ts: projection runners, the jobs trigger) does before it moves past them.
  */
 export async function deadLetterRefusals(
   to: { producer: Producer; dlqTopic: string; log: Logger; consumer: string },

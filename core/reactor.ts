@@ -50,7 +50,7 @@ export interface ReactorOptions<Key, Scope> {
 }
 
 /** Topic-partitions one reactor applies at once, each batch in its own unit of work. */
-export const PARTITIONS_IN_PARALLEL = 4;
+const PARTITIONS_IN_PARALLEL = 4;
 
 /**
  * The consume loop every projection consumer runs (PostgreSQL read models, the Redis read model, the
@@ -78,30 +78,33 @@ export class Reactor<Key, Scope> {
   /** Records applied (not counting redeliveries dropped by the checkpoint, nor offenders). */
   applied = 0;
 
-  constructor(private readonly o: ReactorOptions<Key, Scope>) {
-    this.consumer = o.kafka.consumer({
-      groupId: o.groupId,
+  constructor(private readonly options: ReactorOptions<Key, Scope>) {
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
       // A killed member's partitions move after 10 s instead of kafkajs's default 30 s.
       sessionTimeout: 10_000,
       heartbeatInterval: 2_000,
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
-    this.producer = o.kafka.producer({ idempotent: true });
+    this.producer = options.kafka.producer({ idempotent: true });
   }
 
   async start(): Promise<void> {
     await this.producer.connect();
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.o.topics.keys()], fromBeginning: this.o.fromBeginning });
-    const { positions } = this.o.checkpointer;
+    await this.consumer.subscribe({
+      topics: [...this.options.topics.keys()],
+      fromBeginning: this.options.fromBeginning,
+    });
+    const { positions } = this.options.checkpointer;
     if (positions) {
       this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
         positions(e.payload.memberAssignment)
           .then((found) => found.forEach((p) => this.consumer.seek(p)))
           .catch((err: unknown) =>
-            this.o.log.warn(
-              { err: messageOf(err), consumer: this.o.consumer },
+            this.options.log.warn(
+              { err: messageOf(err), consumer: this.options.consumer },
               'seek to checkpoint failed; relying on the in-batch check',
             ),
           );
@@ -126,22 +129,32 @@ export class Reactor<Key, Scope> {
     if (batch.messages.length === 0 || isStale()) return;
     const { topic, partition } = batch;
     const next = BigInt(batch.lastOffset()) + 1n;
-    const from = await this.o.checkpointer.read(topic, partition);
+    const from = await this.options.checkpointer.read(topic, partition);
     if (from < next) {
-      const key = this.o.topics.get(topic)!;
+      const key = this.options.topics.get(topic)!;
       const fresh = batch.messages.filter((m) => BigInt(m.offset) >= from);
-      const { good, refused } = await this.o.admit(key, fresh);
+      const { good, refused } = await this.options.admit(key, fresh);
       const records = good.map((a) => ({ topic: key, partition, offset: a.message.offset, value: a.value }));
       const attributes = { 'messaging.destination.name': topic, 'messaging.destination.partition.id': partition };
       const pending = { topic, partition, from, next, records, refused, messages: batch.messages };
-      const applied = await inBatchSpan(this.o.spanName, batch.messages, attributes, () => this.applyOnce(pending));
+      const applied = await inBatchSpan(this.options.spanName, batch.messages, attributes, () =>
+        this.applyOnce(pending),
+      );
       this.applied += applied.length;
-      if (applied.length > 0) this.o.onApplied?.(applied);
+      if (applied.length > 0) this.options.onApplied?.(applied);
     }
     resolveOffset(batch.lastOffset());
     // Committed explicitly: with autoCommit off, kafkajs's `commitOffsetsIfNecessary()` without offsets
     // commits nothing (it commits resolved offsets only on an auto-commit interval or threshold).
-    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }] });
+    // A failed commit (the partition moved in a rebalance) costs a redelivery at most, which the
+    // checkpoint (or the effects' idempotence, with Kafka offsets) absorbs: logged, not retried.
+    const offsets = { topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }] };
+    await commitOffsetsIfNecessary(offsets).catch((err: unknown) =>
+      this.options.log.warn(
+        { consumer: this.options.consumer, topic, partition, err: messageOf(err) },
+        'offset commit failed',
+      ),
+    );
     await heartbeat();
   }
 
@@ -149,15 +162,15 @@ export class Reactor<Key, Scope> {
   private async applyOnce(pending: Pending<Key>): Promise<readonly ReactorRecord<Key>[]> {
     const { topic, partition, from, next } = pending;
     const run = (split: boolean) =>
-      this.o.checkpointer.commit(topic, partition, { from, next }, (scope, checkpoint) =>
+      this.options.checkpointer.commit(topic, partition, { from, next }, (scope, checkpoint) =>
         this.applyFrom(scope, checkpoint, split, pending),
       );
     try {
       return (await run(false)) ?? [];
     } catch (err) {
       if (!isDataError(err)) throw err; // transient (connection, serialization, deadlock): retried whole
-      this.o.log.warn(
-        { consumer: this.o.consumer, topic, partition, err: messageOf(err) },
+      this.options.log.warn(
+        { consumer: this.options.consumer, topic, partition, err: messageOf(err) },
         'batch failed with a data error; splitting it to find the offending records',
       );
       return (await run(true)) ?? [];
@@ -174,24 +187,29 @@ export class Reactor<Key, Scope> {
     const todo = pending.records.filter((r) => BigInt(r.offset) >= checkpoint);
     const letters = pending.refused.filter((r) => BigInt(r.message.offset) >= checkpoint);
     let applied = todo;
-    if (!split) await this.o.apply(scope, todo);
+    if (!split) await this.options.apply(scope, todo);
     else {
-      const { isolate } = this.o.checkpointer;
+      const { isolate } = this.options.checkpointer;
       const offenders = await findOffenders(
         todo,
-        (part) => (isolate ? isolate(scope, () => this.o.apply(scope, part)) : this.o.apply(scope, part)),
+        (part) => (isolate ? isolate(scope, () => this.options.apply(scope, part)) : this.options.apply(scope, part)),
         { knownBad: true },
       );
-      const bad = new Set(offenders.map((o) => o.item));
+      const bad = new Set(offenders.map((offender) => offender.item));
       applied = todo.filter((r) => !bad.has(r));
       const messageAt = new Map(pending.messages.map((m) => [m.offset, m]));
-      for (const o of offenders) {
-        const err = new VigilError('DATA_ERROR', dataErrorMessage(o.err), { cause: o.err });
-        letters.push({ message: messageAt.get(o.item.offset)!, phase: 'project', err });
+      for (const offender of offenders) {
+        const err = new VigilError('DATA_ERROR', dataErrorMessage(offender.err), { cause: offender.err });
+        letters.push({ message: messageAt.get(offender.item.offset)!, phase: 'project', err });
       }
     }
     letters.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
-    const to = { producer: this.producer, dlqTopic: this.o.dlqTopic, log: this.o.log, consumer: this.o.consumer };
+    const to = {
+      producer: this.producer,
+      dlqTopic: this.options.dlqTopic,
+      log: this.options.log,
+      consumer: this.options.consumer,
+    };
     await deadLetterRefusals(to, pending.topic, pending.partition, letters);
     return applied;
   }
