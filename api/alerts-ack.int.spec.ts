@@ -2,7 +2,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Producer } from 'kafkajs';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
-import { redisKeys } from '../projections/redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { randomUUID } from 'node:crypto';
 import type { AlertEvent, Command } from '../schemas/types';
 import { readModels } from '../projections/index';

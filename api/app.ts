@@ -9,6 +9,7 @@ import type { Pool } from '../core/db';
 import type { Logger } from '../core/logger';
 import type { Redis } from '../core/redis';
 import { RedisRateLimiter, type RateLimiter } from '../core/rate-limit';
+import { redisKeys } from '../core/redis-keys';
 import type { TopicNames } from '../schemas/catalogue';
 import { authenticate, requireRole, type KeyVerifier } from './auth';
 import { openApiDocument } from './openapi';
@@ -136,7 +137,7 @@ export function createApp(apiDeps: ApiDeps): Express {
     new RedisRateLimiter(deps.redis, {
       points: config.limits.apiAddressRatePerMin,
       windowS: 60,
-      keyPrefix: `${config.topicPrefix}:api:addr`,
+      keyPrefix: redisKeys(config.topicPrefix).rate.apiAddress,
       log: deps.log,
     });
   app.use(rateLimitPerAddress(addressLimiter, config.limits.trustProxyHops));
@@ -156,7 +157,7 @@ export function createApp(apiDeps: ApiDeps): Express {
     new RedisRateLimiter(deps.redis, {
       points: config.api.ratePerMin,
       windowS: 60,
-      keyPrefix: `${config.topicPrefix}:api:rate`,
+      keyPrefix: redisKeys(config.topicPrefix).rate.apiKey,
       log: deps.log,
     });
   app.use(

@@ -1,7 +1,7 @@
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { eventually } from '../test/support/env';
 import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
-import { redisKeys } from '../projections/redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { fullHealth, projectionLag } from './health-report';
 import { lagCheck } from '../core/http/health';
 

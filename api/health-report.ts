@@ -4,7 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { Pool } from '../core/db';
 import type { Redis } from '../core/redis';
 import { messageOf } from '../core/errors';
-import { redisKeys } from '../projections/redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { isRebuildProjection } from '../projections/rebuild/sql';
 
 /**

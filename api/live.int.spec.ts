@@ -1,7 +1,7 @@
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { openSse, type SseClient } from '../test/support/sse';
 import { eventually, testLogger } from '../test/support/env';
-import { redisKeys } from '../projections/redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { FeedHub } from './feed-hub';
 import { createRedis } from '../core/redis';
 

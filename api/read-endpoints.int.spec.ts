@@ -1,5 +1,5 @@
 import { createRedis } from '../core/redis';
-import { redisKeys } from '../projections/redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { testLogger } from '../test/support/env';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { invalidateTenantCache } from './report-cache';

@@ -1,12 +1,12 @@
 import type { Logger } from '../core/logger';
 import type { Redis } from '../core/redis';
 import { softRedis } from './redis-read';
-import { cacheEntryKey, cacheGenerationKey } from '../core/cache';
+import { redisKeys } from '../core/redis-keys';
 
 /**
  * Cache-aside for report answers, per tenant, in Redis. Entries live under the tenant's current
- * generation, `<prefix>:api:cache:<tenant>:g<gen>:<name>`, with a TTL; `invalidateTenantCache` bumps
- * the generation (`<prefix>:api:cache:<tenant>:gen`), so every older entry is unreachable at once and
+ * generation (keys: core/redis-keys.ts), with a TTL; `invalidateTenantCache` bumps
+ * the generation, so every older entry is unreachable at once and
  * expires by itself. Redis down: the answer is computed from PostgreSQL every time (`bypass`), the
  * request never fails because of the cache.
  */
@@ -28,9 +28,9 @@ export class ReportCache {
   async get<T>(tenantId: string, name: string, compute: () => Promise<T>): Promise<{ value: T; cache: CacheOutcome }> {
     const { redis, prefix, ttlS, log } = this.o;
     if (ttlS === 0) return { value: await compute(), cache: 'bypass' };
-    const gen = await softRedis(log, 'cache generation', () => redis.get(cacheGenerationKey(prefix, tenantId)));
+    const gen = await softRedis(log, 'cache generation', () => redis.get(redisKeys(prefix).cacheGeneration(tenantId)));
     if (gen === undefined) return { value: await compute(), cache: 'bypass' };
-    const key = cacheEntryKey(prefix, tenantId, gen, name);
+    const key = redisKeys(prefix).cacheEntry(tenantId, gen, name);
     const hit = await softRedis(log, 'cache get', () => redis.get(key));
     if (hit) {
       try {

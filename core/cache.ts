@@ -1,16 +1,18 @@
 import type { Redis } from './redis';
+import { redisKeys } from './redis-keys';
 
 /**
- * Keys of the API's cache-aside entries (api/report-cache.ts), here because writers outside the API
- * (the session-report job) invalidate them too. Entries of a tenant live under its current
- * generation; bumping the generation makes every older entry unreachable at once (they expire by TTL).
+ * The API's cache-aside entries (api/report-cache.ts; keys in redis-keys.ts) are invalidated by
+ * writers outside the API too (the session-report job), hence here. Entries of a tenant live under
+ * its current generation; bumping the generation makes every older entry unreachable at once (they
+ * expire by TTL).
  */
-export const cacheGenerationKey = (prefix: string, tenantId: string): string => `${prefix}:api:cache:${tenantId}:gen`;
 
-export const cacheEntryKey = (prefix: string, tenantId: string, generation: string | null, name: string): string =>
-  `${prefix}:api:cache:${tenantId}:g${generation ?? 0}:${name}`;
+/** The generation counter's key, for projections/jobs/trigger.int.spec.ts (use redisKeys elsewhere). */
+export const cacheGenerationKey = (prefix: string, tenantId: string): string =>
+  redisKeys(prefix).cacheGeneration(tenantId);
 
 /** Makes every cached answer of the tenant stale (call after reports or projections change). */
 export async function invalidateTenantCache(redis: Redis, prefix: string, tenantId: string): Promise<number> {
-  return redis.incr(cacheGenerationKey(prefix, tenantId));
+  return redis.incr(redisKeys(prefix).cacheGeneration(tenantId));
 }

@@ -11,7 +11,7 @@ import { keyOf, traceHeaders } from '../../core/kafka';
 import { VigilError } from '../../core/errors';
 import type { TopicNames } from '../../schemas/catalogue';
 import type { Command } from '../../schemas/types';
-import { redisKeys } from '../../projections/redis/model';
+import { redisKeys } from '../../core/redis-keys';
 import { route } from '../openapi';
 import { HttpProblem, notFound } from '../../core/http/problem';
 import type { ApiDeps } from '../app';

@@ -4,7 +4,7 @@ import type { Pool } from '../../core/db';
 import type { Redis } from '../../core/redis';
 import type { Logger } from '../../core/logger';
 import { messageOf } from '../../core/errors';
-import { redisKeys } from '../../projections/redis/model';
+import { redisKeys } from '../../core/redis-keys';
 import { route } from '../openapi';
 import { HttpProblem, badRequest, notFound } from '../../core/http/problem';
 import { FeedHub, STREAM_ID } from '../feed-hub';

@@ -5,7 +5,7 @@ import { route } from '../openapi';
 import { notFound } from '../../core/http/problem';
 import { softRedis } from '../redis-read';
 import { Cursor, Id, Instant, Limit, SessionIdParams, TimeIdKey, encodeCursor, iso, num } from '../schemas';
-import { redisKeys } from '../../projections/redis/model';
+import { redisKeys } from '../../core/redis-keys';
 
 /**
  * `GET /v1/sessions` (the tenant's sessions, newest start first, keyset pages) and

@@ -7,6 +7,7 @@ import { createGatewayApp } from './app';
 import { streams } from './batch';
 import { EventRateLimiter } from './rate-limit';
 import { RedisRateLimiter } from '../../core/rate-limit';
+import { redisKeys } from '../../core/redis-keys';
 import { rateLimitPerAddress } from '../../core/http/rate-limit';
 import { SessionOwners } from '../../core/session-owners';
 
@@ -67,14 +68,14 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
     verifyKey: (key) => verifier.verify(key),
     rateLimiter: new EventRateLimiter(redis, {
       eventsPerSec: config.gateway.ratePerSec,
-      keyPrefix: `${config.topicPrefix}:gateway:rate`,
+      keyPrefix: redisKeys(config.topicPrefix).rate.gatewayKey,
       log,
     }),
     addressLimit: rateLimitPerAddress(
       new RedisRateLimiter(redis, {
         points: config.limits.gatewayAddressRatePerMin,
         windowS: 60,
-        keyPrefix: `${config.topicPrefix}:gateway:addr`,
+        keyPrefix: redisKeys(config.topicPrefix).rate.gatewayAddress,
         log,
       }),
       config.limits.trustProxyHops,

@@ -2,11 +2,12 @@ import type { AlertEvent, FatigueScored, SessionEvent } from '../../schemas/type
 import type { TopicKey } from '../../schemas/catalogue';
 import type { ProjectedRecord } from '../model';
 import type { RedisScriptName } from './scripts';
+import { redisKeys } from '../../core/redis-keys';
 
 /**
  * The Redis read model (docs/design.md §6): what dashboards read without touching PostgreSQL, from
- * `sessions.v1`, `fatigue.scores.v1` and `fatigue.alerts.v1`. Keys, under the prefix `p` (the topic
- * prefix: `vigil` in production):
+ * `sessions.v1`, `fatigue.scores.v1` and `fatigue.alerts.v1`. Keys (named in core/redis-keys.ts, the
+ * contract with the API that reads them), under the prefix `p` (the topic prefix: `vigil` in production):
  *
  * Every key of a session or an alert names its tenant: the pair (tenant_id, session_id) identifies a
  * session (and (tenant_id, alert_id) an alert), so two tenants' events never share a key, whatever
@@ -51,22 +52,8 @@ export const defaultRedisModelOptions: Omit<RedisModelOptions, 'prefix'> = {
 
 export const redisTopics: readonly TopicKey[] = ['sessions', 'scores', 'alerts'];
 
-/** A tenant id as it appears in a key: URI-encoded, so it holds no `:` and a key parses one way. */
-const tenantPart = (tenantId: string): string => encodeURIComponent(tenantId);
-
-export const redisKeys = (prefix: string) => {
-  const session = (tenantId: string, sessionId: string) =>
-    `${prefix}:tenant:${tenantPart(tenantId)}:session:${sessionId}`;
-  return {
-    latest: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:latest`,
-    feed: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed`,
-    feedMarks: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed:marks`,
-    live: (tenantId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:live`,
-    activeAlerts: (tenantId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:alerts:active`,
-    alert: (tenantId: string, alertId: string) => `${prefix}:tenant:${tenantPart(tenantId)}:alert:${alertId}`,
-    checkpoints: (projection: string) => `${prefix}:projection:${projection}:checkpoints`,
-  };
-};
+/** The keys (core/redis-keys.ts, the contract with the API that reads them); runner.ts takes them from here. */
+export { redisKeys };
 
 /**
  * The shortest decimal that reads back as the same 32-bit float: Avro `float` fields decode to the
