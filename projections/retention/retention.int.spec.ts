@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { eventually, testConfig, testLogger } from '../../test/support/env';
+import { eventually } from '../../test/support/env';
+import { jobsWorkerDeps } from '../../test/support/jobs';
 import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
-import { createKafka } from '../../core/kafka';
-import { AvroSerde } from '../../core/serde';
 import { QUEUE } from '../../core/jobs';
-import { topicNames } from '../../schemas/catalogue';
 import { startJobsWorker } from '../jobs/worker';
 import { enforceRetention, retentionJob } from './retention';
 
@@ -13,7 +11,6 @@ const DAY = 86_400_000;
 
 /** Retention on plain PostgreSQL (the local server has no TimescaleDB): old rows go, newer ones stay. */
 describe('retention job on plain PostgreSQL', () => {
-  const log = testLogger();
   let db: MigratedDatabase;
   let pool: Pool;
   const now = Date.now();
@@ -93,18 +90,11 @@ describe('retention job on plain PostgreSQL', () => {
 
   it('runs as the hourly scheduled pg-boss job', async () => {
     await seed([100, 1]);
-    const config = testConfig({ VIGIL_DATABASE_URL: db.url });
-    const worker = await startJobsWorker(
-      {
-        config,
-        pool,
-        log,
-        kafka: createKafka(config.kafka, log, 'test'),
-        serde: new AvroSerde(config.schemaRegistryUrl, topicNames(config.topicPrefix)),
-        topics: topicNames(config.topicPrefix),
-      },
-      { handlers: [retentionJob], trigger: false, pollingIntervalSeconds: 0.5 },
-    );
+    const worker = await startJobsWorker(jobsWorkerDeps(db), {
+      handlers: [retentionJob],
+      trigger: false,
+      pollingIntervalSeconds: 0.5,
+    });
     try {
       expect((await worker.boss.getSchedules()).map((s) => [s.name, s.cron])).toEqual([[QUEUE.retention, '7 * * * *']]);
       const id = await worker.boss.send(QUEUE.retention, {});

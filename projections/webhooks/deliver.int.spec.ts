@@ -1,13 +1,11 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
-import { eventually, testConfig, testLogger } from '../../test/support/env';
+import { eventually } from '../../test/support/env';
+import { jobsWorkerDeps } from '../../test/support/jobs';
 import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
 import { buildAlert } from '../../test/support/build';
-import { createKafka } from '../../core/kafka';
-import { AvroSerde } from '../../core/serde';
 import { enqueue, jobIdOf, QUEUE } from '../../core/jobs';
-import { topicNames } from '../../schemas/catalogue';
 import { jobRequestsOf } from '../jobs/requests';
 import { startJobsWorker, type JobsWorker } from '../jobs/worker';
 import { alertWebhookJob, deliverAlert } from './deliver';
@@ -41,7 +39,6 @@ async function receiver(statuses: number[]) {
  * delivered once, a 400 never retried, signed with the webhook's secret, Idempotency-Key = event id.
  */
 describe('alert webhooks (pg-boss → HTTP)', () => {
-  const log = testLogger();
   let db: MigratedDatabase;
   let pool: Pool;
   let worker: JobsWorker;
@@ -54,25 +51,14 @@ describe('alert webhooks (pg-boss → HTTP)', () => {
   beforeAll(async () => {
     db = await migratedDatabase();
     pool = db.pool;
-    const config = testConfig({ VIGIL_DATABASE_URL: db.url });
-    worker = await startJobsWorker(
-      {
-        config,
-        pool,
-        log,
-        kafka: createKafka(config.kafka, log, 'test'),
-        serde: new AvroSerde(config.schemaRegistryUrl, topicNames(config.topicPrefix)),
-        topics: topicNames(config.topicPrefix),
-      },
-      {
-        handlers: [alertWebhookJob],
-        trigger: false,
-        pollingIntervalSeconds: 0.5,
-        // Small delays: retries after 1-2 s, then 2-4 s, ...
-        queueOverrides: { [QUEUE.alertWebhook]: { retryLimit: 4, retryDelay: 1, retryBackoff: true } },
-        jobOptions: { webhookTimeoutMs: 2_000 },
-      },
-    );
+    worker = await startJobsWorker(jobsWorkerDeps(db), {
+      handlers: [alertWebhookJob],
+      trigger: false,
+      pollingIntervalSeconds: 0.5,
+      // Small delays: retries after 1-2 s, then 2-4 s, ...
+      queueOverrides: { [QUEUE.alertWebhook]: { retryLimit: 4, retryDelay: 1, retryBackoff: true } },
+      jobOptions: { webhookTimeoutMs: 2_000 },
+    });
   });
 
   afterAll(async () => {
