@@ -2,7 +2,7 @@ import type { Client, PoolClient } from 'pg';
 import { testLogger } from '../../test/support/env';
 import { startTimescalePglite } from '../../test/support/pglite';
 import { migrate } from '../../core/migrate';
-import { swapTable } from './rebuild';
+import { swapTable } from './swap';
 import { createShadowSql, sessionsSwapSql } from './sql';
 
 /**
