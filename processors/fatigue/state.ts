@@ -49,15 +49,15 @@ export type FatigueOutput =
 /** The fields of an event the model uses, waiting in the reorder buffer (ts > watermark). */
 export type Sample =
   /** face: detected, eye closure, mouth open */
-  | { s: 'f'; ts: number; fd: boolean; ec: number | null; mo: number | null }
+  | { source: 'f'; ts: number; faceDetected: boolean; eyeClosure: number | null; mouthOpen: number | null }
   /** vehicle: speed, lane offset */
-  | { s: 'v'; ts: number; sp: number; lo: number | null }
+  | { source: 'v'; ts: number; speedKmh: number; laneOffsetM: number | null }
   /** EEG: the frame's (theta+alpha)/beta over good channels, null when no channel was good */
-  | { s: 'e'; ts: number; r: number | null }
+  | { source: 'e'; ts: number; eegRatio: number | null }
   /** game: what it means to the model */
-  | { s: 'g'; ts: number; g: 'departure' | 'lapse' | 'stimulus' | 'other' }
+  | { source: 'g'; ts: number; gameKind: 'departure' | 'lapse' | 'stimulus' | 'other' }
   /** AcknowledgeAlert: the alert it names, who, and the command's tenant */
-  | { s: 'c'; ts: number; alert: string; by: string; tenant: string };
+  | { source: 'c'; ts: number; alert: string; by: string; tenant: string };
 
 /** Aggregates of one hop-sized slice [k * hop, (k + 1) * hop) of event time. A window sums its slices. */
 export interface Bucket {
@@ -220,7 +220,7 @@ export function compactPending(s: FatigueState): void {
 // Snapshot encoding: the state as JSON, except the two arrays that make up most of it (slices and
 // the reorder buffer), which travel as tuples instead of objects: half the bytes on the changelog.
 type BucketTuple = [number, ...number[]];
-type SampleTuple = [Sample['s'], number, ...(string | number | boolean | null)[]];
+type SampleTuple = [Sample['source'], number, ...(string | number | boolean | null)[]];
 
 const bucketToTuple = (b: Bucket): BucketTuple => [
   b.k,
@@ -263,34 +263,40 @@ function bucketOf(t: number[]): Bucket {
   };
 }
 
-function sampleToTuple(x: Sample): SampleTuple {
-  switch (x.s) {
+function sampleToTuple(sample: Sample): SampleTuple {
+  switch (sample.source) {
     case 'f':
-      return ['f', x.ts, x.fd, x.ec, x.mo];
+      return ['f', sample.ts, sample.faceDetected, sample.eyeClosure, sample.mouthOpen];
     case 'v':
-      return ['v', x.ts, x.sp, x.lo];
+      return ['v', sample.ts, sample.speedKmh, sample.laneOffsetM];
     case 'e':
-      return ['e', x.ts, x.r];
+      return ['e', sample.ts, sample.eegRatio];
     case 'g':
-      return ['g', x.ts, x.g];
+      return ['g', sample.ts, sample.gameKind];
     case 'c':
-      return ['c', x.ts, x.alert, x.by, x.tenant];
+      return ['c', sample.ts, sample.alert, sample.by, sample.tenant];
   }
 }
 
-function sampleOf(t: SampleTuple): Sample {
-  const [s, ts, a, b, c] = t;
-  switch (s) {
+function sampleOf(tuple: SampleTuple): Sample {
+  const [source, ts, first, second, third] = tuple;
+  switch (source) {
     case 'f':
-      return { s, ts, fd: a as boolean, ec: b as number | null, mo: c as number | null };
+      return {
+        source,
+        ts,
+        faceDetected: first as boolean,
+        eyeClosure: second as number | null,
+        mouthOpen: third as number | null,
+      };
     case 'v':
-      return { s, ts, sp: a as number, lo: b as number | null };
+      return { source, ts, speedKmh: first as number, laneOffsetM: second as number | null };
     case 'e':
-      return { s, ts, r: a as number | null };
+      return { source, ts, eegRatio: first as number | null };
     case 'g':
-      return { s, ts, g: a as 'departure' | 'lapse' | 'stimulus' | 'other' };
+      return { source, ts, gameKind: first as 'departure' | 'lapse' | 'stimulus' | 'other' };
     case 'c':
-      return { s, ts, alert: a as string, by: b as string, tenant: c as string };
+      return { source, ts, alert: first as string, by: second as string, tenant: third as string };
   }
 }
 
