@@ -38,11 +38,13 @@ export async function projectionPositions(deps: {
         let position = 0n;
         let end = 0n;
         let lag = 0n;
-        for (const e of ends) {
-          const row = rows.find((r) => r.projection === model.name && r.topic === topic && r.partition === e.partition);
+        for (const partitionEnd of ends) {
+          const row = rows.find(
+            (r) => r.projection === model.name && r.topic === topic && r.partition === partitionEnd.partition,
+          );
           const at = row ? BigInt(row.next_offset) : 0n;
-          const low = BigInt(e.low);
-          const high = BigInt(e.high);
+          const low = BigInt(partitionEnd.low);
+          const high = BigInt(partitionEnd.high);
           position += at;
           end += high;
           // Offsets below the low watermark are gone (retention): they are not lag.

@@ -38,8 +38,8 @@ export const searchPathSql = (shadow: string): string => `SET LOCAL search_path 
 
 /** `rebuild --from`: the live event rows older than `from` ($1), copied into the shadow. */
 export function copyOlderSql(shadow: string, table: string, timeColumn: string, columns: readonly string[]): string {
-  const cols = columns.map(ident).join(', ');
-  return `INSERT INTO ${ident(shadow)}.${ident(table)} (${cols}) SELECT ${cols} FROM public.${ident(table)} WHERE ${ident(timeColumn)} < $1`;
+  const columnList = columns.map(ident).join(', ');
+  return `INSERT INTO ${ident(shadow)}.${ident(table)} (${columnList}) SELECT ${columnList} FROM public.${ident(table)} WHERE ${ident(timeColumn)} < $1`;
 }
 
 /**
@@ -58,10 +58,10 @@ export const renameIndexSql = (from: string, to: string): string =>
  * depend on): the live table is emptied and refilled from the shadow in the same transaction.
  */
 export function copySwapSql(shadow: string, table: string, columns: readonly string[]): string[] {
-  const cols = columns.map(ident).join(', ');
+  const columnList = columns.map(ident).join(', ');
   return [
     `TRUNCATE public.${ident(table)}`,
-    `INSERT INTO public.${ident(table)} (${cols}) SELECT ${cols} FROM ${ident(shadow)}.${ident(table)}`,
+    `INSERT INTO public.${ident(table)} (${columnList}) SELECT ${columnList} FROM ${ident(shadow)}.${ident(table)}`,
   ];
 }
 
@@ -75,19 +75,19 @@ export function copySwapSql(shadow: string, table: string, columns: readonly str
  * `defaults` maps each owned column to its default expression (`NULL` when it has none).
  */
 export function sessionsSwapSql(shadow: string, owned: readonly string[], defaults: Record<string, string>): string {
-  const cols = owned.map(ident);
+  const columns = owned.map(ident);
   const values = owned.map(
     (c) => `CASE WHEN s.session_id IS NULL THEN ${defaults[c] ?? 'NULL'} ELSE s.${ident(c)} END`,
   );
-  const id = (c: string) => `COALESCE(s.${c}, p.${c})`;
-  const changed = [...cols.map((c) => `l.${c}`), 'l.last_seen_at'];
-  const incoming = [...cols.map((c) => `EXCLUDED.${c}`), 'GREATEST(l.last_seen_at, EXCLUDED.last_seen_at)'];
-  return `INSERT INTO public.sessions AS l (session_id, tenant_id, ${cols.join(', ')}, last_seen_at)
-SELECT ${id('session_id')}, ${id('tenant_id')}, ${values.join(', ')}, s.last_seen_at
+  const eitherSide = (c: string) => `COALESCE(s.${c}, p.${c})`;
+  const changed = [...columns.map((c) => `l.${c}`), 'l.last_seen_at'];
+  const incoming = [...columns.map((c) => `EXCLUDED.${c}`), 'GREATEST(l.last_seen_at, EXCLUDED.last_seen_at)'];
+  return `INSERT INTO public.sessions AS l (session_id, tenant_id, ${columns.join(', ')}, last_seen_at)
+SELECT ${eitherSide('session_id')}, ${eitherSide('tenant_id')}, ${values.join(', ')}, s.last_seen_at
 FROM ${ident(shadow)}.sessions s FULL JOIN public.sessions p ON p.tenant_id = s.tenant_id AND p.session_id = s.session_id
-ORDER BY ${id('session_id')} COLLATE "C", ${id('tenant_id')} COLLATE "C"
+ORDER BY ${eitherSide('session_id')} COLLATE "C", ${eitherSide('tenant_id')} COLLATE "C"
 ON CONFLICT (tenant_id, session_id) DO UPDATE SET
-  ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(',\n  ')},
+  ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(',\n  ')},
   last_seen_at = GREATEST(l.last_seen_at, EXCLUDED.last_seen_at),
   updated_at = now()
 WHERE (${changed.join(', ')}) IS DISTINCT FROM (${incoming.join(', ')})`;
@@ -106,11 +106,11 @@ export function indexRenames(
   const shape = (def: string) => `${/^CREATE UNIQUE/.test(def) ? 'unique ' : ''}${def.slice(def.indexOf(' USING '))}`;
   const renames: { from: string; to: string }[] = [];
   const taken = new Set<string>();
-  for (const s of shadow) {
-    const match = live.find((l) => !taken.has(l.name) && shape(l.def) === shape(s.def));
-    if (!match) throw new Error(`index ${s.name} (${s.def}) has no live counterpart`);
+  for (const index of shadow) {
+    const match = live.find((candidate) => !taken.has(candidate.name) && shape(candidate.def) === shape(index.def));
+    if (!match) throw new Error(`index ${index.name} (${index.def}) has no live counterpart`);
     taken.add(match.name);
-    if (match.name !== s.name) renames.push({ from: s.name, to: match.name });
+    if (match.name !== index.name) renames.push({ from: index.name, to: match.name });
   }
   return renames;
 }
