@@ -9,7 +9,7 @@ import { isVigilError } from './core/errors';
 import { configOrExit, duration, positiveInt } from './core/cli';
 import { register as registerStack } from './deploy/local/commands';
 import { register as registerDatabase } from './core/commands';
-import { register as registerCatalogue } from './schemas/commands';
+import { register as registerCatalogue } from './core/catalogue-commands';
 import { register as registerProducers } from './producers/commands';
 import { register as registerProcessors } from './processors/commands';
 import { register as registerProjections } from './projections/commands';

@@ -1,53 +1,5 @@
 /**
- * Every error Vigil raises on purpose carries a stable `code`, its `cause`, and whether retrying the
- * same operation can succeed (`retriable`). Callers branch on `code` and `retriable`, never on messages.
- * HTTP statuses are chosen in api/ only.
+ * Vigil's error type and codes, for everything outside schemas/: defined with the contract
+ * (schemas/errors.ts, which says why), imported from here by the code that raises and handles them.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'EVENT_INVALID'
-  | 'EVENT_UNDECODABLE'
-  | 'SCHEMA_UNKNOWN'
-  | 'SCHEMA_REGISTRY_UNAVAILABLE'
-  | 'KAFKA_UNAVAILABLE'
-  | 'DATABASE_UNAVAILABLE'
-  | 'JOB_NOT_READY'
-  | 'WEBHOOK_UNDELIVERED'
-  | 'NOT_FOUND'
-  | 'REBUILD_RUNNING'
-  | 'REBUILD_ABORTED'
-  | 'HISTORY_TRUNCATED'
-  | 'MODEL_UNKNOWN'
-  | 'REQUEST_INVALID'
-  /** An event breaks the rule table (schemas/rules.ts): a value outside its physical range or format. */
-  | 'RULE_VIOLATION'
-  /** An event names a session owned by another tenant (core/session-owners.ts). */
-  | 'TENANT_MISMATCH'
-  /** An event's `ts` is outside the accepted window around the receiving clock. */
-  | 'TS_OUT_OF_WINDOW'
-  /** A record's statements failed with a data error (SQLSTATE class 22 or 23, a date out of range). */
-  | 'DATA_ERROR';
-
-export class VigilError extends Error {
-  readonly code: ErrorCode;
-  readonly retriable: boolean;
-  /** Extra machine-readable facts, e.g. the offending field path. */
-  readonly details: Record<string, unknown>;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    opts: { cause?: unknown; retriable?: boolean; details?: Record<string, unknown> } = {},
-  ) {
-    super(message, { cause: opts.cause });
-    this.name = 'VigilError';
-    this.code = code;
-    this.retriable = opts.retriable ?? false;
-    this.details = opts.details ?? {};
-  }
-}
-
-export const isVigilError = (e: unknown): e is VigilError => e instanceof VigilError;
-
-/** Best-effort message of anything thrown. */
-export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+export { VigilError, isVigilError, messageOf, type ErrorCode } from '../schemas/errors';

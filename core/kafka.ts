@@ -1,6 +1,7 @@
 import { ConfigResourceTypes, ConfigSource, Kafka, logLevel, type Admin, type IHeaders, type LogEntry } from 'kafkajs';
 import { context, propagation } from '@opentelemetry/api';
 import type { Config } from './config';
+import type { TopicOptions } from '../schemas/topics';
 import type { Logger } from './logger';
 import { VigilError } from './errors';
 
@@ -29,12 +30,6 @@ export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Ka
         log[routine ? 'debug' : (levels[level] ?? 'info')]({ kafka: namespace, ...rest }, message);
       },
   });
-}
-
-export interface TopicOptions {
-  partitions: number;
-  /** Extra topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
-  configs?: Record<string, string>;
 }
 
 /**

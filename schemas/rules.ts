@@ -1,5 +1,5 @@
 import type { TopicKey } from './catalogue';
-import { VigilError } from '../core/errors';
+import { VigilError } from './errors';
 
 /**
  * The physical ranges and formats of every event field: the one rule table (issue 11, DESIGN

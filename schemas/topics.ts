@@ -1,6 +1,18 @@
-import type { Config } from '../core/config';
-import type { TopicOptions } from '../core/kafka';
 import { topicNames } from './catalogue';
+
+/** How one topic is created (core/kafka.ts `ensureTopics` applies it). */
+export interface TopicOptions {
+  partitions: number;
+  /** Extra topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  configs?: Record<string, string>;
+}
+
+/** What the plan depends on (a part of core/config.ts's Config). */
+export interface TopicPlanSettings {
+  topicPrefix: string;
+  kafka: { partitions: number };
+  topicRetentionMs?: number;
+}
 
 /**
  * Every topic Vigil uses and how it is created: all with the same partition count, so partition p of
@@ -24,9 +36,7 @@ export const isExternalInput = (key: string): boolean =>
 export const isSourceOfTruth = (key: string): boolean =>
   !['dlq', 'late', 'changelog', 'scoresWhatIf', 'alertsWhatIf'].includes(key);
 
-export function topicPlan(
-  cfg: Pick<Config, 'topicPrefix' | 'kafka'> & Partial<Pick<Config, 'topicRetentionMs'>>,
-): Record<string, TopicOptions> {
+export function topicPlan(cfg: TopicPlanSettings): Record<string, TopicOptions> {
   const names = topicNames(cfg.topicPrefix);
   const partitions = cfg.kafka.partitions;
   const fortnight = String(14 * 24 * 3600 * 1000);

@@ -1,9 +1,10 @@
 /**
- * Commands that set up the catalogue in Kafka and the registry: `vigil topics ensure` and
- * `vigil schemas register`. Heavy modules load inside the actions (telemetry starts first).
+ * Commands that set up the catalogue (schemas/) in Kafka and the registry: `vigil topics ensure` and
+ * `vigil schemas register`. Here and not in schemas/, which is the contract and imports nothing of
+ * the rest of Vigil. Heavy modules load inside the actions (telemetry starts first).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { oneShot } from '../core/cli';
+import { oneShot } from './cli';
 
 export function register(program: Command): void {
   program
@@ -15,8 +16,8 @@ export function register(program: Command): void {
     .action((action: string) =>
       oneShot('topics', async (rt) => {
         if (action !== 'ensure') throw new InvalidArgumentError(`unknown action ${action}; use ensure`);
-        const { ensureTopics } = await import('../core/kafka');
-        const { topicPlan } = await import('./topics');
+        const { ensureTopics } = await import('./kafka');
+        const { topicPlan } = await import('../schemas/topics');
         const admin = rt.kafka.admin();
         await admin.connect();
         try {
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     .action((action: string) =>
       oneShot('schemas', async (rt) => {
         if (action !== 'register') throw new InvalidArgumentError(`unknown action ${action}; use register`);
-        const { topicKeys } = await import('./catalogue');
+        const { topicKeys } = await import('../schemas/catalogue');
         await rt.serde.register(topicKeys);
         rt.log.info(
           { subjects: topicKeys.map((k) => `${rt.topics[k]}-value = ${rt.serde.schemaIdOf(k)}`) },
