@@ -40,7 +40,7 @@ export function requestsOf(
   return requests;
 }
 
-export interface CommitContext {
+interface CommitContext {
   groupId: string;
   topics: TopicNames;
   log: Logger;
@@ -53,7 +53,7 @@ export interface CommitContext {
  * restores from the changelog) or `unusable` (the producer cannot begin a transaction, or kept
  * failing: reset the partition from the changelog and the committed offsets).
  */
-export type CommitOutcome =
+type CommitOutcome =
   | { kind: 'committed' }
   /** Nothing to commit, or the partition was retired meanwhile (its state is being replaced). */
   | { kind: 'skipped' }

@@ -45,7 +45,7 @@ export type DriverRecord<M> = {
 );
 
 /** A record released by the merge, with the input topic it came from. */
-export type Released<M> = DriverRecord<M> & { topic: TopicKey };
+type Released<M> = DriverRecord<M> & { topic: TopicKey };
 
 /** What one pass of the driver asks the caller to write or count. */
 export interface DriveOutput<M> {
@@ -85,7 +85,7 @@ interface Session<S> {
   seenAt?: number;
 }
 
-export interface PartitionDriverOptions {
+interface PartitionDriverOptions {
   /** The partition number (written into snapshots, so a restore finds its partition). */
   partition: number;
   /** How long (append time) an ended session's owner is remembered (default 7 days). */

@@ -21,8 +21,9 @@ import { Tally, compareModels, type SessionComparison } from './summary';
  *    of `from` (minus the clock margin of `vigil replay export`) up to the end offsets they have at
  *    the start, so it terminates however fast the topics grow; keeps the events whose `ts` is in
  *    `[from, to)` (and of `session`, reading only its partition).
- * 2. Replays them through the live processor's pure logic (Replay: the runner's event-time merge,
- *    steps and ticks) with the chosen model's config.
+ * 2. Replays them through the live processor's pure logic (Replay over the live runner's
+ *    PartitionDriver: event-time merge, trust rules, de-duplication, steps and ticks) with the
+ *    chosen model's config.
  * 3. Produces the scores and alerts, keyed by session_id like the live ones (same partition), to
  *    `fatigue.scores.whatif.v1` / `fatigue.alerts.whatif.v1` with a transactional producer, one
  *    transaction per `transactionMaxMessages` outputs. Event and alert ids hash the model version,
