@@ -13,7 +13,7 @@ import { register as registerCatalogue } from './core/catalogue-commands';
 import { register as registerProducers } from './producers/commands';
 import { register as registerProcessors } from './processors/commands';
 import { register as registerProjections } from './projections/commands';
-import { register as registerJobs } from './projections/jobs/commands';
+import { register as registerJobs } from './jobs/commands';
 import { register as registerApi } from './api/commands';
 
 const program = new Command('vigil')

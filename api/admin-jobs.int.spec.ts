@@ -3,7 +3,7 @@ import { apiFixture, type ApiFixture } from '../test/support/api';
 import { eventually, testLogger } from '../test/support/env';
 import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
 import { startBoss, stopBoss, type PgBoss } from '../core/jobs';
-import { startJobsWorker, type JobsWorker } from '../projections/jobs/worker';
+import { startJobsWorker, type JobsWorker } from '../jobs/worker';
 import { rebuildJob } from '../projections/rebuild/job';
 import { exportJob } from '../projections/replay/job';
 import { sessionEvents } from '../producers/simulator/session';

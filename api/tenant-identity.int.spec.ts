@@ -11,7 +11,7 @@ import { scoresModel } from '../projections/scores/model';
 import { alertsModel } from '../projections/alerts/model';
 import { defaultRedisModelOptions, projectRedis } from '../projections/redis/model';
 import { redisScripts } from '../projections/redis/scripts';
-import { writeSessionReport } from '../projections/reports/job';
+import { writeSessionReport } from '../jobs/reports/job';
 import { FeedHub } from './feed-hub';
 import { buildFace, buildScore } from '../test/support/build';
 

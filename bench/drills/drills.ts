@@ -473,7 +473,7 @@ const drillSpecs: Record<string, DrillSpec> = {
     auditTenant: 'drill',
     async during(c) {
       await c.p.startGateway({ VIGIL_GATEWAY_RATE_PER_SEC: '100000' });
-      // The report job (projections/jobs): its trigger group starts at the end of the topics, so now.
+      // The report job (jobs/): its trigger group starts at the end of the topics, so now.
       c.p.start('jobs', ['jobs']);
       const pool = new Pool({ connectionString: c.p.db.url, max: 1 });
       const { key } = await createApiKey(pool, { tenantId: INTRUDER, role: 'device', label: 'trust drill' });

@@ -1,6 +1,6 @@
 import { QUEUE } from '../../core/jobs';
 import { VigilError } from '../../core/errors';
-import type { JobHandler } from '../jobs/handler';
+import type { JobHandler } from '../../core/job-handler';
 import { rebuildProjection, type RebuildResult } from './rebuild';
 
 /** What `POST /v1/admin/replays` enqueues for `kind: rebuild` (api/routes/admin.ts). */

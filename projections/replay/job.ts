@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QUEUE } from '../../core/jobs';
 import { VigilError } from '../../core/errors';
-import type { JobHandler } from '../jobs/handler';
+import type { JobHandler } from '../../core/job-handler';
 import { exportEvents, type ExportResult } from './export';
 import type { ExportFormat } from './format';
 

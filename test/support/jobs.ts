@@ -1,6 +1,6 @@
 import { createKafka } from '../../core/kafka';
 import { AvroSerde } from '../../core/serde';
-import type { JobsWorkerDeps } from '../../projections/jobs/worker';
+import type { JobsWorkerDeps } from '../../jobs/worker';
 import { topicNames } from '../../schemas/catalogue';
 import type { MigratedDatabase } from './database';
 import { testConfig, testLogger } from './env';

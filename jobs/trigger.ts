@@ -1,14 +1,14 @@
 import type { Kafka } from 'kafkajs';
-import type { Pool } from '../../core/db';
-import type { AvroSerde } from '../../core/serde';
-import type { Logger } from '../../core/logger';
-import { enqueue, type PgBoss } from '../../core/jobs';
-import { Reactor } from '../../core/reactor';
-import { kafkaOffsetsCheckpointer } from '../../core/checkpoint';
-import type { TopicNames } from '../../schemas/catalogue';
-import type { TsWindow } from '../../schemas/rules';
+import type { Pool } from '../core/db';
+import type { AvroSerde } from '../core/serde';
+import type { Logger } from '../core/logger';
+import { enqueue, type PgBoss } from '../core/jobs';
+import { Reactor } from '../core/reactor';
+import { kafkaOffsetsCheckpointer } from '../core/checkpoint';
+import type { TopicNames } from '../schemas/catalogue';
+import type { TsWindow } from '../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
-import { admitWith } from '../screen';
+import { admitWith } from '../projections/screen';
 
 export interface JobTriggerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */

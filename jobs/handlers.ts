@@ -1,9 +1,9 @@
-import type { JobHandler } from './handler';
-import { sessionReportJob } from '../reports/job';
-import { alertWebhookJob } from '../webhooks/deliver';
-import { retentionJob } from '../retention/retention';
-import { rebuildJob } from '../rebuild/job';
-import { exportJob } from '../replay/job';
+import type { JobHandler } from '../core/job-handler';
+import { sessionReportJob } from './reports/job';
+import { alertWebhookJob } from './webhooks/deliver';
+import { retentionJob } from './retention/retention';
+import { rebuildJob } from '../projections/rebuild/job';
+import { exportJob } from '../projections/replay/job';
 
 /**
  * Every job `vigil jobs` runs: each entry brings its queue (created at start with its retry policy),

@@ -3,7 +3,7 @@
  * Heavy modules (pg-boss, kafkajs, pg) load inside the actions, after telemetry has started.
  */
 import type { Command } from 'commander';
-import { boot, oneShot } from '../../core/cli';
+import { boot, oneShot } from '../core/cli';
 
 export function register(program: Command): void {
   program
@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--secret <secret>', 'signing secret (at least 16 characters; default: 32 random bytes, whsec_<hex>)')
     .action((o: { tenant: string; url: string; secret?: string }) =>
       oneShot('webhooks', async (rt) => {
-        const { addWebhook } = await import('../webhooks/store');
+        const { addWebhook } = await import('./webhooks/store');
         const w = await addWebhook(rt.pool, { tenantId: o.tenant, url: o.url, secret: o.secret });
         process.stdout.write(`${w.webhookId}\t${w.secret}\n`);
         rt.log.info({ webhook_id: w.webhookId, tenant: w.tenantId, url: w.url }, 'webhook added');
@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option('--tenant <id>', 'only this tenant')
     .action((o: { tenant?: string }) =>
       oneShot('webhooks', async (rt) => {
-        const { listWebhooks } = await import('../webhooks/store');
+        const { listWebhooks } = await import('./webhooks/store');
         for (const w of await listWebhooks(rt.pool, o.tenant)) {
           const state = w.active ? 'active' : 'removed';
           process.stdout.write(`${w.webhookId}\t${w.tenantId}\t${w.url}\t${state}\t${w.createdAt.toISOString()}\n`);
@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .argument('<id>', 'webhook id, as add and list print it')
     .action((id: string) =>
       oneShot('webhooks', async (rt) => {
-        const { removeWebhook } = await import('../webhooks/store');
+        const { removeWebhook } = await import('./webhooks/store');
         const removed = await removeWebhook(rt.pool, id);
         rt.log.info({ webhook_id: id }, removed ? 'webhook removed' : 'no active webhook with that id');
         if (!removed) process.exitCode = 1;

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { migrate } from '../../core/migrate';
-import { QUEUE } from '../../core/jobs';
-import { Publisher } from '../../producers/publisher';
-import type { AlertEvent, SessionEvent } from '../../schemas/types';
-import { buildScore } from '../../test/support/build';
-import { ProjectionRunner } from '../runner';
-import { readModels } from '../index';
+import { eventually, testConfig, testLogger } from '../test/support/env';
+import { createTestDatabase } from '../test/support/postgres';
+import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
+import { migrate } from '../core/migrate';
+import { QUEUE } from '../core/jobs';
+import { Publisher } from '../producers/publisher';
+import type { AlertEvent, SessionEvent } from '../schemas/types';
+import { buildScore } from '../test/support/build';
+import { ProjectionRunner } from '../projections/runner';
+import { readModels } from '../projections/index';
 import { startJobsWorker, type JobsWorker } from './worker';
-import { createRedis, type Redis } from '../../core/redis';
-import { cacheGenerationKey } from '../../core/cache';
+import { createRedis, type Redis } from '../core/redis';
+import { cacheGenerationKey } from '../core/cache';
 
 /**
  * Events → jobs → report, against Kafka, the registry and PostgreSQL: the projections fill the

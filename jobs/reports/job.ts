@@ -1,7 +1,7 @@
 import type { Pool } from '../../core/db';
 import { VigilError } from '../../core/errors';
 import { QUEUE } from '../../core/jobs';
-import type { JobHandler } from '../jobs/handler';
+import type { JobHandler } from '../../core/job-handler';
 import { pendingOf } from './readiness';
 import {
   computeSessionReport,

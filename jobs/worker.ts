@@ -1,14 +1,14 @@
 import type { Kafka } from 'kafkajs';
-import type { Config } from '../../core/config';
-import type { Pool } from '../../core/db';
-import type { Logger } from '../../core/logger';
-import type { AvroSerde } from '../../core/serde';
-import type { TopicNames } from '../../schemas/catalogue';
-import type { Redis } from '../../core/redis';
-import { invalidateTenantCache } from '../../core/cache';
-import { isVigilError, messageOf } from '../../core/errors';
-import { startBoss, stopBoss, type PgBoss, type QueueSpec } from '../../core/jobs';
-import { defaultJobOptions, type JobHandler, type JobOptions } from './handler';
+import type { Config } from '../core/config';
+import type { Pool } from '../core/db';
+import type { Logger } from '../core/logger';
+import type { AvroSerde } from '../core/serde';
+import type { TopicNames } from '../schemas/catalogue';
+import type { Redis } from '../core/redis';
+import { invalidateTenantCache } from '../core/cache';
+import { isVigilError, messageOf } from '../core/errors';
+import { startBoss, stopBoss, type PgBoss, type QueueSpec } from '../core/jobs';
+import { defaultJobOptions, type JobHandler, type JobOptions } from '../core/job-handler';
 import { jobHandlers } from './handlers';
 import { JobTrigger } from './trigger';
 

@@ -1,6 +1,6 @@
 import type { Pool } from '../../core/db';
 import { QUEUE } from '../../core/jobs';
-import type { JobHandler } from '../jobs/handler';
+import type { JobHandler } from '../../core/job-handler';
 
 /**
  * Retention on plain PostgreSQL (docs/design.md §6): raw telemetry is kept 90 days, scores and alert

@@ -1,10 +1,10 @@
-import type { TsWindow } from '../../schemas/rules';
-import type { PgBoss, QueueSpec } from '../../core/jobs';
-import type { Pool } from '../../core/db';
-import type { Logger } from '../../core/logger';
+import type { TsWindow } from '../schemas/rules';
+import type { PgBoss, QueueSpec } from './jobs';
+import type { Pool } from './db';
+import type { Logger } from './logger';
 import type { Kafka } from 'kafkajs';
-import type { AvroSerde } from '../../core/serde';
-import type { TopicNames } from '../../schemas/catalogue';
+import type { AvroSerde } from './serde';
+import type { TopicNames } from '../schemas/catalogue';
 
 /** What a job handler may use: the pool of the process, its logger and the tunables below. */
 export interface JobDeps {

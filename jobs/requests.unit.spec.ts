@@ -1,5 +1,5 @@
-import { QUEUE, jobIdOf } from '../../core/jobs';
-import type { AlertEvent, SessionEvent } from '../../schemas/types';
+import { QUEUE, jobIdOf } from '../core/jobs';
+import type { AlertEvent, SessionEvent } from '../schemas/types';
 import { jobRequestsOf } from './requests';
 
 const envelope = { tenant_id: 'acme', session_id: 's1', ts: 1767254400000 };

@@ -1,7 +1,7 @@
-import { QUEUE, type JobRequest } from '../../core/jobs';
-import type { AlertEvent, SessionEvent } from '../../schemas/types';
-import type { SessionReportJobData } from '../reports/job';
-import type { AlertWebhookJobData } from '../webhooks/deliver';
+import { QUEUE, type JobRequest } from '../core/jobs';
+import type { AlertEvent, SessionEvent } from '../schemas/types';
+import type { SessionReportJobData } from './reports/job';
+import type { AlertWebhookJobData } from './webhooks/deliver';
 
 /** Topics the jobs trigger consumes. */
 export const TRIGGER_TOPICS = ['sessions', 'alerts'] as const;

@@ -1,7 +1,7 @@
 import type { Pool } from '../../core/db';
 import { VigilError, messageOf } from '../../core/errors';
 import { QUEUE } from '../../core/jobs';
-import type { JobHandler } from '../jobs/handler';
+import type { JobHandler } from '../../core/job-handler';
 import { SIGNATURE_HEADER, outcomeOf, signatureOf, type DeliveryOutcome } from './signature';
 
 /**

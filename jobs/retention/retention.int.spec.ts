@@ -4,7 +4,7 @@ import { eventually } from '../../test/support/env';
 import { jobsWorkerDeps } from '../../test/support/jobs';
 import { migratedDatabase, type MigratedDatabase } from '../../test/support/database';
 import { QUEUE } from '../../core/jobs';
-import { startJobsWorker } from '../jobs/worker';
+import { startJobsWorker } from '../worker';
 import { enforceRetention, retentionJob } from './retention';
 
 const DAY = 86_400_000;
