@@ -1,14 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { createApp, type ApiDeps } from '../../api/app';
 import { ApiKeyVerifier, createApiKey, type Role } from '../../core/api-keys';
 import type { Config } from '../../core/config';
-import { migrate } from '../../core/migrate';
 import { createRedis, type Redis } from '../../core/redis';
 import { topicNames } from '../../schemas/catalogue';
 import { testConfig, testLogger } from './env';
-import { createTestDatabase } from './postgres';
+import { migratedDatabase } from './database';
 
 /**
  * The query API in process for int specs: a fresh migrated database, real Redis (keys under the
@@ -30,9 +29,8 @@ export interface ApiFixture {
 export async function apiFixture(env: Record<string, string> = {}): Promise<ApiFixture> {
   const config = testConfig(env);
   const log = testLogger();
-  const db = await createTestDatabase();
-  await migrate({ database: db.url, log });
-  const pool = new Pool({ connectionString: db.url, max: 6 });
+  const db = await migratedDatabase({ poolMax: 6 });
+  const pool = db.pool;
   const redis = createRedis(config.redisUrl);
   redis.on('error', () => {});
   const verifier = new ApiKeyVerifier(pool, { ttlMs: 0 });
@@ -74,8 +72,7 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
       const keys = await redis.keys(`${config.topicPrefix}:*`).catch(() => [] as string[]);
       if (keys.length) await redis.del(...keys).catch(() => {});
       await redis.quit().catch(() => {});
-      await pool.end();
-      await db.drop();
+      await db.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Pool, type CustomTypesConfig } from 'pg';
 import { migrate } from '../../core/migrate';
 import { testLogger } from './env';
 import { setUp } from './fixture';
@@ -21,6 +21,8 @@ export interface MigratedDatabaseOptions {
   poolMax?: number;
   /** Ignore errors of idle pool clients (a database dropped under them at the end). */
   ignoreIdleClientErrors?: boolean;
+  /** The pool's result parsers (pg's `types`), e.g. timestamps as ISO text. */
+  types?: CustomTypesConfig;
 }
 
 export function migratedDatabase(options: MigratedDatabaseOptions = {}): Promise<MigratedDatabase> {
@@ -28,7 +30,7 @@ export function migratedDatabase(options: MigratedDatabaseOptions = {}): Promise
     const database = await createTestDatabase();
     onClose(() => database.drop());
     await migrate({ database: database.url, log: testLogger() });
-    const pool = new Pool({ connectionString: database.url, max: options.poolMax ?? 4 });
+    const pool = new Pool({ connectionString: database.url, max: options.poolMax ?? 4, types: options.types });
     if (options.ignoreIdleClientErrors) pool.on('error', () => {});
     onClose(() => pool.end());
     return { url: database.url, pool };

@@ -1,10 +1,8 @@
-import { Pool, types } from 'pg';
+import { types, type Pool } from 'pg';
 import { inTransaction } from '../../core/db';
-import { migrate } from '../../core/migrate';
 import { readModels } from '../../projections/index';
 import type { ProjectedRecord, ReadModel } from '../../projections/model';
-import { testLogger } from './env';
-import { createTestDatabase } from './postgres';
+import { migratedDatabase, type MigratedDatabase } from './database';
 
 /**
  * A read model against the real PostgreSQL, as the runner applies it: given these events, then these
@@ -58,26 +56,19 @@ const readModelTables = [
 ];
 
 export function readModelDb(): ReadModelDb {
-  let pool: Pool | undefined;
-  let drop: (() => Promise<void>) | undefined;
+  let db: MigratedDatabase | undefined;
   let nextOffset = 0;
 
   const open = (): Pool => {
-    if (!pool) throw new Error('readModelDb: used outside a test (the database is made in beforeAll)');
-    return pool;
+    if (!db) throw new Error('readModelDb: used outside a test (the database is made in beforeAll)');
+    return db.pool;
   };
 
   beforeAll(async () => {
-    const db = await createTestDatabase();
-    drop = db.drop;
-    await migrate({ database: db.url, log: testLogger() });
-    pool = new Pool({ connectionString: db.url, max: 2, types: parsers });
+    db = await migratedDatabase({ poolMax: 2, types: parsers });
   });
 
-  afterAll(async () => {
-    await pool?.end();
-    await drop?.();
-  });
+  afterAll(() => db?.close());
 
   const clear = async (): Promise<void> => {
     await open().query(readModelTables.map((t) => `DELETE FROM ${t};`).join('\n'));
