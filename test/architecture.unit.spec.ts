@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
  * folders means neither can be understood, tested or moved without the other.
  */
 const ROOT = resolve(__dirname, '..');
-const FOLDERS = ['api', 'core', 'processors', 'producers', 'projections', 'schemas', 'deploy'];
+const FOLDERS = ['api', 'core', 'jobs', 'processors', 'producers', 'projections', 'schemas', 'deploy'];
 
 type Graph = Map<string, Set<string>>;
 
