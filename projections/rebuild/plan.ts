@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { VigilError } from '../../core/errors';
-import { CLOCK_SKEW_MS } from '../replay/export';
+import { CLOCK_SKEW_MS } from '../../core/offset-ranges';
 import type { Positions } from './checkpoints';
 
 /**

@@ -1,4 +1,5 @@
-import { f32, projectRedis, redisKeys, type RedisModelOptions } from './model';
+import { f32, projectRedis, type RedisModelOptions } from './model';
+import { redisKeys } from '../../core/redis-keys';
 import type { SessionEvent } from '../../schemas/types';
 import { buildAlert, buildScore } from '../../test/support/build';
 import type { TopicKey } from '../../schemas/catalogue';

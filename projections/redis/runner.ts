@@ -5,16 +5,10 @@ import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { Reactor } from '../../core/reactor';
 import { redisHashCheckpointer } from '../../core/checkpoint';
+import { redisKeys } from '../../core/redis-keys';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import type { TsWindow } from '../../schemas/rules';
-import {
-  defaultRedisModelOptions,
-  projectRedis,
-  redisKeys,
-  redisTopics,
-  type RedisModelOptions,
-  type RedisOp,
-} from './model';
+import { defaultRedisModelOptions, projectRedis, redisTopics, type RedisModelOptions, type RedisOp } from './model';
 import { redisScripts } from './scripts';
 import { admitWith } from '../screen';
 

@@ -4,7 +4,8 @@ import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
 import { buildChannel, buildEeg } from '../../test/support/build';
 import { Publisher } from '../../producers/publisher';
 import type { EegBandPower } from '../../schemas/types';
-import { exportEvents, partitionOfKey, type ExportOptions } from './export';
+import { exportEvents, type ExportOptions } from './export';
+import { partitionOfKey } from '../../core/offset-ranges';
 
 /**
  * `exportEvents` against real Kafka and registry: six sessions of EEG frames with known event times
