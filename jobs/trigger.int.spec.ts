@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../test/support/env';
-import { createTestDatabase } from '../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
-import { migrate } from '../core/migrate';
+import { pipelineFixture, projectionRunner, type PipelineFixture } from '../test/support/pipeline';
+import { readAll } from '../test/support/stack';
 import { QUEUE } from '../core/jobs';
-import { Publisher } from '../producers/publisher';
+import type { Publisher } from '../producers/publisher';
 import type { AlertEvent, SessionEvent } from '../schemas/types';
 import { buildScore } from '../test/support/build';
-import { ProjectionRunner } from '../projections/runner';
-import { readModels } from '../projections/index';
+import type { ProjectionRunner } from '../projections/runner';
 import { startJobsWorker, type JobsWorker } from './worker';
 import { createRedis, type Redis } from '../core/redis';
 import { cacheGenerationKey } from '../core/cache';
@@ -22,8 +20,7 @@ import { cacheGenerationKey } from '../core/cache';
 describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   const config = testConfig();
   const log = testLogger();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let fx: PipelineFixture;
   let pool: Pool;
   let redis: Redis;
   let publisher: Publisher;
@@ -49,28 +46,14 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   };
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 8 });
+    fx = await pipelineFixture(config, { poolMax: 8 });
+    ({ pool, publisher } = fx);
     redis = createRedis(config.redisUrl);
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
-    runners = ['sessions', 'scores', 'alerts'].map(
-      (m) =>
-        new ProjectionRunner(readModels[m]!, {
-          kafka: fx.kafka,
-          pool,
-          serde: fx.serde,
-          topics: fx.topics,
-          log,
-          groupPrefix: config.topicPrefix,
-        }),
-    );
+    runners = ['sessions', 'scores', 'alerts'].map((m) => projectionRunner(fx, m, config.topicPrefix));
     await Promise.all(runners.map((r) => r.start()));
     worker = await startJobsWorker(
       {
-        config: { ...config, database: { ...config.database, url: db.url } },
+        config: { ...config, database: { ...config.database, url: fx.databaseUrl } },
         kafka: fx.kafka,
         serde: fx.serde,
         topics: fx.topics,
@@ -89,10 +72,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
   afterAll(async () => {
     await worker?.stop();
     await Promise.all(runners.map((r) => r.stop()));
-    await publisher?.disconnect();
-    await pool?.end();
     await redis?.quit();
-    await db?.drop();
     await fx?.close();
   });
 

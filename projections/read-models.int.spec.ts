@@ -1,13 +1,11 @@
 import type { Pool } from 'pg';
-import { eventually, testConfig, testLogger } from '../test/support/env';
-import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
+import { eventually, testConfig } from '../test/support/env';
+import { pipelineFixture, projectionRunner, type PipelineFixture } from '../test/support/pipeline';
 import type { Publisher } from '../producers/publisher';
 import { sessionEvents } from '../producers/simulator/session';
 import { alertIdOf, uuidFrom } from '../processors/fatigue/ids';
 import type { TopicKey } from '../schemas/catalogue';
 import type { AlertEvent, AlertEventKind, FaceFrame, GameEvent, SessionEvent, VehicleFrame } from '../schemas/types';
-import { ProjectionRunner } from './runner';
-import { readModels } from './index';
 import { buildScore } from '../test/support/build';
 
 /**
@@ -18,7 +16,6 @@ import { buildScore } from '../test/support/build';
  */
 describe('read models (Kafka → PostgreSQL)', () => {
   const config = testConfig();
-  const log = testLogger();
   let fx: PipelineFixture;
   let pool: Pool;
   let publisher: Publisher;
@@ -77,18 +74,7 @@ describe('read models (Kafka → PostgreSQL)', () => {
     alert(72, { type: 'AlertCleared', alert_id: microsleep, reason: 'recovered' }),
   ];
 
-  const runnersOf = (groupPrefix: string) =>
-    models.map(
-      (m) =>
-        new ProjectionRunner(readModels[m]!, {
-          kafka: fx.kafka,
-          pool,
-          serde: fx.serde,
-          topics: fx.topics,
-          log,
-          groupPrefix,
-        }),
-    );
+  const runnersOf = (groupPrefix: string) => models.map((m) => projectionRunner(fx, m, groupPrefix));
 
   /** Runs every model until its checkpoints reach the end of its topic, and `dwellMs` more. */
   async function runToEnd(groupPrefix: string, dwellMs = 0): Promise<number> {

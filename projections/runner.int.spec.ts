@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { Message } from 'kafkajs';
-import { eventually, testConfig, testLogger } from '../test/support/env';
-import { createTestDatabase } from '../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
-import { migrate } from '../core/migrate';
+import { eventually, testConfig } from '../test/support/env';
+import { readAll } from '../test/support/stack';
 import type { Publisher } from '../producers/publisher';
-import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
+import { pipelineFixture, projectionRunner, type PipelineFixture } from '../test/support/pipeline';
 import { sessionEvents } from '../producers/simulator/session';
 import type { EegBandPower, FaceFrame, SessionEvent, VehicleFrame } from '../schemas/types';
 import type { TopicKey, ValueOf } from '../schemas/catalogue';
-import { ProjectionRunner } from './runner';
 import { eegModel } from './eeg/model';
 import { faceModel } from './face/model';
 import { sessionsModel } from './sessions/model';
@@ -18,7 +15,6 @@ import { isoOf, type ProjectedRecord, type ReadModel } from './model';
 
 describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transaction)', () => {
   const config = testConfig();
-  const log = testLogger();
   let fx: PipelineFixture;
   let pool: Pool;
   let publisher: Publisher;
@@ -28,8 +24,7 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
   const sessionId = events[0]!.event.session_id;
   const eeg = events.filter((e) => e.topic === 'eeg').map((e) => e.event as EegBandPower);
   const sessions = events.filter((e) => e.topic === 'sessions').map((e) => e.event as SessionEvent);
-  const runner = (groupPrefix: string, model = eegModel) =>
-    new ProjectionRunner(model, { kafka: fx.kafka, pool, serde: fx.serde, topics: fx.topics, log, groupPrefix });
+  const runner = (groupPrefix: string, model = eegModel) => projectionRunner(fx, model, groupPrefix);
 
   beforeAll(async () => {
     fx = await pipelineFixture(config);
@@ -110,22 +105,12 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
  */
 describe('projection runner: screening and poison (issue 11)', () => {
   const config = testConfig();
-  const log = testLogger();
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
+  let fx: PipelineFixture;
   let pool: Pool;
   const T0 = Date.UTC(2026, 0, 1, 8);
   const sessionA = `sess-a-${randomUUID()}`;
 
-  const runner = (model: ReadModel) =>
-    new ProjectionRunner(model, {
-      kafka: fx.kafka,
-      pool,
-      serde: fx.serde,
-      topics: fx.topics,
-      log,
-      groupPrefix: config.topicPrefix,
-    });
+  const runner = (model: ReadModel) => projectionRunner(fx, model, config.topicPrefix);
   /** Raw Avro straight to the topic, all keyed by session A (one partition, one batch). */
   const sendRaw = async <K extends TopicKey>(key: K, values: ValueOf<K>[]) => {
     const producer = fx.kafka.producer();
@@ -150,16 +135,10 @@ describe('projection runner: screening and poison (issue 11)', () => {
     (await readAll(fx.kafka, fx.topics.dlq)).filter((d) => d.headers['vigil.dlq.consumer'] === consumer);
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 6 });
+    fx = await pipelineFixture(config, { poolMax: 6 });
+    ({ pool } = fx);
   });
-  afterAll(async () => {
-    await pool?.end();
-    await db?.drop();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   const face = (s: number, over: Partial<FaceFrame> = {}): FaceFrame => ({
     event_id: randomUUID(),

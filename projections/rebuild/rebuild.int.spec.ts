@@ -1,14 +1,13 @@
 import type { Pool } from 'pg';
 import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { pipelineFixture, type PipelineFixture } from '../../test/support/pipeline';
+import { pipelineFixture, projectionRunner, type PipelineFixture } from '../../test/support/pipeline';
 import type { Publisher } from '../../producers/publisher';
 import { sessionEvents } from '../../producers/simulator/session';
 import { alertIdOf, uuidFrom } from '../../processors/fatigue/ids';
 import type { TopicKey } from '../../schemas/catalogue';
 import type { AlertEvent, AlertEventKind } from '../../schemas/types';
 import { buildScore } from '../../test/support/build';
-import { ProjectionRunner } from '../runner';
-import { readModels } from '../index';
+import type { ProjectionRunner } from '../runner';
 import { rebuildProjection, type RebuildProgress } from './rebuild';
 import { projectionPositions } from './positions';
 
@@ -117,17 +116,7 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
     await publisher.publish('scores', scores);
     await publisher.publish('alerts', alerts);
     await publisher.flush();
-    runners = models.map(
-      (m) =>
-        new ProjectionRunner(readModels[m]!, {
-          kafka: fx.kafka,
-          pool,
-          serde: fx.serde,
-          topics: fx.topics,
-          log,
-          groupPrefix: config.topicPrefix,
-        }),
-    );
+    runners = models.map((m) => projectionRunner(fx, m, config.topicPrefix));
     await Promise.all(runners.map((r) => r.start()));
     expect(await eventually(caughtUp, (v) => v, 60_000)).toBe(true);
     reference = await checksums();

@@ -1,11 +1,10 @@
 import { once } from 'node:events';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { createRedis, type Redis } from '../../core/redis';
 import { eventually, testConfig, testLogger, uniqueName } from '../../test/support/env';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
-import { Publisher } from '../../producers/publisher';
+import { readAll } from '../../test/support/stack';
+import { pipelineFixture, type PipelineFixture } from '../../test/support/pipeline';
+import type { Publisher } from '../../producers/publisher';
 import { uuidFrom } from '../../processors/fatigue/ids';
 import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
 import { buildScore } from '../../test/support/build';
@@ -249,9 +248,8 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
   const config = testConfig();
   const log = testLogger();
   const prefix = config.topicPrefix;
-  let fx: KafkaFixture;
+  let fx: PipelineFixture;
   let redis: Redis;
-  let db: { url: string; drop: () => Promise<void> };
   let pool: Pool;
   let publisher: Publisher;
   const runner = (groupPrefix: string) =>
@@ -306,21 +304,14 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
   };
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
+    fx = await pipelineFixture(config, { poolMax: 4 });
+    ({ pool, publisher } = fx);
     redis = createRedis(config.redisUrl);
     await ready(redis);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
   });
   afterAll(async () => {
-    await publisher?.disconnect();
     await dropKeys(redis, prefix);
     await redis?.quit();
-    await pool?.end();
-    await db?.drop();
     await fx?.close();
   });
 
@@ -386,24 +377,19 @@ describe('redis projection runner: screening and poison (issue 11)', () => {
   const log = testLogger();
   const prefix = config.topicPrefix;
   const keys = redisKeys(prefix);
-  let fx: KafkaFixture;
+  let fx: PipelineFixture;
   let redis: Redis;
-  let db: { url: string; drop: () => Promise<void> };
   let pool: Pool;
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
+    fx = await pipelineFixture(config, { poolMax: 4 });
+    ({ pool } = fx);
     redis = createRedis(config.redisUrl);
     await ready(redis);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
   });
   afterAll(async () => {
     await dropKeys(redis, prefix);
     await redis?.quit();
-    await pool?.end();
-    await db?.drop();
     await fx?.close();
   });
 

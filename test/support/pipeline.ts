@@ -1,7 +1,11 @@
 import type { Pool } from 'pg';
 import type { Config } from '../../core/config';
 import { Publisher } from '../../producers/publisher';
+import { readModels } from '../../projections/index';
+import type { ReadModel } from '../../projections/model';
+import { ProjectionRunner } from '../../projections/runner';
 import { migratedDatabase, type MigratedDatabaseOptions } from './database';
+import { testLogger } from './env';
 import { setUp } from './fixture';
 import { kafkaFixture, type KafkaFixture } from './stack';
 
@@ -32,4 +36,20 @@ export function pipelineFixture(config: Config, options: PipelineOptions = {}): 
     // `close` of the result is the fixture's own (it replaces the spread kafka.close).
     return { ...kafka, databaseUrl: database.url, pool: database.pool, publisher };
   });
+}
+
+/**
+ * A ProjectionRunner (projections/runner.ts) of one read model, given as itself or by its name in
+ * projections/index.ts, on the fixture's Kafka, registry and pool, consumer group
+ * `<groupPrefix>.projection.<model>`, with the test logger. Not started: the spec starts and stops it.
+ */
+export function projectionRunner(
+  fx: Pick<PipelineFixture, 'kafka' | 'serde' | 'topics' | 'pool'>,
+  model: ReadModel | string,
+  groupPrefix: string,
+): ProjectionRunner {
+  const readModel = typeof model === 'string' ? readModels[model] : model;
+  if (!readModel) throw new Error(`no read model named ${String(model)}`);
+  const { kafka, serde, topics, pool } = fx;
+  return new ProjectionRunner(readModel, { kafka, serde, topics, pool, log: testLogger(), groupPrefix });
 }
