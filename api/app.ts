@@ -69,7 +69,7 @@ export interface ApiDeps {
   healthReport?: () => Promise<unknown>;
 }
 
-export type RouterFactory = (deps: ApiDeps) => Router;
+type RouterFactory = (deps: ApiDeps) => Router;
 
 /** Routers served without an API key (health; their paths are outside /v1). */
 const publicRouters: RouterFactory[] = [

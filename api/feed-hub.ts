@@ -26,7 +26,7 @@ export interface FeedBatch {
   entries: FeedEntry[];
 }
 
-export type FeedListener = (batch: FeedBatch) => void;
+type FeedListener = (batch: FeedBatch) => void;
 
 /** Stream ids `<ms>-<seq>` compared as numbers. */
 export function compareStreamIds(a: string, b: string): number {
@@ -55,7 +55,7 @@ interface StreamState {
   listeners: Set<FeedListener>;
 }
 
-export interface FeedHubOptions {
+interface FeedHubOptions {
   /** How long one XREAD blocks (it is also interrupted whenever a stream gains its first listener). */
   blockMs: number;
   /** Entries per stream per XREAD. */

@@ -25,7 +25,7 @@ async function endOffsets(admin: Admin, topics: readonly string[]): Promise<Map<
   return out;
 }
 
-export interface ProjectionLag {
+interface ProjectionLag {
   /** Records written to the projections' topics that they have not applied yet, summed. */
   total: number;
   byProjection: Record<string, number>;
@@ -74,7 +74,7 @@ export async function projectionLag(pool: Pool, admin: Admin, redis: Redis, pref
 }
 
 /** Consumer lag of every group whose id starts with `prefix`: end offset − committed offset, per topic. */
-export async function consumerLag(admin: Admin, prefix: string) {
+async function consumerLag(admin: Admin, prefix: string) {
   const { groups } = await admin.listGroups();
   const mine = groups.filter((g) => g.groupId.startsWith(prefix));
   const out: Record<string, { total: number; topics: Record<string, number> }> = {};
@@ -105,7 +105,7 @@ async function part<T>(fn: () => Promise<T>): Promise<T | { error: string }> {
   }
 }
 
-export interface FullHealthDeps {
+interface FullHealthDeps {
   pool: Pool;
   redis: Redis;
   admin: Admin;
@@ -185,7 +185,7 @@ export async function fullHealth(d: FullHealthDeps) {
 }
 
 /** TimescaleDB extension version, hypertables with chunk counts and compression stats; absent on plain PostgreSQL. */
-export async function timescaleReport(pool: Pool) {
+async function timescaleReport(pool: Pool) {
   const { rows } = await pool.query<{ extversion: string }>(
     "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
   );
@@ -226,7 +226,7 @@ export async function timescaleReport(pool: Pool) {
 }
 
 /** pg-boss queue depth: jobs per queue and state (pg-boss's own `pgboss.job` table); absent before pg-boss ran. */
-export async function jobQueues(pool: Pool) {
+async function jobQueues(pool: Pool) {
   const exists = await pool.query("SELECT 1 FROM pg_tables WHERE schemaname = 'pgboss' AND tablename = 'job'");
   if (!exists.rowCount) return { installed: false as const };
   const { rows } = await pool.query<{ name: string; state: string; n: string }>(

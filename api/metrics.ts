@@ -65,13 +65,13 @@ const countOf = (cache: string) => {
 };
 
 /** A cache-aside read served from Redis. `cache` names the cached query, e.g. `session-report`. */
-export function recordCacheHit(cache: string): void {
+function recordCacheHit(cache: string): void {
   countOf(cache).hits += 1;
   get().cacheHits.add(1, { cache });
 }
 
 /** A cache-aside read that had to go to PostgreSQL. */
-export function recordCacheMiss(cache: string): void {
+function recordCacheMiss(cache: string): void {
   countOf(cache).misses += 1;
   get().cacheMisses.add(1, { cache });
 }
@@ -82,7 +82,7 @@ export function recordSseClients(stream: 'live' | 'playback', delta: 1 | -1): vo
 }
 
 /** The route template a request matched (`/v1/sessions/:id`), or `unmatched` (404s of unknown paths). */
-export function routeOf(req: Request): string {
+function routeOf(req: Request): string {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
 }

@@ -15,7 +15,7 @@ extendZodWithOpenApi(z);
 export const registry = new OpenAPIRegistry();
 
 /** RFC 9457 problem details (api/problem.ts): the body of every error. */
-export const ProblemSchema = registry.register(
+const ProblemSchema = registry.register(
   'Problem',
   z
     .object({
@@ -36,16 +36,16 @@ registry.registerComponent('securitySchemes', 'bearerAuth', {
 });
 registry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' });
 
-export type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'delete';
 
-export interface ResponseSpec {
+interface ResponseSpec {
   description: string;
   schema?: ZodTypeAny;
   /** Default application/json. */
   contentType?: string;
 }
 
-export interface RouteSpec<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> {
+interface RouteSpec<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> {
   method: Method;
   /** Express style, e.g. '/v1/sessions/:id'. */
   path: string;
@@ -61,14 +61,14 @@ export interface RouteSpec<P extends AnyZodObject, Q extends AnyZodObject, B ext
   responses: Record<number, ResponseSpec>;
 }
 
-export interface RouteInput<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> {
+interface RouteInput<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> {
   params: z.infer<P>;
   query: z.infer<Q>;
   body: z.infer<B>;
   principal: Principal;
 }
 
-export type RouteHandler<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> = (
+type RouteHandler<P extends AnyZodObject, Q extends AnyZodObject, B extends ZodTypeAny> = (
   input: RouteInput<P, Q, B>,
   req: Request,
   res: Response,

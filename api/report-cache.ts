@@ -10,11 +10,11 @@ import { redisKeys } from '../core/redis-keys';
  * expires by itself. Redis down: the answer is computed from PostgreSQL every time (`bypass`), the
  * request never fails because of the cache.
  */
-export type CacheOutcome = 'hit' | 'miss' | 'bypass';
+type CacheOutcome = 'hit' | 'miss' | 'bypass';
 
 export { invalidateTenantCache } from '../core/cache';
 
-export interface ReportCacheOptions {
+interface ReportCacheOptions {
   redis: Redis;
   prefix: string;
   ttlS: number;

@@ -16,7 +16,7 @@ import type { SseStream } from './sse';
  * revocation. A failed lookup ends nothing (PostgreSQL down must not cut every dashboard) and is
  * tried again at the next period.
  */
-export interface StreamLimitOptions {
+interface StreamLimitOptions {
   perKey: number;
   max: number;
   /** Which of these key ids are still active (e.g. `activeApiKeys`); uncached. */
@@ -26,7 +26,7 @@ export interface StreamLimitOptions {
   log: Logger;
 }
 
-export interface StreamLease {
+interface StreamLease {
   /** Ends `sse` if its key is revoked; the lease is released when the stream closes. */
   attach(sse: SseStream): void;
   /** Gives the slot back (idempotent); for a stream that never opened. */

@@ -67,9 +67,9 @@ function randomAlphanumeric(n: number): string {
   return out;
 }
 
-export const isRole = (v: unknown): v is Role => typeof v === 'string' && (roles as readonly string[]).includes(v);
+const isRole = (v: unknown): v is Role => typeof v === 'string' && (roles as readonly string[]).includes(v);
 
-export interface CreateApiKeyInput {
+interface CreateApiKeyInput {
   /** Required for every role but `operator`, which must not have one (or give `ALL_TENANTS`). */
   tenantId?: string;
   role: Role;
@@ -139,7 +139,7 @@ export async function revokeApiKey(pool: Pool, keyId: string): Promise<boolean> 
   return (res.rowCount ?? 0) > 0;
 }
 
-export interface ApiKeyInfo {
+interface ApiKeyInfo {
   keyId: string;
   /** `ALL_TENANTS` for an operator key. */
   tenantId: string;
@@ -170,7 +170,7 @@ export async function listApiKeys(pool: Pool, tenantId?: string): Promise<ApiKey
 
 type Entry = { missing: true } | { missing: false; hash: Buffer; tenantId: string; role: Role; revoked: boolean };
 
-export interface VerifierOptions {
+interface VerifierOptions {
   /** How long a looked-up key is trusted without asking PostgreSQL again; 0 disables the cache. */
   ttlMs?: number;
   /** Bound on cached keys (least recently used go first). */

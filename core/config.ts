@@ -132,7 +132,7 @@ export interface Config {
   telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsPort: number };
 }
 
-export const configVariables = Object.keys(variables) as (keyof typeof variables)[];
+const configVariables = Object.keys(variables) as (keyof typeof variables)[];
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings count as unset, so `VAR= vigil api` falls back to the default.

@@ -63,7 +63,7 @@ function verdictOf(e: unknown): boolean | undefined {
 }
 
 /** One item that failed on its own with a data error. */
-export interface Offender<T> {
+interface Offender<T> {
   item: T;
   err: unknown;
 }

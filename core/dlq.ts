@@ -7,7 +7,7 @@ import type { VigilError } from './errors';
  * headers naming where the record came from and why it was refused, so it can be inspected and
  * replayed. Only non-retriable errors are dead-lettered; transient ones are retried.
  */
-export interface DeadLetterSource {
+interface DeadLetterSource {
   topic: string;
   partition: number;
   message: KafkaMessage;

@@ -45,7 +45,7 @@ export interface QueueSpec {
   expireInSeconds: number;
 }
 
-export interface StartBossOptions {
+interface StartBossOptions {
   /** Queues to create (idempotent: an existing queue gets these options). */
   queues: readonly QueueSpec[];
   log: Logger;

@@ -74,7 +74,7 @@ export async function ensureTopics(admin: Admin, topics: Record<string, TopicOpt
  * topics altered. AlterConfigs (what kafkajs offers) replaces a topic's whole set of per-topic
  * overrides, so the overrides the topic has already (set by hand, say) are sent along and kept.
  */
-export async function alignTopicConfigs(admin: Admin, plan: Record<string, Record<string, string>>): Promise<string[]> {
+async function alignTopicConfigs(admin: Admin, plan: Record<string, Record<string, string>>): Promise<string[]> {
   const names = Object.keys(plan).filter((t) => Object.keys(plan[t]!).length > 0);
   if (!names.length) return [];
   const described = await admin.describeConfigs({

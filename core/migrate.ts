@@ -9,7 +9,7 @@ import type { Logger } from './logger';
  * sections, one transaction each, under an advisory lock so two `vigil migrate` runs cannot race).
  * Run explicitly by `vigil migrate`, never on first use.
  */
-export interface MigrateOptions {
+interface MigrateOptions {
   /** A connection string, or an open client (PGlite serves one client at a time). */
   database: string | ClientBase;
   direction?: 'up' | 'down';
@@ -17,7 +17,7 @@ export interface MigrateOptions {
   log: Logger;
 }
 
-export function migrationsDir(): string {
+function migrationsDir(): string {
   for (const dir of [path.join(__dirname, '..', 'migrations'), path.join(__dirname, '..', '..', 'migrations')]) {
     if (fs.existsSync(path.join(dir, '0001_timescale_helpers.sql'))) return dir;
   }

@@ -27,7 +27,7 @@ export interface RateLimiter {
   take(callerId: string, points: number): Promise<RateDecision>;
 }
 
-export interface RedisRateLimiterOptions {
+interface RedisRateLimiterOptions {
   /** Points per window. */
   points: number;
   windowS: number;

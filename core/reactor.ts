@@ -20,7 +20,7 @@ export interface Admission {
   refused: Refusal[];
 }
 
-export interface ReactorOptions<Key, Scope> {
+interface ReactorOptions<Key, Scope> {
   kafka: Kafka;
   log: Logger;
   groupId: string;

@@ -17,7 +17,7 @@ import { VigilError, messageOf } from './errors';
 const MAGIC = 0;
 const HEADER = 5;
 
-export type Compatibility = 'BACKWARD_TRANSITIVE';
+type Compatibility = 'BACKWARD_TRANSITIVE';
 
 /**
  * How a record's `event` union looks in avsc: a union of several records is wrapped

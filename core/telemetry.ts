@@ -25,7 +25,7 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-export interface TelemetryOptions {
+interface TelemetryOptions {
   /**
    * Keep a Prometheus reader in process (no server of its own) whose text `metricsRequestHandler()`
    * serves on the role's own port: the API's `/metrics`. Also installs a meter provider when tracing is
@@ -59,7 +59,7 @@ export function metricsRequestHandler(): (req: IncomingMessage, res: ServerRespo
  * `transaction` trace, which would cut device → processor → projection into unrelated traces.
  * Carriers without one (outgoing HTTP, plain producers) are injected as usual.
  */
-export class ExplicitTraceparentWins implements TextMapPropagator {
+class ExplicitTraceparentWins implements TextMapPropagator {
   constructor(
     private readonly inner: TextMapPropagator = new otelCore.CompositePropagator({
       propagators: [new otelCore.W3CTraceContextPropagator(), new otelCore.W3CBaggagePropagator()],

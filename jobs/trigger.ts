@@ -10,7 +10,7 @@ import type { TsWindow } from '../schemas/rules';
 import { TRIGGER_TOPICS, jobRequestsOf, type TriggerTopic } from './requests';
 import { admitWith } from '../projections/screen';
 
-export interface JobTriggerDeps {
+interface JobTriggerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
   tsWindow?: TsWindow;
   kafka: Kafka;

@@ -24,7 +24,7 @@ export interface JobsWorkerDeps {
   redis?: Redis;
 }
 
-export interface JobsWorkerOptions {
+interface JobsWorkerOptions {
   handlers?: readonly JobHandler[];
   /** Per queue name, retry options that replace the handler's (tests use short delays). */
   queueOverrides?: Record<string, Partial<Omit<QueueSpec, 'name'>>>;

@@ -12,7 +12,7 @@ import type { Publisher } from './publisher';
  * anything after it). Memory stays bounded: lines are read as a stream and at most a few chunks are
  * outstanding at once (the publisher adds its own backpressure).
  */
-export interface NdjsonResult {
+interface NdjsonResult {
   published: number;
   failed: number;
   /** True when `strict` stopped the run at a bad line. */

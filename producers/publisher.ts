@@ -22,7 +22,7 @@ import { VigilError } from '../core/errors';
  *   (backpressure) instead of growing without limit.
  * - `flush()` waits for everything queued; `disconnect()` flushes first.
  */
-export interface PublisherOptions {
+interface PublisherOptions {
   lingerMs: number;
   batchMaxEvents: number;
   /** Bytes (keys + values) per request: stays under the broker's default 1 MiB message.max.bytes. */
@@ -30,7 +30,7 @@ export interface PublisherOptions {
   maxQueuedEvents: number;
 }
 
-export const defaultPublisherOptions: PublisherOptions = {
+const defaultPublisherOptions: PublisherOptions = {
   lingerMs: 5,
   batchMaxEvents: 5_000,
   batchMaxBytes: 512 * 1024,

@@ -22,7 +22,7 @@ import { admitWith } from './screen';
  * splitting the batch in savepoints and dead-lettered, and the rest of the batch is applied. Transient
  * errors (connection, serialization failure, deadlock, registry) retry the batch.
  */
-export interface ProjectionRunnerDeps {
+interface ProjectionRunnerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
   tsWindow?: TsWindow;
   kafka: Kafka;

@@ -4,7 +4,7 @@ import { readModels } from './index';
 import { REDIS_PROJECTION, RedisProjectionRunner } from './redis/runner';
 
 /** Every projection `vigil project` can run: the PostgreSQL read models and the Redis one. */
-export const projectionNames = (): string[] => [...Object.keys(readModels), REDIS_PROJECTION];
+const projectionNames = (): string[] => [...Object.keys(readModels), REDIS_PROJECTION];
 
 /** `vigil project`: runs the named projections (all by default) until SIGTERM/SIGINT. */
 export async function startProjectionWorker(

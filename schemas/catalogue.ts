@@ -54,7 +54,7 @@ export type ValueOf<K extends TopicKey> =
  * Topics whose values are not catalogue events: dead letters and late arrivals (bytes as received),
  * and the fatigue processor's compacted state changelog (its own encoding, keyed by session).
  */
-export const rawTopics = { dlq: 'dlq.v1', late: 'late.v1', changelog: 'fatigue.changelog.v1' } as const;
+const rawTopics = { dlq: 'dlq.v1', late: 'late.v1', changelog: 'fatigue.changelog.v1' } as const;
 export type RawTopicKey = keyof typeof rawTopics;
 
 export type TopicNames = Record<TopicKey | RawTopicKey, string>;

@@ -15,7 +15,7 @@ import { VigilError } from './errors';
  * control characters even where no field rule names them.
  */
 
-export interface Violation {
+interface Violation {
   /** JSON path of the offending field as a device developer writes it: `channels.2.quality`. */
   field: string;
   /** Stable rule name, e.g. `fraction`, `uuid`, `timestamp`. */
@@ -41,11 +41,11 @@ const SUSPECT_RE = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
 const hasControl = (v: string): boolean => SUSPECT_RE.test(v) && CONTROL_RE.test(v);
 
 /** 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z: any device time outside is a broken clock or a unit error. */
-export const TS_MIN = Date.UTC(2000, 0, 1);
+const TS_MIN = Date.UTC(2000, 0, 1);
 export const TS_MAX = Date.UTC(2100, 0, 1);
 
 /** Longest free-text string anywhere in an event (ids have tighter rules). */
-export const TEXT_MAX = 256;
+const TEXT_MAX = 256;
 
 const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -304,9 +304,6 @@ export const describeViolations = (vs: readonly Violation[]): string =>
     .slice(0, 5)
     .map((v) => `${v.field} ${v.message}`)
     .join('; ') + (vs.length > 5 ? `; and ${vs.length - 5} more` : '');
-
-/** The rule of one field path of a topic, for the `.avsc` doc check. */
-export const ruleTextOf = (key: TopicKey, path: string): string | undefined => ruleTable[key][path]?.text;
 
 /**
  * The accepted window of a device's `ts` around a clock the device does not control (the broker's

@@ -8,7 +8,7 @@ export interface TopicOptions {
 }
 
 /** What the plan depends on (a part of core/config.ts's Config). */
-export interface TopicPlanSettings {
+interface TopicPlanSettings {
   topicPrefix: string;
   kafka: { partitions: number };
   topicRetentionMs?: number;
@@ -33,7 +33,7 @@ export interface TopicPlanSettings {
 export const isExternalInput = (key: string): boolean =>
   ['sessions', 'eeg', 'face', 'vehicle', 'game', 'commands'].includes(key);
 
-export const isSourceOfTruth = (key: string): boolean =>
+const isSourceOfTruth = (key: string): boolean =>
   !['dlq', 'late', 'changelog', 'scoresWhatIf', 'alertsWhatIf'].includes(key);
 
 export function topicPlan(cfg: TopicPlanSettings): Record<string, TopicOptions> {

@@ -14,7 +14,7 @@ import { topicKeys } from '../../schemas/catalogue';
 import type { ApiDeps } from '../app';
 import { invalidateTenantCache } from '../report-cache';
 
-export interface AdminDeps {
+interface AdminDeps {
   log: Logger;
   /** Absent in a process without pg-boss: admin job routes answer 503. */
   boss?: PgBoss;
@@ -107,7 +107,7 @@ export const adminRoutes = (d: ApiDeps): Router =>
       ),
   });
 
-export function adminRouter(deps: AdminDeps): Router {
+function adminRouter(deps: AdminDeps): Router {
   const r = Router();
   route(
     r,

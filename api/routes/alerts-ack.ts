@@ -16,7 +16,7 @@ import { route } from '../openapi';
 import { HttpProblem, notFound } from '../../core/http/problem';
 import type { ApiDeps } from '../app';
 
-export interface AlertAckDeps {
+interface AlertAckDeps {
   pool: Pool;
   redis: Redis;
   log: Logger;
@@ -74,7 +74,7 @@ const tracer = trace.getTracer('vigil-api');
  * an audit trail: free text alone could name anyone), then the free text `by` if given. At most
  * 17 + 3 + 200 characters, within the rule table's bound on free text.
  */
-export const acknowledgedBy = (keyId: string, by?: string): string =>
+const acknowledgedBy = (keyId: string, by?: string): string =>
   by === undefined ? `key:${keyId}` : `key:${keyId} (${by})`;
 
 interface AlertRef {
@@ -113,7 +113,7 @@ async function findAlert(deps: AlertAckDeps, tenantId: string, alertId: string):
 export const alertAckRoutes = (d: ApiDeps): Router =>
   alertAckRouter({ ...d, serde: d.serde, prefix: d.config.topicPrefix });
 
-export function alertAckRouter(deps: AlertAckDeps): Router {
+function alertAckRouter(deps: AlertAckDeps): Router {
   const r = Router();
   route(
     r,

@@ -14,7 +14,7 @@ import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
 import { recordSseClients } from '../metrics';
 import type { StreamLimiter } from '../streams';
 
-export interface LiveDeps {
+interface LiveDeps {
   pool: Pool;
   redis: Redis;
   log: Logger;
@@ -42,7 +42,7 @@ export const SessionIdParam = z.object({
  * latest-state hash under the tenant's key (written from the first score, possibly before the
  * sessions projection caught up). Another tenant's session of the same id is not the caller's.
  */
-export async function tenantHasSession(
+async function tenantHasSession(
   pool: Pool,
   redis: Redis,
   prefix: string,
@@ -78,7 +78,7 @@ export const liveRoutes = (d: ApiDeps): Router =>
     sse: d.live?.sse,
   });
 
-export function liveRouter(deps: LiveDeps): Router {
+function liveRouter(deps: LiveDeps): Router {
   const r = Router();
   const keys = redisKeys(deps.prefix);
   route(

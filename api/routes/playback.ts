@@ -12,7 +12,7 @@ import type { StreamLimiter } from '../streams';
 import { SessionIdParam } from './live';
 import type { ApiDeps } from '../app';
 
-export interface PlaybackDeps {
+interface PlaybackDeps {
   pool: Pool;
   log: Logger;
   sse?: SseOptions;
@@ -38,7 +38,7 @@ const PlaybackQuery = z.object({
  */
 export const playbackRoutes = (d: ApiDeps): Router => playbackRouter({ ...d, sse: d.live?.sse });
 
-export function playbackRouter(deps: PlaybackDeps): Router {
+function playbackRouter(deps: PlaybackDeps): Router {
   const r = Router();
   route(
     r,

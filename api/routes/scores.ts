@@ -26,7 +26,7 @@ const MINUTE = 60_000;
 const BUCKET_MS: Record<Exclude<Bucket, 'raw'>, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '1h': 60 * MINUTE };
 const DAY = 24 * 60 * MINUTE;
 /** Longest range per bucket: at most ~17k raw rows (one score per 5 s), ~10k 1m buckets, ~9k 5m, ~9k 1h. */
-export const MAX_SPAN_MS: Record<Bucket, number> = { raw: DAY, '1m': 7 * DAY, '5m': 31 * DAY, '1h': 366 * DAY };
+const MAX_SPAN_MS: Record<Bucket, number> = { raw: DAY, '1m': 7 * DAY, '5m': 31 * DAY, '1h': 366 * DAY };
 
 const Query = z.object({
   from: Instant('start of the range (inclusive); default: the session start').optional(),
@@ -71,7 +71,7 @@ const Scores = z
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** True when the database has the timescaledb extension (then `fatigue_scores_1m` is a continuous aggregate). */
-export function timescaleProbe(pool: Pool): () => Promise<boolean> {
+function timescaleProbe(pool: Pool): () => Promise<boolean> {
   let probe: Promise<boolean> | undefined;
   return () =>
     (probe ??= pool

@@ -5,7 +5,7 @@ import { unsupportedMediaType, type HttpProblem } from './problem';
 /** The media types read as JSON. */
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
-export interface JsonBodyOptions {
+interface JsonBodyOptions {
   /** Bodies larger than this are refused (413, before they are read to the end). */
   maxBytes: number;
   /** Only requests of these methods have their body checked and parsed; default every method. */

@@ -67,7 +67,7 @@ export function readiness(checks: Record<string, Check | DependencyCheck>): Read
   };
 }
 
-export interface HealthOptions {
+interface HealthOptions {
   /**
    * How long one readiness answer is reused (default 1 000 ms): probes and anonymous callers cannot
    * make the service hammer its dependencies; concurrent requests share one run.

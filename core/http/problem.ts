@@ -18,7 +18,7 @@ export interface Problem {
   [k: string]: unknown;
 }
 
-export function sendProblem(res: Response, p: Problem): void {
+function sendProblem(res: Response, p: Problem): void {
   res.status(p.status).type('application/problem+json').json(p);
 }
 
@@ -62,7 +62,7 @@ export const unsupportedMediaType = (detail: string): HttpProblem =>
   problem(415, 'unsupported-media-type', 'Unsupported Media Type', detail);
 
 /** What differs between the services' last error handlers. */
-export interface ProblemHandlerOptions {
+interface ProblemHandlerOptions {
   /** The problem a VigilError becomes; undefined (or no `problemOf`): a bare 500, logged. */
   problemOf?: (err: VigilError) => Problem | undefined;
   /** Appended to the 413 detail, e.g. the setting that bounds the body and what to do instead. */

@@ -28,7 +28,7 @@ export const retryAfterS = (rate: RateDecision): number => Math.max(1, Math.ceil
  * to X-Forwarded-For) the address the outermost trusted proxy saw. IPv4-mapped IPv6 is written as
  * IPv4; an IPv6 client counts by its /64 (one subscriber's whole allocation, which it may rotate in).
  */
-export function clientAddress(req: Request, trustedHops: number): string {
+function clientAddress(req: Request, trustedHops: number): string {
   const chain = [
     ...(trustedHops > 0 ? (req.get('x-forwarded-for') ?? '').split(',').map((a) => a.trim()) : []),
     req.socket.remoteAddress ?? 'unknown',

@@ -12,7 +12,7 @@
  *   job retries a few times and finally writes what there is (`complete: false`).
  * Each reason returned is a fact still missing; none means ready.
  */
-export interface ReadinessFacts {
+interface ReadinessFacts {
   session: {
     status: string;
     ended_at: number | null;

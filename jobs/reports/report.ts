@@ -65,14 +65,14 @@ export interface ReportInput {
  * frames 15/s (cameras send 10-30/s; 15 is what the simulator and the reference camera send),
  * vehicle frames 10/s.
  */
-export const NOMINAL_RATE_PER_S: Record<Modality, number> = { eeg: 10, face: 15, vehicle: 10 };
+const NOMINAL_RATE_PER_S: Record<Modality, number> = { eeg: 10, face: 15, vehicle: 10 };
 
 /** Each score stands for one hop of event time (5 s in fatigue-v1: one score per session every 5 s). */
-export const SCORE_EVERY_MS = fatigueV1.hopMs;
+const SCORE_EVERY_MS = fatigueV1.hopMs;
 
 export const ALERT_REASONS = ['drowsy', 'severe', 'microsleep', 'face_lost'] as const;
 
-export interface StreamQuality {
+interface StreamQuality {
   received: number;
   expected: number;
   /** received / expected, 3 decimals; null when nothing was expected (no duration). */
@@ -82,7 +82,7 @@ export interface StreamQuality {
   largest_gap_s: number | null;
 }
 
-export interface TrendPoint {
+interface TrendPoint {
   /** Start of the UTC minute (as `fatigue_scores_1m` buckets it). */
   minute: string;
   score_avg: number;
@@ -91,7 +91,7 @@ export interface TrendPoint {
   scores: number;
 }
 
-export interface ReportAlertItem {
+interface ReportAlertItem {
   alert_id: string;
   reason: string | null;
   level: number | null;

@@ -9,7 +9,7 @@ import type { JobHandler } from '../../core/job-handler';
  *
  * The cut-off is relative to the wall clock: this is an operational job, not event processing.
  */
-export const RETENTION_DAYS = {
+const RETENTION_DAYS = {
   eeg_frames: 90,
   face_frames: 90,
   vehicle_frames: 90,
@@ -18,7 +18,7 @@ export const RETENTION_DAYS = {
   alert_events: 365,
 } as const;
 
-export type RetainedTable = keyof typeof RETENTION_DAYS;
+type RetainedTable = keyof typeof RETENTION_DAYS;
 
 const DAY_MS = 86_400_000;
 
@@ -31,7 +31,7 @@ export function retentionPlan(timescaleInstalled: boolean, nowMs: number): { tab
   }));
 }
 
-export interface RetentionResult {
+interface RetentionResult {
   timescale: boolean;
   deleted: Partial<Record<RetainedTable, number>>;
 }

@@ -45,7 +45,7 @@ export const alertWebhookJob: JobHandler<AlertWebhookJobData> = {
   },
 };
 
-export interface DeliveryResult {
+interface DeliveryResult {
   webhook_id: string;
   outcome: DeliveryOutcome | 'skipped';
   status: number | null;

@@ -3,7 +3,7 @@ import { VigilError } from '../../core/errors';
 import { newWebhookSecret } from './signature';
 
 /** `tenant_webhooks` (migration 0006): where a tenant's alert events are POSTed. */
-export interface Webhook {
+interface Webhook {
   webhookId: string;
   tenantId: string;
   url: string;

@@ -17,11 +17,11 @@ export const streams = {
 } as const satisfies Record<string, TopicKey>;
 
 export type Stream = keyof typeof streams;
-export type StreamTopic = (typeof streams)[Stream];
+type StreamTopic = (typeof streams)[Stream];
 
 export const isStream = (s: string): s is Stream => Object.hasOwn(streams, s);
 
-export interface EventError {
+interface EventError {
   /** Position of the event in the request's array. */
   index: number;
   field: string;
@@ -30,7 +30,7 @@ export interface EventError {
   rule?: string;
 }
 
-export type BatchResult<K extends TopicKey> =
+type BatchResult<K extends TopicKey> =
   | { ok: true; events: ValueOf<K>[] }
   /** 403: an event names another tenant than the key's. 400: events break the schema. */
   | { ok: false; status: 400 | 403; errors: EventError[]; total: number };

@@ -7,7 +7,7 @@ import { avroSchemaOf, type TopicKey } from '../../schemas/catalogue';
  * (`must be one of "COMPLETED", "ABORTED", "TIMEOUT"`, `must be an integer of milliseconds since the
  * Unix epoch`). A problem whose path cannot be followed in the schema keeps the serde's wording.
  */
-export interface FieldError {
+interface FieldError {
   field: string;
   message: string;
 }

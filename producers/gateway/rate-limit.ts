@@ -10,7 +10,7 @@ export type { RateDecision, RateLimiter } from '../../core/rate-limit';
  * the limit. A one-second window in Redis shared by every gateway instance; fails open when Redis is
  * down (refusing telemetry because the counter is unavailable would lose data; Kafka stays the bound).
  */
-export interface EventRateLimiterOptions {
+interface EventRateLimiterOptions {
   eventsPerSec: number;
   /** Redis key prefix; keys are `<prefix>:<key_id>`. */
   keyPrefix: string;

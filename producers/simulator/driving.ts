@@ -14,7 +14,7 @@ export const LANE_DEPARTURE_M = 1.5;
 /** ... and is ready to report the next one once the car is back within this. */
 export const LANE_REARM_M = 1.0;
 /** Beyond this the car hits the guardrail (a Collision), bounces back and loses speed. */
-export const ROAD_EDGE_M = 2.6;
+const ROAD_EDGE_M = 2.6;
 /** PVT-style stimuli: one every 20-40 s; no response within this is a StimulusMissed. */
 export const STIMULUS_TIMEOUT_MS = 3_000;
 const STIMULUS_EVERY_MS: [number, number] = [20_000, 40_000];

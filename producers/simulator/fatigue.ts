@@ -14,7 +14,7 @@ export const profiles: readonly Profile[] = ['alert', 'drowsy', 'severe'];
 
 /** Fatigue values of the three states; `level` interpolates parameters between them. */
 export const ALERT = 0.1;
-export const DROWSY = 0.6;
+const DROWSY = 0.6;
 export const SEVERE = 0.95;
 
 const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
@@ -44,7 +44,7 @@ export function level(f: number, alert: number, drowsy: number, severe: number):
 }
 
 /** Microsleeps per minute: none when alert, rare when drowsy, several per 10 minutes when severe. */
-export const microsleepsPerMin = (f: number) => level(f, 0, 0.06, 0.6);
+const microsleepsPerMin = (f: number) => level(f, 0, 0.06, 0.6);
 const MICROSLEEP_MIN_MS = 1_200;
 const MICROSLEEP_MAX_MS = 4_000;
 

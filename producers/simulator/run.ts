@@ -27,7 +27,7 @@ export interface SimulateOptions {
 
 export type SimTopic = SimEvent['topic'];
 /** The topics a simulation writes, in publishing order. */
-export const simTopics: readonly SimTopic[] = ['sessions', ...modalities];
+const simTopics: readonly SimTopic[] = ['sessions', ...modalities];
 export type TopicCounts = Record<SimTopic, number>;
 
 export interface SimulationResult {
@@ -52,7 +52,7 @@ const MAX_CALL = 2_000;
 
 const zeroCounts = (): TopicCounts => ({ sessions: 0, eeg: 0, face: 0, vehicle: 0, game: 0 });
 
-export const profileOf = (opts: Pick<SimulateOptions, 'profile'>, index: number): Profile =>
+const profileOf = (opts: Pick<SimulateOptions, 'profile'>, index: number): Profile =>
   opts.profile === 'mixed' ? profiles[index % profiles.length]! : opts.profile;
 
 const generators = (opts: SimulateOptions) =>
@@ -135,7 +135,7 @@ export async function runSimulation(
   return { sessionIds: Array.from({ length: opts.sessions }, (_, i) => sessionIdOf(opts.seed, i)), published };
 }
 
-export interface SimulationDigest {
+interface SimulationDigest {
   /** SHA-256 (hex) over the JSON of every generated event, session by session, in generation order. */
   sha256: string;
   events: TopicCounts;

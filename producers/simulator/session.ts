@@ -42,7 +42,7 @@ const KINDS: Record<Modality, DeviceKind> = { eeg: 'EEG', face: 'CAMERA', vehicl
 const PREFIX: Record<Modality, string> = { eeg: 'eeg', face: 'cam', vehicle: 'veh', game: 'sim' };
 
 /** The session's device ids: one per modality, stable for a session id. */
-export function deviceIdOf(sessionId: string, modality: Modality): string {
+function deviceIdOf(sessionId: string, modality: Modality): string {
   return `${PREFIX[modality]}-${sessionId.slice(0, 8)}`;
 }
 

@@ -8,7 +8,7 @@ import { isoOf, type ProjectedRecord, type ReadModel } from '../model';
  * reason of AlertCleared), score (AlertRaised), escalation (AlertEscalated's count) and
  * acknowledged_by (AlertAcknowledged) are null for the other kinds.
  */
-export const alertEventColumns: Column<AlertEvent>[] = [
+const alertEventColumns: Column<AlertEvent>[] = [
   { name: 'event_id', type: 'uuid', of: (e) => e.event_id },
   { name: 'ts', type: 'timestamptz', of: (e) => isoOf(e.ts) },
   { name: 'tenant_id', type: 'text', of: (e) => e.tenant_id },
@@ -41,7 +41,7 @@ export const alertEventColumns: Column<AlertEvent>[] = [
  * escalations only rise, raised/acknowledged/cleared are set once, status follows from them (cleared
  * over acknowledged over active), so a replay or an out-of-order batch cannot move an alert back.
  */
-export const alertsSql = `WITH ins AS (
+const alertsSql = `WITH ins AS (
   INSERT INTO alert_events (${alertEventColumns.map((c) => c.name).join(', ')})
   SELECT * FROM ${unnestOf(alertEventColumns)}
   ON CONFLICT DO NOTHING
@@ -89,7 +89,7 @@ ON CONFLICT (tenant_id, alert_id) DO UPDATE SET
  * from `alerts` (all alerts, open = not cleared, highest level, newest alert event), so they are right
  * whatever was replayed. last_alert_at and last_seen_at only move forward.
  */
-export const sessionAlertsSql = sessionAlertsOf(
+const sessionAlertsSql = sessionAlertsOf(
   '(tenant_id, session_id) IN (SELECT t, s FROM unnest($1::text[], $2::text[]) AS p(t, s))',
 );
 

@@ -3,7 +3,7 @@ import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStateme
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** `face_frames` columns, in table order, from FaceFrame (telemetry.face.v1). */
-export const faceColumns: Column<FaceFrame>[] = [
+const faceColumns: Column<FaceFrame>[] = [
   ...telemetryColumns,
   { name: 'face_detected', type: 'boolean', of: (e) => e.face_detected },
   { name: 'eye_closure', type: 'real', of: (e) => e.eye_closure },

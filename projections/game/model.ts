@@ -3,13 +3,13 @@ import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStateme
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** The fields of a game event's kind without its `type`: what `game_events.details` holds. */
-export function detailsOf(e: GameEvent): Record<string, unknown> {
+function detailsOf(e: GameEvent): Record<string, unknown> {
   const { type: _type, ...details } = e.event;
   return details;
 }
 
 /** `game_events` columns, in table order, from GameEvent (game.events.v1). */
-export const gameColumns: Column<GameEvent>[] = [
+const gameColumns: Column<GameEvent>[] = [
   ...telemetryColumns,
   { name: 'kind', type: 'text', of: (e) => e.event.type },
   { name: 'details', type: 'jsonb', of: (e) => JSON.stringify(detailsOf(e)) },

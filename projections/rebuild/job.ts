@@ -4,7 +4,7 @@ import type { JobHandler } from '../../core/job-handler';
 import { rebuildProjection, type RebuildResult } from './rebuild';
 
 /** What `POST /v1/admin/replays` enqueues for `kind: rebuild` (api/routes/admin.ts). */
-export interface RebuildJobData {
+interface RebuildJobData {
   kind: 'rebuild';
   projection: string;
   /** ISO-8601: keep the live rows older than this and replay only from here (default: everything). */

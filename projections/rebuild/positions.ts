@@ -3,7 +3,7 @@ import type { Pool } from '../../core/db';
 import type { TopicNames } from '../../schemas/catalogue';
 import { readModels } from '../index';
 
-export interface ProjectionPosition {
+interface ProjectionPosition {
   model: string;
   topic: string;
   /** Sum over partitions of the checkpoint (next offset to apply; 0 where none yet). */

@@ -15,7 +15,7 @@ import { cleanUp, dropStale, prepareShadow } from './shadow';
 import { ident, rebuildProjectionOf, shadowSchemaOf } from './sql';
 import { swapIn } from './swap';
 
-export interface RebuildDeps {
+interface RebuildDeps {
   kafka: Kafka;
   pool: Pool;
   serde: AvroSerde;
@@ -33,7 +33,7 @@ export interface RebuildProgress {
   planned: number;
 }
 
-export interface RebuildOptions {
+interface RebuildOptions {
   /** Event time (epoch ms): keep the live rows older than this and replay only from here. */
   from?: number;
   /**

@@ -15,7 +15,7 @@ import { copySwapSql, indexRenames, renameIndexSql, renameSwapSql, sessionsSwapS
  */
 
 /** How each table was swapped in, and the live checkpoints the rebuilt state stands at (topic → partition → next offset). */
-export interface Swapped {
+interface Swapped {
   swapped: Record<string, 'rename' | 'copy' | 'upsert'>;
   at: Record<string, Record<number, string>>;
 }

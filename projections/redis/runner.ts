@@ -27,7 +27,7 @@ import { admitWith } from '../screen';
  * record's data (core/data-error.ts) has its record found by splitting the batch and dead-lettered
  * (DATA_ERROR, phase `project`). Connection errors are transient: the batch fails and is retried.
  */
-export interface RedisProjectionRunnerDeps {
+interface RedisProjectionRunnerDeps {
   /** The processor's accepted ts window (schemas/rules.ts), checked on externally written topics; absent: not checked. */
   tsWindow?: TsWindow;
   kafka: Kafka;

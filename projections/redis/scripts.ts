@@ -4,7 +4,7 @@
  * time, so applying a batch twice, or an older event after a newer one, never moves state backwards.
  * Numbers travel as decimal strings; '' stands for "none".
  */
-export interface RedisScript {
+interface RedisScript {
   numberOfKeys: number;
   lua: string;
 }

@@ -11,7 +11,7 @@ import { csvColumns, csvHeader, csvRow, ndjsonLine, wanted, type ExportFormat, t
 /** Re-exported for the rebuild (CLOCK_SKEW_MS) and a processor spec (partitionOfKey), which import them from here. */
 export { CLOCK_SKEW_MS, partitionOfKey } from '../../core/offset-ranges';
 
-export interface ExportDeps {
+interface ExportDeps {
   kafka: Kafka;
   serde: AvroSerde;
   topics: TopicNames;
@@ -43,7 +43,7 @@ export interface ExportResult {
 }
 
 /** The catalogue key of a topic given as a key or as its full name. */
-export function topicKeyOf(topics: TopicNames, topic: string): TopicKey {
+function topicKeyOf(topics: TopicNames, topic: string): TopicKey {
   const key = topicKeys.find((k) => k === topic || topics[k] === topic);
   if (!key) {
     throw new VigilError(

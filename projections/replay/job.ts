@@ -10,7 +10,7 @@ import { exportEvents, type ExportResult } from './export';
 import type { ExportFormat } from './format';
 
 /** What `POST /v1/admin/replays` enqueues for `kind: export` (api/routes/admin.ts). */
-export interface ExportJobData {
+interface ExportJobData {
   kind: 'export';
   topic: string;
   from: string;
@@ -23,7 +23,7 @@ export interface ExportJobData {
 }
 
 /** Where export jobs write their files: `<tmp>/vigil-exports/<job id>.<format>` on the jobs worker's host. */
-export const exportDir = (): string => path.join(os.tmpdir(), 'vigil-exports');
+const exportDir = (): string => path.join(os.tmpdir(), 'vigil-exports');
 
 /**
  * `replay-export`: decoded events of one topic in an event-time range (and optionally one session) of

@@ -9,7 +9,7 @@ import { scoreColumns } from '../scores/model';
  * window has its own row, and idempotent by that key (a rerun of the same rescore inserts nothing).
  * Unlike the live `scores` model it leaves `sessions` alone: a what-if is not the session's status.
  */
-export const scoresWhatIfSql = `INSERT INTO fatigue_scores_whatif (${scoreColumns.map((c) => c.name).join(', ')})
+const scoresWhatIfSql = `INSERT INTO fatigue_scores_whatif (${scoreColumns.map((c) => c.name).join(', ')})
 SELECT * FROM ${unnestOf(scoreColumns)}
 ON CONFLICT DO NOTHING`;
 

@@ -27,7 +27,7 @@ export const scoreColumns: Column<FatigueScored>[] = [
  * and its last score and level, which move only to a newer window (`last_score_at` guard): a replay,
  * a late score or a re-scored older window never moves "last" backwards.
  */
-export const scoresSql = `WITH ins AS (
+const scoresSql = `WITH ins AS (
   INSERT INTO fatigue_scores (${scoreColumns.map((c) => c.name).join(', ')})
   SELECT * FROM ${unnestOf(scoreColumns)}
   ON CONFLICT DO NOTHING

@@ -3,7 +3,7 @@ import { telemetryColumns, telemetryModelSql, telemetrySeedSql, telemetryStateme
 import type { ProjectedRecord, ReadModel } from '../model';
 
 /** `vehicle_frames` columns, in table order, from VehicleFrame (telemetry.vehicle.v1). */
-export const vehicleColumns: Column<VehicleFrame>[] = [
+const vehicleColumns: Column<VehicleFrame>[] = [
   ...telemetryColumns,
   { name: 'speed_kmh', type: 'real', of: (e) => e.speed_kmh },
   { name: 'lane_offset_m', type: 'real', of: (e) => e.lane_offset_m },

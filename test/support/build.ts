@@ -28,14 +28,14 @@ import type {
 
 /** Default event time: 2026-01-01T08:01:00Z (a score's window end; its window starts at 08:00). */
 export const BUILD_TS = Date.UTC(2026, 0, 1, 8, 1);
-export const BUILD_TENANT = 'tenant-a';
-export const BUILD_SESSION = 'session-0001';
+const BUILD_TENANT = 'tenant-a';
+const BUILD_SESSION = 'session-0001';
 /** fatigue-v1 scores 60 s windows (processors/fatigue/config.ts, `windowMs`). */
 const WINDOW_MS = 60_000;
 
 type Envelope = Pick<FatigueScored, 'event_id' | 'tenant_id' | 'session_id' | 'ts'>;
 
-export type ScoreOverrides = Partial<Omit<FatigueScored, 'components' | 'features'>> & {
+type ScoreOverrides = Partial<Omit<FatigueScored, 'components' | 'features'>> & {
   /** Merged into the defaults: `{ ocular: 0.75 }` changes that component only. */
   components?: Partial<FatigueComponents>;
   /** Merged into the defaults. */
@@ -91,7 +91,7 @@ const alertDefaults: { [K in AlertKind]: AlertFields<K> } = {
 };
 
 /** Envelope and the kind's own fields in one flat object: `{ ts, alert_id, level, reason, score }`. */
-export type AlertOverrides<K extends AlertKind> = Partial<Envelope> & Partial<AlertFields<K>>;
+type AlertOverrides<K extends AlertKind> = Partial<Envelope> & Partial<AlertFields<K>>;
 
 /** An `AlertEvent` of the given kind (`AlertRaised`, ...). */
 export function buildAlert<K extends AlertKind>(kind: K, overrides: AlertOverrides<K> = {}): AlertEvent {
@@ -196,7 +196,7 @@ const gameDefaults: { [K in GameKind]: GameFields<K> } = {
 };
 
 /** Envelope, device and the kind's own fields in one flat object: `{ ts, seq, stimulus_id, reaction_ms }`. */
-export type GameOverrides<K extends GameKind> = Partial<Omit<GameEvent, 'event'>> & Partial<GameFields<K>>;
+type GameOverrides<K extends GameKind> = Partial<Omit<GameEvent, 'event'>> & Partial<GameFields<K>>;
 
 /** A `GameEvent` of the given kind (`LaneDeparture`, `StimulusResponse`, ...). */
 export function buildGame<K extends GameKind>(kind: K, overrides: GameOverrides<K> = {}): GameEvent {
@@ -230,7 +230,7 @@ const sessionDefaults: { [K in SessionKind]: SessionFields<K> } = {
 };
 
 /** Envelope and the kind's own fields in one flat object: `{ ts, driver_id }` or `{ ts, reason }`. */
-export type SessionOverrides<K extends SessionKind> = Partial<Envelope> & Partial<SessionFields<K>>;
+type SessionOverrides<K extends SessionKind> = Partial<Envelope> & Partial<SessionFields<K>>;
 
 /** A `SessionEvent` of the given kind (`SessionStarted` or `SessionEnded`). */
 export function buildSession<K extends SessionKind>(kind: K, overrides: SessionOverrides<K> = {}): SessionEvent {

@@ -1,5 +1,5 @@
 /** Registers how to undo one set-up step; steps are undone in the reverse order of registration. */
-export type OnClose = (undo: () => Promise<unknown>) => void;
+type OnClose = (undo: () => Promise<unknown>) => void;
 
 /**
  * Runs a fixture's set-up, whose steps each register their undo, and returns what it built with a

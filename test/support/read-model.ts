@@ -13,7 +13,7 @@ import { migratedDatabase, type MigratedDatabase } from './database';
  * Rows read back as plain values: timestamps as ISO-8601 UTC text (`2026-01-01T08:01:00.000Z`, what
  * the models bind), bigint counters as numbers, jsonb parsed, real as its float32 value.
  */
-export interface ReadModelDb {
+interface ReadModelDb {
   /**
    * Applies `model.project` of the events in one transaction, as the runner does (without the
    * checkpoint): each event a record of the model's first topic, partition 0, at the next offset.
