@@ -4,7 +4,7 @@ import { eventually, processEnv, testConfig } from '../test/support/env';
 import { buildAlert } from '../test/support/build';
 import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
 import { readAll } from '../test/support/stack';
-import { startVigil, type VigilProcess } from '../test/support/processes';
+import { processGroup, type VigilProcessGroup } from '../test/support/processes';
 import type { TopicKey } from '../schemas/catalogue';
 import type { AlertEvent, FatigueScored } from '../schemas/types';
 import { f32 } from './redis/model';
@@ -45,25 +45,18 @@ describe('projection worker: exactly once across kill -9', () => {
   let fx: PipelineFixture;
   let pool: Pool;
   let redis: Redis;
-  let env: Record<string, string>;
-  const running: VigilProcess[] = [];
-  const start = (args: string[]) => {
-    const p = startVigil(args, env);
-    running.push(p);
-    return p;
-  };
+  let vigil: VigilProcessGroup;
 
   beforeAll(async () => {
     // Topics (3 partitions) and schemas under a unique prefix, a migrated database, a publisher.
     fx = await pipelineFixture(config, { poolMax: 2 });
     pool = fx.pool;
-    env = processEnv(config, { VIGIL_DATABASE_URL: fx.databaseUrl });
+    vigil = processGroup(processEnv(config, { VIGIL_DATABASE_URL: fx.databaseUrl }));
     redis = new Redis(config.redisUrl);
   });
 
   afterAll(async () => {
-    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await Promise.all(running.map((p) => p.exited));
+    await vigil?.stopAll('SIGKILL');
     if (redis) {
       const keys = await redis.keys(`${config.topicPrefix}:*`);
       if (keys.length) await redis.del(...keys);
@@ -76,8 +69,8 @@ describe('projection worker: exactly once across kill -9', () => {
     Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
   it('stores every event once and counts it once, however often the worker is killed', async () => {
-    const processor = start(['process']);
-    let worker = start(['project']);
+    const processor = vigil.start(['process']);
+    let worker = vigil.start(['project']);
     const { publisher } = fx;
     const at = (s: number) => START + s * 1000;
     const alertEvents = [0, 1, 2].flatMap((i) => {
@@ -91,7 +84,7 @@ describe('projection worker: exactly once across kill -9', () => {
         buildAlert('AlertCleared', { ...session, ts: ts(3), alert_id }),
       ];
     });
-    const sim = start([
+    const sim = vigil.start([
       'simulate',
       ...['--sessions', String(SESSIONS), '--duration', `${SECONDS}s`, '--speed', 'realtime'],
       ...['--seed', '23', '--profile', 'severe', '--start', new Date(START).toISOString()],
@@ -110,7 +103,7 @@ describe('projection worker: exactly once across kill -9', () => {
       atKill.push(await countOf('eeg_frames'));
       worker.child.kill('SIGKILL');
       expect(await worker.exited).toBe(128);
-      worker = start(['project']);
+      worker = vigil.start(['project']);
       // Alert life cycles published beside the processor's output while the worker restarts (40 s
       // sessions rarely raise one themselves), one event twice as a producer retry would.
       await publisher.publish('alerts', alertEvents.slice(k * 4, k * 4 + 4));

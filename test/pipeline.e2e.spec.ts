@@ -1,6 +1,6 @@
 import { eventually, freePort, processEnv, testConfig } from './support/env';
 import { createTestDatabase } from './support/postgres';
-import { runVigil, startVigil, type VigilProcess } from './support/processes';
+import { processGroup, runVigil, startVigil, type VigilProcessGroup } from './support/processes';
 
 /**
  * The walking skeleton end to end, as separate processes: simulator → Kafka (Avro via the registry)
@@ -17,18 +17,43 @@ import { runVigil, startVigil, type VigilProcess } from './support/processes';
 const START = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
 const iso = (ts: number) => new Date(ts).toISOString();
 
+const TELEMETRY = ['eeg', 'face', 'vehicle', 'game'] as const;
+type TelemetryCounts = Record<(typeof TELEMETRY)[number], number>;
+
+/** What the spec reads of GET /v1/sessions/:id (api/routes/sessions.ts, SessionDetail). */
+interface SessionDetail {
+  session_id: string;
+  status: string;
+  telemetry: {
+    eeg: { frames: number; first_ts: string | null; last_ts: string | null };
+    face: { frames: number };
+    vehicle: { frames: number };
+    game: { events: number };
+  };
+}
+
+const countsOf = ({ telemetry }: SessionDetail): TelemetryCounts => ({
+  eeg: telemetry.eeg.frames,
+  face: telemetry.face.frames,
+  vehicle: telemetry.vehicle.frames,
+  game: telemetry.game.events,
+});
+
+/** The telemetry events `vigil simulate` published, per topic, from its last line (producers/commands.ts). */
+function publishedTelemetry(output: string): TelemetryCounts {
+  const line = /^published \d+ events .*?: (\{.*\})$/m.exec(output);
+  if (!line) throw new Error(`no "published" line in the simulator's output:\n${output}`);
+  const published = JSON.parse(line[1]!) as TelemetryCounts;
+  return Object.fromEntries(TELEMETRY.map((topic) => [topic, published[topic]])) as TelemetryCounts;
+}
+
 describe('pipeline: device to API', () => {
   let db: { url: string; drop: () => Promise<void> };
   let env: Record<string, string>;
   let base: string;
   /** A reader key of tenant demo (the simulator's): /v1 needs a key. */
   let auth: { authorization: string };
-  const running: VigilProcess[] = [];
-  const start = (args: string[]) => {
-    const p = startVigil(args, env);
-    running.push(p);
-    return p;
-  };
+  let vigil: VigilProcessGroup;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -39,6 +64,7 @@ describe('pipeline: device to API', () => {
       VIGIL_API_PORT: String(port),
       VIGIL_LOG_LEVEL: 'info',
     });
+    vigil = processGroup(env);
     await runVigil(['migrate'], env);
     await runVigil(['topics', 'ensure'], env);
     await runVigil(['schemas', 'register'], env);
@@ -47,15 +73,14 @@ describe('pipeline: device to API', () => {
   });
 
   afterAll(async () => {
-    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await Promise.all(running.map((p) => p.exited));
+    await vigil?.stopAll('SIGKILL');
     await db?.drop();
   });
 
   it('reports exactly the K frames sent, across a kill -9 and restart of the projection worker', async () => {
     const seconds = 12;
     const K = seconds * 10;
-    const sim = start([
+    const sim = vigil.start([
       'simulate',
       '--sessions',
       '1',
@@ -68,8 +93,8 @@ describe('pipeline: device to API', () => {
       '--start',
       iso(START),
     ]);
-    const api = start(['api']);
-    let worker = start(['project']);
+    const api = vigil.start(['api']);
+    let worker = vigil.start(['project']);
     await eventually(
       () =>
         fetch(`${base}/health/live`).then(
@@ -91,18 +116,21 @@ describe('pipeline: device to API', () => {
     expect(mid!.telemetry.eeg.frames).toBeLessThan(K);
     worker.child.kill('SIGKILL');
     await worker.exited;
-    worker = start(['project']);
+    worker = vigil.start(['project']);
 
     expect(await sim.exited).toBe(0);
+    // Done once every telemetry count has reached what the simulator published (one session, so one
+    // partition per topic, applied in order): nothing is left to arrive, and a duplicate shows as a
+    // count above its total.
+    const published = publishedTelemetry(sim.output());
     const done = await eventually(
       () => session(sessionId!),
-      (s) => s?.status === 'ended' && s.telemetry.eeg.frames >= K,
+      (s) => s?.status === 'ended' && TELEMETRY.every((topic) => countsOf(s)[topic] >= published[topic]),
       60_000,
     );
-    // A little longer: a duplicate would show up as a count above K.
-    await new Promise((r) => setTimeout(r, 2_000));
     const final = await session(sessionId!);
     expect(final).toEqual(done);
+    expect(countsOf(final!)).toEqual(published);
     expect(final).toMatchObject({
       session_id: sessionId,
       tenant_id: 'demo',
@@ -149,6 +177,6 @@ describe('pipeline: device to API', () => {
   async function session(id: string) {
     const res = await fetch(`${base}/v1/sessions/${id}`, { headers: auth });
     if (res.status === 404) return undefined;
-    return (await res.json()) as { session_id: string; status: string; telemetry: { eeg: { frames: number } } };
+    return (await res.json()) as SessionDetail;
   }
 });

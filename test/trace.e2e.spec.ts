@@ -1,7 +1,6 @@
 import { eventually, freePort, processEnv, testConfig } from './support/env';
-import { migratedDatabase, type MigratedDatabase } from './support/database';
-import { kafkaFixture, type KafkaFixture } from './support/stack';
-import { runVigil, startVigil, type VigilProcess } from './support/processes';
+import { pipelineFixture, type PipelineFixture } from './support/pipeline';
+import { processGroup, runVigil, type VigilProcessGroup } from './support/processes';
 import { sessionEvents, sessionIdOf } from '../producers/simulator/session';
 
 /**
@@ -52,19 +51,13 @@ function ancestors(spans: ZipkinSpan[], span: ZipkinSpan): ZipkinSpan[] {
 
 describe('one trace: device → gateway → Kafka → processor → projections, and an API read', () => {
   const config = testConfig();
-  let kafka: KafkaFixture;
-  let db: MigratedDatabase;
+  let fx: PipelineFixture;
   let env: Record<string, string>;
   let gateway: string;
   let api: string;
   let deviceKey: string;
   let readerKey: string;
-  const running: VigilProcess[] = [];
-  const start = (args: string[]) => {
-    const p = startVigil(args, env);
-    running.push(p);
-    return p;
-  };
+  let vigil: VigilProcessGroup;
   const TENANT = 'fleet-trace';
   const sessionId = sessionIdOf(77, 0);
   const events = [
@@ -72,13 +65,12 @@ describe('one trace: device → gateway → Kafka → processor → projections,
   ];
 
   beforeAll(async () => {
-    kafka = await kafkaFixture(config);
-    db = await migratedDatabase();
+    fx = await pipelineFixture(config);
     const [gp, ap] = [await freePort(), await freePort()];
     gateway = `http://127.0.0.1:${gp}`;
     api = `http://127.0.0.1:${ap}`;
     env = processEnv(config, {
-      VIGIL_DATABASE_URL: db.url,
+      VIGIL_DATABASE_URL: fx.databaseUrl,
       VIGIL_API_PORT: String(ap),
       VIGIL_GATEWAY_PORT: String(gp),
       VIGIL_TRACING: 'on',
@@ -87,10 +79,11 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     const key = async (role: string) =>
       (await runVigil(['keys', 'create', '--tenant', TENANT, '--role', role], env)).match(/vgl_\S+/)![0];
     [deviceKey, readerKey] = await Promise.all([key('device'), key('reader')]);
-    start(['gateway']);
-    start(['process']);
-    start(['project']);
-    start(['api']);
+    vigil = processGroup(env);
+    vigil.start(['gateway']);
+    vigil.start(['process']);
+    vigil.start(['project']);
+    vigil.start(['api']);
     const up = (url: string) =>
       eventually(
         () =>
@@ -106,10 +99,8 @@ describe('one trace: device → gateway → Kafka → processor → projections,
   });
 
   afterAll(async () => {
-    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGTERM');
-    await Promise.all(running.map((p) => p.exited));
-    await db?.close();
-    await kafka?.close();
+    await vigil?.stopAll('SIGTERM');
+    await fx?.close();
   });
 
   const post = (stream: string, body: unknown[]) =>
@@ -120,7 +111,7 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     });
   const scoreTimes = async () =>
     (
-      await db.pool.query<{ ts: Date }>('SELECT ts FROM fatigue_scores WHERE session_id = $1 ORDER BY ts', [sessionId])
+      await fx.pool.query<{ ts: Date }>('SELECT ts FROM fatigue_scores WHERE session_id = $1 ORDER BY ts', [sessionId])
     ).rows.map((r) => r.ts.getTime() - START);
 
   it('follows one gateway request through Kafka, the processor and the projections in a single trace', async () => {

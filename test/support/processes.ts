@@ -29,3 +29,27 @@ export async function runVigil(args: string[], env: Record<string, string>): Pro
   if (code !== 0) throw new Error(`vigil ${args.join(' ')} exited ${code}:\n${p.output()}`);
   return p.output();
 }
+
+/**
+ * The `vigil` processes of one spec, all on one environment: `start` starts one and keeps it;
+ * `stopAll` (for afterAll) sends `signal` to those still running and waits until every one has exited.
+ */
+export interface VigilProcessGroup {
+  start(args: string[]): VigilProcess;
+  stopAll(signal: NodeJS.Signals): Promise<void>;
+}
+
+export function processGroup(env: Record<string, string>): VigilProcessGroup {
+  const running: VigilProcess[] = [];
+  return {
+    start(args) {
+      const started = startVigil(args, env);
+      running.push(started);
+      return started;
+    },
+    async stopAll(signal) {
+      for (const p of running) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+      await Promise.all(running.map((p) => p.exited));
+    },
+  };
+}
