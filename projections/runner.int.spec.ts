@@ -4,6 +4,7 @@ import type { Message } from 'kafkajs';
 import { eventually, testConfig } from '../test/support/env';
 import { readAll } from '../test/support/stack';
 import type { Publisher } from '../producers/publisher';
+import { buildFace } from '../test/support/build';
 import { pipelineFixture, projectionRunner, type PipelineFixture } from '../test/support/pipeline';
 import { sessionEvents } from '../producers/simulator/session';
 import type { EegBandPower, FaceFrame, SessionEvent, VehicleFrame } from '../schemas/types';
@@ -140,21 +141,17 @@ describe('projection runner: screening and poison (issue 11)', () => {
   });
   afterAll(() => fx?.close());
 
-  const face = (s: number, over: Partial<FaceFrame> = {}): FaceFrame => ({
-    event_id: randomUUID(),
-    tenant_id: 'tenant-a',
-    session_id: sessionA,
-    ts: T0 + s * 1000,
-    device_id: 'cam-0001',
-    seq: s,
-    face_detected: true,
-    eye_closure: 0.25,
-    mouth_open: 0.125,
-    head_pitch_deg: 1,
-    head_yaw_deg: 2,
-    head_roll_deg: 3,
-    ...over,
-  });
+  const face = (s: number, over: Partial<FaceFrame> = {}): FaceFrame =>
+    buildFace({
+      event_id: randomUUID(),
+      tenant_id: 'tenant-a',
+      session_id: sessionA,
+      ts: T0 + s * 1000,
+      device_id: 'cam-0001',
+      seq: s,
+      eye_closure: 0.25,
+      ...over,
+    });
 
   it('dead-letters a ts of 8.7e15, U+0000, eye_closure 5.0 and another tenant’s record; projects the good ones around them', async () => {
     const started: SessionEvent = {

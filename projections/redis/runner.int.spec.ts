@@ -1,9 +1,10 @@
 import { once } from 'node:events';
-import type { Pool } from 'pg';
 import { createRedis, type Redis } from '../../core/redis';
 import { eventually, testConfig, testLogger, uniqueName } from '../../test/support/env';
 import { readAll } from '../../test/support/stack';
 import { pipelineFixture, type PipelineFixture } from '../../test/support/pipeline';
+import { setUp } from '../../test/support/fixture';
+import type { Config } from '../../core/config';
 import type { Publisher } from '../../producers/publisher';
 import { uuidFrom } from '../../processors/fatigue/ids';
 import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
@@ -70,6 +71,31 @@ async function dropKeys(redis: Redis, prefix: string): Promise<void> {
   const keys = Object.keys(await dump(redis, prefix));
   if (keys.length) await redis.del(...keys);
 }
+
+/**
+ * The pipeline fixture (pool of 4) and a connected Redis client, keys under the config's topic prefix;
+ * `close()` also drops those keys, then quits Redis.
+ */
+interface RedisPipeline extends PipelineFixture {
+  redis: Redis;
+  keyPrefix: string;
+}
+
+function redisPipeline(config: Config): Promise<RedisPipeline> {
+  return setUp(async (onClose) => {
+    const fx = await pipelineFixture(config, { poolMax: 4 });
+    onClose(() => fx.close());
+    const redis = createRedis(config.redisUrl);
+    onClose(() => redis.quit());
+    await ready(redis);
+    onClose(() => dropKeys(redis, config.topicPrefix));
+    return { ...fx, redis, keyPrefix: config.topicPrefix };
+  });
+}
+
+/** A Redis projection runner on the fixture, consumer group `<groupPrefix>.projection.redis`. Not started. */
+const redisRunner = ({ kafka, redis, pool, serde, topics, keyPrefix }: RedisPipeline, groupPrefix: string) =>
+  new RedisProjectionRunner({ kafka, redis, pool, serde, topics, log: testLogger(), groupPrefix, keyPrefix });
 
 const feedOf = async (redis: Redis, key: string) =>
   (await redis.xrange(key, '-', '+')).map(([, f]) => {
@@ -246,23 +272,11 @@ describe('redis read model scripts (against Redis)', () => {
 
 describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () => {
   const config = testConfig();
-  const log = testLogger();
   const prefix = config.topicPrefix;
-  let fx: PipelineFixture;
+  let fx: RedisPipeline;
   let redis: Redis;
-  let pool: Pool;
   let publisher: Publisher;
-  const runner = (groupPrefix: string) =>
-    new RedisProjectionRunner({
-      kafka: fx.kafka,
-      redis,
-      pool,
-      serde: fx.serde,
-      topics: fx.topics,
-      log,
-      groupPrefix,
-      keyPrefix: prefix,
-    });
+  const runner = (groupPrefix: string) => redisRunner(fx, groupPrefix);
 
   const SA = 'session-a-0001';
   const SB = 'session-b-0001';
@@ -304,16 +318,10 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
   };
 
   beforeAll(async () => {
-    fx = await pipelineFixture(config, { poolMax: 4 });
-    ({ pool, publisher } = fx);
-    redis = createRedis(config.redisUrl);
-    await ready(redis);
+    fx = await redisPipeline(config);
+    ({ publisher, redis } = fx);
   });
-  afterAll(async () => {
-    await dropKeys(redis, prefix);
-    await redis?.quit();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   it('projects sessions, scores and alerts into the latest score, live sessions, active alerts and feeds', async () => {
     await publisher.publish('sessions', sessions);
@@ -374,24 +382,16 @@ describe('redis projection runner (Kafka → Redis, checkpoint in Redis)', () =>
 /** Issue 11: screening before apply and poison that never stops a partition, for the Redis model. */
 describe('redis projection runner: screening and poison (issue 11)', () => {
   const config = testConfig();
-  const log = testLogger();
   const prefix = config.topicPrefix;
   const keys = redisKeys(prefix);
-  let fx: PipelineFixture;
+  let fx: RedisPipeline;
   let redis: Redis;
-  let pool: Pool;
 
   beforeAll(async () => {
-    fx = await pipelineFixture(config, { poolMax: 4 });
-    ({ pool } = fx);
-    redis = createRedis(config.redisUrl);
-    await ready(redis);
+    fx = await redisPipeline(config);
+    ({ redis } = fx);
   });
-  afterAll(async () => {
-    await dropKeys(redis, prefix);
-    await redis?.quit();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   it('dead-letters a rule breaker, another tenant’s record and a record whose script fails on its data; projects the rest and moves the checkpoint to the end', async () => {
     const SA = 'session-a-poison';
@@ -414,16 +414,7 @@ describe('redis projection runner: screening and poison (issue 11)', () => {
     });
     await producer.disconnect();
 
-    const r = new RedisProjectionRunner({
-      kafka: fx.kafka,
-      redis,
-      pool,
-      serde: fx.serde,
-      topics: fx.topics,
-      log,
-      groupPrefix: prefix,
-      keyPrefix: prefix,
-    });
+    const r = redisRunner(fx, prefix);
     await r.start();
     const atEnd = async () => {
       const cps = await redis.hgetall(keys.checkpoints('redis'));
