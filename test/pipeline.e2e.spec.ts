@@ -39,7 +39,7 @@ const countsOf = ({ telemetry }: SessionDetail): TelemetryCounts => ({
   game: telemetry.game.events,
 });
 
-/** The telemetry events `vigil simulate` published, per topic, from its last line (producers/commands.ts). */
+/** The telemetry events `vigil simulate` published, per topic, from its last line (producers/cli.ts). */
 function publishedTelemetry(output: string): TelemetryCounts {
   const line = /^published \d+ events .*?: (\{.*\})$/m.exec(output);
   if (!line) throw new Error(`no "published" line in the simulator's output:\n${output}`);
