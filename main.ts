@@ -6,15 +6,15 @@
  */
 import { Command, Option } from 'commander';
 import { isVigilError } from './core/errors';
-import { configOrExit, duration, positiveInt } from './core/cli';
-import { register as registerStack } from './deploy/local/commands';
-import { register as registerDatabase } from './core/commands';
-import { register as registerCatalogue } from './core/catalogue-commands';
-import { register as registerProducers } from './producers/commands';
-import { register as registerProcessors } from './processors/commands';
-import { register as registerProjections } from './projections/commands';
-import { register as registerJobs } from './jobs/commands';
-import { register as registerApi } from './api/commands';
+import { configOrExit, duration, positiveInt } from './core/command-line';
+import { register as registerStack } from './deploy/local/cli';
+import { register as registerDatabase } from './core/database-cli';
+import { register as registerCatalogue } from './core/catalogue-cli';
+import { register as registerProducers } from './producers/cli';
+import { register as registerProcessors } from './processors/cli';
+import { register as registerProjections } from './projections/cli';
+import { register as registerJobs } from './jobs/cli';
+import { register as registerApi } from './api/cli';
 
 const program = new Command('vigil')
   .description(

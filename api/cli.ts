@@ -2,7 +2,7 @@
  * `vigil api`: the query API server. Heavy modules load inside the action (telemetry starts first).
  */
 import { type Command } from 'commander';
-import { boot } from '../core/cli';
+import { boot } from '../core/command-line';
 
 export function register(program: Command): void {
   program

@@ -8,7 +8,7 @@ import { createApiKey } from '../core/api-keys';
 import { repoRoot } from '../core/paths';
 import { sessionIdOf } from '../producers/simulator/session';
 import { fatigueV1 } from '../processors/fatigue/config';
-import { fatigueProcessor } from '../processors/fatigue/runner';
+import { fatigueProcessor } from '../processors/fatigue/keyed-processor';
 import { readModels } from '../projections/index';
 import { redisTopics } from '../projections/redis/model';
 import { redisKeys } from '../core/redis-keys';

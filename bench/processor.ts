@@ -4,7 +4,7 @@ import { repoRoot } from '../core/paths';
 import { Publisher } from '../producers/publisher';
 import { runSimulation } from '../producers/simulator/run';
 import { ProcessorRunner } from '../processors/runner';
-import { fatigueProcessor } from '../processors/fatigue/runner';
+import { fatigueProcessor } from '../processors/fatigue/keyed-processor';
 import { createLogger } from '../core/logger';
 import type { FatigueScored } from '../schemas/types';
 import type { TopicKey } from '../schemas/catalogue';

@@ -4,7 +4,7 @@
  * the rest of Vigil. Heavy modules load inside the actions (telemetry starts first).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { oneShot } from './cli';
+import { oneShot } from './command-line';
 
 export function register(program: Command): void {
   program

@@ -1,7 +1,7 @@
 /**
  * What every `vigil` command shares: start-up (config validated once, telemetry started before the role's
  * modules load), one-shot commands that close what they opened, and argument parsers. Each area registers
- * its own commands (`<area>/commands.ts`, `register(program)`) so main.ts stays a list.
+ * its own commands (`<area>/cli.ts`, `register(program)`) so main.ts stays a list.
  */
 import { InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config';

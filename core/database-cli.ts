@@ -3,7 +3,7 @@
  * modules load inside the actions (telemetry starts first).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { oneShot, positiveInt } from './cli';
+import { oneShot, positiveInt } from './command-line';
 
 export function register(program: Command): void {
   program

@@ -3,7 +3,7 @@
  * Heavy modules (pg-boss, kafkajs, pg) load inside the actions, after telemetry has started.
  */
 import type { Command } from 'commander';
-import { boot, oneShot } from '../core/cli';
+import { boot, oneShot } from '../core/command-line';
 
 export function register(program: Command): void {
   program

@@ -4,7 +4,7 @@
  * scores). Heavy modules load inside the actions (telemetry starts first).
  */
 import { Option, type Command } from 'commander';
-import { boot, oneShot, timestamp } from '../core/cli';
+import { boot, oneShot, timestamp } from '../core/command-line';
 import { VigilError } from '../core/errors';
 import { SessionOwners } from '../core/session-owners';
 import { modelByName, modelVersions } from './fatigue/models';

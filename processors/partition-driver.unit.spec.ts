@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { VigilError } from '../core/errors';
 import { topicNames, type TopicKey } from '../schemas/catalogue';
-import { fatigueProcessor } from './fatigue/runner';
+import { fatigueProcessor } from './fatigue/keyed-processor';
 import { SESSION, T0, drive, merge, sessionEnded, sessionStarted } from './fatigue/testing';
 import type { FatigueInput } from './fatigue/state';
 import type { KeyedProcessor } from './keyed';

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
-import { SessionOwners } from '../../core/session-owners';
-import { sessionIdOf } from '../../producers/simulator/session';
+import { SessionOwners } from '../core/session-owners';
+import { sessionIdOf } from '../producers/simulator/session';
 import { randomUUID } from 'node:crypto';
 import {
   KafkaJSConnectionError,
@@ -9,19 +9,19 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
-import { testConfig, testLogger, eventually } from '../../test/support/env';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { startVigil, type VigilProcess } from '../../test/support/processes';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
-import { Publisher } from '../../producers/publisher';
-import type { Profile } from '../../producers/simulator/session';
-import { runSimulation } from '../../producers/simulator/run';
-import type { TopicKey, TopicNames } from '../../schemas/catalogue';
-import type { FaceFrame, FatigueScored } from '../../schemas/types';
-import { partitionOfKey } from '../../projections/replay/export';
-import { ProcessorRunner } from '../runner';
-import { fatigueProcessor } from './runner';
+import { testConfig, testLogger, eventually } from '../test/support/env';
+import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
+import { startVigil, type VigilProcess } from '../test/support/processes';
+import { createTestDatabase } from '../test/support/postgres';
+import { migrate } from '../core/migrate';
+import { Publisher } from '../producers/publisher';
+import type { Profile } from '../producers/simulator/session';
+import { runSimulation } from '../producers/simulator/run';
+import type { TopicKey, TopicNames } from '../schemas/catalogue';
+import type { FaceFrame, FatigueScored } from '../schemas/types';
+import { partitionOfKey } from '../projections/replay/export';
+import { ProcessorRunner } from './runner';
+import { fatigueProcessor } from './fatigue/keyed-processor';
 
 /**
  * The fatigue processor against the real broker: determinism of a replay, exactly-once across

@@ -1,7 +1,7 @@
 import type { Runtime } from '../core/runtime';
 import { ProcessorRunner } from './runner';
 import { SessionOwners } from '../core/session-owners';
-import { fatigueProcessor } from './fatigue/runner';
+import { fatigueProcessor } from './fatigue/keyed-processor';
 
 /**
  * `vigil process`: runs the fatigue processor until SIGTERM/SIGINT. Several instances share the

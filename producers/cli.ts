@@ -3,7 +3,7 @@
  * `vigil gateway`. Heavy modules load inside the actions (telemetry starts first).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { boot, duration, oneShot, positiveInt, timestamp } from '../core/cli';
+import { boot, duration, oneShot, positiveInt, timestamp } from '../core/command-line';
 
 export function register(program: Command): void {
   program

@@ -4,7 +4,7 @@
  * and `vigil projections list`. Heavy modules load inside the actions (telemetry starts first).
  */
 import { Option, type Command } from 'commander';
-import { boot, oneShot, timestamp } from '../core/cli';
+import { boot, oneShot, timestamp } from '../core/command-line';
 
 export function register(program: Command): void {
   program

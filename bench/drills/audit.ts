@@ -6,7 +6,7 @@ import { readToEnd, type ReadRecord } from '../../core/read-to-end';
 import { AvroSerde } from '../../core/serde';
 import { loadConfig } from '../../core/config';
 import { ProcessorRunner } from '../../processors/runner';
-import { fatigueProcessor } from '../../processors/fatigue/runner';
+import { fatigueProcessor } from '../../processors/fatigue/keyed-processor';
 import { Replay, type ReplayRecord } from '../../processors/rescore/replay';
 import { screenRecord } from '../../processors/screen';
 import { readModels } from '../../projections/index';

@@ -5,7 +5,7 @@ import { fatigueV1 } from './config';
 import { alertIdOf } from './ids';
 import { MAX_ESCALATIONS_PER_STEP } from './alerts';
 import { step } from './processor';
-import { fatigueProcessor } from './runner';
+import { fatigueProcessor } from './keyed-processor';
 import { deserializeState, initialState, serializeState, type FatigueInput, type FatigueOutput } from './state';
 import { SESSION, T0, alertLog, face, faceEpisodes, run, split } from './testing';
 

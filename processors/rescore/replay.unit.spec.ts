@@ -2,7 +2,7 @@ import type { TopicKey } from '../../schemas/catalogue';
 import type { FatigueScored } from '../../schemas/types';
 import { fatigueV1 } from '../fatigue/config';
 import { fatigueV1Sensitive } from '../fatigue/models';
-import { fatigueProcessorOf } from '../fatigue/runner';
+import { fatigueProcessorOf } from '../fatigue/keyed-processor';
 import { drive, run, sessionEnded, sessionStarted, T0, type Run } from '../fatigue/testing';
 import type { FatigueInput } from '../fatigue/state';
 import { Replay, type ReplayOutput } from './replay';

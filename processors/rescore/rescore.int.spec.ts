@@ -9,7 +9,7 @@ import type { AlertEvent, FatigueScored } from '../../schemas/types';
 import { ProjectionRunner } from '../../projections/runner';
 import { readModels } from '../../projections/index';
 import { ProcessorRunner } from '../runner';
-import { fatigueProcessor } from '../fatigue/runner';
+import { fatigueProcessor } from '../fatigue/keyed-processor';
 import { rescore, type RescoreResult } from './rescore';
 import { formatComparison } from './summary';
 

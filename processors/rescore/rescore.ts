@@ -7,7 +7,7 @@ import { rangesOf } from '../../core/offset-ranges';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
 import type { AlertEvent, FatigueScored } from '../../schemas/types';
 import { modelByName } from '../fatigue/models';
-import { fatigueProcessorOf } from '../fatigue/runner';
+import { fatigueProcessorOf } from '../fatigue/keyed-processor';
 import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
 import { screenRecord } from '../screen';
 import type { TsWindow } from '../../schemas/rules';

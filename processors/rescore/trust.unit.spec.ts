@@ -1,6 +1,6 @@
 import type { TopicKey } from '../../schemas/catalogue';
 import type { AlertEvent } from '../../schemas/types';
-import { fatigueProcessor } from '../fatigue/runner';
+import { fatigueProcessor } from '../fatigue/keyed-processor';
 import type { FatigueInput } from '../fatigue/state';
 import { SESSION, T0, drive, faceEpisodes, merge, sessionEnded, sessionStarted } from '../fatigue/testing';
 import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
