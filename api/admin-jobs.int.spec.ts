@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 import { eventually, testLogger } from '../test/support/env';
+import { jobsWorkerDeps } from '../test/support/jobs';
 import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
 import { startBoss, stopBoss, type PgBoss } from '../core/jobs';
 import { startJobsWorker, type JobsWorker } from '../jobs/worker';
@@ -44,21 +45,17 @@ describe('admin jobs run by the jobs worker (real Kafka, PostgreSQL, pg-boss)', 
       messages: [...mine, ...theirs].map((e) => ({ key: e.session_id, value: kfx.serde.encode('sessions', e) })),
     });
     await producer.disconnect();
-    const database = {
-      url: (fx.pool as unknown as { options: { connectionString: string } }).options.connectionString,
-      poolMax: 2,
-    };
-    boss = await startBoss(database, { queues: Object.values(ADMIN_QUEUES), log: testLogger(), supervise: false });
+    boss = await startBoss(
+      { url: fx.databaseUrl, poolMax: 2 },
+      { queues: Object.values(ADMIN_QUEUES), log: testLogger(), supervise: false },
+    );
     worker = await startJobsWorker(
+      jobsWorkerDeps({ url: fx.databaseUrl, pool: fx.pool }, { config: fx.config, ...kfx }),
       {
-        config: { ...fx.config, database },
-        kafka: kfx.kafka,
-        serde: kfx.serde,
-        topics: kfx.topics,
-        pool: fx.pool,
-        log: testLogger(),
+        handlers: [rebuildJob, exportJob],
+        trigger: false,
+        pollingIntervalSeconds: 0.5,
       },
-      { handlers: [rebuildJob, exportJob], trigger: false, pollingIntervalSeconds: 0.5 },
     );
     url = await fx.start({ boss });
   });

@@ -16,6 +16,8 @@ import { migratedDatabase } from './database';
  */
 export interface ApiFixture {
   config: Config;
+  /** Connection URL of the fixture's own database (for a jobs worker or pg-boss on it). */
+  databaseUrl: string;
   pool: Pool;
   redis: Redis;
   url: string;
@@ -55,6 +57,7 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
   const url = await start();
   return {
     config,
+    databaseUrl: db.url,
     pool,
     redis,
     url,
