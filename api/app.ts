@@ -37,9 +37,6 @@ import { playbackRoutes } from './routes/playback';
 import { alertAckRoutes } from './routes/alerts-ack';
 import { adminRoutes } from './routes/admin';
 
-/** Report cache invalidation, for admin routes and jobs (see api/report-cache.ts). */
-export { invalidateTenantCache } from './report-cache';
-
 /** What the API's routers get. Optional parts are there only in processes that need them. */
 export interface ApiDeps {
   config: Config;

@@ -2,7 +2,7 @@ import { createRedis } from '../core/redis';
 import { redisKeys } from '../core/redis-keys';
 import { testLogger } from '../test/support/env';
 import { apiFixture, type ApiFixture } from '../test/support/api';
-import { invalidateTenantCache } from './report-cache';
+import { invalidateTenantCache } from '../core/cache';
 import { encodeCursor } from './schemas';
 
 /**

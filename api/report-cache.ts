@@ -5,14 +5,12 @@ import { redisKeys } from '../core/redis-keys';
 
 /**
  * Cache-aside for report answers, per tenant, in Redis. Entries live under the tenant's current
- * generation (keys: core/redis-keys.ts), with a TTL; `invalidateTenantCache` bumps
+ * generation (keys: core/redis-keys.ts), with a TTL; `invalidateTenantCache` (core/cache.ts) bumps
  * the generation, so every older entry is unreachable at once and
  * expires by itself. Redis down: the answer is computed from PostgreSQL every time (`bypass`), the
  * request never fails because of the cache.
  */
 type CacheOutcome = 'hit' | 'miss' | 'bypass';
-
-export { invalidateTenantCache } from '../core/cache';
 
 interface ReportCacheOptions {
   redis: Redis;

@@ -8,10 +8,6 @@ import { redisKeys } from './redis-keys';
  * expire by TTL).
  */
 
-/** The generation counter's key, for projections/jobs/trigger.int.spec.ts (use redisKeys elsewhere). */
-export const cacheGenerationKey = (prefix: string, tenantId: string): string =>
-  redisKeys(prefix).cacheGeneration(tenantId);
-
 /** Makes every cached answer of the tenant stale (call after reports or projections change). */
 export async function invalidateTenantCache(redis: Redis, prefix: string, tenantId: string): Promise<number> {
   return redis.incr(redisKeys(prefix).cacheGeneration(tenantId));

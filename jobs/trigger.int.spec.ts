@@ -10,7 +10,7 @@ import { buildScore } from '../test/support/build';
 import type { ProjectionRunner } from '../projections/runner';
 import { startJobsWorker, type JobsWorker } from './worker';
 import { createRedis, type Redis } from '../core/redis';
-import { cacheGenerationKey } from '../core/cache';
+import { redisKeys } from '../core/redis-keys';
 
 /**
  * Events → jobs → report, against Kafka, the registry and PostgreSQL: the projections fill the
@@ -116,7 +116,7 @@ describe('jobs trigger (Kafka → pg-boss → session_reports)', () => {
     const { generated_at, report: doc, ...row } = report.rows[0];
     expect(generated_at).toBeInstanceOf(Date);
     // The tenant's cached report answers were invalidated once the report was written.
-    expect(Number(await redis.get(cacheGenerationKey(config.topicPrefix, 'acme')))).toBeGreaterThanOrEqual(1);
+    expect(Number(await redis.get(redisKeys(config.topicPrefix).cacheGeneration('acme')))).toBeGreaterThanOrEqual(1);
     expect(row).toEqual({
       session_id: env.session_id,
       tenant_id: 'acme',

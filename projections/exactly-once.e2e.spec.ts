@@ -9,7 +9,7 @@ import type { TopicKey } from '../schemas/catalogue';
 import type { AlertEvent, FatigueScored } from '../schemas/types';
 import { f32 } from './redis/model';
 import { sessionIdOf } from '../producers/simulator/session';
-import { redisKeys } from './redis/model';
+import { redisKeys } from '../core/redis-keys';
 import { alertIdOf } from '../processors/fatigue/ids';
 
 /**

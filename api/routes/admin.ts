@@ -12,7 +12,7 @@ import { SessionIdParam } from './live';
 import { readModels } from '../../projections/index';
 import { topicKeys } from '../../schemas/catalogue';
 import type { ApiDeps } from '../app';
-import { invalidateTenantCache } from '../report-cache';
+import { invalidateTenantCache } from '../../core/cache';
 
 interface AdminDeps {
   log: Logger;

@@ -52,9 +52,6 @@ export const defaultRedisModelOptions: Omit<RedisModelOptions, 'prefix'> = {
 
 export const redisTopics: readonly TopicKey[] = ['sessions', 'scores', 'alerts'];
 
-/** The keys (core/redis-keys.ts, the contract with the API that reads them); runner.ts takes them from here. */
-export { redisKeys };
-
 /**
  * The shortest decimal that reads back as the same 32-bit float: Avro `float` fields decode to the
  * float32's exact double (71.30000305175781 for 71.3); Redis stores what the producer meant (71.3),

@@ -10,7 +10,8 @@ import { uuidFrom } from '../../processors/fatigue/ids';
 import type { AlertEvent, AlertEventKind, FatigueScored, SessionEvent } from '../../schemas/types';
 import { buildScore } from '../../test/support/build';
 import { RedisProjectionRunner } from './runner';
-import { projectRedis, redisKeys, type RedisModelOptions } from './model';
+import { projectRedis, type RedisModelOptions } from './model';
+import { redisKeys } from '../../core/redis-keys';
 import { redisScripts } from './scripts';
 
 const T0 = Date.UTC(2026, 0, 1, 8);
