@@ -2,9 +2,8 @@ import type { KafkaMessage } from 'kafkajs';
 import { VigilError, isVigilError } from '../core/errors';
 import type { AvroSerde } from '../core/serde';
 import type { TopicKey } from '../schemas/catalogue';
-import type { TsWindow } from '../schemas/rules';
+import { recordRefusal, type TsWindow } from '../schemas/rules';
 import type { DriverRecord } from './partition-driver';
-import { screenRecord } from './screen';
 
 /**
  * A fetched batch of one input topic as the partition driver's records, in offset order. A record
@@ -35,7 +34,7 @@ export async function decodeBatch(
           `record ts or session_id missing, or session_id differs from the key ${JSON.stringify(session)}`,
         );
       }
-      const refused = screenRecord(key, { ...value, ts: value.ts }, appendTs, tsWindow);
+      const refused = recordRefusal(key, value, appendTs, tsWindow);
       if (refused) throw refused;
       records.push({ ...base, ts: value.ts, value });
       lastTs = value.ts;

@@ -5,7 +5,7 @@ import type { Admission } from '../core/reactor';
 import { VigilError, isVigilError } from '../core/errors';
 import type { Refusal } from '../core/dlq';
 import type { AvroSerde } from '../core/serde';
-import { ruleError, tsWindowViolation, type TsWindow } from '../schemas/rules';
+import { recordRefusal, ruleError, type TsWindow } from '../schemas/rules';
 import type { TopicKey } from '../schemas/catalogue';
 import { isExternalInput } from '../schemas/topics';
 
@@ -40,7 +40,8 @@ export async function screen<R>(
   const ruled: { record: R; session_id: string; tenant_id: string }[] = [];
   for (const record of records) {
     const value = valueOf(record);
-    const err = ruleError(key, value);
+    // The rule table, and on topics written from outside the ts window around the append time.
+    const err = windowed ? recordRefusal(key, value, time.appendTsOf(record), time.window) : ruleError(key, value);
     if (err) {
       refused.push({ record, err });
       continue;
@@ -49,16 +50,6 @@ export async function screen<R>(
     if (typeof session_id !== 'string' || typeof tenant_id !== 'string') {
       // Every topic's schema requires both; a schema that ever made them optional must not skip the owner check.
       refused.push({ record, err: new VigilError('RULE_VIOLATION', `${key}: session_id and tenant_id are required`) });
-      continue;
-    }
-    const ts = (value as { ts?: unknown }).ts;
-    const off =
-      windowed && typeof ts === 'number' ? tsWindowViolation(ts, time.appendTsOf(record), time.window) : undefined;
-    if (off) {
-      refused.push({
-        record,
-        err: new VigilError('TS_OUT_OF_WINDOW', `ts ${off.message}`, { details: { ...off, ts } }),
-      });
       continue;
     }
     ruled.push({ record, session_id, tenant_id });

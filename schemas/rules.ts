@@ -342,3 +342,22 @@ export function ruleError(key: TopicKey, value: unknown): VigilError | undefined
   if (vs.length === 0) return undefined;
   return new VigilError('RULE_VIOLATION', `${key}: ${describeViolations(vs)}`, { details: { violations: vs } });
 }
+
+/**
+ * What every consumer refuses of one record before it reaches a session (docs/design.md §3): the rule
+ * table, then a `ts` outside the accepted window around the record's append time (`message.timestamp`,
+ * the broker's clock on LogAppendTime topics; stored with the record, so a replay decides the same).
+ * The processor, `vigil rescore`, the projections and the jobs trigger all refuse with this.
+ */
+export function recordRefusal(
+  key: TopicKey,
+  value: unknown,
+  appendTs: number,
+  window: TsWindow = DEFAULT_TS_WINDOW,
+): VigilError | undefined {
+  const broken = ruleError(key, value);
+  if (broken) return broken;
+  const ts = (value as { ts?: unknown }).ts;
+  const v = typeof ts === 'number' ? tsWindowViolation(ts, appendTs, window) : undefined;
+  return v && new VigilError('TS_OUT_OF_WINDOW', `ts ${v.message}`, { details: { ...v, ts, append_ts: appendTs } });
+}

@@ -8,7 +8,7 @@ import { loadConfig } from '../../core/config';
 import { ProcessorRunner } from '../../processors/runner';
 import { fatigueProcessor } from '../../processors/fatigue/keyed-processor';
 import { Replay, type ReplayRecord } from '../../processors/rescore/replay';
-import { screenRecord } from '../../processors/screen';
+import { recordRefusal } from '../../schemas/rules';
 import { readModels } from '../../projections/index';
 import { redisTopics } from '../../projections/redis/model';
 import { redisKeys } from '../../core/redis-keys';
@@ -490,7 +490,7 @@ export async function tenantReference(p: Pipeline, tenant: string): Promise<Refe
         continue;
       }
       if (value.tenant_id !== tenant || typeof value.ts !== 'number' || typeof value.session_id !== 'string') continue;
-      if (screenRecord(key, value as { ts: number }, value.ts)) continue;
+      if (recordRefusal(key, value, value.ts)) continue;
       const byTopic = perPartition.get(r.partition) ?? perPartition.set(r.partition, new Map()).get(r.partition)!;
       const list = byTopic.get(key) ?? byTopic.set(key, []).get(key)!;
       list.push({ offset: r.offset, session: value.session_id, ts: value.ts, value });

@@ -9,8 +9,7 @@ import type { AlertEvent, FatigueScored } from '../../schemas/types';
 import { modelByName } from '../fatigue/models';
 import { fatigueProcessorOf } from '../fatigue/keyed-processor';
 import { Replay, type ReplayOutput, type ReplayRecord } from './replay';
-import { screenRecord } from '../screen';
-import type { TsWindow } from '../../schemas/rules';
+import { recordRefusal, type TsWindow } from '../../schemas/rules';
 import type { SessionOwners } from '../../core/session-owners';
 import { Tally, compareModels, type SessionComparison } from './summary';
 
@@ -245,7 +244,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
         if (!inRange(value)) continue;
         // What the live runner dead-lettered (rule table, ts window) never reached a session there.
         const appendTs = Number(m.timestamp);
-        if (screenRecord(key, value as { ts: number }, appendTs, deps.tsWindow)) {
+        if (recordRefusal(key, value, appendTs, deps.tsWindow)) {
           result.refused += 1;
           continue;
         }
