@@ -5,6 +5,9 @@
 #   deploy/local/stack.sh up       start what is not running, wait until ready
 #   deploy/local/stack.sh down     stop the Java services this script started
 #   deploy/local/stack.sh status   one line per service; exit 0 only if all up
+#   deploy/local/stack.sh up|down|status prometheus
+#                                  the opt-in Prometheus alone (VIGIL_STACK_PROMETHEUS=1
+#                                  adds it to plain up/status; down always stops it)
 #
 # Everything it downloads or writes lives under <repo>/.local/ (git-ignored).
 # See deploy/local/README.md for the settings and why they were chosen.
@@ -50,6 +53,15 @@ APICURIO_VERSION="${VIGIL_APICURIO_VERSION:-3.0.9}"
 REGISTRY_DEFAULT_COMPAT="${VIGIL_REGISTRY_DEFAULT_COMPATIBILITY:-BACKWARD}"
 ZIPKIN_VERSION="${VIGIL_ZIPKIN_VERSION:-3.4.2}"
 
+# Prometheus (opt-in): Debian's `prometheus` package, scraping the demo's roles with
+# deploy/local/prometheus.yml and evaluating deploy/prometheus/rules/.
+PROMETHEUS_ON="${VIGIL_STACK_PROMETHEUS:-0}"
+PROMETHEUS_BIN="${PROMETHEUS:-prometheus}"
+PROMTOOL_BIN="${PROMTOOL:-promtool}"
+PROMETHEUS_PORT="${VIGIL_PROMETHEUS_PORT:-9090}"
+PROMETHEUS_CONFIG="${VIGIL_PROMETHEUS_CONFIG:-$SCRIPT_DIR/prometheus.yml}"
+PROMETHEUS_RETENTION="${VIGIL_PROMETHEUS_RETENTION:-2d}"
+
 READY_TIMEOUT="${VIGIL_STACK_TIMEOUT:-90}"     # seconds, per service
 STOP_TIMEOUT="${VIGIL_STACK_STOP_TIMEOUT:-30}" # seconds before SIGKILL
 FRESH="${VIGIL_STACK_FRESH:-0}"
@@ -65,6 +77,7 @@ KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_CONFIG="$KAFKA_DIR/server.properties"
 REGISTRY_DIR="$LOCAL/registry"
 ZIPKIN_DIR="$LOCAL/zipkin"
+PROMETHEUS_DIR="$LOCAL/prometheus"
 
 # shellcheck disable=SC2206 # a space-separated list by design
 JAVA_SERVICES=(${VIGIL_STACK_SERVICES:-kafka registry zipkin})
@@ -75,6 +88,9 @@ for _svc in "${JAVA_SERVICES[@]}"; do
   }
 done
 has_service() { [[ " ${JAVA_SERVICES[*]} " == *" $1 "* ]]; }
+# The services that 'up' starts and 'status' counts: the Java ones, plus Prometheus when opted in.
+UP_SERVICES=("${JAVA_SERVICES[@]}")
+[[ "$PROMETHEUS_ON" == 1 ]] && UP_SERVICES+=(prometheus)
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -85,7 +101,7 @@ die()  { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-Usage: deploy/local/stack.sh up|down|status|--help
+Usage: deploy/local/stack.sh up|down|status [prometheus] | --help
 
   up      Ensure PostgreSQL and Redis answer (start them if not) and that the
           database '$PG_DB' exists; start Kafka ($HOST:$KAFKA_PORT), Apicurio
@@ -97,12 +113,22 @@ Usage: deploy/local/stack.sh up|down|status|--help
   status  One line per service: name, port, up/down, pid, RSS, log.
           Exit 0 only if every service is up.
 
+  up|down|status prometheus
+          Only the opt-in Prometheus ($HOST:$PROMETHEUS_PORT, Debian's 'prometheus'
+          package): scrapes the demo's roles (deploy/local/prometheus.yml) and
+          evaluates deploy/prometheus/rules/. Targets of roles that do not run
+          are shown down. With VIGIL_STACK_PROMETHEUS=1 plain 'up' and 'status'
+          include it; plain 'down' stops it whenever it runs.
+
 Files: $LOCAL/ (Kafka data, logs, pid files; downloads and jars always in
 $SHARED_LOCAL/).
 
 Environment (defaults in brackets):
   VIGIL_STACK_FRESH=1        with 'up': stop the Java services, wipe Kafka data,
                              start clean (registry and Zipkin are in-memory)
+  VIGIL_STACK_PROMETHEUS=1   'up' and 'status' include Prometheus
+  VIGIL_PROMETHEUS_PORT [9090]  VIGIL_PROMETHEUS_RETENTION [2d]
+  VIGIL_PROMETHEUS_CONFIG [deploy/local/prometheus.yml]
   VIGIL_STACK_SERVICES ["kafka registry zipkin"]  the Java services that
                              up/down/status handle (e.g. "kafka" alone)
   VIGIL_STACK_LOCAL [<repo>/.local]  folder for data, logs, pid files and the
@@ -120,6 +146,7 @@ Environment (defaults in brackets):
                              their own config (NONE = accept anything)
   VIGIL_STACK_TIMEOUT [90]  VIGIL_STACK_STOP_TIMEOUT [30]
   JAVA, JAVAC, MVN           tool commands [java, javac, mvn]
+  PROMETHEUS, PROMTOOL       tool commands [prometheus, promtool]
 EOF
 }
 
@@ -146,6 +173,11 @@ pid_is_service() {
   local args
   pid_alive "$1" || return 1
   args=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  # Prometheus takes no -D flags: its data folder under this stack's .local identifies it.
+  if [[ "$2" == prometheus ]]; then
+    grep -qxF -- "--storage.tsdb.path=$PROMETHEUS_DIR/data" <<<"$args"
+    return
+  fi
   grep -qxF -- "-Dvigil.stack.service=$2" <<<"$args" && grep -qxF -- "-Dvigil.stack.root=$REPO_ROOT" <<<"$args"
 }
 
@@ -191,6 +223,7 @@ show_log_since() { # show_log_since <file> <offset>
 svc_port() {
   case "$1" in
     kafka) echo "$KAFKA_PORT" ;; registry) echo "$REGISTRY_PORT" ;; zipkin) echo "$ZIPKIN_PORT" ;;
+    prometheus) echo "$PROMETHEUS_PORT" ;;
     postgres) echo "$PG_PORT" ;; redis) echo "$REDIS_PORT" ;;
   esac
 }
@@ -200,6 +233,7 @@ svc_log() {
     kafka) echo "$KAFKA_DIR/logs/server.log" ;;
     registry) echo "$REGISTRY_DIR/registry.log" ;;
     zipkin) echo "$ZIPKIN_DIR/zipkin.log" ;;
+    prometheus) echo "$PROMETHEUS_DIR/prometheus.log" ;;
     postgres) echo "/var/log/postgresql/postgresql-$(pg_version)-main.log" ;;
     redis) redis_logfile ;;
   esac
@@ -467,6 +501,14 @@ service_command() {
         "--armeria.ports[0].protocols=http"
         --zipkin.storage.type=mem --zipkin.storage.mem.max-spans=25000)
       ;;
+    prometheus)
+      # Not a JVM (common/light unused). --web.enable-lifecycle: POST /-/reload re-reads the config and
+      # rules after an edit; 2 days of data is plenty for a demo.
+      CMD=("$PROMETHEUS_BIN" --config.file="$PROMETHEUS_CONFIG"
+        --storage.tsdb.path="$PROMETHEUS_DIR/data"
+        --storage.tsdb.retention.time="$PROMETHEUS_RETENTION"
+        --web.listen-address="$HOST:$PROMETHEUS_PORT" --web.enable-lifecycle)
+      ;;
   esac
 }
 
@@ -565,6 +607,20 @@ registry_ready() {
 
 zipkin_ready() { curl -fsS --max-time 5 "http://$HOST:$ZIPKIN_PORT/health" >/dev/null 2>&1; }
 
+prometheus_ready() { curl -fsS --max-time 5 "http://$HOST:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1; }
+
+# Before Prometheus starts: the tools are there and the config with its rule files is valid (promtool
+# says what is wrong; Prometheus itself would only log it and exit).
+prepare_prometheus() {
+  need "$PROMETHEUS_BIN" "the opt-in Prometheus (apt-get install -y --no-install-recommends prometheus)"
+  need "$PROMTOOL_BIN" "checking the Prometheus config (Debian's prometheus package)"
+  local out
+  out=$("$PROMTOOL_BIN" check config "$PROMETHEUS_CONFIG" 2>&1) || {
+    printf '%s\n' "$out" >&2
+    die "prometheus: $PROMETHEUS_CONFIG or its rule files are invalid (promtool check config)"
+  }
+}
+
 fail_service() {
   local name=$1 reason=$2 pid
   printf '[stack] ERROR: %s failed: %s (log: %s)\n' "$name" "$reason" "$(svc_log "$name")" >&2
@@ -652,6 +708,7 @@ cmd_up() {
   fi
   if has_service registry; then prepare_registry; fi
   if has_service zipkin; then prepare_zipkin; fi
+  if [[ "$PROMETHEUS_ON" == 1 ]]; then prepare_prometheus; fi
 
   if [[ "$FRESH" == 1 ]]; then
     log "VIGIL_STACK_FRESH=1: stopping Java services and wiping Kafka data"
@@ -665,7 +722,7 @@ cmd_up() {
   fi
 
   # Check every port first, so a conflict stops 'up' before anything started.
-  for name in "${JAVA_SERVICES[@]}"; do
+  for name in "${UP_SERVICES[@]}"; do
     [[ -n "$(service_running_pid "$name")" ]] && continue
     check_port_free "$name" "$(svc_port "$name")"
     if [[ "$name" == kafka ]]; then check_port_free kafka "$KAFKA_CONTROLLER_PORT"; fi
@@ -673,18 +730,56 @@ cmd_up() {
 
   # Start all three JVMs before waiting on any: start-up is CPU-bound and
   # overlaps well even on two cores.
-  for name in "${JAVA_SERVICES[@]}"; do start_service "$name"; done
-  for name in "${JAVA_SERVICES[@]}"; do wait_ready "$name"; done
+  for name in "${UP_SERVICES[@]}"; do start_service "$name"; done
+  for name in "${UP_SERVICES[@]}"; do wait_ready "$name"; done
 
   log "all services up in $((SECONDS - t0))s"
   cmd_status || true
 }
 
-# Stop the services side by side: Kafka's controlled shutdown alone takes seconds.
+# Stop the services side by side: Kafka's controlled shutdown alone takes seconds. Prometheus too,
+# whenever it runs (opted in or not: 'down' leaves nothing of this script running).
 stop_all_java() {
   local name
   for name in "${JAVA_SERVICES[@]}"; do stop_service "$name" & done
+  if [[ "$PROMETHEUS_ON" == 1 || -n "$(service_running_pid prometheus)" ]]; then stop_service prometheus & fi
   wait
+}
+
+# 'up|down|status prometheus': the opt-in Prometheus alone (no PostgreSQL, Redis or Java services).
+cmd_up_prometheus() {
+  take_lock
+  prepare_prometheus
+  [[ -n "$(service_running_pid prometheus)" ]] || check_port_free prometheus "$PROMETHEUS_PORT"
+  start_service prometheus
+  wait_ready prometheus
+  cmd_status_prometheus || true
+}
+
+cmd_down_prometheus() {
+  take_lock
+  stop_service prometheus
+}
+
+cmd_status_prometheus() {
+  printf '%-10s %-6s %-8s %-8s %-7s %s\n' SERVICE PORT STATE PID RSS LOG
+  prometheus_status_line
+}
+
+# The status line of Prometheus (and its targets: up/total); exit 1 unless it is up.
+prometheus_status_line() {
+  local pid state=down targets=""
+  pid=$(service_running_pid prometheus)
+  if [[ -n "$pid" ]]; then
+    if prometheus_ready; then state=up; else state=starting; fi
+  fi
+  if [[ "$state" == up ]]; then
+    targets=$(curl -fsS --max-time 5 "http://$HOST:$PROMETHEUS_PORT/api/v1/targets?state=active" 2>/dev/null |
+      grep -o '"health":"[a-z]*"' | sort | uniq -c | awk '{split($2, h, "\""); printf "%s%s %s", sep, $1, h[4]; sep=", "}' || true)
+  fi
+  status_line prometheus "$PROMETHEUS_PORT" "$state" "${pid:--}" "$(svc_log prometheus)"
+  [[ -n "$targets" ]] && printf '%-10s targets: %s (http://%s:%s/targets)\n' "" "$targets" "$HOST" "$PROMETHEUS_PORT"
+  [[ "$state" == up ]]
 }
 
 cmd_down() {
@@ -696,12 +791,12 @@ cmd_down() {
 status_line() { # name port state pid log
   local rss="-"
   [[ "$4" != - ]] && rss=$(rss_mb "$4")
-  printf '%-9s %-6s %-8s %-8s %-7s %s\n' "$1" "$2" "$3" "$4" "$rss" "$5"
+  printf '%-10s %-6s %-8s %-8s %-7s %s\n' "$1" "$2" "$3" "$4" "$rss" "$5"
 }
 
 cmd_status() {
   local rc=0 name pid state port
-  printf '%-9s %-6s %-8s %-8s %-7s %s\n' SERVICE PORT STATE PID RSS LOG
+  printf '%-10s %-6s %-8s %-8s %-7s %s\n' SERVICE PORT STATE PID RSS LOG
   for name in "${JAVA_SERVICES[@]}"; do
     port=$(svc_port "$name")
     pid=$(service_running_pid "$name")
@@ -723,15 +818,25 @@ cmd_status() {
   pid=$(port_owner "$REDIS_PORT")
   if redis_ping; then state=up; else state=down; rc=1; fi
   status_line redis "$REDIS_PORT" "$state" "${pid:--}" "$(svc_log redis)"
+
+  # Prometheus: listed when opted in (then it counts) or when it runs anyway.
+  if [[ "$PROMETHEUS_ON" == 1 ]]; then
+    prometheus_status_line || rc=1
+  elif [[ -n "$(service_running_pid prometheus)" ]]; then
+    prometheus_status_line || true
+  fi
   return "$rc"
 }
 
 main() {
-  case "${1:-}" in
-    up) cmd_up ;;
-    down) cmd_down ;;
-    status) cmd_status ;;
-    -h | --help | help) usage ;;
+  case "${1:-} ${2:-}" in
+    "up prometheus") cmd_up_prometheus ;;
+    "down prometheus") cmd_down_prometheus ;;
+    "status prometheus") cmd_status_prometheus ;;
+    "up ") cmd_up ;;
+    "down ") cmd_down ;;
+    "status ") cmd_status ;;
+    "-h " | "--help " | "help ") usage ;;
     *)
       usage >&2
       exit 2
