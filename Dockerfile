@@ -36,7 +36,10 @@ LABEL org.opencontainers.image.title="vigil" \
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false \
     VIGIL_API_HOST=0.0.0.0 \
-    VIGIL_API_PORT=8080
+    VIGIL_API_PORT=8080 \
+    VIGIL_GATEWAY_HOST=0.0.0.0 \
+    VIGIL_GATEWAY_PORT=8090 \
+    VIGIL_METRICS_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
@@ -49,13 +52,14 @@ COPY bin ./bin
 # Run as the official image's non-root `node` user, given as 1000:1000 so that Kubernetes'
 # runAsNonRoot can verify it.
 USER 1000:1000
-EXPOSE 8080
-# Meaningful for the api role only (the other roles serve no HTTP): it reads the role from PID 1's
-# command line (`node dist/main.js <role>`, possibly under docker-init) and reports healthy for any
-# other role. The api role is checked with /health/live via node's fetch (the slim image has no curl).
+# API, ingest gateway, and every role's /metrics (when VIGIL_METRICS_PORT=9464 is set: off by default).
+EXPOSE 8080 8090 9464
+# Meaningful for the api and gateway roles only: it reads the role from PID 1's command line
+# (`node dist/main.js <role>`, possibly under docker-init) and reports healthy for any other role.
+# Those two are checked with /health/live via node's fetch (the slim image has no curl).
 # The long start period covers an api started while Kafka is still unreachable: it only listens
 # once its Kafka admin client has connected or given up (kafkajs retries, about a minute).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-  CMD ["node", "-e", "const a=require('fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');const i=a.findIndex(s=>/(main\\.js|vigil)$/.test(s));if(i<0||a[i+1]!=='api')process.exit(0);fetch('http://127.0.0.1:'+(process.env.VIGIL_API_PORT||8080)+'/health/live',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const a=require('fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');const i=a.findIndex(s=>/(main\\.js|vigil)$/.test(s));const r=i<0?'':a[i+1];if(r!=='api'&&r!=='gateway')process.exit(0);const p=r==='api'?(process.env.VIGIL_API_PORT||8080):(process.env.VIGIL_GATEWAY_PORT||8090);fetch('http://127.0.0.1:'+p+'/health/live',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["--help"]
