@@ -4,6 +4,8 @@
  * OpenTelemetry, and only then loads the role's modules (so kafkajs, pg, ioredis and express are
  * instrumented). Nothing below this file reads process.env.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { isVigilError } from './core/errors';
 import { configOrExit, duration, positiveInt } from './core/command-line';
@@ -15,11 +17,17 @@ import { register as registerProcessors } from './processors/cli';
 import { register as registerProjections } from './projections/cli';
 import { register as registerJobs } from './jobs/cli';
 import { register as registerApi } from './api/cli';
+import { repoRoot } from './core/paths';
+
+/** The version of package.json (copied into the image beside dist/, see Dockerfile). */
+const version = (JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 const program = new Command('vigil')
   .description(
     'Vigil: fatigue monitoring pipeline (Kafka → processors → TimescaleDB/Redis → API).\nConfiguration comes from VIGIL_* environment variables; see README.md.',
   )
+  .version(version, '-v, --version', 'print the version of Vigil (package.json) and exit')
   .showHelpAfterError();
 
 // Each area registers its own commands, in the order --help lists them.
