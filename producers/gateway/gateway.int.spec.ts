@@ -1,20 +1,14 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { Pool } from 'pg';
 import { testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { migrate } from '../../core/migrate';
-import { ApiKeyVerifier, createApiKey, revokeApiKey } from '../../core/api-keys';
-import { createRedis, type Redis } from '../../core/redis';
+import { gatewayFixture, type GatewayFixture } from '../../test/support/gateway';
+import { readAll } from '../../test/support/stack';
+import { createApiKey, revokeApiKey } from '../../core/api-keys';
+import { createRedis } from '../../core/redis';
 import { Publisher } from '../publisher';
 import { sessionEvents } from '../simulator/session';
 import type { EegBandPower, FaceFrame, GameEvent, SessionEvent, VehicleFrame } from '../../schemas/types';
 import type { TopicKey } from '../../schemas/catalogue';
-import { SessionOwners } from '../../core/session-owners';
-import { createGatewayApp, type GatewayDeps } from './app';
 import { EventRateLimiter } from './rate-limit';
 
 /**
@@ -56,53 +50,13 @@ const withoutTenant = <T extends { tenant_id: string }>(events: T[]) =>
   events.map(({ tenant_id: _t, ...rest }) => rest as Omit<T, 'tenant_id'>);
 
 describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () => {
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
-  let pool: Pool;
-  let redis: Redis;
-  let publisher: Publisher;
-  const servers: Server[] = [];
+  let fx: GatewayFixture;
   const keys = {} as Record<'device' | 'reader' | 'revoked' | 'rate' | 'open', string>;
-
-  /** A gateway on a random port; parts can be replaced per test (rate limiter, publisher). */
-  async function gateway(over: Partial<GatewayDeps> = {}): Promise<string> {
-    const app = createGatewayApp({
-      publish: (key, events) => publisher.publish(key, events),
-      validate: (key, value) => fx.serde.validate(key, value),
-      verifyKey: (key) => verifier.verify(key),
-      rateLimiter: new EventRateLimiter(redis, {
-        eventsPerSec: config.gateway.ratePerSec,
-        keyPrefix: `${config.topicPrefix}:gateway:rate`,
-        log,
-      }),
-      limits: { maxBodyBytes: config.gateway.maxBodyBytes, maxEvents: config.gateway.maxEvents },
-      claimSessions: (claims) => new SessionOwners(pool).claim(claims),
-      checks: {
-        postgres: { required: true, check: () => pool.query('SELECT 1') },
-        redis: { required: false, check: () => redis.ping() },
-      },
-      log,
-      ...over,
-    });
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    servers.push(server);
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
-  let verifier: ApiKeyVerifier;
   let url: string;
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    verifier = new ApiKeyVerifier(pool, { ttlMs: config.apiKeys.cacheTtlMs });
-    redis = createRedis(config.redisUrl);
-    redis.on('error', () => {});
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
+    fx = await gatewayFixture(config);
+    const { pool } = fx;
     for (const name of ['device', 'rate', 'open'] as const) {
       keys[name] = (await createApiKey(pool, { tenantId: TENANT, role: 'device', label: name })).key;
     }
@@ -110,16 +64,9 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
     const revoked = await createApiKey(pool, { tenantId: TENANT, role: 'device' });
     await revokeApiKey(pool, revoked.keyId);
     keys.revoked = revoked.key;
-    url = await gateway();
+    url = await fx.start();
   });
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    await publisher?.disconnect();
-    await redis?.quit().catch(() => {});
-    await pool?.end();
-    await db?.drop();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}, base = url) =>
     fetch(`${base}${path}`, {
@@ -307,8 +254,8 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
 
   describe('429: events per second per key, shared in Redis', () => {
     it('refuses the request that would exceed the rate, with Retry-After, and publishes nothing of it', async () => {
-      const limited = await gateway({
-        rateLimiter: new EventRateLimiter(redis, { eventsPerSec: 5, keyPrefix: `${config.topicPrefix}:rate5`, log }),
+      const limited = await fx.start({
+        rateLimiter: new EventRateLimiter(fx.redis, { eventsPerSec: 5, keyPrefix: `${config.topicPrefix}:rate5`, log }),
         limits: { maxBodyBytes: MAX_BODY, maxEvents: 5 },
       });
       const a = withoutTenant(eeg.slice(200, 205));
@@ -336,7 +283,7 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
       const deadRedis = createRedis('redis://127.0.0.1:1/0');
       deadRedis.on('error', () => {});
       try {
-        const open = await gateway({
+        const open = await fx.start({
           rateLimiter: new EventRateLimiter(deadRedis, { eventsPerSec: 1, keyPrefix: 'dead', log }),
           limits: { maxBodyBytes: MAX_BODY, maxEvents: 1 },
         });
@@ -361,7 +308,7 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
         logLevel: logLevel.NOTHING,
       });
       const deadPublisher = new Publisher(dead, fx.serde, fx.topics);
-      const down = await gateway({ publish: (key, events) => deadPublisher.publish(key, events) });
+      const down = await fx.start({ publish: (key, events) => deadPublisher.publish(key, events) });
       const res = await post('/v1/ingest/eeg', withoutTenant(eeg.slice(400, 402)), {}, down);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
@@ -369,7 +316,7 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
     });
 
     it('answers 503 while the schemas are not registered yet', async () => {
-      const starting = await gateway({ ready: () => false });
+      const starting = await fx.start({ ready: () => false });
       const res = await post('/v1/ingest/eeg', withoutTenant(eeg.slice(0, 1)), {}, starting);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBeTruthy();
@@ -386,9 +333,9 @@ describe('HTTP ingest gateway (in process, real Kafka, PostgreSQL, Redis)', () =
       const deadRedis = createRedis('redis://127.0.0.1:1/0');
       deadRedis.on('error', () => {});
       try {
-        const degraded = await gateway({
+        const degraded = await fx.start({
           checks: {
-            postgres: { required: true, check: () => pool.query('SELECT 1') },
+            postgres: { required: true, check: () => fx.pool.query('SELECT 1') },
             redis: { required: false, check: () => deadRedis.ping() },
           },
         });

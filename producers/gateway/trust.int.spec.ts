@@ -1,20 +1,10 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import fc from 'fast-check';
-import { Pool } from 'pg';
-import { testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, type KafkaFixture } from '../../test/support/stack';
-import { migrate } from '../../core/migrate';
-import { ApiKeyVerifier, createApiKey } from '../../core/api-keys';
-import { createRedis, type Redis } from '../../core/redis';
-import { SessionOwners } from '../../core/session-owners';
-import { Publisher } from '../publisher';
+import { testConfig } from '../../test/support/env';
+import { gatewayFixture, type GatewayFixture } from '../../test/support/gateway';
+import { createApiKey } from '../../core/api-keys';
 import { sessionEvents } from '../simulator/session';
 import type { TopicKey } from '../../schemas/catalogue';
-import { createGatewayApp } from './app';
 import { streams, type Stream } from './batch';
-import { EventRateLimiter } from './rate-limit';
 
 /**
  * The gateway as a trust boundary (issue 11), against real Kafka, PostgreSQL and Redis: another
@@ -25,7 +15,6 @@ import { EventRateLimiter } from './rate-limit';
 /** Generated requests per stream (VIGIL_PROPERTY_RUNS overrides). */
 const RUNS_PER_ROUTE = Number(process.env.VIGIL_PROPERTY_RUNS ?? 2000);
 const config = testConfig({ VIGIL_GATEWAY_RATE_PER_SEC: '100000000' });
-const log = testLogger();
 const NOW = Date.now();
 const plan = (tenantId: string, index: number) => ({
   seed: 31,
@@ -45,61 +34,26 @@ interface Body {
 }
 
 describe('ingest gateway trust boundary (real Kafka, PostgreSQL, Redis)', () => {
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
-  let pool: Pool;
-  let redis: Redis;
-  let publisher: Publisher;
-  let server: Server;
+  let fx: GatewayFixture;
   let url: string;
   const keys = { a: '', b: '' };
   /** Events published through the gateway, counted per call (the real publisher does the work). */
   let published = 0;
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    redis = createRedis(config.redisUrl);
-    redis.on('error', () => {});
-    publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
-    keys.a = (await createApiKey(pool, { tenantId: 'fleet-a', role: 'device' })).key;
-    keys.b = (await createApiKey(pool, { tenantId: 'fleet-b', role: 'device' })).key;
-    const owners = new SessionOwners(pool);
-    const verifier = new ApiKeyVerifier(pool, { ttlMs: 60_000 });
-    const app = createGatewayApp({
+    fx = await gatewayFixture(config, { keyCacheTtlMs: 60_000 });
+    keys.a = (await createApiKey(fx.pool, { tenantId: 'fleet-a', role: 'device' })).key;
+    keys.b = (await createApiKey(fx.pool, { tenantId: 'fleet-b', role: 'device' })).key;
+    url = await fx.start({
       publish: async (key, events) => {
-        await publisher.publish(key, events);
+        await fx.publisher.publish(key, events);
         published += events.length;
       },
-      validate: (key, value) => fx.serde.validate(key, value),
-      verifyKey: (key) => verifier.verify(key),
-      rateLimiter: new EventRateLimiter(redis, {
-        eventsPerSec: config.gateway.ratePerSec,
-        keyPrefix: `${config.topicPrefix}:gateway:rate`,
-        log,
-      }),
-      limits: { maxBodyBytes: config.gateway.maxBodyBytes, maxEvents: config.gateway.maxEvents },
-      claimSessions: (claims) => owners.claim(claims),
       tsWindow: config.tsWindow,
       checks: {},
-      log,
     });
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await publisher?.disconnect();
-    await redis?.quit().catch(() => {});
-    await pool?.end();
-    await db?.drop();
-    await fx?.close();
-  });
+  afterAll(() => fx?.close());
 
   const post = async (stream: Stream, body: unknown, key = keys.b) => {
     const res = await fetch(`${url}/v1/ingest/${stream}`, {
