@@ -1,13 +1,8 @@
-import { Pool } from 'pg';
 import { testConfig, testLogger, eventually } from '../../test/support/env';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { createTestDatabase } from '../../test/support/postgres';
-import { migrate } from '../../core/migrate';
-import { Publisher } from '../../producers/publisher';
+import { pipelineFixture, projectionRunner, type PipelineFixture } from '../../test/support/pipeline';
+import { readAll, type KafkaFixture } from '../../test/support/stack';
 import { runSimulation } from '../../producers/simulator/run';
 import type { AlertEvent, FatigueScored } from '../../schemas/types';
-import { ProjectionRunner } from '../../projections/runner';
-import { readModels } from '../../projections/index';
 import { ProcessorRunner } from '../runner';
 import { fatigueProcessor } from '../fatigue/keyed-processor';
 import { rescore, type RescoreResult } from './rescore';
@@ -44,17 +39,15 @@ async function perSession<T>(fx: KafkaFixture, topic: string): Promise<{ values:
 }
 
 describe('vigil rescore', () => {
-  let fx: KafkaFixture;
+  let fx: PipelineFixture;
   let sessionIds: string[];
   let live: { scores: Values<FatigueScored>; alerts: Values<AlertEvent> };
   const runs: Record<string, RescoreResult> = {};
   const deps = () => ({ kafka: fx.kafka, serde: fx.serde, topics: fx.topics, log, idPrefix: config.topicPrefix });
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    const publisher = new Publisher(fx.kafka, fx.serde, fx.topics);
-    await publisher.connect();
-    ({ sessionIds } = await runSimulation(publisher, {
+    fx = await pipelineFixture(config);
+    ({ sessionIds } = await runSimulation(fx.publisher, {
       sessions: 2,
       durationMs: DURATION,
       speed: 'max',
@@ -63,7 +56,6 @@ describe('vigil rescore', () => {
       tenantId: 'tenant-r',
       startTs: START,
     }));
-    await publisher.disconnect();
 
     // The live processor over the same input, until both sessions ended (their changelog entries keep
     // only the owner: no state).
@@ -167,59 +159,46 @@ describe('vigil rescore', () => {
   });
 
   it('projects what-if scores into fatigue_scores_whatif keyed by model version, leaving fatigue_scores alone', async () => {
-    const db = await createTestDatabase();
-    const pool = new Pool({ connectionString: db.url, max: 2 });
-    try {
-      await migrate({ database: db.url, log });
-      const projection = new ProjectionRunner(readModels['scores-whatif']!, {
-        kafka: fx.kafka,
-        pool,
-        serde: fx.serde,
-        topics: fx.topics,
-        log,
-        groupPrefix: config.topicPrefix,
-      });
-      // Every record of the topic: the three runs over both sessions and the one-session run.
-      const records = (await readAll(fx.kafka, fx.topics.scoresWhatIf)).length;
-      await projection.start();
-      const counts = await eventually(
-        async () =>
-          (
-            await pool.query<{ model_version: string; n: number }>(
-              `SELECT model_version, count(*)::int AS n FROM fatigue_scores_whatif GROUP BY 1 ORDER BY 1`,
-            )
-          ).rows,
-        () => projection.applied >= records,
-        60_000,
-      );
-      await projection.stop();
-      // Every record applied, each model's windows stored once (the reruns' rows collide on the key).
-      expect(projection.applied).toBe(records);
-      expect(counts).toEqual([
-        { model_version: 'fatigue-v1', n: runs.v1!.produced.scores },
-        { model_version: 'fatigue-v1-sensitive', n: runs.sensitive!.produced.scores },
-      ]);
-      const row = await pool.query(
-        `SELECT score, level, model_version, event_id FROM fatigue_scores_whatif
-         WHERE model_version = 'fatigue-v1' AND session_id = $1 ORDER BY ts LIMIT 1`,
-        [sessionIds[0]],
-      );
-      const first = live.scores[sessionIds[0]!]![0]!;
-      expect(row.rows).toEqual([
-        { score: first.score, level: first.level, model_version: 'fatigue-v1', event_id: first.event_id },
-      ]);
-      const untouched = await pool.query(
-        `SELECT (SELECT count(*)::int FROM fatigue_scores) AS scores, (SELECT count(*)::int FROM sessions) AS sessions`,
-      );
-      expect(untouched.rows).toEqual([{ scores: 0, sessions: 0 }]);
-      const key = await pool.query(
-        `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'fatigue_scores_whatif'::regclass AND contype = 'p'`,
-      );
-      // A session is the pair (tenant_id, session_id) in every read model (issue 11).
-      expect(key.rows).toEqual([{ def: 'PRIMARY KEY (model_version, tenant_id, session_id, ts)' }]);
-    } finally {
-      await pool.end();
-      await db.drop();
-    }
+    // The fixture's database: nothing else of this file writes to it.
+    const { pool } = fx;
+    const projection = projectionRunner(fx, 'scores-whatif', config.topicPrefix);
+    // Every record of the topic: the three runs over both sessions and the one-session run.
+    const records = (await readAll(fx.kafka, fx.topics.scoresWhatIf)).length;
+    await projection.start();
+    const counts = await eventually(
+      async () =>
+        (
+          await pool.query<{ model_version: string; n: number }>(
+            `SELECT model_version, count(*)::int AS n FROM fatigue_scores_whatif GROUP BY 1 ORDER BY 1`,
+          )
+        ).rows,
+      () => projection.applied >= records,
+      60_000,
+    );
+    await projection.stop();
+    // Every record applied, each model's windows stored once (the reruns' rows collide on the key).
+    expect(projection.applied).toBe(records);
+    expect(counts).toEqual([
+      { model_version: 'fatigue-v1', n: runs.v1!.produced.scores },
+      { model_version: 'fatigue-v1-sensitive', n: runs.sensitive!.produced.scores },
+    ]);
+    const row = await pool.query(
+      `SELECT score, level, model_version, event_id FROM fatigue_scores_whatif
+       WHERE model_version = 'fatigue-v1' AND session_id = $1 ORDER BY ts LIMIT 1`,
+      [sessionIds[0]],
+    );
+    const first = live.scores[sessionIds[0]!]![0]!;
+    expect(row.rows).toEqual([
+      { score: first.score, level: first.level, model_version: 'fatigue-v1', event_id: first.event_id },
+    ]);
+    const untouched = await pool.query(
+      `SELECT (SELECT count(*)::int FROM fatigue_scores) AS scores, (SELECT count(*)::int FROM sessions) AS sessions`,
+    );
+    expect(untouched.rows).toEqual([{ scores: 0, sessions: 0 }]);
+    const key = await pool.query(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'fatigue_scores_whatif'::regclass AND contype = 'p'`,
+    );
+    // A session is the pair (tenant_id, session_id) in every read model (issue 11).
+    expect(key.rows).toEqual([{ def: 'PRIMARY KEY (model_version, tenant_id, session_id, ts)' }]);
   }, 90_000);
 });
