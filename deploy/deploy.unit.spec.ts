@@ -187,6 +187,19 @@ describe('deploy/k8s', () => {
     expect(seconds(compose.services['vigil-process'].stop_grace_period)).toBe(grace);
   });
 
+  it('validates against the Kubernetes, KEDA and Prometheus Operator schemas (deploy/k8s/validate.mjs)', () => {
+    const manifests = [
+      ...(kustomization.resources as string[]).map((f) => read(path.join('deploy/k8s', f))),
+      read('deploy/k8s/secret.example.yaml'),
+    ].join('\n---\n');
+    const run = spawnSync(process.execPath, [path.join(root, 'deploy/k8s/validate.mjs')], {
+      input: manifests,
+      encoding: 'utf8',
+    });
+    expect(run.stdout).toMatch(new RegExp(`^${docs.length + 1} valid, 0 invalid$`, 'm'));
+    expect(run.status).toBe(0);
+  });
+
   const kubectl = spawnSync('kubectl', ['kustomize', path.join(root, 'deploy/k8s')], { encoding: 'utf8' });
   (kubectl.status === 0 ? it : it.skip)(
     'renders with kubectl kustomize into the same objects, in namespace vigil',
