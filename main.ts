@@ -62,6 +62,7 @@ program
         durationMs: o.duration,
         startStack: o.stack,
         api: config.api,
+        gateway: config.gateway,
         env: process.env,
       }),
     );

@@ -17,6 +17,8 @@ export interface DemoOptions {
   startStack: boolean;
   /** Where the API will listen (from the validated config). */
   api: { host: string; port: number };
+  /** Where the ingest gateway listens (config.gateway), for the closing message. */
+  gateway: { host: string; port: number };
   /** Environment handed to the child processes (main passes its own). */
   env: NodeJS.ProcessEnv;
 }
@@ -26,10 +28,18 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const logs = path.join(root, '.local', 'logs');
   fs.mkdirSync(logs, { recursive: true });
   const env: NodeJS.ProcessEnv = { VIGIL_ZIPKIN_URL: 'http://127.0.0.1:9411/api/v2/spans', ...opts.env };
-  const vigil = (args: string[], logName?: string): ChildProcess => {
+  const vigil = (args: string[], logName?: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess => {
     const out = logName ? fs.openSync(path.join(logs, `${logName}.log`), 'a') : 'inherit';
-    return spawn(process.execPath, [path.join(root, 'dist', 'main.js'), ...args], { env, stdio: ['ignore', out, out] });
+    return spawn(process.execPath, [path.join(root, 'dist', 'main.js'), ...args], {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', out, out],
+    });
   };
+  /** GET /metrics of a role at the fixed address deploy/local/prometheus.yml scrapes. */
+  const metricsAt = (port: number): NodeJS.ProcessEnv => ({
+    VIGIL_METRICS_HOST: '127.0.0.1',
+    VIGIL_METRICS_PORT: String(port),
+  });
   const step = async (what: string, args: string[]) => {
     say(`${what} ...`);
     const code = await exitOf(vigil(args, 'setup'));
@@ -67,10 +77,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     say('creating a reader API key for tenant demo ...');
     const key = await readerKey(root, env);
     children.push(
-      vigil(['process'], 'process'),
-      vigil(['project'], 'project'),
-      vigil(['api'], 'api'),
-      vigil(['jobs'], 'jobs'),
+      vigil(['process'], 'process', metricsAt(9464)),
+      vigil(['project'], 'project', metricsAt(9465)),
+      vigil(['api'], 'api', { VIGIL_METRICS_PORT: '0' }), // /metrics on the API's own port
+      vigil(['jobs'], 'jobs', metricsAt(9466)),
+      vigil(['gateway'], 'gateway', metricsAt(9467)),
     );
     const base = `http://${opts.api.host}:${opts.api.port}`;
     await waitReady(`${base}/health/ready`, children);
@@ -84,7 +95,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       `Vigil is running. Try:\n  curl -H 'Authorization: Bearer ${key}' ${base}/v1/sessions/${ids[0]}\n` +
         `  curl ${base}/health/ready   (API reference: ${base}/docs)\n` +
         `Scores and alerts as they are computed: node dist/main.js tail scores   (or: tail alerts)\n` +
-        `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\nCtrl-C stops Vigil.`,
+        `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\n` +
+        `Ingest gateway: http://${opts.gateway.host}:${opts.gateway.port}/v1/ingest/<stream> (device keys: vigil keys create --role device)\n` +
+        `Metrics: every role's /metrics (process :9464, project :9465, jobs :9466, gateway :9467, api ${base}/metrics);` +
+        ` Prometheus with the alert rules: VIGIL_STACK_PROMETHEUS=1 npm start, then http://127.0.0.1:9090\nCtrl-C stops Vigil.`,
     );
     await Promise.all(children.map(exitOf));
     return 0;
