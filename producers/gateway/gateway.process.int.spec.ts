@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { eventually, testConfig, testLogger } from '../../test/support/env';
-import { createTestDatabase } from '../../test/support/postgres';
-import { kafkaFixture, readAll, type KafkaFixture } from '../../test/support/stack';
-import { runVigil, startVigil, type VigilProcess } from '../../test/support/processes';
-import { migrate } from '../../core/migrate';
+import { eventually, processEnv, testConfig } from '../../test/support/env';
+import { pipelineFixture, type PipelineFixture } from '../../test/support/pipeline';
+import { readAll } from '../../test/support/stack';
+import { processGroup, runVigil, type VigilProcessGroup } from '../../test/support/processes';
 import { sessionEvents } from '../simulator/session';
 import type { EegBandPower } from '../../schemas/types';
 
@@ -26,19 +25,14 @@ const eeg = [...sessionEvents({ ...plan, profile: 'alert' })].flatMap((e) =>
 );
 
 describe('vigil gateway and vigil keys (processes from dist/)', () => {
-  let fx: KafkaFixture;
-  let db: { url: string; drop: () => Promise<void> };
-  let gateway: VigilProcess | undefined;
+  let fx: PipelineFixture;
   let env: Record<string, string>;
+  let vigil: VigilProcessGroup | undefined;
 
   beforeAll(async () => {
-    fx = await kafkaFixture(config);
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log: testLogger() });
-    env = {
-      VIGIL_TOPIC_PREFIX: config.topicPrefix,
-      VIGIL_TOPIC_PARTITIONS: '3',
-      VIGIL_DATABASE_URL: db.url,
+    fx = await pipelineFixture(config);
+    env = processEnv(config, {
+      VIGIL_DATABASE_URL: fx.databaseUrl,
       VIGIL_GATEWAY_PORT: '0',
       VIGIL_TRACING: 'on',
       VIGIL_ZIPKIN_URL: '',
@@ -48,14 +42,11 @@ describe('vigil gateway and vigil keys (processes from dist/)', () => {
       OTEL_METRICS_EXPORTER: 'none',
       OTEL_LOGS_EXPORTER: 'none',
       VIGIL_LOG_LEVEL: 'info',
-    };
+    });
+    vigil = processGroup(env);
   });
   afterAll(async () => {
-    if (gateway && gateway.child.exitCode === null) {
-      gateway.child.kill('SIGKILL');
-      await gateway.exited;
-    }
-    await db?.drop();
+    await vigil?.stopAll('SIGKILL');
     await fx?.close();
   });
 
@@ -71,11 +62,11 @@ describe('vigil gateway and vigil keys (processes from dist/)', () => {
     const key = /^(vgl_\S+)$/m.exec(
       await runVigil(['keys', 'create', '--tenant', 'fleet-t', '--role', 'device'], env),
     )![1]!;
-    gateway = startVigil(['gateway'], env);
+    const gateway = vigil!.start(['gateway']);
     const listening = await eventually(
       async () =>
         /"url":"(http:\/\/[^"]+)".*gateway listening|gateway listening.*"url":"(http:\/\/[^"]+)"/.exec(
-          gateway!.output(),
+          gateway.output(),
         ),
       (m) => m !== null,
       30_000,
