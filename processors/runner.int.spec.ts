@@ -1,4 +1,3 @@
-import { Pool } from 'pg';
 import { SessionOwners } from '../core/session-owners';
 import { sessionIdOf } from '../producers/simulator/session';
 import { randomUUID } from 'node:crypto';
@@ -9,11 +8,11 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
-import { testConfig, testLogger, eventually } from '../test/support/env';
+import { testConfig, testLogger, eventually, processEnv } from '../test/support/env';
 import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack';
-import { startVigil, type VigilProcess } from '../test/support/processes';
-import { createTestDatabase } from '../test/support/postgres';
-import { migrate } from '../core/migrate';
+import { processGroup, type VigilProcessGroup } from '../test/support/processes';
+import { migratedDatabase } from '../test/support/database';
+import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
 import { Publisher } from '../producers/publisher';
 import type { Profile } from '../producers/simulator/session';
 import { runSimulation } from '../producers/simulator/run';
@@ -261,32 +260,18 @@ describe('fatigue processor runner', () => {
 
 describe('fatigue processor as processes', () => {
   const procConfig = testConfig();
-  let fx: KafkaFixture;
-  const running: VigilProcess[] = [];
-  let db: { url: string; drop: () => Promise<void> } | undefined;
-  const env: Record<string, string> = {
-    VIGIL_TOPIC_PREFIX: procConfig.topicPrefix,
-    VIGIL_TOPIC_PARTITIONS: '3',
-    VIGIL_TRACING: 'off',
-    VIGIL_LOG_LEVEL: 'warn',
-  };
+  // `vigil process` claims session owners in PostgreSQL (session_owners), as the gateway and the projections do.
+  let fx: PipelineFixture;
+  let vigil: VigilProcessGroup | undefined;
   beforeAll(async () => {
-    fx = await kafkaFixture(procConfig);
-    // `vigil process` claims session owners in PostgreSQL (session_owners), as the gateway and the projections do.
-    db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    env.VIGIL_DATABASE_URL = db.url;
+    fx = await pipelineFixture(procConfig);
+    vigil = processGroup(processEnv(procConfig, { VIGIL_DATABASE_URL: fx.databaseUrl }));
   });
   afterAll(async () => {
-    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await vigil?.stopAll('SIGKILL');
     await fx?.close();
-    await db?.drop();
   });
-  const start = (args: string[]) => {
-    const p = startVigil(args, env);
-    running.push(p);
-    return p;
-  };
+  const start = (args: string[]) => vigil!.start(args);
 
   it('writes exactly the output of an uninterrupted run despite SIGKILLs while the simulator runs, and while instances come and go', async () => {
     const sim = start([
@@ -547,9 +532,8 @@ describe('fatigue processor trust boundary', () => {
 
   it("with the shared session owners, dead-letters tenant B's records for A's session claimed at the gateway even when B's come first", async () => {
     const { fx, prefix } = await fixture();
-    const db = await createTestDatabase();
-    await migrate({ database: db.url, log });
-    const pool = new Pool({ connectionString: db.url, max: 2 });
+    const db = await migratedDatabase({ poolMax: 2 });
+    const { pool } = db;
     try {
       const owners = new SessionOwners(pool);
       const ids = Array.from({ length: SIM.sessions }, (_, i) => sessionIdOf(SIM.seed, i));
@@ -562,8 +546,7 @@ describe('fatigue processor trust boundary', () => {
       expect(reasons(out.dlq)).toEqual(Array(40).fill('tenant_mismatch'));
       expectUndisturbed(out);
     } finally {
-      await pool.end();
-      await db.drop();
+      await db.close();
     }
   }, 120_000);
 
