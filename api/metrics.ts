@@ -1,8 +1,9 @@
-import { metrics, type Counter, type Histogram, type UpDownCounter } from '@opentelemetry/api';
+import type { Counter, Histogram, UpDownCounter } from '@opentelemetry/api';
+import { vigilMeter } from '../core/metrics';
 import type { Request, RequestHandler } from 'express';
 
 /**
- * The API's own instruments (served as Prometheus text on `/metrics`, see core/telemetry.ts):
+ * The API's own instruments (served as Prometheus text on `/metrics`, see core/metrics.ts; docs/metrics.md):
  *
  * - `vigil_api_requests_total{method,route,status}`: every answered request; rate = requests/s.
  * - `vigil_api_errors_total{method,route,status}`: answers with status >= 500 (server errors; 4xx are
@@ -16,7 +17,7 @@ import type { Request, RequestHandler } from 'express';
  *   process's life.
  * - `vigil_api_sse_clients{stream}`: connected Server-Sent Events clients (live, playback).
  *
- * Instruments are created on first use, after main has installed the meter provider.
+ * Instruments are created on first use, through `vigilMeter()`.
  */
 interface Instruments {
   requests: Counter;
@@ -32,7 +33,7 @@ const cacheCounts = new Map<string, { hits: number; misses: number }>();
 
 function get(): Instruments {
   if (instruments) return instruments;
-  const meter = metrics.getMeter('vigil-api');
+  const meter = vigilMeter('vigil.api');
   const ratio = meter.createObservableGauge('vigil_api_cache_hit_ratio', {
     description: 'cache-aside hits / (hits + misses) since the process started',
   });
@@ -40,15 +41,17 @@ function get(): Instruments {
     for (const [cache, c] of cacheCounts) if (c.hits + c.misses > 0) r.observe(c.hits / (c.hits + c.misses), { cache });
   });
   instruments = {
-    requests: meter.createCounter('vigil_api_requests', { description: 'HTTP requests answered' }),
-    errors: meter.createCounter('vigil_api_errors', { description: 'HTTP requests answered with a 5xx status' }),
+    requests: meter.createCounter('vigil_api_requests_total', { description: 'HTTP requests answered' }),
+    errors: meter.createCounter('vigil_api_errors_total', { description: 'HTTP requests answered with a 5xx status' }),
     duration: meter.createHistogram('vigil_api_request_duration_seconds', {
       description: 'time from request to the end of the response, by route template',
       unit: 's',
       advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
     }),
-    cacheHits: meter.createCounter('vigil_api_cache_hits', { description: 'cache-aside look-ups answered by Redis' }),
-    cacheMisses: meter.createCounter('vigil_api_cache_misses', {
+    cacheHits: meter.createCounter('vigil_api_cache_hits_total', {
+      description: 'cache-aside look-ups answered by Redis',
+    }),
+    cacheMisses: meter.createCounter('vigil_api_cache_misses_total', {
       description: 'cache-aside look-ups that went to PostgreSQL (absent, expired or Redis down)',
     }),
     sseClients: meter.createUpDownCounter('vigil_api_sse_clients', {

@@ -6,6 +6,7 @@
 import { InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config';
 import { startTelemetry } from './telemetry';
+import { registerRole } from './metrics';
 import { messageOf } from './errors';
 import type { Runtime } from './runtime';
 
@@ -18,14 +19,26 @@ export function configOrExit(): Config {
   }
 }
 
+/** Roles that run until a signal: they serve GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT. */
+const LONG_RUNNING = new Set(['process', 'project', 'api', 'jobs', 'gateway']);
+
 export async function boot(role: string): Promise<Runtime> {
   const config = configOrExit();
-  // The API serves /metrics on its own port from an in-process reader.
-  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`, { inProcessMetrics: role === 'api' });
+  const telemetry = startTelemetry(config.telemetry, `vigil-${role}`);
   const { Runtime } = await import('./runtime');
   const rt = new Runtime(config, role);
   rt.lifecycle.onClose('telemetry', () => telemetry.shutdown()); // first registered, last closed
   rt.lifecycle.installSignalHandlers();
+  if (LONG_RUNNING.has(role)) {
+    registerRole(role); // vigil_ready (0 until `started`), vigil_build_info, process metrics
+    const { metricsHost: host, metricsPort: port } = config.telemetry;
+    if (port > 0) {
+      const { startMetricsServer } = await import('./metrics-server');
+      const { server, url } = await startMetricsServer(host, port);
+      rt.lifecycle.onClose('metrics server', () => new Promise((r) => server.close(r)));
+      rt.log.info({ url }, 'metrics listening');
+    }
+  }
   return rt;
 }
 

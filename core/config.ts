@@ -68,6 +68,8 @@ const variables = {
   VIGIL_TS_MAX_AHEAD_MS: intIn(0, 3_600_000).default(60_000),
   VIGIL_TS_MAX_AGE_MS: intIn(60_000, 366 * 24 * 3_600_000).default(24 * 3_600_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
+  // Every long-running role serves GET /metrics here (docs/metrics.md); 0 = no metrics listener.
+  VIGIL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
   VIGIL_ZIPKIN_URL: url(['http:', 'https:']).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
@@ -128,8 +130,11 @@ export interface Config {
   /** `/health/ready` fails when the projections together are more than this many records behind. */
   health: { readyMaxLag: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
-  /** metricsPort: serve Prometheus text on this port (0 = off); OTLP metrics go to otlpEndpoint. */
-  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsPort: number };
+  /**
+   * metricsHost:metricsPort: where every long-running role serves GET /metrics as Prometheus text
+   * (port 0 = off; docs/metrics.md); OTLP metrics go to otlpEndpoint.
+   */
+  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsHost: string; metricsPort: number };
 }
 
 const configVariables = Object.keys(variables) as (keyof typeof variables)[];
@@ -200,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.VIGIL_TRACING === 'on',
       zipkinUrl: e.VIGIL_ZIPKIN_URL,
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      metricsHost: e.VIGIL_METRICS_HOST,
       metricsPort: e.VIGIL_METRICS_PORT,
     },
   };

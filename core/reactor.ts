@@ -5,6 +5,7 @@ import { VigilError, messageOf } from './errors';
 import { deadLetterRefusals, type Refusal } from './dlq';
 import { dataErrorMessage, findOffenders, isDataError } from './data-error';
 import { inBatchSpan } from './trace-batch';
+import { ProjectionMetrics } from './metrics-projection';
 
 /** A decoded record of one batch, as the handler gets it (`topic`: the consumer's own name for the topic). */
 export interface ReactorRecord<Key> {
@@ -77,6 +78,8 @@ export class Reactor<Key, Scope> {
   private readonly producer: Producer;
   /** Records applied (not counting redeliveries dropped by the checkpoint, nor offenders). */
   applied = 0;
+  /** `vigil_projection_*{projection}` (core/metrics-projection.ts, docs/metrics.md). */
+  private readonly metrics: ProjectionMetrics;
 
   constructor(private readonly options: ReactorOptions<Key, Scope>) {
     this.consumer = options.kafka.consumer({
@@ -88,6 +91,7 @@ export class Reactor<Key, Scope> {
       allowAutoTopicCreation: false,
     });
     this.producer = options.kafka.producer({ idempotent: true });
+    this.metrics = new ProjectionMetrics(options.consumer);
   }
 
   async start(): Promise<void> {
@@ -97,6 +101,16 @@ export class Reactor<Key, Scope> {
       topics: [...this.options.topics.keys()],
       fromBeginning: this.options.fromBeginning,
     });
+    // Lag as of each fetch: records from the batch on when it starts (a batch that keeps failing keeps
+    // the gauge growing), past it once it is through; batches of transaction markers alone count too.
+    const { START_BATCH_PROCESS, END_BATCH_PROCESS, GROUP_JOIN } = this.consumer.events;
+    this.consumer.on(START_BATCH_PROCESS, ({ payload: b }) =>
+      this.metrics.lag(b.topic, b.partition, Number(b.offsetLagLow) + 1),
+    );
+    this.consumer.on(END_BATCH_PROCESS, ({ payload: b }) =>
+      this.metrics.lag(b.topic, b.partition, Number(b.offsetLag)),
+    );
+    this.consumer.on(GROUP_JOIN, (e) => this.metrics.assigned(e.payload.memberAssignment));
     const { positions } = this.options.checkpointer;
     if (positions) {
       this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -123,9 +137,25 @@ export class Reactor<Key, Scope> {
   async stop(): Promise<void> {
     await this.consumer.disconnect();
     await this.producer.disconnect();
+    this.metrics.close();
   }
 
-  private async onBatch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }: EachBatchPayload) {
+  private async onBatch(payload: EachBatchPayload) {
+    try {
+      await this.onBatchMeasured(payload);
+    } catch (err) {
+      this.metrics.batch('retried'); // kafkajs fetches it again
+      throw err;
+    }
+  }
+
+  private async onBatchMeasured({
+    batch,
+    resolveOffset,
+    commitOffsetsIfNecessary,
+    heartbeat,
+    isStale,
+  }: EachBatchPayload) {
     if (batch.messages.length === 0 || isStale()) return;
     const { topic, partition } = batch;
     const next = BigInt(batch.lastOffset()) + 1n;
@@ -141,8 +171,11 @@ export class Reactor<Key, Scope> {
         this.applyOnce(pending),
       );
       this.applied += applied.length;
+      const timestampOf = new Map(batch.messages.map((m) => [m.offset, m.timestamp]));
+      this.metrics.applied(applied.map((r) => timestampOf.get(r.offset) ?? ''));
+      this.metrics.batch('applied');
       if (applied.length > 0) this.options.onApplied?.(applied);
-    }
+    } else this.metrics.batch('skipped');
     resolveOffset(batch.lastOffset());
     // Committed explicitly: with autoCommit off, kafkajs's `commitOffsetsIfNecessary()` without offsets
     // commits nothing (it commits resolved offsets only on an auto-commit interval or threshold).
@@ -211,6 +244,7 @@ export class Reactor<Key, Scope> {
       consumer: this.options.consumer,
     };
     await deadLetterRefusals(to, pending.topic, pending.partition, letters);
+    this.metrics.deadLettered(letters.map((l) => l.err.code.toLowerCase()));
     return applied;
   }
 }

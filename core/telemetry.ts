@@ -4,12 +4,11 @@ import type { ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { metrics, type Context, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { type Context, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import type { Config } from './config';
+import { markMeterProviderInstalled, prometheusReader, vigilMeter } from './metrics';
 
 /**
  * OpenTelemetry bootstrap, the one place spans are exported from. Must run before kafkajs, pg,
@@ -18,37 +17,12 @@ import type { Config } from './config';
  *
  * Exporter: OTLP/protobuf when OTEL_EXPORTER_OTLP_ENDPOINT is set, else Zipkin when VIGIL_ZIPKIN_URL
  * is set, else none (context still propagates, so `traceparent` headers keep flowing).
- * Metrics (counters and histograms from `metrics.getMeter('vigil')`): Prometheus text on
- * VIGIL_METRICS_PORT when set, and OTLP every 10 s when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ * Metrics (core/metrics.ts `vigilMeter()`): always the in-process Prometheus reader (served at
+ * GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT by every role, and on the API's own port), and
+ * OTLP every 10 s when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 export interface Telemetry {
   shutdown(): Promise<void>;
-}
-
-interface TelemetryOptions {
-  /**
-   * Keep a Prometheus reader in process (no server of its own) whose text `metricsRequestHandler()`
-   * serves on the role's own port: the API's `/metrics`. Also installs a meter provider when tracing is
-   * off, so metrics do not depend on VIGIL_TRACING.
-   */
-  inProcessMetrics?: boolean;
-}
-
-/** The in-process Prometheus reader, when a role asked for one (or `metricsRequestHandler` created it). */
-let inProcessPrometheus: PrometheusExporter | undefined;
-
-/**
- * Serves the process's metrics as Prometheus text (for a role's own HTTP server). When telemetry did
- * not set up an in-process reader (tracing off, or a test driving the app in process), installs a
- * meter provider with one: instruments must be created after this call to be recorded.
- */
-export function metricsRequestHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-  if (!inProcessPrometheus) {
-    inProcessPrometheus = new PrometheusExporter({ preventServerStart: true });
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [inProcessPrometheus] }));
-  }
-  const exporter = inProcessPrometheus;
-  return (req, res) => exporter.getMetricsRequestHandler(req, res);
 }
 
 /**
@@ -81,24 +55,16 @@ class ExplicitTraceparentWins implements TextMapPropagator {
   }
 }
 
-export function startTelemetry(
-  cfg: Config['telemetry'],
-  serviceName: string,
-  options: TelemetryOptions = {},
-): Telemetry {
+export function startTelemetry(cfg: Config['telemetry'], serviceName: string): Telemetry {
   if (!cfg.enabled) {
-    if (options.inProcessMetrics) metricsRequestHandler();
+    vigilMeter(); // the meter provider with the in-process reader (core/metrics.ts)
     return { shutdown: async () => {} };
   }
   let exporter: SpanExporter | undefined;
   if (cfg.otlpEndpoint) exporter = new OTLPTraceExporter({ url: new URL('/v1/traces', cfg.otlpEndpoint).toString() });
   else if (cfg.zipkinUrl) exporter = new ZipkinExporter({ url: cfg.zipkinUrl, serviceName });
-  const metricReaders: IMetricReader[] = [];
-  if (cfg.metricsPort) metricReaders.push(new PrometheusExporter({ host: '127.0.0.1', port: cfg.metricsPort }));
-  if (options.inProcessMetrics) {
-    inProcessPrometheus = new PrometheusExporter({ preventServerStart: true });
-    metricReaders.push(inProcessPrometheus);
-  }
+  // Always the in-process reader: every role serves it at GET /metrics (core/metrics-server.ts).
+  const metricReaders: IMetricReader[] = [prometheusReader()];
   if (cfg.otlpEndpoint) {
     metricReaders.push(
       new PeriodicExportingMetricReader({
@@ -136,5 +102,6 @@ export function startTelemetry(
     ],
   });
   sdk.start();
+  markMeterProviderInstalled();
   return { shutdown: () => sdk.shutdown() };
 }

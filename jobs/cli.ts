@@ -4,18 +4,20 @@
  */
 import type { Command } from 'commander';
 import { boot, oneShot } from '../core/command-line';
+import { started } from '../core/metrics';
 
 export function register(program: Command): void {
   program
     .command('jobs')
     .description(
-      'run the pg-boss jobs until SIGTERM: turns SessionEnded into a session-report job (report of the session from PostgreSQL into session_reports, retried while the projections catch up) and each alert event into an alert-webhook job (signed POST to every active webhook of the tenant, retried with exponential backoff on 5xx/408/429/network errors); runs the hourly retention job (plain PostgreSQL: telemetry older than 90 days, scores and alert events older than 365 days; nothing on TimescaleDB). A new trigger consumer group starts at the end of the topics.',
+      'run the pg-boss jobs until SIGTERM: turns SessionEnded into a session-report job (report of the session from PostgreSQL into session_reports, retried while the projections catch up) and each alert event into an alert-webhook job (signed POST to every active webhook of the tenant, retried with exponential backoff on 5xx/408/429/network errors); runs the hourly retention job (plain PostgreSQL: telemetry older than 90 days, scores and alert events older than 365 days; nothing on TimescaleDB). A new trigger consumer group starts at the end of the topics; Prometheus metrics at GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT (0 = off; docs/metrics.md).',
     )
     .action(async () => {
       const rt = await boot('jobs');
       const { startJobsWorker } = await import('./worker');
       const worker = await startJobsWorker(rt);
       rt.lifecycle.onClose('jobs worker', () => worker.stop());
+      started(rt);
     });
 
   const webhooks = program

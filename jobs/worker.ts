@@ -11,6 +11,10 @@ import { startBoss, stopBoss, type PgBoss, type QueueSpec } from '../core/jobs';
 import { defaultJobOptions, type JobHandler, type JobOptions } from '../core/job-handler';
 import { jobHandlers } from './handlers';
 import { JobTrigger } from './trigger';
+import { jobFinished, jobsInstruments, queueDepths } from './metrics';
+
+/** How often the queue depths (vigil_jobs_queue_depth) are polled. */
+const DEPTH_POLL_MS = 10_000;
 
 /** What the jobs worker uses (a Runtime has all of it). */
 export interface JobsWorkerDeps {
@@ -81,7 +85,9 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
           for (const job of jobs) {
             try {
               output = await h.handle(job, jobDeps);
+              jobFinished(h.queue.name, 'completed');
             } catch (err) {
+              jobFinished(h.queue.name, job.retryCount < job.retryLimit ? 'retried' : 'failed');
               const waiting = isVigilError(err) && err.retriable;
               deps.log[waiting ? 'info' : 'warn'](
                 { queue: h.queue.name, job: job.id, retry: job.retryCount, of: job.retryLimit, err: messageOf(err) },
@@ -118,10 +124,22 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
     throw err;
   }
   deps.log.info({ queues: queues.map((q) => q.name), trigger: !!trigger }, 'jobs worker running');
+  jobsInstruments();
+  const pollDepths = async () => {
+    for (const q of queues) {
+      // Jobs before `active`: created and retry.
+      const depth = await boss.getQueueSize(q.name).catch(() => undefined);
+      if (depth !== undefined) queueDepths.set(q.name, depth);
+    }
+  };
+  await pollDepths();
+  const depthTimer = setInterval(() => void pollDepths(), DEPTH_POLL_MS);
+  depthTimer.unref();
   return {
     boss,
     trigger,
     async stop() {
+      clearInterval(depthTimer);
       await trigger?.stop();
       await stopBoss(boss);
     },

@@ -2,6 +2,7 @@ import type { Message, Transaction } from 'kafkajs';
 import type { Logger } from '../core/logger';
 import type { TopicNames } from '../schemas/catalogue';
 import type { LivePartition } from './restore';
+import { processorInstruments } from './metrics';
 
 /**
  * Bytes (keys + values) per produce request of a commit: a request carries one record batch per
@@ -76,7 +77,12 @@ export async function commitPending<S>(p: number, part: LivePartition<S>, ctx: C
   part.pending = new Map();
   part.pendingCount = 0;
   part.dirty = new Set();
-  return transact(p, part, out, ctx);
+  const outcome = await transact(p, part, out, ctx);
+  if (outcome.kind === 'committed') {
+    const bytes = changelog.reduce((n, m) => n + (m.value ? Buffer.byteLength(m.value) : 0), 0);
+    if (bytes > 0) processorInstruments().changelogBytes.add(bytes);
+  }
+  return outcome;
 }
 
 /**
@@ -98,13 +104,22 @@ async function transact<S>(
       for (const topicMessages of requestsOf(out)) await tx.sendBatch({ acks: -1, topicMessages });
       await tx.sendOffsets({ consumerGroupId: ctx.groupId, topics: commitOffsets(p, part, ctx.topics) });
       await tx.commit();
+      processorInstruments().transactions.add(1, { outcome: 'committed' });
       return { kind: 'committed' };
     } catch (err) {
       await tx?.abort().catch(() => {});
       if (part.retired) return { kind: 'skipped' };
       const type = (err as { type?: string }).type ?? '';
-      if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !ctx.owns()) return { kind: 'fenced', type };
-      if (!tx || attempt >= COMMIT_ATTEMPTS) return { kind: 'unusable', error: err };
+      const count = (outcome: string) => processorInstruments().transactions.add(1, { outcome });
+      if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !ctx.owns()) {
+        count('fenced');
+        return { kind: 'fenced', type };
+      }
+      if (!tx || attempt >= COMMIT_ATTEMPTS) {
+        count('reset');
+        return { kind: 'unusable', error: err };
+      }
+      count('aborted');
       const delay = Math.min(5_000, 100 * 2 ** attempt);
       ctx.log.warn({ err, partition: p, attempt, delay }, 'transaction failed, retrying');
       await new Promise((r) => setTimeout(r, delay));

@@ -1,25 +1,63 @@
-import { metrics } from '@opentelemetry/api';
+import type { Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
+import { SECONDS_BUCKETS, vigilMeter } from '../core/metrics';
 
 /**
- * The processor runner's OpenTelemetry instruments (exported by core/telemetry.ts as Prometheus text
- * on VIGIL_METRICS_PORT and/or OTLP). Names follow Prometheus conventions.
+ * The fatigue processor's instruments (docs/metrics.md; served at GET /metrics by core/metrics.ts).
+ * Created once per process, on first use (after telemetry has installed the meter provider).
  */
-export function processorInstruments() {
-  const m = metrics.getMeter('vigil.processor');
-  return {
-    recordsIn: m.createCounter('vigil_processor_records_in', { description: 'records consumed' }),
-    recordsOut: m.createCounter('vigil_processor_records_out', { description: 'events produced (scores, alerts)' }),
-    late: m.createCounter('vigil_processor_late', { description: 'records routed to the late topic' }),
-    dlq: m.createCounter('vigil_processor_dead_lettered', { description: 'records routed to the DLQ' }),
-    emitLatency: m.createHistogram('vigil_processor_emit_latency_ms', {
-      description: 'wall time of emit minus the output event time',
-      unit: 'ms',
+export interface ProcessorInstruments {
+  /** `{topic}`: the input's catalogue key (eeg, face, vehicle, game, sessions, commands). */
+  recordsIn: Counter;
+  /** `{topic}`: the output's catalogue key (scores, alerts). */
+  recordsOut: Counter;
+  late: Counter;
+  /** `{reason}`: the refusal's error code, lower case. */
+  dlq: Counter;
+  /** `{outcome}`: committed, aborted (an attempt failed and is retried), fenced, reset. */
+  transactions: Counter;
+  changelogBytes: Counter;
+  emitLatency: Histogram;
+  restore: Histogram;
+  rebalances: Counter;
+  lag: ObservableGauge;
+  sessions: ObservableGauge;
+}
+
+let instruments: ProcessorInstruments | undefined;
+
+export function processorInstruments(): ProcessorInstruments {
+  if (instruments) return instruments;
+  const m = vigilMeter('vigil.processor');
+  instruments = {
+    recordsIn: m.createCounter('vigil_processor_records_in_total', { description: 'input records read' }),
+    recordsOut: m.createCounter('vigil_processor_records_out_total', {
+      description: 'records produced (scores, alerts)',
     }),
-    restore: m.createHistogram('vigil_processor_restore_ms', { description: 'state restore duration', unit: 'ms' }),
-    rebalances: m.createCounter('vigil_processor_rebalances', { description: 'group joins' }),
-    lag: m.createObservableGauge('vigil_processor_lag', {
-      description: 'records behind the high watermark per topic-partition (transaction markers counted)',
+    late: m.createCounter('vigil_processor_late_total', { description: 'telemetry routed to the late topic' }),
+    dlq: m.createCounter('vigil_processor_dead_lettered_total', { description: 'input records dead-lettered' }),
+    transactions: m.createCounter('vigil_processor_transactions_total', {
+      description: 'Kafka transactions by outcome (committed, aborted and retried, fenced, reset)',
+    }),
+    changelogBytes: m.createCounter('vigil_processor_changelog_bytes_total', {
+      description: 'session snapshot bytes committed to the changelog',
+      unit: 'By',
+    }),
+    emitLatency: m.createHistogram('vigil_processor_emit_latency_seconds', {
+      description: 'wall time at emit minus the output event time (ts), seconds',
+      unit: 's',
+      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    }),
+    restore: m.createHistogram('vigil_processor_restore_seconds', {
+      description: 'partition state restore duration, seconds',
+      unit: 's',
+      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    }),
+    rebalances: m.createCounter('vigil_processor_rebalances_total', { description: 'consumer group joins' }),
+    lag: m.createObservableGauge('vigil_processor_lag_records', {
+      description:
+        'high watermark minus the next offset to fetch, summed over owned partitions, as of the last fetch (transaction markers counted)',
     }),
     sessions: m.createObservableGauge('vigil_processor_sessions', { description: 'sessions held in memory' }),
   };
+  return instruments;
 }

@@ -113,7 +113,7 @@ export class ProcessorRunner<S> {
       groupId: this.groupId,
       log: deps.log,
       ownerMemoryMs: deps.ownerMemoryMs,
-      onRestored: (ms) => this.otel.restore.record(ms, { group: this.groupId }),
+      onRestored: (ms) => this.otel.restore.record(ms / 1000),
     };
   }
 
@@ -123,15 +123,24 @@ export class ProcessorRunner<S> {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
     this.otel.lag.addCallback((r) => {
-      for (const [tp, lag] of this.lag) r.observe(lag, { group: this.groupId, topic_partition: tp });
+      const byTopic = new Map<string, number>();
+      for (const [tp, lag] of this.lag) {
+        const topic = this.byTopicName.get(tp.slice(0, tp.lastIndexOf('/'))) ?? 'unknown';
+        byTopic.set(topic, (byTopic.get(topic) ?? 0) + lag);
+      }
+      for (const [topic, lag] of byTopic) r.observe(lag, { topic });
     });
     this.otel.sessions.addCallback(async (r) => {
       let n = 0;
       for (const p of this.partitions.values()) n += (await p.catch(() => undefined))?.driver.size ?? 0;
-      r.observe(n, { group: this.groupId });
+      r.observe(n);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.otel.rebalances.add(1, { group: this.groupId });
+      this.otel.rebalances.add(1);
+      for (const tp of [...this.lag.keys()]) {
+        const at = tp.lastIndexOf('/'); // revoked partitions leave the lag gauge
+        if (!payload.memberAssignment[tp.slice(0, at)]?.includes(Number(tp.slice(at + 1)))) this.lag.delete(tp);
+      }
       this.onAssignment(payload.memberAssignment);
     });
     await this.consumer.run({
@@ -256,7 +265,7 @@ export class ProcessorRunner<S> {
       }
     }
     this.metrics.recordsIn += records.length;
-    this.otel.recordsIn.add(records.length, { topic: batch.topic });
+    this.otel.recordsIn.add(records.length, { topic: key });
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
     await this.exclusive(part, async () => {
       part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
@@ -286,7 +295,7 @@ export class ProcessorRunner<S> {
         value: record.meta.value,
         headers: deadLetterHeaders({ ...source, consumer: this.groupId }, error),
       });
-      this.otel.dlq.add(1, { topic: topics[record.topic], reason: error.code.toLowerCase() });
+      this.otel.dlq.add(1, { reason: error.code.toLowerCase() });
     }
     // One trace span per record whose step produced events; its outputs carry the span's context.
     let traced: { cause: unknown; headers: IHeaders } | undefined;
@@ -297,7 +306,7 @@ export class ProcessorRunner<S> {
       emit(topics[topic], { key: value.session_id, value: serde.encode(topic, value as never), headers });
       this.otel.recordsOut.add(1, { topic });
       const ts = (value as { ts?: number }).ts;
-      if (typeof ts === 'number') this.otel.emitLatency.record(now - ts, { topic });
+      if (typeof ts === 'number') this.otel.emitLatency.record((now - ts) / 1000, { topic });
     }
     for (const record of out.late) {
       const { key, value, headers } = record.meta;

@@ -1,4 +1,5 @@
 import type { Runtime } from '../core/runtime';
+import { started } from '../core/metrics';
 import { ProcessorRunner } from './runner';
 import { SessionOwners } from '../core/session-owners';
 import { fatigueProcessor } from './fatigue/keyed-processor';
@@ -21,5 +22,6 @@ export async function startFatigueWorker(rt: Runtime): Promise<ProcessorRunner<u
   await runner.start();
   rt.lifecycle.onClose('fatigue processor', () => runner.stop());
   rt.log.info({ group: runner.groupId }, 'fatigue processor running');
+  started(rt); // vigil_ready{role="process"} = 1
   return runner as ProcessorRunner<unknown>;
 }

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { boot, duration, oneShot, positiveInt, timestamp } from '../core/command-line';
+import { started } from '../core/metrics';
 
 export function register(program: Command): void {
   program
@@ -161,11 +162,12 @@ export function register(program: Command): void {
   program
     .command('gateway')
     .description(
-      'serve the HTTP ingest gateway: POST /v1/ingest/<stream> with a device key → Kafka. Refuses the whole request (nothing published) on: an event of another tenant or of a session another tenant owns (403, field tenant_id/session_id), a field outside its rule (400 with field and rule: schemas/rules.ts), a ts outside VIGIL_TS_MAX_AHEAD_MS/VIGIL_TS_MAX_AGE_MS of the gateway clock (400, field ts)',
+      'serve the HTTP ingest gateway: POST /v1/ingest/<stream> with a device key → Kafka. Refuses the whole request (nothing published) on: an event of another tenant or of a session another tenant owns (403, field tenant_id/session_id), a field outside its rule (400 with field and rule: schemas/rules.ts), a ts outside VIGIL_TS_MAX_AHEAD_MS/VIGIL_TS_MAX_AGE_MS of the gateway clock (400, field ts). Prometheus metrics at GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT (0 = off; docs/metrics.md)',
     )
     .action(async () => {
       const rt = await boot('gateway');
       const { startGatewayServer } = await import('./gateway/server');
       await startGatewayServer(rt);
+      started(rt);
     });
 }

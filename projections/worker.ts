@@ -1,4 +1,5 @@
 import type { Runtime } from '../core/runtime';
+import { started as markStarted } from '../core/metrics';
 import { ProjectionRunner } from './runner';
 import { readModels } from './index';
 import { REDIS_PROJECTION, RedisProjectionRunner } from './redis/runner';
@@ -37,5 +38,6 @@ export async function startProjectionWorker(
     started.push(r);
   }
   rt.log.info({ models: names }, 'projection worker running');
+  markStarted(rt); // vigil_ready{role="project"} = 1
   return runners;
 }

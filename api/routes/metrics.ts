@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { metricsRequestHandler } from '../../core/telemetry';
+import { metricsHandler } from '../../core/metrics';
 import { registry } from '../openapi';
 
 let documented = false;
@@ -48,13 +48,15 @@ function document(): void {
 
 /**
  * `GET /metrics`: the process's OpenTelemetry metrics as Prometheus text (the API's request, error,
- * latency, cache and SSE instruments of api/metrics.ts, plus the HTTP/runtime ones the SDK records).
+ * latency, cache and SSE instruments of api/metrics.ts, `vigil_ready`, `vigil_build_info`, process
+ * metrics, plus the HTTP/runtime ones the SDK records; docs/metrics.md). The same text is on
+ * VIGIL_METRICS_HOST:VIGIL_METRICS_PORT when that port is set.
  * Unauthenticated, like `/health/ready`, for scrapers on the internal network; it holds counts and
  * timings by route template, never ids or tenant data.
  */
 export function metricsRouter(): Router {
   document();
-  const handler = metricsRequestHandler();
+  const handler = metricsHandler();
   const r = Router();
   r.get('/metrics', (req, res) => handler(req, res));
   return r;

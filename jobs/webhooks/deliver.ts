@@ -2,6 +2,7 @@ import type { Pool } from '../../core/db';
 import { VigilError, messageOf } from '../../core/errors';
 import { QUEUE } from '../../core/jobs';
 import type { JobHandler } from '../../core/job-handler';
+import { webhookPosted } from '../metrics';
 import { SIGNATURE_HEADER, outcomeOf, signatureOf, type DeliveryOutcome } from './signature';
 
 /**
@@ -76,6 +77,7 @@ export async function deliverAlert(
       const { status, error } = await post(h.url, h.secret, alert, opts.timeoutMs);
       const outcome = outcomeOf(status);
       const failed = outcome === 'permanent' || (outcome === 'retry' && opts.finalAttempt);
+      webhookPosted(outcome === 'delivered' ? 'delivered' : failed ? 'failed' : 'retried');
       await pool.query(
         `INSERT INTO webhook_deliveries (event_id, webhook_id, tenant_id, alert_id, attempts, last_status, last_error,
            delivered_at, failed_at)

@@ -22,6 +22,7 @@ import { retryAfterS, setRateHeaders } from '../../core/http/rate-limit';
 import { healthRouter, type DependencyCheck } from '../../core/http/health';
 import { requestContext } from '../../core/http/request-context';
 import { gatewayOpenApi } from './openapi';
+import { ingestMetrics, reasonOfEventErrors, refused } from './metrics';
 
 /**
  * The HTTP ingest gateway (no listening socket: server.ts listens, tests drive it in process).
@@ -80,6 +81,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext);
+  app.use('/v1/ingest/:stream', ingestMetrics);
   if (deps.addressLimit) app.use(deps.addressLimit);
   app.use(healthRouter(deps.checks));
   app.get('/openapi.json', gatewayOpenApi(deps.limits));
@@ -109,6 +111,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       if (!Array.isArray(body)) throw bodyProblem('must be a JSON array of events');
       if (body.length === 0) throw bodyProblem('must hold at least one event');
       if (body.length > deps.limits.maxEvents) {
+        refused(res, 'too_many_events');
         throw problem(
           413,
           'too-many-events',
@@ -129,6 +132,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       if (!rate.allowed) {
         const wait = retryAfterS(rate);
         res.setHeader('Retry-After', String(wait));
+        refused(res, 'rate_limited');
         throw tooManyRequests(
           `this key may send ${rate.limit} events per second; ${body.length} more would exceed it, retry in ${wait} s`,
         );
@@ -143,6 +147,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
       });
       if (!checked.ok) {
         const truncated = checked.total > checked.errors.length ? `, first ${checked.errors.length} listed` : '';
+        refused(res, checked.status === 403 ? 'tenant_mismatch' : reasonOfEventErrors(checked.errors));
         throw checked.status === 403
           ? problem(
               403,
@@ -169,6 +174,7 @@ export function createGatewayApp(deps: GatewayDeps): Express {
         .map((e, index) => ({ index, session: e.session_id, owner: owners.get(e.session_id) }))
         .filter((x) => x.owner !== principal.tenantId);
       if (foreign.length) {
+        refused(res, 'foreign_session');
         const errors = foreign.slice(0, 100).map((x) => ({
           index: x.index,
           field: 'session_id',
