@@ -2,7 +2,7 @@ import { sessionEvents } from '../producers/simulator/session';
 import type { TopicKey, ValueOf } from '../schemas/catalogue';
 import { eventually, freePort, processEnv, testConfig } from './support/env';
 import { pipelineFixture, type PipelineFixture } from './support/pipeline';
-import { runVigil, startVigil, type VigilProcess } from './support/processes';
+import { processGroup, runVigil, type VigilProcessGroup } from './support/processes';
 
 /**
  * Acknowledging an alert end to end, as separate processes: the API appends AcknowledgeAlert, the
@@ -24,7 +24,7 @@ describe('alert acknowledgement: API → commands topic → processor → read m
   let env: Record<string, string>;
   let api: string;
   let readerKey: string;
-  const running: VigilProcess[] = [];
+  let vigil: VigilProcessGroup | undefined;
 
   beforeAll(async () => {
     fx = await pipelineFixture(config);
@@ -34,7 +34,8 @@ describe('alert acknowledgement: API → commands topic → processor → read m
     readerKey = (await runVigil(['keys', 'create', '--tenant', 'fleet-ack', '--role', 'reader'], env)).match(
       /vgl_\S+/,
     )![0];
-    for (const role of ['process', 'project', 'api']) running.push(startVigil([role], env));
+    vigil = processGroup(env);
+    for (const role of ['process', 'project', 'api']) vigil.start([role]);
     await eventually(
       () =>
         fetch(`${api}/health/live`).then(
@@ -47,8 +48,7 @@ describe('alert acknowledgement: API → commands topic → processor → read m
   });
 
   afterAll(async () => {
-    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGTERM');
-    await Promise.all(running.map((p) => p.exited));
+    await vigil?.stopAll('SIGTERM');
     await fx?.close();
   });
 
