@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { eventually, freePort, processEnv, testConfig } from '../test/support/env';
 import { pipelineFixture, type PipelineFixture } from '../test/support/pipeline';
@@ -83,11 +83,9 @@ describe('GET /metrics of every long-running role (processes)', () => {
   it.each(ROLES)('%s: vigil_ready 1, vigil_build_info, process metrics', async (role) => {
     const text = await eventually(scrapeOf(role), ready(role), 60_000);
     if (!ready(role)(text)) throw new Error(`${role} not ready:\n${children.find((c) => c.role === role)!.output()}`);
-    const version = (
-      JSON.parse(require('node:fs').readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
-        version: string;
-      }
-    ).version;
+    const { version } = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     expect(sample(text, 'vigil_build_info', { role, version })).toBe(1);
     expect(sample(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
