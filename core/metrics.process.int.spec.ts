@@ -33,7 +33,7 @@ const events = [...sessionEvents({ ...plan, profile: 'drowsy' })];
 
 describe('GET /metrics of every long-running role (processes)', () => {
   let fx: PipelineFixture;
-  const children: { role: Role; kill: () => void; output: () => string; url: string }[] = [];
+  const children: { role: Role; kill: () => void; output: () => string; url: string; http: string }[] = [];
 
   beforeAll(async () => {
     fx = await pipelineFixture(config);
@@ -42,12 +42,13 @@ describe('GET /metrics of every long-running role (processes)', () => {
     for (const [topic, values] of byTopic) await fx.publisher.publish(topic, values as ValueOf<typeof topic>[]);
     for (const role of ROLES) {
       const port = await freePort();
+      const httpPort = await freePort();
       const env = processEnv(config, {
         VIGIL_DATABASE_URL: fx.databaseUrl,
         VIGIL_METRICS_HOST: '127.0.0.1',
         VIGIL_METRICS_PORT: String(port),
-        VIGIL_API_PORT: String(await freePort()),
-        VIGIL_GATEWAY_PORT: String(await freePort()),
+        VIGIL_API_PORT: String(httpPort),
+        VIGIL_GATEWAY_PORT: String(httpPort),
         VIGIL_TRACING: TRACED.includes(role) ? 'on' : 'off',
         VIGIL_ZIPKIN_URL: '',
         OTEL_EXPORTER_OTLP_ENDPOINT: '',
@@ -66,6 +67,7 @@ describe('GET /metrics of every long-running role (processes)', () => {
         kill: () => child.kill('SIGKILL'),
         output: () => out,
         url: `http://127.0.0.1:${port}/metrics`,
+        http: `http://127.0.0.1:${httpPort}`,
       });
     }
   });
@@ -121,6 +123,14 @@ describe('GET /metrics of every long-running role (processes)', () => {
     );
     expect(sample(proj, 'vigil_projection_records_applied_total', { projection: 'eeg' })).toBe(eeg);
     expect(sample(proj, 'vigil_projection_lag_records', { projection: 'eeg' })).toBe(0);
+    // The API and the gateway count what they answered.
+    const base = (role: Role) => children.find((c) => c.role === role)!.http;
+    expect((await fetch(`${base('api')}/health/live`)).status).toBe(200);
+    expect((await fetch(`${base('gateway')}/v1/ingest/eeg`, { method: 'POST', body: '[]' })).status).toBe(401);
+    const api = await scrapeOf('api')();
+    expect(sample(api, 'vigil_api_requests_total', { route: '/health/live', status: '200' })).toBe(1);
+    const gw = await scrapeOf('gateway')();
+    expect(sample(gw, 'vigil_gateway_requests_total', { stream: 'eeg', reason: 'unauthenticated' })).toBe(1);
     const jobs = await eventually(scrapeOf('jobs'), (t) => sample(t, 'vigil_jobs_queue_depth') !== undefined, 30_000);
     expect(sample(jobs, 'vigil_jobs_queue_depth')).toBeGreaterThanOrEqual(0);
     if (dir) for (const role of ROLES) writeFileSync(path.join(dir, `${role}.txt`), await scrapeOf(role)());
