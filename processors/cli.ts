@@ -13,7 +13,7 @@ export function register(program: Command): void {
   program
     .command('process')
     .description(
-      'run the fatigue processor: telemetry → scores and alerts, exactly once (several instances share partitions)',
+      'run the fatigue processor: telemetry → scores and alerts, exactly once (several instances share partitions); Prometheus metrics at GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT (0 = off; docs/metrics.md)',
     )
     .action(async () => {
       const rt = await boot('process');

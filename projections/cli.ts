@@ -10,7 +10,7 @@ export function register(program: Command): void {
   program
     .command('project')
     .description(
-      'run projection workers: Kafka topics → PostgreSQL read models (exactly once) and Redis (latest state, live sessions, active alerts, live feed)',
+      'run projection workers: Kafka topics → PostgreSQL read models (exactly once) and Redis (latest state, live sessions, active alerts, live feed); Prometheus metrics at GET /metrics on VIGIL_METRICS_HOST:VIGIL_METRICS_PORT (0 = off; docs/metrics.md)',
     )
     .option('--models <names>', 'comma-separated read models (default: all)')
     .action(async (o: { models?: string }) => {
