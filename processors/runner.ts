@@ -32,6 +32,10 @@ import { restoreWithRetry, type LivePartition, type RestoreContext } from './res
  *   is dead-lettered; so is a record naming a session of another tenant (`tenant_mismatch`).
  * Transient errors (broker, registry) propagate: kafkajs re-fetches from the last commit, and the
  * aborted transaction left nothing behind.
+ *
+ * Size: a little above the house's ~400 lines on purpose. What is left here is one state machine per
+ * owned partition (assigned → restoring → running → flushing → reset or revoked) and the timers that
+ * drive it; splitting it further would put its transitions in several files.
  */
 export interface ProcessorRunnerDeps {
   kafka: Kafka;
