@@ -96,7 +96,9 @@ describe('metrics registry against docs/metrics.md', () => {
     expect(documented.size).toBeGreaterThan(30);
     for (const [name, { type, labels }] of documented) {
       expect({ name, type: served.get(name) }).toEqual({ name, type });
-      const keys = new Set(series(text, type === 'histogram' ? `${name}_count` : name).flatMap(([l]) => Object.keys(l)));
+      const keys = new Set(
+        series(text, type === 'histogram' ? `${name}_count` : name).flatMap(([l]) => Object.keys(l)),
+      );
       expect({ name, undocumented: [...keys].filter((k) => !labels.has(k)) }).toEqual({ name, undocumented: [] });
     }
   });
