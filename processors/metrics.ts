@@ -43,7 +43,7 @@ export function processorInstruments(): ProcessorInstruments {
       unit: 'By',
     }),
     emitLatency: m.createHistogram('vigil_processor_emit_latency_seconds', {
-      description: 'wall time at emit minus the output event time (ts), seconds',
+      description: 'wall time at emit minus the append time of the input record that produced the output, seconds',
       unit: 's',
       advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
     }),

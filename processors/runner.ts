@@ -309,8 +309,10 @@ export class ProcessorRunner<S> {
       const headers = cause ? traced!.headers : {};
       emit(topics[topic], { key: value.session_id, value: serde.encode(topic, value as never), headers });
       this.otel.recordsOut.add(1, { topic });
-      const ts = (value as { ts?: number }).ts;
-      if (typeof ts === 'number') this.otel.emitLatency.record((now - ts) / 1000, { topic });
+      // From the append time of the input record whose step produced the output (outputs of an idle
+      // eviction have no such record and are not measured): the processor's own delay, not the
+      // 2 s lateness a window waits for by design.
+      if (cause) this.otel.emitLatency.record((now - Number(cause.meta.timestamp)) / 1000, { topic });
     }
     for (const record of out.late) {
       const { key, value, headers } = record.meta;
