@@ -26,7 +26,7 @@ const topOf = (path: string): string => path.split(sep)[0]!;
 
 /** Relative module specifiers of a source: static imports, re-exports and dynamic imports. */
 function relativeImports(source: string): string[] {
-  const found = [...source.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']*)'/g)].map((m) => m[1]!);
+  const found = [...source.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'(\.{1,2}\/[^']*)'/gm)].map((m) => m[1]!);
   return found;
 }
 
@@ -88,6 +88,11 @@ describe('folder import graph', () => {
       }),
     );
     expect(findCycle(cyclic)).toEqual(['core', 'schemas', 'core']);
+
+    const bySideEffect = folderGraph(
+      filesOf({ 'core/x.ts': "import '../schemas/y';", 'schemas/y.ts': "import '../core/x';" }),
+    );
+    expect(findCycle(bySideEffect)).toEqual(['core', 'schemas', 'core']);
   });
 
   it('has no cycle between the top-level folders of Vigil', () => {
