@@ -33,10 +33,19 @@ import type { LoadArgs } from './e2e-load';
  *   the allowed lateness by design; the part after the window closes is (b) − allowed lateness;
  * - consumer lag every 2 s: the processor's group (committed offsets vs input ends) and every
  *   projection (its checkpoint vs the ends of its topics);
- * - CPU and RSS per process every second from /proc.
- * A step passes when (a) p99 and (b − lateness) p99 are under 1 s, nothing crashed and at least 95%
- * of the offered events were published. Steps go up until one fails; then the largest passing S is
- * held for `--hold-seconds`.
+ * - CPU and RSS per process every second from /proc: every role, Kafka, the registry, Zipkin,
+ *   PostgreSQL, Redis and the harness itself, plus `other` (busy CPU no named process accounts for)
+ *   and `steal` (the hypervisor's, counted apart from `machine`).
+ * First an idle step (S = 0: every role running, no load) gives the stack's fixed cost; each step's
+ * CPU then becomes CPU-µs per event per process, in total and above that fixed cost. A step passes
+ * when (a) p99 and (b − lateness) p99 are within `--goal-ms`, the lag of the processor and of every
+ * projection did not keep growing over the step's second half (a least-squares line through its
+ * samples may add at most one second of input), nothing crashed and at least 95% of the offered
+ * events were published. Steps go up until one fails, then S is bisected between the last pass and
+ * the first failure down to `--resolution` sessions, and the largest passing S is held for
+ * `--hold-seconds` (with its RSS in the first and last minute, to show whether memory stays flat).
+ * Each step deletes its topics afterwards, so no step pays for the partitions of the ones before.
+ * `--label` writes bench/results/e2e-<label>.{json,md}, to keep a before and an after side by side.
  */
 interface E2eOptions {
   via: 'producer' | 'gateway';
@@ -47,22 +56,28 @@ interface E2eOptions {
   pollMs: number;
   partitions: number;
   cpuProf: boolean;
+  goalMs: number;
+  idleSeconds: number;
+  resolution: number;
+  label?: string;
 }
 
 const WARMUP_S = 10;
-const GOAL_MS = 1_000;
 const LATENESS_MS = fatigueV1.allowedLatenessMs;
 
 function parseArgs(argv: string[]): E2eOptions {
   const o: E2eOptions = {
     via: 'producer',
-    steps: [25, 50, 100, 200, 400, 800],
+    steps: [100, 200, 400, 800],
     stepSeconds: 60,
     holdSeconds: 300,
     sample: 20,
     pollMs: 100,
     partitions: 12,
     cpuProf: false,
+    goalMs: 500,
+    idleSeconds: 40,
+    resolution: 25,
   };
   const num = (flag: string, v: string | undefined, min = 1) => {
     const n = Number(v);
@@ -82,9 +97,16 @@ function parseArgs(argv: string[]): E2eOptions {
     else if (a === '--poll-ms') o.pollMs = num(a, argv[++i], 20);
     else if (a === '--partitions') o.partitions = num(a, argv[++i]);
     else if (a === '--cpu-prof') o.cpuProf = true;
-    else
+    else if (a === '--goal-ms') o.goalMs = num(a, argv[++i], 50);
+    else if (a === '--idle-seconds') o.idleSeconds = num(a, argv[++i], 0);
+    else if (a === '--resolution') o.resolution = num(a, argv[++i]);
+    else if (a === '--label') {
+      const v = argv[++i] ?? '';
+      if (!/^[a-z0-9-]{1,40}$/.test(v)) throw new Error('--label takes 1-40 of a-z, 0-9 and -');
+      o.label = v;
+    } else
       throw new Error(
-        `unknown argument ${a}; usage: npm run bench -- e2e [--via producer|gateway] [--steps 25,50,100] [--step-seconds 60] [--hold-seconds 300] [--sample 20] [--poll-ms 100] [--partitions 12] [--cpu-prof]`,
+        `unknown argument ${a}; usage: npm run bench -- e2e [--via producer|gateway] [--steps 100,200,400,800] [--step-seconds 60] [--hold-seconds 300] [--idle-seconds 40] [--resolution 25] [--goal-ms 500] [--sample 20] [--poll-ms 100] [--partitions 12] [--label before] [--cpu-prof]`,
       );
   }
   return o;
@@ -100,7 +122,7 @@ type Pcts = ReturnType<typeof pcts>;
 interface StepResult {
   sessions: number;
   seconds: number;
-  kind: 'step' | 'hold';
+  kind: 'idle' | 'step' | 'hold';
   passed: boolean;
   why_not?: string;
   events_offered: number;
@@ -112,6 +134,12 @@ interface StepResult {
   score_source: string;
   lag: { t: number; processor: number; projections: Record<string, number> }[];
   lag_max: Record<string, number>;
+  /** Fitted lag growth over the step's second half (events), per consumer. */
+  lag_growth_second_half: Record<string, number>;
+  /** CPU-µs per event per process: total, and above the idle step's fixed cost. */
+  cpu_us_per_event?: Record<string, { total: number; above_idle: number }>;
+  /** Hold only: peak RSS MiB per role in the first and the last minute after warm-up. */
+  rss_first_last_minute_mib?: Record<string, [number, number]>;
   cpu_rss: ReturnType<ProcSampler['summary']>;
   cpu_rss_samples: ProcSampler['samples'];
   crashes: string[];
@@ -161,12 +189,14 @@ async function runStep(
     }
     log(`pipeline up (${p.config.topicPrefix})`);
 
-    const brokerPort = Number(p.config.kafka.brokers[0]?.split(':')[1] ?? 9092);
+    const listening = (port: number) => [pidListeningOn(port)].filter((x): x is number => !!x);
+    const portOf = (url: string | undefined, fallback: number) => Number(url ? new URL(url).port : '') || fallback;
     const fixed: Record<string, number[]> = {
-      kafka: [pidListeningOn(brokerPort)].filter((x): x is number => !!x),
+      kafka: listening(Number(p.config.kafka.brokers[0]?.split(':')[1] ?? 9092)),
       postgres: pidsByComm('postgres'),
       redis: pidsByComm('redis-server'),
-      registry: [pidListeningOn(8081)].filter((x): x is number => !!x),
+      registry: listening(portOf(p.config.schemaRegistryUrl, 8081)),
+      zipkin: listening(portOf(process.env.VIGIL_ZIPKIN_URL, 9411)),
       bench: [process.pid],
     };
     sampler = new ProcSampler(() => ({ ...p.pids(), ...fixed }));
@@ -182,15 +212,15 @@ async function runStep(
       return n;
     };
     const start0 = await inputsEnd();
-    const loader = p.start(
-      'load',
-      [JSON.stringify(load)],
-      {},
-      { script: path.join(repoRoot(), 'dist', 'bench', 'e2e-load.js') },
-    );
+    // The idle step runs no load process: it only waits, every role running.
+    const loader =
+      sessions > 0
+        ? p.start('load', [JSON.stringify(load)], {}, { script: path.join(repoRoot(), 'dist', 'bench', 'e2e-load.js') })
+        : undefined;
     const t0 = Date.now();
     let running = true;
-    void loader.exited.then(() => (running = false));
+    const loadExited = loader ? loader.exited : sleep(seconds * 1000).then(() => 0);
+    void loadExited.then(() => (running = false));
 
     const rowLat: number[] = [];
     const scoreLat: number[] = [];
@@ -296,27 +326,57 @@ async function runStep(
       }
     };
     await Promise.all([rowPoll(), scorePoll(), lagPoll()]);
-    const loadCode = await loader.exited;
+    const loadCode = await loadExited;
     const wall = (Date.now() - t0) / 1000;
     const published = (await inputsEnd()) - start0;
     sampler.stop();
-    const loadOut = /\{"published".*\}/.exec(loader.output())?.[0];
-    log(`load exited ${loadCode} after ${wall.toFixed(1)} s: ${loadOut ?? loader.output().slice(-500)}`);
+    const loadOutput = loader?.output() ?? '';
+    const loadOut = /\{"published".*\}/.exec(loadOutput)?.[0];
+    log(`load exited ${loadCode} after ${wall.toFixed(1)} s: ${loadOut ?? loadOutput.slice(-500)}`);
     const perSessionPerS = 35; // eeg 10 + face 15 + vehicle 10 per second, game events on top
     const offered = sessions * seconds * perSessionPerS;
     const row = pcts(rowLat);
     const score = pcts(scoreLat);
     const after = pcts(scoreLat.map((x) => x - LATENESS_MS));
     const crashes = p.crashes.map((c) => `${c.role} exited ${c.code}`);
-    const reasons: string[] = [];
-    if (!(row.p99 < GOAL_MS)) reasons.push(`row freshness p99 ${row.p99} ms`);
-    if (!(after.p99 < GOAL_MS)) reasons.push(`score after window close p99 ${after.p99} ms`);
-    if (crashes.length) reasons.push(crashes.join(', '));
-    if (loadCode !== 0) reasons.push(`load exited ${loadCode}`);
-    if (published < 0.95 * offered) reasons.push(`published ${published} of ~${offered} offered events`);
-    const summary = sampler.summary(WARMUP_S);
+    const eventsPerS = Math.round(published / seconds);
     const lagMax: Record<string, number> = { processor: Math.max(0, ...lag.map((l) => l.processor)) };
     for (const name of Object.keys(projTopics)) lagMax[name] = Math.max(0, ...lag.map((l) => l.projections[name] ?? 0));
+    const growth: Record<string, number> = {};
+    const secondHalf = lag.filter((l) => l.t >= seconds / 2);
+    for (const name of Object.keys(lagMax)) {
+      const ys = secondHalf.map((l) => (name === 'processor' ? l.processor : (l.projections[name] ?? 0)));
+      growth[name] = Math.round(
+        slope(
+          secondHalf.map((l) => l.t),
+          ys,
+        ) *
+          (seconds / 2),
+      );
+    }
+    const reasons: string[] = [];
+    if (sessions > 0) {
+      if (!(row.p99 <= o.goalMs)) reasons.push(`row freshness p99 ${row.p99} ms`);
+      if (!(after.p99 <= o.goalMs)) reasons.push(`score after window close p99 ${after.p99} ms`);
+      if (published < 0.95 * offered) reasons.push(`published ${published} of ~${offered} offered events`);
+      // More than a second of input piled up over the second half: the step was not keeping up.
+      const allowed = Math.max(1_000, eventsPerS);
+      for (const [name, g] of Object.entries(growth))
+        if (g > allowed) reasons.push(`${name} lag grew by ${g} events over the second half`);
+    }
+    if (crashes.length) reasons.push(crashes.join(', '));
+    if (loadCode !== 0) reasons.push(`load exited ${loadCode}`);
+    const summary = sampler.summary(WARMUP_S);
+    const minute = (from: number, to: number) => sampler!.summary(from, to);
+    const rssFirstLast =
+      kind === 'hold' && seconds >= WARMUP_S + 120
+        ? Object.fromEntries(
+            Object.entries(minute(WARMUP_S, WARMUP_S + 60)).map(([n, x]) => [
+              n,
+              [x.rss_max_mib, minute(seconds - 60, Infinity)[n]?.rss_max_mib ?? 0] as [number, number],
+            ]),
+          )
+        : undefined;
     const result: StepResult = {
       sessions,
       seconds,
@@ -326,13 +386,15 @@ async function runStep(
       events_offered: offered,
       events_published: published,
       // Over the sessions' length (the load process spends its first second or two connecting).
-      events_per_s_sustained: Math.round(published / seconds),
+      events_per_s_sustained: eventsPerS,
       freshness_row_ms: row,
       freshness_score_api_ms: score,
       freshness_score_after_close_ms: after,
       score_source: scoreSource,
       lag,
       lag_max: lagMax,
+      lag_growth_second_half: growth,
+      ...(rssFirstLast ? { rss_first_last_minute_mib: rssFirstLast } : {}),
       cpu_rss: summary,
       cpu_rss_samples: sampler.samples,
       crashes,
@@ -346,52 +408,123 @@ async function runStep(
     sampler?.stop();
     redis.disconnect();
     await pool.end().catch(() => {});
-    await p.close();
+    await p.close({ deleteTopics: true });
     if (o.cpuProf && fs.existsSync(profileDir)) process.stdout.write(`[e2e] CPU profiles in ${profileDir}\n`);
   }
+}
+
+/** Least-squares slope of ys over xs (units of y per unit of x); 0 with fewer than 2 points. */
+export function slope(xs: number[], ys: number[]): number {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return 0;
+  const mx = xs.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  const my = ys.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+/**
+ * The next S to try after the steps so far: the next planned step while every step passed, then the
+ * midpoint between the largest pass and the smallest failure until they are `resolution` apart.
+ */
+export function nextSessions(planned: number[], tried: { sessions: number; passed: boolean }[], resolution: number) {
+  const passes = tried.filter((t) => t.passed).map((t) => t.sessions);
+  const fails = tried.filter((t) => !t.passed).map((t) => t.sessions);
+  const best = passes.length ? Math.max(...passes) : 0;
+  if (!fails.length) return planned.find((s) => s > best);
+  const worst = Math.min(...fails);
+  if (worst - best <= resolution) return undefined;
+  const mid = Math.round((best + worst) / 2 / resolution) * resolution;
+  return mid > best && mid < worst ? mid : undefined;
+}
+
+/** CPU-µs per event per process, in total and above the idle step's cores. */
+function perEvent(step: StepResult, idle: StepResult | undefined): StepResult['cpu_us_per_event'] {
+  if (step.events_per_s_sustained <= 0) return undefined;
+  const out: NonNullable<StepResult['cpu_us_per_event']> = {};
+  for (const [name, x] of Object.entries(step.cpu_rss)) {
+    const base = idle?.cpu_rss[name]?.cores_mean ?? 0;
+    out[name] = {
+      total: Math.round((x.cores_mean * 1e6) / step.events_per_s_sustained),
+      above_idle: Math.round((Math.max(0, x.cores_mean - base) * 1e6) / step.events_per_s_sustained),
+    };
+  }
+  return out;
 }
 
 export async function e2eBench(argv: string[]): Promise<void> {
   const o = parseArgs(argv);
   const atStart = machine();
   const steps: StepResult[] = [];
-  let best: number | undefined;
-  for (const s of o.steps) {
+  const idle = o.idleSeconds > 0 ? await runStep(o, 0, o.idleSeconds, 'idle') : undefined;
+  if (idle) steps.push(idle);
+  const tried: StepResult[] = [];
+  for (
+    let s = nextSessions(o.steps, tried, o.resolution);
+    s !== undefined;
+    s = nextSessions(o.steps, tried, o.resolution)
+  ) {
     const r = await runStep(o, s, o.stepSeconds, 'step');
+    r.cpu_us_per_event = perEvent(r, idle);
+    tried.push(r);
     steps.push(r);
-    if (!r.passed) break;
-    best = s;
   }
-  if (best !== undefined && o.holdSeconds > 0) steps.push(await runStep(o, best, o.holdSeconds, 'hold'));
+  const passing = tried.filter((t) => t.passed).map((t) => t.sessions);
+  const best = passing.length ? Math.max(...passing) : undefined;
+  if (best !== undefined && o.holdSeconds > 0) {
+    const h = await runStep(o, best, o.holdSeconds, 'hold');
+    h.cpu_us_per_event = perEvent(h, idle);
+    steps.push(h);
+  }
   const hold = steps.find((s) => s.kind === 'hold');
   const json = {
-    machine: { ...atStart, ...versions() },
+    machine: { ...atStart, postgresql: await databaseServer(), redis: redisVersion() },
     loadavg_at_end: os.loadavg().map((l) => Math.round(l * 100) / 100),
     options: o,
-    criterion: `freshness p99 under ${GOAL_MS} ms for (a) device ts → row in PostgreSQL and (b) window end → score through the API minus the allowed lateness (${LATENESS_MS} ms); nothing crashed; >= 95% of offered events published`,
+    criterion: `freshness p99 within ${o.goalMs} ms for (a) device ts → row in PostgreSQL and (b) window end → score through the API minus the allowed lateness (${LATENESS_MS} ms); no consumer's lag grew by more than one second of input over the step's second half; nothing crashed; >= 95% of offered events published`,
+    idle_cores: idle ? Object.fromEntries(Object.entries(idle.cpu_rss).map(([n, x]) => [n, x.cores_mean])) : null,
     largest_passing_sessions: best ?? null,
     hold_passed: hold ? hold.passed : null,
     steps,
   };
-  writeResults('e2e', json, markdown(json));
+  writeResults(o.label ? `e2e-${o.label}` : 'e2e', json, markdown(json));
 }
 
-function versions() {
-  const pg = (() => {
-    try {
-      return fs.readdirSync('/usr/lib/postgresql').join(', ');
-    } catch {
-      return 'unknown';
-    }
-  })();
-  const redisV = (() => {
-    try {
-      return /v=(\S+)/.exec(execSync('redis-server --version').toString())?.[1];
-    } catch {
-      return undefined;
-    }
-  })();
-  return { postgresql: `PostgreSQL ${pg} (machine server, no TimescaleDB)`, redis: `Redis ${redisV ?? 'unknown'}` };
+/** What the database server is: its version and whether TimescaleDB is preloaded there (the read models' path). */
+async function databaseServer(): Promise<string> {
+  const pool = new Pool({
+    connectionString: process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil',
+    max: 1,
+  });
+  try {
+    const { rows } = await pool.query<{ v: string; ts: string | null; preload: string }>(
+      `SELECT current_setting('server_version') AS v,
+              (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb') AS ts,
+              current_setting('shared_preload_libraries') AS preload`,
+    );
+    const r = rows[0]!;
+    const url = new URL(process.env.VIGIL_DATABASE_URL ?? 'postgres://127.0.0.1:5432');
+    const timescale =
+      r.ts && r.preload.includes('timescaledb') ? `TimescaleDB ${r.ts} preloaded` : 'no TimescaleDB (plain tables)';
+    return `PostgreSQL ${r.v} at ${url.host}, ${timescale}`;
+  } catch (err) {
+    return `PostgreSQL (unreadable: ${(err as Error).message})`;
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}
+
+function redisVersion(): string {
+  try {
+    return `Redis ${/v=(\S+)/.exec(execSync('redis-server --version').toString())?.[1] ?? 'unknown'}`;
+  } catch {
+    return 'Redis unknown';
+  }
 }
 
 function markdown(j: {
@@ -399,12 +532,13 @@ function markdown(j: {
   loadavg_at_end: number[];
   options: E2eOptions;
   criterion: string;
+  idle_cores: Record<string, number> | null;
   largest_passing_sessions: number | null;
   hold_passed: boolean | null;
   steps: StepResult[];
 }): string {
   const m = j.machine;
-  const f = (p: Pcts) => (p.n ? `${p.p50} / ${p.p95} / ${p.p99}` : 'no samples');
+  const f = (p: Pcts) => (p.n ? `${p.p50} / ${p.p95} / ${p.p99}` : '-');
   const roles = [
     'processor',
     'projector',
@@ -412,17 +546,22 @@ function markdown(j: {
     ...(j.options.via === 'gateway' ? ['gateway'] : []),
     'load',
     'kafka',
+    'registry',
+    'zipkin',
     'postgres',
     'redis',
     'bench',
-    'machine',
+    'other',
   ];
+  const loaded = j.steps.filter((s) => s.cpu_us_per_event);
+  const hold = j.steps.find((s) => s.rss_first_last_minute_mib);
   return [
     `Machine: ${m.cpus} CPUs (${m.cpu_model}), ${m.memory_gib} GiB, Node ${m.node}, ${m.kafka}, ${m.postgresql}, ${m.redis}; load average at start ${(m.loadavg_at_start as number[]).join(' / ')}, at end ${j.loadavg_at_end.join(' / ')}.`,
-    `Load via ${j.options.via}; steps of ${j.options.stepSeconds} s; ${j.options.partitions} partitions; freshness from ${j.options.sample} sampled sessions polled every ${j.options.pollMs} ms (first ${WARMUP_S} s left out).`,
+    `Load via ${j.options.via}; idle step ${j.options.idleSeconds} s, steps of ${j.options.stepSeconds} s bisected to ${j.options.resolution} sessions; ${j.options.partitions} partitions; freshness from ${j.options.sample} sampled sessions polled every ${j.options.pollMs} ms (first ${WARMUP_S} s left out).`,
     `Criterion: ${j.criterion}.`,
     '',
-    `**Largest S passing: ${j.largest_passing_sessions ?? 'none'}**${j.hold_passed === null ? '' : `; held ${j.options.holdSeconds} s: ${j.hold_passed ? 'passed' : '**failed**'}`}.`,
+    `**Largest S passing: ${j.largest_passing_sessions ?? 'none'}**${j.hold_passed === null ? '' : `; held ${j.options.holdSeconds} s: ${j.hold_passed ? 'passed' : '**failed**'}`}.` +
+      (j.idle_cores ? ` Idle (every role running, S = 0): **${j.idle_cores.machine} cores** busy on the machine.` : ''),
     '',
     table(
       [
@@ -434,40 +573,73 @@ function markdown(j: {
         '(b) window end → API score p50/p95/p99 ms',
         '(b) after close p99',
         'max lag proc / proj',
+        'lag growth 2nd half proc / proj',
         'result',
       ],
-      j.steps.map((s) => [
-        s.sessions,
-        s.kind,
-        s.seconds,
-        s.events_per_s_sustained,
-        f(s.freshness_row_ms),
-        f(s.freshness_score_api_ms),
-        s.freshness_score_after_close_ms.n ? s.freshness_score_after_close_ms.p99 : '-',
-        `${s.lag_max.processor} / ${Math.max(
-          0,
-          ...Object.entries(s.lag_max)
-            .filter(([k]) => k !== 'processor')
-            .map(([, v]) => v),
-        )}`,
-        s.passed ? 'pass' : `fail: ${s.why_not}`,
-      ]),
+      j.steps.map((s) => {
+        const projMax = (r: Record<string, number>) =>
+          Math.max(
+            0,
+            ...Object.entries(r)
+              .filter(([k]) => k !== 'processor')
+              .map(([, v]) => v),
+          );
+        return [
+          s.sessions,
+          s.kind,
+          s.seconds,
+          s.events_per_s_sustained,
+          f(s.freshness_row_ms),
+          f(s.freshness_score_api_ms),
+          s.freshness_score_after_close_ms.n ? s.freshness_score_after_close_ms.p99 : '-',
+          `${s.lag_max.processor} / ${projMax(s.lag_max)}`,
+          `${s.lag_growth_second_half.processor ?? 0} / ${projMax(s.lag_growth_second_half)}`,
+          s.passed ? 'pass' : `fail: ${s.why_not}`,
+        ];
+      }),
     ),
     '',
-    'CPU cores (mean after warm-up) / peak RSS MiB per process; "machine" is the busy cores of the whole 2-core machine, other work included (PostgreSQL RSS sums every backend, shared memory included):',
+    'CPU cores (mean after warm-up) / peak RSS MiB per process. "machine" is the busy cores of the whole 2-core machine without steal; "other" is the part of it no named process accounts for; "steal" is the hypervisor\'s (PostgreSQL RSS sums every backend, shared memory included):',
     '',
     table(
-      ['S', 'kind', ...roles],
+      ['S', 'kind', ...roles, 'machine', 'steal'],
       j.steps.map((s) => [
         s.sessions,
         s.kind,
         ...roles.map((r) => {
           const x = s.cpu_rss[r];
           if (!x) return '-';
-          return r === 'machine' ? `${round(x.cores_mean, 2)}` : `${round(x.cores_mean, 2)} / ${x.rss_max_mib}`;
+          return r === 'other' ? `${round(x.cores_mean, 2)}` : `${round(x.cores_mean, 2)} / ${x.rss_max_mib}`;
+        }),
+        s.cpu_rss.machine ? `${round(s.cpu_rss.machine.cores_mean, 2)}` : '-',
+        s.cpu_rss.steal ? `${round(s.cpu_rss.steal.cores_mean, 2)}` : '-',
+      ]),
+    ),
+    '',
+    'CPU-µs per event per process, total / above the idle step (what one more event costs):',
+    '',
+    table(
+      ['S', 'kind', ...roles, 'machine'],
+      loaded.map((s) => [
+        s.sessions,
+        s.kind,
+        ...[...roles, 'machine'].map((r) => {
+          const x = s.cpu_us_per_event?.[r];
+          return x ? `${x.total} / ${x.above_idle}` : '-';
         }),
       ]),
     ),
+    ...(hold?.rss_first_last_minute_mib
+      ? [
+          '',
+          `Memory over the ${hold.seconds} s hold at S = ${hold.sessions}, peak RSS MiB in the first / last minute after warm-up: ` +
+            Object.entries(hold.rss_first_last_minute_mib)
+              .filter(([n]) => ['processor', 'projector', 'api', 'gateway', 'load'].includes(n))
+              .map(([n, [a, b]]) => `${n} ${a} / ${b}`)
+              .join('; ') +
+            '.',
+        ]
+      : []),
     '',
     `Score source: ${[...new Set(j.steps.map((s) => s.score_source))].join('; ')}. (a) is an upper bound (poll interval ${j.options.pollMs} ms) and includes the load's 100 ms send tick; (b) includes the ${LATENESS_MS} ms allowed lateness by design.`,
   ].join('\n');

@@ -262,9 +262,19 @@ export class Pipeline {
     return out;
   }
 
-  /** Stops every role (SIGTERM, SIGKILL after 20 s), the admin client, and drops the database unless kept. */
-  async close(o: { keepDatabase?: boolean } = {}): Promise<void> {
+  /**
+   * Stops every role (SIGTERM, SIGKILL after 20 s), drops the database unless kept, deletes every
+   * topic under this pipeline's prefix when asked (changelogs and dead letters included: a bench that
+   * runs step after step must not leave the broker with more partitions, and more work, each step),
+   * and disconnects the admin client.
+   */
+  async close(o: { keepDatabase?: boolean; deleteTopics?: boolean } = {}): Promise<void> {
     await Promise.all([...this.roles.keys()].map((n) => this.kill(n, 'SIGTERM')));
+    if (o.deleteTopics) {
+      const prefix = `${this.config.topicPrefix}.`;
+      const mine = (await this.admin.listTopics().catch(() => [])).filter((t) => t.startsWith(prefix));
+      if (mine.length) await this.admin.deleteTopics({ topics: mine, timeout: 30_000 }).catch(() => {});
+    }
     await this.admin.disconnect().catch(() => {});
     if (!o.keepDatabase) await this.db.drop().catch(() => {});
   }

@@ -7,7 +7,10 @@ import * as fs from 'node:fs';
  * listening port, and `ProcSampler`, which samples named processes every `everyMs`. A name may stand
  * for several pids (all PostgreSQL backends, say): their CPU is summed, their RSS too (shared memory
  * counted once per backend). Pids come from a function so a restarted process is followed under its
- * name. The name `machine` holds the busy cores of the whole machine, other work included.
+ * name. Three names are the sampler's own: `machine` holds the busy cores of the whole machine (every
+ * process, steal time left out), `steal` the time the hypervisor ran other guests while ours waited
+ * (not our work, but a sign the figures were taken on a crowded host), and `other` the part of
+ * `machine` no named process accounts for (the kernel, other work on the box).
  */
 
 /** Clock ticks per second of the CPU times in /proc (USER_HZ; 100 on common Linux builds). */
@@ -75,6 +78,16 @@ export function machineBusyTicks(): number {
   return cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
 }
 
+/**
+ * CPU ticks of the machine so far from the first line of /proc/stat: `busy` is user + nice + system +
+ * irq + softirq (guest time is already inside user), `steal` apart.
+ */
+export function machineTicks(): { busy: number; steal: number } {
+  const c = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = c;
+  return { busy: user + nice + system + irq + softirq, steal };
+}
+
 /** Pids whose command name (/proc/<pid>/comm) is `comm`, e.g. every `postgres` or `redis-server`. */
 export function pidsByComm(comm: string): number[] {
   const out: number[] = [];
@@ -121,7 +134,7 @@ export class ProcSampler {
   readonly samples: ProcSample[] = [];
   private timer?: NodeJS.Timeout;
   private last = new Map<number, number>();
-  private lastBusy = 0;
+  private lastMachine = { busy: 0, steal: 0 };
   private lastT = 0;
   private t0 = 0;
 
@@ -161,11 +174,14 @@ export class ProcSampler {
       cores[name] = Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
       rss[name] = mem;
     }
-    // The whole machine (every process, ours or not).
-    const busy = machineBusyTicks();
-    cores.machine = Math.round(((busy - this.lastBusy) / CLK_TCK / seconds) * 100) / 100;
-    rss.machine = 0;
-    this.lastBusy = busy;
+    // The whole machine (every process, ours or not), steal apart, and what no name accounts for.
+    const m = machineTicks();
+    const named = Object.values(cores).reduce((a, b) => a + b, 0);
+    cores.machine = Math.round(((m.busy - this.lastMachine.busy) / CLK_TCK / seconds) * 100) / 100;
+    cores.steal = Math.round(((m.steal - this.lastMachine.steal) / CLK_TCK / seconds) * 100) / 100;
+    cores.other = Math.max(0, Math.round((cores.machine - named) * 100) / 100);
+    rss.machine = rss.steal = rss.other = 0;
+    this.lastMachine = m;
     this.last = seen;
     this.lastT = now;
     if (!first) this.samples.push({ t: Math.round((now - this.t0) / 100) / 10, cores, rss_mib: rss });
