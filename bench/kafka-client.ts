@@ -83,7 +83,13 @@ interface Row {
 
 async function runOne(o: Options, mode: WorkerArgs['mode'], rate: number): Promise<Row> {
   const config = loadConfig(process.env);
-  const kafka = new Kafka({ clientId: 'bench-kafka-client', brokers: config.kafka.brokers, logLevel: logLevel.ERROR });
+  // Patient retries: on a busy 2-core box a new topic's leaders can take several seconds.
+  const kafka = new Kafka({
+    clientId: 'bench-kafka-client',
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 300, retries: 12 },
+  });
   const admin = kafka.admin();
   await admin.connect();
   const name = `bench-kclient-${mode}-${rate}-${Date.now().toString(36)}`;
@@ -98,13 +104,16 @@ async function runOne(o: Options, mode: WorkerArgs['mode'], rate: number): Promi
     ckjsPath: o.ckjsPath,
   };
   await admin.createTopics({
-    waitForLeaders: true,
+    // kafkajs's own wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers for a
+    // while after creating a topic: wait for the leaders below instead.
+    waitForLeaders: false,
     topics: [args.inTopic, args.outTopic].map((topic) => ({
       topic,
       numPartitions: o.partitions,
       replicationFactor: 1,
     })),
   });
+  await waitForLeaders(admin, [args.inTopic, args.outTopic], o.partitions);
   const child = spawn(
     process.execPath,
     [path.join(repoRoot(), 'dist', 'bench', 'kafka-client-worker.js'), JSON.stringify(args)],
@@ -197,6 +206,19 @@ async function runOne(o: Options, mode: WorkerArgs['mode'], rate: number): Promi
     if (child.exitCode === null) child.kill('SIGKILL');
     await admin.deleteTopics({ topics: [args.inTopic, args.outTopic] }).catch(() => {});
     await admin.disconnect();
+  }
+}
+
+async function waitForLeaders(admin: ReturnType<Kafka['admin']>, topics: string[], partitions: number) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const meta = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    const led = meta?.topics.every(
+      (t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0),
+    );
+    if (led) return;
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after 90 s`);
+    await sleep(500);
   }
 }
 
