@@ -14,6 +14,11 @@ import { benchKafka } from './setup';
 import { peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 import { CLK_TCK, cpuTicks, rssMiB } from './procstat';
 import { summariseProfiles, type ProfileSummary } from './cpu-profile';
+import { step } from '../processors/fatigue/processor';
+import { initialState, serializeState, type FatigueState } from '../processors/fatigue/state';
+import { encodeStateBinary } from '../processors/fatigue/state-codec';
+import { SESSION, T0, eeg, every, face, merge, sessionStarted, vehicle } from '../processors/fatigue/testing';
+import { encodeSnapshot } from '../processors/snapshot-codec';
 
 /**
  * Processor throughput, CPU cost and latency.
@@ -60,6 +65,8 @@ interface LabelFigures {
   light_load_cpu_us_per_event: { median: number; min: number; max: number };
   light_load_cores: number;
   score_readable_p99_ms: number;
+  /** The processor process ran with --cpu-prof: its sampling adds CPU (a few % of a core) to the idle and light-load figures. */
+  profiled?: boolean;
 }
 
 export async function processorBench(args: string[] = []): Promise<void> {
@@ -100,6 +107,7 @@ export async function processorBench(args: string[] = []): Promise<void> {
   }
   const ratio = proc.map((p, i) => p / raw[i]!);
   const latency = await latencyRun(o);
+  const snapshots = snapshotCost();
   const previous = readPrevious();
   const figures: LabelFigures = {
     when: new Date().toISOString(),
@@ -109,6 +117,7 @@ export async function processorBench(args: string[] = []): Promise<void> {
     light_load_cpu_us_per_event: pick(spread(latency.cpuUsPerEvent)),
     light_load_cores: latency.loadCores,
     score_readable_p99_ms: latency.p99,
+    profiled: o.cpuProf,
   };
   const byLabel: Record<string, LabelFigures> = { ...previous, [o.label]: figures };
   const json = {
@@ -123,6 +132,7 @@ export async function processorBench(args: string[] = []): Promise<void> {
     label: o.label,
     by_label: byLabel,
     cpu_profile: latency.profiles,
+    snapshot_cost: snapshots,
     peak_rss_mib: peakRssMiB(),
     goal: 'processor >= 60% of raw decode; latency reported; fixed (idle) cost and CPU-µs per event at light load reported per change',
   };
@@ -151,8 +161,53 @@ export async function processorBench(args: string[] = []): Promise<void> {
       `\nPeak RSS: the processor process in the real-time run ${latency.processorPeakRssMiB} MiB (RSS every 5 s: ${latency.processorRssEvery5sMiB.join(', ')}); the benchmark process (simulator, in-process runners of the throughput part, consumers) ${json.peak_rss_mib} MiB.` +
       `\n\n## CPU per change (one column per \`--label\`; median, min-max; the machine is shared)\n\n` +
       labelTable(byLabel) +
+      `\n\nOne session's changelog value (fatigue state after 6 min of face 30 Hz, vehicle and EEG 10 Hz; ${snapshots.reorderBuffer} samples in the reorder buffer, ${snapshots.buckets} slices): ` +
+      `JSON as before ${snapshots.json.bytes} B, ${snapshots.json.us.median} µs (${snapshots.json.us.min}-${snapshots.json.us.max}); ` +
+      `binary ${snapshots.binary.bytes} B, ${snapshots.binary.us.median} µs (${snapshots.binary.us.min}-${snapshots.binary.us.max}); 3 runs of 2,000 encodings.` +
       profileMarkdown(latency.profiles),
   );
+}
+
+/**
+ * Size and encoding CPU of one session's changelog value, JSON as written before binary snapshots
+ * (state as a JSON string inside a JSON envelope) against the binary one.
+ */
+function snapshotCost() {
+  const end = T0 + 6 * 60_000;
+  let state: FatigueState = initialState(SESSION);
+  const inputs = merge(
+    [sessionStarted(T0)],
+    every(T0, end, 33, (ts, i) => face(ts, { closure: i % 97 < 9 ? 0.9 : 0.1 + (i % 7) / 100 })),
+    every(T0, end, 100, (ts, i) => vehicle(ts, { speed: 80 + (i % 5), offset: ((i % 13) - 6) / 31 })),
+    every(T0, end, 100, (ts, i) => eeg(ts, { ratio: 1 + (i % 11) / 17 })),
+  );
+  for (const x of inputs) state = step(state, x).state;
+  const applied = Object.fromEntries(inputs.slice(0, 6).map((_, i) => [`vigil.telemetry.t${i}.v1`, String(1e9 + i)]));
+  const json = () =>
+    Buffer.from(JSON.stringify({ p: 3, applied, state: serializeState(state), owner: 'tenant-1', seenAt: end }));
+  const binary = () =>
+    encodeSnapshot({
+      p: 3,
+      applied,
+      owner: 'tenant-1',
+      seenAt: end,
+      state: { codec: 1, bytes: encodeStateBinary(state) },
+    });
+  const time = (f: () => Buffer) => {
+    const runs: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 2_000; i++) f();
+      runs.push(((performance.now() - t0) * 1000) / 2_000);
+    }
+    return spread(runs);
+  };
+  return {
+    reorderBuffer: state.pending.length - state.pendingHead,
+    buckets: state.buckets.length,
+    json: { bytes: json().length, us: time(json) },
+    binary: { bytes: binary().length, us: time(binary) },
+  };
 }
 
 const pick = (s: { median: number; min: number; max: number }) => ({ median: s.median, min: s.min, max: s.max });
@@ -187,6 +242,7 @@ function labelTable(byLabel: Record<string, LabelFigures>): string {
       ),
       row('from offset 0: events/s (median of runs)', (x) => round(x.processor_events_per_s, 2)),
       row('window end → score readable p99, ms', (x) => x.score_readable_p99_ms),
+      row('processor under --cpu-prof (its sampling adds CPU)', (x) => (x.profiled ? 'yes' : 'no')),
       row('measured at', (x) => x.when.slice(0, 16)),
     ],
   );
