@@ -10,7 +10,7 @@ import { exitOnError } from './lib';
 const scenarios: Record<string, () => Promise<void>> = {
   serde: serdeBench,
   producer: producerBench,
-  processor: processorBench,
+  processor: () => processorBench(process.argv.slice(3)),
   gateway: () => import('./gateway').then((m) => m.gatewayBench()),
   e2e: () => import('./e2e').then((m) => m.e2eBench(process.argv.slice(3))),
   projection: () => import('./projection').then((m) => m.projectionBench()),

@@ -68,6 +68,10 @@ const variables = {
   VIGIL_TS_MAX_AHEAD_MS: intIn(0, 3_600_000).default(60_000),
   VIGIL_TS_MAX_AGE_MS: intIn(60_000, 366 * 24 * 3_600_000).default(24 * 3_600_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
+  // Processor commit cadence (processors/runner.ts): outputs wait at most COMMIT_MS for their
+  // transaction; changed state without outputs at most CHECKPOINT_MS.
+  VIGIL_PROCESSOR_COMMIT_MS: intIn(10, 10_000).default(100),
+  VIGIL_PROCESSOR_CHECKPOINT_MS: intIn(100, 60_000).default(2_000),
   // Every long-running role serves GET /metrics here (docs/metrics.md); 0 = no metrics listener.
   VIGIL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
@@ -129,6 +133,8 @@ export interface Config {
   tsWindow: { maxAheadMs: number; maxAgeMs: number };
   /** `/health/ready` fails when the projections together are more than this many records behind. */
   health: { readyMaxLag: number };
+  /** The processor's commit cadence: outputs wait at most commitEveryMs, state-only changes checkpointEveryMs. */
+  processor: { commitEveryMs: number; checkpointEveryMs: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
   /**
    * metricsHost:metricsPort: where every long-running role serves GET /metrics as Prometheus text
@@ -200,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     topicRetentionMs: e.VIGIL_TOPIC_RETENTION_MS,
     tsWindow: { maxAheadMs: e.VIGIL_TS_MAX_AHEAD_MS, maxAgeMs: e.VIGIL_TS_MAX_AGE_MS },
     health: { readyMaxLag: e.VIGIL_READY_MAX_LAG },
+    processor: { commitEveryMs: e.VIGIL_PROCESSOR_COMMIT_MS, checkpointEveryMs: e.VIGIL_PROCESSOR_CHECKPOINT_MS },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',

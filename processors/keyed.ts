@@ -30,6 +30,12 @@ export interface KeyedProcessor<S> {
   finished(state: S): boolean;
   serialize(state: S): string;
   deserialize(json: string): S;
+  /**
+   * Optional binary form of the state for the changelog (processors/snapshot-codec.ts); without it
+   * the `serialize` text is stored. `decode(encode(s))` must step exactly as `s` does (replays are
+   * byte-identical across restores). An `encode` that throws falls back to the text for that snapshot.
+   */
+  stateCodec?: { encode(state: S): Buffer; decode(bytes: Buffer): S };
 }
 
 /** What a step asks the runner to write: an event to a catalogue topic, or the input to the late topic. */

@@ -2,6 +2,7 @@ import { VigilError } from '../core/errors';
 import type { TopicKey } from '../schemas/catalogue';
 import type { KeyedProcessor } from './keyed';
 import { PartitionMerger, mergeKeyOf } from './merge';
+import { encodeSnapshot, type SessionSnapshot } from './snapshot-codec';
 
 /**
  * The processing of one partition number, pure: no Kafka, no I/O, no wall clock (docs/design.md §4).
@@ -63,15 +64,6 @@ export interface DriveOutput<M> {
   finished: string[];
   /** Sessions whose snapshot changed in this pass (stepped, evicted or forgotten). */
   touched: Set<string>;
-}
-
-/** A session's entry in the changelog (compacted, keyed by session id). `p`: the partition number. */
-export interface SessionSnapshot {
-  p: number;
-  applied: Record<string, string>;
-  state?: string;
-  owner?: string;
-  seenAt?: number;
 }
 
 interface Session<S> {
@@ -155,6 +147,11 @@ export class PartitionDriver<S, M> {
     return this.merger.lowestHeldOffsets() as Map<TopicKey, bigint>;
   }
 
+  /** Records held by the merge (waiting for the other inputs). */
+  get held(): number {
+    return this.merger.size;
+  }
+
   /** Sessions held in memory (open or remembering their owner). */
   get size(): number {
     return this.sessions.size;
@@ -170,22 +167,40 @@ export class PartitionDriver<S, M> {
   /** Puts back a session from its changelog snapshot (before any record of the partition is pushed). */
   restore(session: string, snapshot: SessionSnapshot): void {
     const { applied, state, owner, seenAt } = snapshot;
-    this.sessions.set(session, {
-      applied,
-      state: state === undefined ? null : this.processor.deserialize(state),
-      owner,
-      seenAt,
-    });
+    const codec = this.processor.stateCodec;
+    let restored: S | null = null;
+    if (state?.codec === 0) restored = this.processor.deserialize(state.text);
+    else if (state?.codec === 1) {
+      if (!codec)
+        throw new VigilError('EVENT_INVALID', `binary state snapshot for ${this.processor.name}, which has none`);
+      restored = codec.decode(state.bytes);
+    }
+    this.sessions.set(session, { applied, state: restored, owner, seenAt });
   }
 
-  /** The session's changelog value: its snapshot as JSON, or null (a tombstone) once it is forgotten. */
-  snapshot(session: string): string | null {
+  /**
+   * The session's changelog value (processors/snapshot-codec.ts: binary envelope, the state in the
+   * processor's binary codec when it has one), or null (a tombstone) once it is forgotten.
+   */
+  snapshot(session: string): Buffer | null {
     const entry = this.sessions.get(session);
     if (!entry) return null;
     const { applied, owner, seenAt } = entry;
-    const state = entry.state === null ? undefined : this.processor.serialize(entry.state);
-    const snapshot: SessionSnapshot = { p: this.options.partition, applied, state, owner, seenAt };
-    return JSON.stringify(snapshot);
+    const snapshot: SessionSnapshot = { p: this.options.partition, applied, owner, seenAt };
+    if (entry.state !== null) snapshot.state = this.encodeState(entry.state);
+    return encodeSnapshot(snapshot);
+  }
+
+  private encodeState(state: S): NonNullable<SessionSnapshot['state']> {
+    const codec = this.processor.stateCodec;
+    if (codec) {
+      try {
+        return { codec: 1, bytes: codec.encode(state) };
+      } catch {
+        // e.g. a value outside the binary schema: the text form holds any state
+      }
+    }
+    return { codec: 0, text: this.processor.serialize(state) };
   }
 
   /** Releases what the merge allows, steps it, then runs the append-time tick when it is due. */

@@ -7,6 +7,7 @@ import type { FatigueInput } from './fatigue/state';
 import type { KeyedProcessor } from './keyed';
 import { PartitionDriver, type DriveOutput, type DriverRecord } from './partition-driver';
 import { liveDriver } from './restore';
+import { decodeSnapshot } from './snapshot-codec';
 import { Replay, type ReplayOutput } from './rescore/replay';
 
 /**
@@ -91,7 +92,7 @@ describe('partition driver', () => {
     const first = counterDriver();
     first.push('face', [rec(0, 'a', 1_000), rec(1, 'a', 2_000)], true);
     settle(first);
-    const snapshot = JSON.parse(first.snapshot('a')!) as Parameters<PartitionDriver<Counter, undefined>['restore']>[1];
+    const snapshot = decodeSnapshot(first.snapshot('a')!);
     expect(snapshot).toMatchObject({ p: 3, applied: { face: '1' }, owner: 'tenant-1', seenAt: 2_000 });
     const second = counterDriver();
     second.restore('a', snapshot);
@@ -135,7 +136,7 @@ describe('partition driver', () => {
     const ended = settle(driver);
     expect(ended.finished).toEqual(['a']);
     expect(driver.openSessions).toBe(0);
-    expect(JSON.parse(driver.snapshot('a')!)).toEqual({
+    expect(decodeSnapshot(driver.snapshot('a')!)).toEqual({
       p: 3,
       applied: { face: '0', sessions: '0' },
       owner: 'tenant-1',

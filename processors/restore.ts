@@ -3,7 +3,8 @@ import type { Logger } from '../core/logger';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import { readChangelog } from './changelog';
 import type { KeyedProcessor } from './keyed';
-import { PartitionDriver, type SessionSnapshot } from './partition-driver';
+import { PartitionDriver } from './partition-driver';
+import { decodeSnapshot } from './snapshot-codec';
 
 /**
  * One owned partition number of the live ProcessorRunner: the pure driver (merge, sessions, steps,
@@ -21,7 +22,8 @@ export interface LivePartition<S> {
   dirty: Set<string>;
   /** Wall time of the last commit (commit pacing only; never seen by the driver). */
   lastCommit: number;
-  timer?: NodeJS.Timeout;
+  /** A commit of this partition is queued on its chain (the tick does not queue another). */
+  flushQueued?: boolean;
   /** Serialises batch processing and timed commits of this partition. */
   chain: Promise<void>;
   /** Set when this state was replaced (reset) or revoked: its queued work must not commit. */
@@ -131,7 +133,7 @@ async function restorePartitions<S>(
     });
   }
   for (const [session, bytes] of snapshots) {
-    const snapshot = JSON.parse(bytes.toString()) as SessionSnapshot;
+    const snapshot = decodeSnapshot(bytes); // binary, or JSON written before binary snapshots
     out.get(snapshot.p)?.driver.restore(session, snapshot);
   }
   const ms = Math.round(performance.now() - t0);

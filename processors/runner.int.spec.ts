@@ -21,6 +21,7 @@ import type { FaceFrame, FatigueScored } from '../schemas/types';
 import { partitionOfKey } from '../projections/replay/export';
 import { ProcessorRunner } from './runner';
 import { fatigueProcessor } from './fatigue/keyed-processor';
+import { decodeSnapshot } from './snapshot-codec';
 
 /**
  * The fatigue processor against the real broker: determinism of a replay, exactly-once across
@@ -105,7 +106,7 @@ async function endedSessions(kafka: Kafka, changelog: string): Promise<Set<strin
   for (const r of await readAll(kafka, changelog)) latest.set(r.key!.toString(), r.value);
   const ended = new Set<string>();
   for (const [session, value] of latest) {
-    if (value === null || (JSON.parse(value.toString()) as { state?: unknown }).state === undefined) ended.add(session);
+    if (value === null || decodeSnapshot(value).state === undefined) ended.add(session);
   }
   return ended;
 }

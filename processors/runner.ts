@@ -54,15 +54,24 @@ export interface ProcessorRunnerDeps {
    * session's first applied record owns it.
    */
   owners?: Pick<SessionOwners, 'claim'>;
+  /** Outputs wait at most this long for their transaction (default DEFAULT_COMMIT_EVERY_MS). */
+  commitEveryMs?: number;
+  /** Changed state without outputs waits at most this long (default DEFAULT_CHECKPOINT_EVERY_MS). */
+  checkpointEveryMs?: number;
 }
 
 /**
- * Transactions are grouped: outputs of several batches commit together at most every
- * COMMIT_EVERY_MS (or COMMIT_MAX_MESSAGES), which bounds the added latency, writes one snapshot per
- * touched session per commit, and avoids back-to-back transactions that the broker answers with
- * CONCURRENT_TRANSACTIONS while it still writes the previous markers.
+ * Commit cadence (docs/design.md §4, README `VIGIL_PROCESSOR_COMMIT_MS` and
+ * `VIGIL_PROCESSOR_CHECKPOINT_MS`). One process-wide tick every `commitEveryMs` commits the
+ * partitions that have outputs waiting (scores, alerts, late copies, dead letters): that bounds the
+ * added latency of an output. A partition whose only news is changed session state (no output) is
+ * committed at most every `checkpointEveryMs`: its snapshots and input offsets simply wait (exactly
+ * once either way: state and offsets always commit together). So the number of transactions follows
+ * the outputs (scores end windows on shared hop boundaries, so they come in bursts), not
+ * partitions x ticks; a backlog also commits as soon as COMMIT_MAX_MESSAGES are waiting.
  */
-const COMMIT_EVERY_MS = 100;
+export const DEFAULT_COMMIT_EVERY_MS = 100;
+export const DEFAULT_CHECKPOINT_EVERY_MS = 2_000;
 const COMMIT_MAX_MESSAGES = 10_000;
 /** How often the inputs' caught-up flags are re-checked against the brokers' end offsets. */
 const FRESHNESS_EVERY_MS = 500;
@@ -92,13 +101,18 @@ export class ProcessorRunner<S> {
   private readonly otel = processorInstruments();
   private readonly restoring: RestoreContext<S>;
   private freshnessTimer?: NodeJS.Timeout;
+  private commitTimer?: NodeJS.Timeout;
   private checking = false;
+  private readonly commitEveryMs: number;
+  private readonly checkpointEveryMs: number;
 
   constructor(
     private readonly processor: KeyedProcessor<S>,
     private readonly deps: ProcessorRunnerDeps,
   ) {
     this.groupId = `${deps.groupPrefix}.processor.${processor.name}`;
+    this.commitEveryMs = deps.commitEveryMs ?? DEFAULT_COMMIT_EVERY_MS;
+    this.checkpointEveryMs = Math.max(this.commitEveryMs, deps.checkpointEveryMs ?? DEFAULT_CHECKPOINT_EVERY_MS);
     this.byTopicName = new Map(processor.inputs.map((k) => [deps.topics[k], k]));
     this.admin = deps.kafka.admin();
     this.consumer = deps.kafka.consumer({
@@ -124,6 +138,7 @@ export class ProcessorRunner<S> {
   async start(): Promise<void> {
     await this.admin.connect();
     this.freshnessTimer = setInterval(() => void this.checkFreshness(), FRESHNESS_EVERY_MS);
+    this.commitTimer = setInterval(() => this.commitTick(), this.commitEveryMs);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
     this.otel.lag.addCallback((r) => {
@@ -160,6 +175,7 @@ export class ProcessorRunner<S> {
   /** Stops consuming, commits what was processed, then closes the producers. */
   async stop(): Promise<void> {
     clearInterval(this.freshnessTimer);
+    clearInterval(this.commitTimer);
     await this.consumer.disconnect();
     await this.admin.disconnect().catch(() => {});
     for (const [p, promise] of this.partitions) {
@@ -181,18 +197,22 @@ export class ProcessorRunner<S> {
   }
 
   /**
-   * Re-checks every owned partition's inputs against the brokers' end offsets: a topic whose fetched
-   * position is behind its end is not caught up (more is coming), one at its end is. Then releases
-   * what that allows (e.g. a barrier waiting for a quiet input).
+   * Re-checks the inputs of every owned partition whose merge holds records against the brokers' end
+   * offsets: a topic whose fetched position is behind its end is not caught up (more is coming), one
+   * at its end is. Then releases what that allows (e.g. a barrier waiting for a quiet input).
+   * A partition holding nothing has nothing the flags could release, so it is not checked, and when
+   * no partition holds anything (caught up, or idle) no request is sent at all; the next fetched
+   * batch sets its topic's flag itself (caught up when it reaches the high watermark).
    */
   private async checkFreshness(): Promise<void> {
     if (this.checking || this.partitions.size === 0) return;
     this.checking = true;
     try {
       const owned = [...this.partitions];
-      const parts = await Promise.all(
-        owned.map(async ([p, promise]) => [p, await promise.catch(() => undefined)] as const),
-      );
+      const parts = (
+        await Promise.all(owned.map(async ([p, promise]) => [p, await promise.catch(() => undefined)] as const))
+      ).filter(([, part]) => part !== undefined && part.driver.held > 0);
+      if (parts.length === 0) return;
       const asOf = new Map(parts.map(([p, part]) => [p, part?.driver.nextSeq() ?? 0]));
       const names = [...this.byTopicName.keys()];
       const ends = new Map(
@@ -227,7 +247,6 @@ export class ProcessorRunner<S> {
         void part
           .then((x) => {
             x.retired = true;
-            clearTimeout(x.timer);
             return x.producer.disconnect();
           })
           .catch(() => {});
@@ -329,22 +348,35 @@ export class ProcessorRunner<S> {
       this.otel.late.add(1);
     }
     for (const session of out.touched) part.dirty.add(session);
+    // A backlog does not wait for the tick (a commit's size stays bounded).
+    if (part.pendingCount >= COMMIT_MAX_MESSAGES) this.scheduleFlush(p, part);
+  }
 
-    if (part.pendingCount >= COMMIT_MAX_MESSAGES || Date.now() - part.lastCommit >= COMMIT_EVERY_MS) {
-      // Queued behind the current task rather than awaited: the caller returns and kafkajs moves on to
-      // other partitions while this one's transaction commits; this partition's next batch waits for it.
-      this.scheduleFlush(p, part);
-    } else {
-      part.timer ??= setTimeout(() => {
-        part.timer = undefined;
-        this.scheduleFlush(p, part);
-      }, COMMIT_EVERY_MS);
+  /**
+   * The process-wide commit tick: commits every owned partition that has outputs waiting, and those
+   * with only changed state once `checkpointEveryMs` passed since their last commit. Idle partitions
+   * cost nothing.
+   */
+  private commitTick(): void {
+    const now = Date.now();
+    for (const [p, promise] of this.partitions) {
+      void promise
+        .then((part) => {
+          if (part.retired || part.flushQueued) return;
+          const due = part.pendingCount > 0 || (part.dirty.size > 0 && now - part.lastCommit >= this.checkpointEveryMs);
+          if (due) this.scheduleFlush(p, part);
+        })
+        .catch(() => {});
     }
   }
 
+  /**
+   * Queued behind the current task rather than awaited: the caller returns and kafkajs moves on to
+   * other partitions while this one's transaction commits; this partition's next batch waits for it.
+   */
   private scheduleFlush(p: number, part: LivePartition<S>): void {
-    clearTimeout(part.timer);
-    part.timer = undefined;
+    if (part.flushQueued) return;
+    part.flushQueued = true;
     void this.exclusive(part, () => this.flush(p, part)).catch((err) =>
       this.deps.log.error({ err, partition: p }, 'commit failed'),
     );
@@ -356,8 +388,7 @@ export class ProcessorRunner<S> {
    * unusable producer resets the partition.
    */
   private async flush(p: number, part: LivePartition<S>): Promise<void> {
-    clearTimeout(part.timer);
-    part.timer = undefined;
+    part.flushQueued = false;
     const outcome = await commitPending(p, part, {
       groupId: this.groupId,
       topics: this.deps.topics,
@@ -387,7 +418,6 @@ export class ProcessorRunner<S> {
   private resetPartition(p: number, part: LivePartition<S>, cause: unknown): void {
     this.deps.log.warn({ err: cause, partition: p }, 'transactional producer unusable; restoring the partition');
     part.retired = true;
-    clearTimeout(part.timer);
     const restored = part.producer
       .disconnect()
       .catch(() => {})

@@ -18,6 +18,7 @@ export async function startFatigueWorker(rt: Runtime): Promise<ProcessorRunner<u
     groupPrefix: rt.config.topicPrefix,
     tsWindow: rt.config.tsWindow,
     owners: new SessionOwners(rt.pool),
+    ...rt.config.processor,
   });
   await runner.start();
   rt.lifecycle.onClose('fatigue processor', () => runner.stop());

@@ -13,6 +13,7 @@ import {
   type FatigueModelConfig,
   type FatigueState,
 } from './index';
+import { decodeStateBinary, encodeStateBinary } from './state-codec';
 
 /**
  * The fatigue model as the runner's KeyedProcessor: input topic → model input kind, model outputs →
@@ -62,6 +63,7 @@ export function fatigueProcessorOf(config: FatigueModelConfig): KeyedProcessor<F
     finished: isEnded,
     serialize: serializeState,
     deserialize: (json) => deserializeState(json, config),
+    stateCodec: { encode: encodeStateBinary, decode: (bytes) => decodeStateBinary(bytes, config) },
   };
 }
 

@@ -220,7 +220,7 @@ export function compactPending(s: FatigueState): void {
 // Snapshot encoding: the state as JSON, except the two arrays that make up most of it (slices and
 // the reorder buffer), which travel as tuples instead of objects: half the bytes on the changelog.
 type BucketTuple = [number, ...number[]];
-type SampleTuple = [Sample['source'], number, ...(string | number | boolean | null)[]];
+export type SampleTuple = [Sample['source'], number, ...(string | number | boolean | null)[]];
 
 const bucketToTuple = (b: Bucket): BucketTuple => [
   b.k,
@@ -263,7 +263,7 @@ function bucketOf(t: number[]): Bucket {
   };
 }
 
-function sampleToTuple(sample: Sample): SampleTuple {
+export function sampleToTuple(sample: Sample): SampleTuple {
   switch (sample.source) {
     case 'f':
       return ['f', sample.ts, sample.faceDetected, sample.eyeClosure, sample.mouthOpen];
@@ -278,7 +278,7 @@ function sampleToTuple(sample: Sample): SampleTuple {
   }
 }
 
-function sampleOf(tuple: SampleTuple): Sample {
+export function sampleOf(tuple: SampleTuple): Sample {
   const [source, ts, first, second, third] = tuple;
   switch (source) {
     case 'f':

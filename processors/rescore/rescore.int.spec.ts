@@ -7,6 +7,7 @@ import { ProcessorRunner } from '../runner';
 import { fatigueProcessor } from '../fatigue/keyed-processor';
 import { rescore, type RescoreResult } from './rescore';
 import { formatComparison } from './summary';
+import { decodeSnapshot } from '../snapshot-codec';
 
 /**
  * `vigil rescore` against the real broker and registry: simulated sessions scored by the live
@@ -71,7 +72,7 @@ describe('vigil rescore', () => {
       async () => {
         const c: Record<string, string> = {};
         for (const r of await readAll(fx.kafka, fx.topics.changelog)) {
-          const open = r.value !== null && (JSON.parse(r.value.toString()) as { state?: unknown }).state !== undefined;
+          const open = r.value !== null && decodeSnapshot(r.value).state !== undefined;
           c[r.key!.toString()] = open ? 'open' : 'ended';
         }
         return c;
