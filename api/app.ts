@@ -9,6 +9,7 @@ import type { Pool } from '../core/db';
 import type { Logger } from '../core/logger';
 import type { Redis } from '../core/redis';
 import { RedisRateLimiter, type RateLimiter } from '../core/rate-limit';
+import { BatchedRateLimiter } from '../core/rate-limit-batched';
 import { redisKeys } from '../core/redis-keys';
 import type { TopicNames } from '../schemas/catalogue';
 import { authenticate, requireRole, type KeyVerifier } from './auth';
@@ -48,7 +49,10 @@ export interface ApiDeps {
   verifier: KeyVerifier;
   /** Dependency checks for /health/ready, by name (a plain Check is required). */
   checks: Record<string, Check | DependencyCheck>;
-  /** Per-key request limiter; default: Redis, `config.api.ratePerMin` per minute, failing open. */
+  /**
+   * Per-key request limiter; default: `config.api.ratePerMin` per minute shared in Redis, counted in
+   * process far from the limit (core/rate-limit-batched.ts), failing open.
+   */
   rateLimiter?: RateLimiter;
   /** Per-client-address limiter before authentication; default: Redis, `config.limits.apiAddressRatePerMin`. */
   addressLimiter?: RateLimiter;
@@ -129,14 +133,18 @@ export function createApp(apiDeps: ApiDeps): Express {
       }),
     );
   }
+  // Both default limiters count in process far from the limit and in Redis near it
+  // (core/rate-limit-batched.ts): no Redis round trip for most requests.
   const addressLimiter =
     deps.addressLimiter ??
-    new RedisRateLimiter(deps.redis, {
-      points: config.limits.apiAddressRatePerMin,
-      windowS: 60,
-      keyPrefix: redisKeys(config.topicPrefix).rate.apiAddress,
-      log: deps.log,
-    });
+    new BatchedRateLimiter(
+      new RedisRateLimiter(deps.redis, {
+        points: config.limits.apiAddressRatePerMin,
+        windowS: 60,
+        keyPrefix: redisKeys(config.topicPrefix).rate.apiAddress,
+        log: deps.log,
+      }),
+    );
   app.use(rateLimitPerAddress(addressLimiter, config.limits.trustProxyHops));
   const streams =
     deps.streams ??
@@ -151,12 +159,14 @@ export function createApp(apiDeps: ApiDeps): Express {
 
   const rateLimiter =
     deps.rateLimiter ??
-    new RedisRateLimiter(deps.redis, {
-      points: config.api.ratePerMin,
-      windowS: 60,
-      keyPrefix: redisKeys(config.topicPrefix).rate.apiKey,
-      log: deps.log,
-    });
+    new BatchedRateLimiter(
+      new RedisRateLimiter(deps.redis, {
+        points: config.api.ratePerMin,
+        windowS: 60,
+        keyPrefix: redisKeys(config.topicPrefix).rate.apiKey,
+        log: deps.log,
+      }),
+    );
   app.use(
     '/v1',
     authenticate(deps.verifier),

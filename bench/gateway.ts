@@ -23,7 +23,8 @@ import { countSpans, machine, peakRssMiB, percentile, round, spread, table, writ
  * Two gateways run side by side, VIGIL_TRACING=off and on; the load alternates between them so both
  * see the same broker and machine. With tracing on, spans are exported with the Zipkin exporter (as
  * `npm start` does) to a sink in this process that counts and discards them: the local Zipkin keeps
- * spans in a 256 MB heap and runs out of memory at this rate (over 100 spans a request).
+ * spans in a 256 MB heap and runs out of memory at this rate (over 100 spans a request while kafkajs's
+ * instrumentation made one span per message; a handful since: core/telemetry.ts).
  * 1. Max: autocannon, CONNECTIONS connections, pipelining 1, PHASE_S s; RUNS paired runs.
  * 2. Half rate (half of each variant's median max): autocannon `overallRate`, and a paced open-loop
  *    generator (uniform arrivals, latency from the scheduled send time, so no coordinated omission).
@@ -748,7 +749,7 @@ function markdown(j: ReturnType<typeof buildJson>): string {
     '',
     `Tracing on / off (paired max runs): events/s ratio ${f2(j.tracing_on_to_off_max_ratio.median)} (${f2(j.tracing_on_to_off_max_ratio.min)}-${f2(j.tracing_on_to_off_max_ratio.max)}); ` +
       `gateway CPU per event ratio ${f2(j.tracing_on_to_off_gateway_cpu_per_event_ratio)} (${names.map((n) => `${f2(v[n]!.gateway_cpu_ms_per_1000_events)} CPU-ms per 1,000 events ${n}`).join(', ')}). ` +
-      `Spans exported per request with tracing on: ${f2(j.tracing_spans_exported_per_request)} (the kafkajs instrumentation makes one span per Kafka message, i.e. per event; Zipkin exporter to a discarding sink in the bench process).`,
+      `Spans exported per request with tracing on: ${f2(j.tracing_spans_exported_per_request)} (VIGIL_TRACE_SAMPLE_RATIO 1: every request; one send span per request since kafkajs's per-message spans were turned off, about 100 a request before; Zipkin exporter to a discarding sink in the bench process).`,
     '',
     'CPU cores used during the max runs (average over the runs; 2 cores in all; "bench" is autocannon, "other" is everything else on the machine):',
     '',

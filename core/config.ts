@@ -43,6 +43,7 @@ const variables = {
       message: 'must be *, or a comma-separated list of origins like https://dash.example.com',
     }),
   VIGIL_API_CACHE_TTL_S: intIn(0, 86_400).default(60),
+  VIGIL_API_DETAIL_CACHE_MS: intIn(0, 10_000).default(100),
   VIGIL_READY_MAX_LAG: intIn(0, 1_000_000_000).default(10_000),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
@@ -72,6 +73,9 @@ const variables = {
   // transaction; changed state without outputs at most CHECKPOINT_MS.
   VIGIL_PROCESSOR_COMMIT_MS: intIn(10, 10_000).default(100),
   VIGIL_PROCESSOR_CHECKPOINT_MS: intIn(100, 60_000).default(2_000),
+  // Share of new traces recorded (parent-based: a request or record carrying a sampled or unsampled
+  // traceparent keeps that decision); unsampled traces still propagate their trace id.
+  VIGIL_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   // Every long-running role serves GET /metrics here (docs/metrics.md); 0 = no metrics listener.
   VIGIL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
@@ -107,6 +111,8 @@ export interface Config {
     maxBodyBytes: number;
     corsOrigins: string[];
     cacheTtlS: number;
+    /** How long a session detail answer is reused in process (0: every read goes to PostgreSQL and Redis). */
+    detailCacheMs: number;
   };
   /** HTTP ingest gateway: limits per request, and events per second per API key (shared in Redis). */
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
@@ -140,7 +146,14 @@ export interface Config {
    * metricsHost:metricsPort: where every long-running role serves GET /metrics as Prometheus text
    * (port 0 = off; docs/metrics.md); OTLP metrics go to otlpEndpoint.
    */
-  telemetry: { enabled: boolean; zipkinUrl?: string; otlpEndpoint?: string; metricsHost: string; metricsPort: number };
+  telemetry: {
+    enabled: boolean;
+    sampleRatio: number;
+    zipkinUrl?: string;
+    otlpEndpoint?: string;
+    metricsHost: string;
+    metricsPort: number;
+  };
 }
 
 const configVariables = Object.keys(variables) as (keyof typeof variables)[];
@@ -187,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         .map((o) => o.trim())
         .filter(Boolean),
       cacheTtlS: e.VIGIL_API_CACHE_TTL_S,
+      detailCacheMs: e.VIGIL_API_DETAIL_CACHE_MS,
     },
     gateway: {
       host: e.VIGIL_GATEWAY_HOST,
@@ -210,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',
+      sampleRatio: e.VIGIL_TRACE_SAMPLE_RATIO,
       zipkinUrl: e.VIGIL_ZIPKIN_URL,
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
       metricsHost: e.VIGIL_METRICS_HOST,

@@ -27,6 +27,12 @@ export interface RateLimiter {
   take(callerId: string, points: number): Promise<RateDecision>;
 }
 
+/** What a caller's shared counter holds after adding to it: points counted in the window, ms to its end. */
+export interface WindowCount {
+  consumed: number;
+  resetMs: number;
+}
+
 interface RedisRateLimiterOptions {
   /** Points per window. */
   points: number;
@@ -63,6 +69,49 @@ export class RedisRateLimiter implements RateLimiter {
     });
   }
 
+  get points(): number {
+    return this.limit;
+  }
+
+  get window(): number {
+    return this.windowS;
+  }
+
+  /**
+   * Adds `points` to the caller's shared counter whatever the limit (a refused take counts too, as in
+   * `take`) and returns the count; undefined when Redis did not answer (logged as in `take`).
+   */
+  async count(callerId: string, points: number): Promise<WindowCount | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const res = await Promise.race([
+        this.limiter.consume(callerId, points),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+        }),
+      ]);
+      return { consumed: res.consumedPoints, resetMs: res.msBeforeNext };
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return { consumed: err.consumedPoints, resetMs: err.msBeforeNext };
+      this.failedOpen += 1;
+      this.warnUnavailable(err);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private warnUnavailable(err: unknown): void {
+    const now = Date.now();
+    if (now - this.lastWarning > 10_000) {
+      this.lastWarning = now;
+      this.log.warn(
+        { err: messageOf(err), failedOpen: this.failedOpen },
+        'rate limiter unavailable, allowing (fail open)',
+      );
+    }
+  }
+
   async take(callerId: string, points: number): Promise<RateDecision> {
     const base = { limit: this.limit, windowS: this.windowS };
     let timer: NodeJS.Timeout | undefined;
@@ -79,14 +128,7 @@ export class RedisRateLimiter implements RateLimiter {
         return { ...base, allowed: false, remaining: err.remainingPoints, resetMs: err.msBeforeNext };
       }
       this.failedOpen += 1;
-      const now = Date.now();
-      if (now - this.lastWarning > 10_000) {
-        this.lastWarning = now;
-        this.log.warn(
-          { err: messageOf(err), failedOpen: this.failedOpen },
-          'rate limiter unavailable, allowing (fail open)',
-        );
-      }
+      this.warnUnavailable(err);
       return { ...base, allowed: true };
     } finally {
       clearTimeout(timer);

@@ -3,7 +3,13 @@ import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentation
 import type { ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BatchSpanProcessor, NoopSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  BatchSpanProcessor,
+  NoopSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { type Context, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
@@ -14,6 +20,13 @@ import { markMeterProviderInstalled, prometheusReader, vigilMeter } from './metr
  * OpenTelemetry bootstrap, the one place spans are exported from. Must run before kafkajs, pg,
  * ioredis and express are first required so their instrumentations can patch them: main.ts starts
  * it first and loads the role's modules afterwards.
+ *
+ * Sampling: parent-based with `VIGIL_TRACE_SAMPLE_RATIO` (default 1) for new traces. A request or
+ * record carrying a `traceparent` keeps the sampled flag it carries, so one event's trace is recorded
+ * in every role or in none; an unsampled trace still propagates its ids (headers, logs, Kafka).
+ * Kafka: no span per produced or consumed message (kafkajs's instrumentation is off). Vigil makes
+ * one span per publish call (producers/publisher.ts), per consumed batch with links to the batch's
+ * other traces (core/trace-batch.ts), and per record that caused outputs in the processor.
  *
  * Exporter: OTLP/protobuf when OTEL_EXPORTER_OTLP_ENDPOINT is set, else Zipkin when VIGIL_ZIPKIN_URL
  * is set, else none (context still propagates, so `traceparent` headers keep flowing).
@@ -76,6 +89,7 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
   const sdk = new NodeSDK({
     serviceName,
     textMapPropagator: new ExplicitTraceparentWins(),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
     metricReaders,
     // No log export: logs go to stdout as JSON (with trace ids). Without this the SDK defaults to an
     // OTLP log exporter and waits ~10 s at shutdown to flush it to a collector that may not exist.
@@ -89,8 +103,16 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
         '@opentelemetry/instrumentation-fs': { enabled: false },
         '@opentelemetry/instrumentation-dns': { enabled: false },
         '@opentelemetry/instrumentation-net': { enabled: false },
+        // One span per Kafka message (~100 per gateway request of 100 events) halved the gateway's
+        // throughput (bench/results/gateway.md); Vigil's own spans are per call and per batch instead.
+        '@opentelemetry/instrumentation-kafkajs': { enabled: false },
         // One span per route handler, not one per middleware and router layer (about 25 per request
         // otherwise: the API benchmark measured tracing costing 65% of cached-read throughput).
+        // Express 5 routes through the `router` package, whose instrumentation made one span per
+        // middleware layer (13 per API request: helmet, limits, auth...), ignoring the Express
+        // setting below: the API benchmark measured ~1.2 ms of CPU per request for it. Off; the
+        // Express route handler span and the HTTP server span (named by route) remain.
+        '@opentelemetry/instrumentation-router': { enabled: false },
         '@opentelemetry/instrumentation-express': {
           ignoreLayersType: ['middleware', 'router'] as ExpressLayerType[],
         },

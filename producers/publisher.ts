@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ruleError } from '../schemas/rules';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { TopicKey, TopicNames, ValueOf } from '../schemas/catalogue';
@@ -21,6 +22,8 @@ import { VigilError } from '../core/errors';
  * - Memory is bounded: when `maxQueuedEvents` are queued or in flight, `publish` waits for room
  *   (backpressure) instead of growing without limit.
  * - `flush()` waits for everything queued; `disconnect()` flushes first.
+ * - Tracing: one PRODUCER span per call (`send <topic>`, child of the caller's context, from
+ *   validation to the acknowledgement), never one per event; its context is the records' `traceparent`.
  */
 interface PublisherOptions {
   lingerMs: number;
@@ -29,6 +32,8 @@ interface PublisherOptions {
   batchMaxBytes: number;
   maxQueuedEvents: number;
 }
+
+const tracer = trace.getTracer('vigil.publisher');
 
 const defaultPublisherOptions: PublisherOptions = {
   lingerMs: 5,
@@ -86,6 +91,26 @@ export class Publisher {
 
   async publish<K extends TopicKey>(key: K, events: readonly ValueOf<K>[]): Promise<void> {
     if (events.length === 0) return;
+    const topic = this.topics[key];
+    const attributes = {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': topic,
+      'messaging.batch.message_count': events.length,
+    };
+    await tracer.startActiveSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+      try {
+        await this.enqueue(key, events);
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async enqueue<K extends TopicKey>(key: K, events: readonly ValueOf<K>[]): Promise<void> {
     const headers = traceHeaders();
     // Encode (and so validate against the schema: EVENT_INVALID), then check the rule table
     // (RULE_VIOLATION), everything before anything is queued: an invalid event throws and sends nothing.

@@ -6,6 +6,7 @@ import { notFound } from '../../core/http/problem';
 import { softRedis } from '../redis-read';
 import { Cursor, Id, Instant, Limit, SessionIdParams, TimeIdKey, encodeCursor, iso, num } from '../schemas';
 import { redisKeys } from '../../core/redis-keys';
+import { ShortCache } from '../short-cache';
 
 /**
  * `GET /v1/sessions` (the tenant's sessions, newest start first, keyset pages) and
@@ -162,8 +163,48 @@ async function latestFromRedis(deps: ApiDeps, sessionId: string, tenantId: strin
   };
 }
 
+/** The detail body (JSON text) of a tenant's session, read from PostgreSQL and Redis. */
+async function detailOf(deps: ApiDeps, tenantId: string, sessionId: string): Promise<string> {
+  const s = await sessionOf(deps, tenantId, sessionId);
+  const fromRedis = await latestFromRedis(deps, s.session_id, tenantId);
+  const latest =
+    fromRedis ??
+    (s.last_score !== null && s.last_level !== null && s.last_score_at
+      ? {
+          ts: s.last_score_at.toISOString(),
+          window_start_ts: null,
+          score: s.last_score,
+          level: s.last_level,
+          components: null,
+          model_version: null,
+          source: 'postgres' as const,
+        }
+      : null);
+  const body: z.infer<typeof SessionDetail> = {
+    ...summary(s),
+    latest,
+    telemetry: {
+      eeg: { frames: Number(s.eeg_frame_count), first_ts: iso(s.first_ts), last_ts: iso(s.last_ts) },
+      face: { frames: Number(s.face_frame_count) },
+      vehicle: { frames: Number(s.vehicle_frame_count) },
+      game: { events: Number(s.game_event_count) },
+    },
+    scores: { count: Number(s.score_count), last_at: iso(s.last_score_at) },
+    alerts: {
+      total: s.alert_count,
+      open: s.open_alert_count,
+      max_level: num(s.max_alert_level),
+      last_at: iso(s.last_alert_at),
+    },
+  };
+  return JSON.stringify(body);
+}
+
 export function sessionsRouter(deps: ApiDeps): Router {
   const r = Router();
+  // Dashboards poll the same sessions: an answer is reused for VIGIL_API_DETAIL_CACHE_MS (default
+  // 100 ms) in this process, keyed by tenant and session (api/short-cache.ts states the contract).
+  const details = new ShortCache<string>(deps.config.api.detailCacheMs);
 
   route(
     r,
@@ -226,39 +267,11 @@ export function sessionsRouter(deps: ApiDeps): Router {
       },
     },
     async ({ params, principal }, _req, res) => {
-      const s = await sessionOf(deps, principal.tenantId, params.id);
-      const fromRedis = await latestFromRedis(deps, s.session_id, principal.tenantId);
-      const latest =
-        fromRedis ??
-        (s.last_score !== null && s.last_level !== null && s.last_score_at
-          ? {
-              ts: s.last_score_at.toISOString(),
-              window_start_ts: null,
-              score: s.last_score,
-              level: s.last_level,
-              components: null,
-              model_version: null,
-              source: 'postgres' as const,
-            }
-          : null);
-      const body: z.infer<typeof SessionDetail> = {
-        ...summary(s),
-        latest,
-        telemetry: {
-          eeg: { frames: Number(s.eeg_frame_count), first_ts: iso(s.first_ts), last_ts: iso(s.last_ts) },
-          face: { frames: Number(s.face_frame_count) },
-          vehicle: { frames: Number(s.vehicle_frame_count) },
-          game: { events: Number(s.game_event_count) },
-        },
-        scores: { count: Number(s.score_count), last_at: iso(s.last_score_at) },
-        alerts: {
-          total: s.alert_count,
-          open: s.open_alert_count,
-          max_level: num(s.max_alert_level),
-          last_at: iso(s.last_alert_at),
-        },
-      };
-      res.json(body);
+      const { value, hit } = await details.get(`${principal.tenantId}\u0000${params.id}`, () =>
+        detailOf(deps, principal.tenantId, params.id),
+      );
+      res.setHeader('X-Cache', hit ? 'hit' : 'miss');
+      res.type('application/json').send(value);
     },
   );
   return r;
