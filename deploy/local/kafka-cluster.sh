@@ -147,6 +147,11 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 # A broker that comes back leads its partitions again soon (preferred leaders).
 leader.imbalance.check.interval.seconds=10
+# A killed node is fenced (its partitions get new leaders) after 6 s without a heartbeat, not
+# Kafka's 9 s: the input partitions it led stall for that long. Not lower: a stalled JVM on a busy
+# 2-core box would be fenced for nothing.
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000
 EOF
     if [[ "$SECURITY" == sasl_ssl ]]; then
       cat <<EOF

@@ -16,6 +16,8 @@ export interface ClusterOptions {
   /** Folder under <repo>/.local (created if missing). */
   dir: string;
   heap?: string;
+  /** Wipe the folder first (no storage, topics or users of an earlier run). */
+  fresh?: boolean;
 }
 
 export class PrivateKafkaCluster {
@@ -29,6 +31,12 @@ export class PrivateKafkaCluster {
     const root = path.join(repoRoot(), '.local', o.dir);
     fs.mkdirSync(root, { recursive: true });
     const c = new PrivateKafkaCluster(o, await freePortRun(2 * o.nodes), root);
+    // Nodes left running in this folder by a run that died (found by pid, whatever their ports).
+    c.stop();
+    if (o.fresh) {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.mkdirSync(root, { recursive: true });
+    }
     c.script('up');
     return c;
   }
