@@ -41,7 +41,6 @@ describe('Kafka with SASL_SSL and per-role ACLs', () => {
 
   beforeAll(async () => {
     cluster = await PrivateKafkaCluster.start({ nodes: 1, security: 'sasl_ssl', dir: 'spec-kafka-sasl' });
-    db = await migratedDatabase();
     const admin = kafkaAs('admin').admin();
     await admin.connect();
     try {
@@ -103,6 +102,7 @@ describe('Kafka with SASL_SSL and per-role ACLs', () => {
   });
 
   it('runs the pipeline with each role on its own credentials: device events in, a fatigue score out', async () => {
+    db = await migratedDatabase(); // only this test needs PostgreSQL (the processor's session owners)
     // The processor role as `vigil process` starts it, logged in as `processor`.
     const rt = new Runtime(configAs('processor', { VIGIL_DATABASE_URL: db.url }), 'processor');
     try {
