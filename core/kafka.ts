@@ -55,15 +55,25 @@ export async function ensureTopics(admin: Admin, planned: Record<string, TopicOp
   const existing = new Set(await admin.listTopics());
   const missing = Object.entries(topics).filter(([name]) => !existing.has(name));
   if (missing.length) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map(([topic, o]) => ({
-        topic,
-        numPartitions: o.partitions,
-        replicationFactor: o.replicationFactor ?? -1,
-        configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(([topic, o]) => ({
+          topic,
+          numPartitions: o.partitions,
+          replicationFactor: o.replicationFactor ?? -1,
+          configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // On a cluster, the broker kafkajs asks for leaders may not know a topic the controller just
+      // created (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's wait does not retry): wait for it here.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      await waitForMetadata(
+        admin,
+        missing.map(([name]) => name),
+      );
+    }
   }
   const present = Object.keys(topics).filter((t) => existing.has(t));
   if (present.length) {
@@ -80,6 +90,26 @@ export async function ensureTopics(admin: Admin, planned: Record<string, TopicOp
     await alignTopicConfigs(admin, Object.fromEntries(present.map((t) => [t, topics[t]!.configs ?? {}])));
   }
   return missing.map(([name]) => name);
+}
+
+/** Polls topic metadata until every topic has a leader for each partition (30 s at most). */
+async function waitForMetadata(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await admin
+      .fetchTopicMetadata({ topics })
+      .then((m) => m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+      .catch((err: unknown) => {
+        if (Date.now() > deadline) throw err;
+        return false;
+      });
+    if (ok) return;
+    if (Date.now() > deadline)
+      throw new VigilError('KAFKA_UNAVAILABLE', `topics without leaders after 30 s: ${topics.join(', ')}`, {
+        retriable: true,
+      });
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /**
