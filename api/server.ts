@@ -12,6 +12,7 @@ import { lagCheck } from '../core/http/health';
 import { ADMIN_QUEUES } from './admin-queues';
 import { startBoss, stopBoss, type PgBoss } from '../core/jobs';
 import { messageOf } from '../core/errors';
+import { registryHeaders } from '../core/serde';
 
 /**
  * `vigil api`: serves the HTTP API until SIGTERM/SIGINT. Resolves with the bound address once listening.
@@ -73,7 +74,9 @@ export async function startApiServer(rt: Runtime): Promise<{ server: Server; url
       redis: { required: false, check: () => redis.ping() },
       kafka: () => admin.describeCluster(),
       schema_registry: async () => {
-        const res = await fetch(`${config.schemaRegistryUrl}/subjects`);
+        const res = await fetch(`${config.schemaRegistryUrl}/subjects`, {
+          headers: registryHeaders(config.schemaRegistryAuth),
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
       },
       projection_lag: lagCheck(lag, config.health.readyMaxLag),

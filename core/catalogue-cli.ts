@@ -43,4 +43,30 @@ export function register(program: Command): void {
         );
       }),
     );
+  program
+    .command('kafka-acls')
+    .description(
+      "the per-role ACLs of a secured cluster (docs/managed-kafka.md): 'print' writes them as kafka-acls.sh commands, 'apply' creates them with the admin API as the configured SASL user (idempotent)",
+    )
+    .argument('<action>', 'print or apply')
+    .action((action: string) =>
+      oneShot('kafka-acls', async (rt) => {
+        if (action !== 'print' && action !== 'apply')
+          throw new InvalidArgumentError(`unknown action ${action}; use print or apply`);
+        const { aclPlan, aclCommands, applyAcls } = await import('./kafka-acls');
+        const rules = aclPlan(rt.config.topicPrefix);
+        if (action === 'print') {
+          process.stdout.write(`${aclCommands(rules, rt.config.kafka.brokers.join(',')).join('\n')}\n`);
+          return;
+        }
+        const admin = rt.kafka.admin();
+        await admin.connect();
+        try {
+          const n = await applyAcls(admin, rules);
+          rt.log.info({ acls: n, prefix: rt.config.topicPrefix }, `applied ${n} ACLs`);
+        } finally {
+          await admin.disconnect();
+        }
+      }),
+    );
 }

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { z } from 'zod';
 import { VigilError } from './errors';
 
@@ -28,7 +29,19 @@ const variables = {
     .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, "_" or "-"')
     .default('vigil'),
   VIGIL_TOPIC_PARTITIONS: intIn(1, 1000).default(12),
+  // Cluster-sized replication (issue 17): 0 = from the cluster (3 copies, 2 in sync, once it has 3 brokers).
+  VIGIL_TOPIC_REPLICATION_FACTOR: intIn(0, 32).default(0),
+  VIGIL_TOPIC_MIN_INSYNC_REPLICAS: intIn(0, 32).default(0),
+  // Client security (issue 17), the same for every role; each role's deployment gets its own user.
+  VIGIL_KAFKA_SSL: z.enum(['on', 'off']).default('off'),
+  VIGIL_KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  VIGIL_KAFKA_SSL_INSECURE: z.enum(['on', 'off']).default('off'),
+  VIGIL_KAFKA_SASL_MECHANISM: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+  VIGIL_KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  VIGIL_KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   VIGIL_SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/apis/ccompat/v7'),
+  VIGIL_SCHEMA_REGISTRY_USERNAME: z.string().min(1).optional(),
+  VIGIL_SCHEMA_REGISTRY_PASSWORD: z.string().min(1).optional(),
   VIGIL_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/vigil'),
   VIGIL_DATABASE_POOL_MAX: intIn(1, 200).default(10),
   VIGIL_REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379/0'),
@@ -94,10 +107,35 @@ const hints: Partial<Record<keyof typeof variables, string>> = {
 const envSchema = z.object(variables);
 type Env = z.infer<typeof envSchema>;
 
+/** TLS of the Kafka clients: `ca` is the PEM text of VIGIL_KAFKA_SSL_CA_FILE (absent: the system CAs). */
+export interface KafkaTls {
+  ca?: string;
+  rejectUnauthorized: boolean;
+}
+export interface KafkaSasl {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
 export interface Config {
-  kafka: { brokers: string[]; clientId: string; partitions: number };
+  /**
+   * replicationFactor/minInsyncReplicas: 0 = from the cluster's size when topics are created
+   * (core/kafka.ts `ensureTopics`); ssl/sasl: absent = plaintext, unauthenticated.
+   */
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    partitions: number;
+    replicationFactor: number;
+    minInsyncReplicas: number;
+    ssl?: KafkaTls;
+    sasl?: KafkaSasl;
+  };
   topicPrefix: string;
   schemaRegistryUrl: string;
+  /** HTTP basic auth of the schema registry (absent: none). */
+  schemaRegistryAuth?: { username: string; password: string };
   database: { url: string; poolMax: number };
   redisUrl: string;
   /**
@@ -181,14 +219,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       { details: { variables: ['VIGIL_GATEWAY_RATE_PER_SEC', 'VIGIL_GATEWAY_MAX_EVENTS'] } },
     );
   }
+  const security = kafkaSecurity(e);
   return {
     kafka: {
       brokers: e.VIGIL_KAFKA_BROKERS.split(',').map((b) => b.trim()),
       clientId: e.VIGIL_KAFKA_CLIENT_ID,
       partitions: e.VIGIL_TOPIC_PARTITIONS,
+      replicationFactor: e.VIGIL_TOPIC_REPLICATION_FACTOR,
+      minInsyncReplicas: e.VIGIL_TOPIC_MIN_INSYNC_REPLICAS,
+      ...security,
     },
     topicPrefix: e.VIGIL_TOPIC_PREFIX,
     schemaRegistryUrl: e.VIGIL_SCHEMA_REGISTRY_URL,
+    ...registryAuth(e),
     database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
     redisUrl: e.VIGIL_REDIS_URL,
     api: {
@@ -231,4 +274,83 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       metricsPort: e.VIGIL_METRICS_PORT,
     },
   };
+}
+
+const invalid = (variables: string[], message: string) =>
+  new VigilError('CONFIG_INVALID', `Invalid configuration:\n  ${message}`, { details: { variables } });
+
+/**
+ * TLS and SASL of the Kafka clients, checked as a whole: SASL needs a user and a password, a password
+ * never goes over plaintext with PLAIN, and the CA file must be readable PEM (read here, once).
+ */
+function kafkaSecurity(e: Env): { ssl?: KafkaTls; sasl?: KafkaSasl } {
+  const ssl = e.VIGIL_KAFKA_SSL === 'on';
+  if (!ssl && (e.VIGIL_KAFKA_SSL_CA_FILE || e.VIGIL_KAFKA_SSL_INSECURE === 'on')) {
+    throw invalid(
+      ['VIGIL_KAFKA_SSL', 'VIGIL_KAFKA_SSL_CA_FILE'],
+      'VIGIL_KAFKA_SSL_CA_FILE / VIGIL_KAFKA_SSL_INSECURE are set but VIGIL_KAFKA_SSL is off: set VIGIL_KAFKA_SSL=on',
+    );
+  }
+  let tls: KafkaTls | undefined;
+  if (ssl) {
+    tls = { rejectUnauthorized: e.VIGIL_KAFKA_SSL_INSECURE !== 'on' };
+    const file = e.VIGIL_KAFKA_SSL_CA_FILE;
+    if (file) {
+      let ca: string;
+      try {
+        ca = fs.readFileSync(file, 'utf8');
+      } catch (cause) {
+        throw invalid(
+          ['VIGIL_KAFKA_SSL_CA_FILE'],
+          `VIGIL_KAFKA_SSL_CA_FILE=${JSON.stringify(file)}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`,
+        );
+      }
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+        throw invalid(
+          ['VIGIL_KAFKA_SSL_CA_FILE'],
+          `VIGIL_KAFKA_SSL_CA_FILE=${JSON.stringify(file)}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+        );
+      }
+      tls.ca = ca;
+    }
+  }
+  const mechanism = e.VIGIL_KAFKA_SASL_MECHANISM;
+  const { VIGIL_KAFKA_SASL_USERNAME: username, VIGIL_KAFKA_SASL_PASSWORD: password } = e;
+  if (mechanism === 'none') {
+    if (username || password) {
+      throw invalid(
+        ['VIGIL_KAFKA_SASL_MECHANISM'],
+        'VIGIL_KAFKA_SASL_USERNAME / VIGIL_KAFKA_SASL_PASSWORD are set but VIGIL_KAFKA_SASL_MECHANISM is none: set it to scram-sha-512 (or scram-sha-256, plain)',
+      );
+    }
+    return { ssl: tls };
+  }
+  const missing = [
+    ...(username ? [] : ['VIGIL_KAFKA_SASL_USERNAME']),
+    ...(password ? [] : ['VIGIL_KAFKA_SASL_PASSWORD']),
+  ];
+  if (missing.length) {
+    throw invalid(missing, `VIGIL_KAFKA_SASL_MECHANISM=${mechanism} needs ${missing.join(' and ')}`);
+  }
+  if (mechanism === 'plain' && !ssl) {
+    throw invalid(
+      ['VIGIL_KAFKA_SASL_MECHANISM', 'VIGIL_KAFKA_SSL'],
+      'VIGIL_KAFKA_SASL_MECHANISM=plain without VIGIL_KAFKA_SSL=on would send the password in clear: turn TLS on or use scram-sha-512',
+    );
+  }
+  return { ssl: tls, sasl: { mechanism, username: username!, password: password! } };
+}
+
+/** Registry basic auth: both or neither. */
+function registryAuth(e: Env): { schemaRegistryAuth?: { username: string; password: string } } {
+  const { VIGIL_SCHEMA_REGISTRY_USERNAME: username, VIGIL_SCHEMA_REGISTRY_PASSWORD: password } = e;
+  if (!username && !password) return {};
+  if (!username || !password) {
+    const missing = username ? 'VIGIL_SCHEMA_REGISTRY_PASSWORD' : 'VIGIL_SCHEMA_REGISTRY_USERNAME';
+    throw invalid(
+      [missing],
+      `registry basic auth needs both VIGIL_SCHEMA_REGISTRY_USERNAME and VIGIL_SCHEMA_REGISTRY_PASSWORD; ${missing} is missing`,
+    );
+  }
+  return { schemaRegistryAuth: { username, password } };
 }

@@ -1,4 +1,13 @@
-import { ConfigResourceTypes, ConfigSource, Kafka, logLevel, type Admin, type IHeaders, type LogEntry } from 'kafkajs';
+import {
+  ConfigResourceTypes,
+  ConfigSource,
+  Kafka,
+  logLevel,
+  type Admin,
+  type IHeaders,
+  type LogEntry,
+  type SASLOptions,
+} from 'kafkajs';
 import { context, propagation } from '@opentelemetry/api';
 import type { Config } from './config';
 import type { TopicOptions } from '../schemas/topics';
@@ -18,6 +27,9 @@ export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Ka
   return new Kafka({
     clientId: `${cfg.clientId}-${role}`,
     brokers: cfg.brokers,
+    // TLS and SASL (VIGIL_KAFKA_SSL*, VIGIL_KAFKA_SASL_*): absent = plaintext, unauthenticated.
+    ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
+    ...(cfg.sasl ? { sasl: cfg.sasl as SASLOptions } : {}),
     logLevel: logLevel.WARN,
     retry: { initialRetryTime: 200, retries: 8 },
     logCreator:
@@ -38,19 +50,30 @@ export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Ka
  * topic whose planned configs (e.g. `retention.ms`) differ from what the broker holds is altered to
  * the plan (see `alignTopicConfigs`).
  */
-export async function ensureTopics(admin: Admin, topics: Record<string, TopicOptions>): Promise<string[]> {
+export async function ensureTopics(admin: Admin, planned: Record<string, TopicOptions>): Promise<string[]> {
+  const topics = await sizedToCluster(admin, planned);
   const existing = new Set(await admin.listTopics());
   const missing = Object.entries(topics).filter(([name]) => !existing.has(name));
   if (missing.length) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map(([topic, o]) => ({
-        topic,
-        numPartitions: o.partitions,
-        replicationFactor: -1,
-        configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(([topic, o]) => ({
+          topic,
+          numPartitions: o.partitions,
+          replicationFactor: o.replicationFactor ?? -1,
+          configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // On a cluster, the broker kafkajs asks for leaders may not know a topic the controller just
+      // created (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's wait does not retry): wait for it here.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      await waitForMetadata(
+        admin,
+        missing.map(([name]) => name),
+      );
+    }
   }
   const present = Object.keys(topics).filter((t) => existing.has(t));
   if (present.length) {
@@ -67,6 +90,50 @@ export async function ensureTopics(admin: Admin, topics: Record<string, TopicOpt
     await alignTopicConfigs(admin, Object.fromEntries(present.map((t) => [t, topics[t]!.configs ?? {}])));
   }
   return missing.map(([name]) => name);
+}
+
+/** Polls topic metadata until every topic has a leader for each partition (30 s at most). */
+async function waitForMetadata(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await admin
+      .fetchTopicMetadata({ topics })
+      .then((m) => m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+      .catch((err: unknown) => {
+        if (Date.now() > deadline) throw err;
+        return false;
+      });
+    if (ok) return;
+    if (Date.now() > deadline)
+      throw new VigilError('KAFKA_UNAVAILABLE', `topics without leaders after 30 s: ${topics.join(', ')}`, {
+        retriable: true,
+      });
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Replication from the cluster's size where the plan leaves it open (replicationFactor 0 or absent):
+ * 3 copies and `min.insync.replicas=2` once the cluster has three brokers (one may be lost without
+ * refusing an acks=all write or losing an acknowledged one), else one copy per broker. A factor or
+ * min ISR set in the plan (VIGIL_TOPIC_REPLICATION_FACTOR / _MIN_INSYNC_REPLICAS) is kept as is.
+ */
+export async function sizedToCluster(
+  admin: Admin,
+  planned: Record<string, TopicOptions>,
+): Promise<Record<string, TopicOptions>> {
+  const open = Object.values(planned).some((o) => !o.replicationFactor || !o.configs?.['min.insync.replicas']);
+  if (!open) return planned;
+  const brokers = (await admin.describeCluster()).brokers.length;
+  return Object.fromEntries(Object.entries(planned).map(([name, o]) => [name, replicationFor(o, brokers)] as const));
+}
+
+/** The plan's replication for a cluster of `brokers` (pure; see sizedToCluster). */
+export function replicationFor(o: TopicOptions, brokers: number): TopicOptions {
+  const factor = o.replicationFactor || Math.min(3, Math.max(1, brokers));
+  const configs = { ...o.configs };
+  if (!configs['min.insync.replicas'] && factor >= 3) configs['min.insync.replicas'] = '2';
+  return { ...o, replicationFactor: factor, configs };
 }
 
 /**

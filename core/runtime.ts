@@ -34,7 +34,11 @@ export class Runtime {
   }
 
   get serde(): AvroSerde {
-    return (this.serdeInstance ??= new AvroSerde(this.config.schemaRegistryUrl, this.topics));
+    return (this.serdeInstance ??= new AvroSerde(
+      this.config.schemaRegistryUrl,
+      this.topics,
+      this.config.schemaRegistryAuth,
+    ));
   }
 
   get pool(): Pool {

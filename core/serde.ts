@@ -43,6 +43,16 @@ export interface Decoded<T = unknown> {
   value: T;
 }
 
+/** HTTP basic auth of the schema registry (VIGIL_SCHEMA_REGISTRY_USERNAME / _PASSWORD). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
+/** The Authorization header for the registry (empty without auth): for the few raw fetches. */
+export const registryHeaders = (auth?: RegistryAuth): Record<string, string> =>
+  auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {};
+
 export class AvroSerde {
   private readonly registry: SchemaRegistry;
   private readonly writers = new Map<TopicKey, Writer>();
@@ -54,8 +64,13 @@ export class AvroSerde {
   constructor(
     private readonly registryUrl: string,
     private readonly topics: TopicNames,
+    private readonly auth?: RegistryAuth,
   ) {
-    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 2 } });
+    this.registry = new SchemaRegistry({
+      host: registryUrl,
+      auth: auth && { username: auth.username, password: auth.password },
+      retry: { retries: 2 },
+    });
   }
 
   /**
@@ -167,7 +182,7 @@ export class AvroSerde {
     try {
       res = await fetch(`${this.registryUrl}/config/${encodeURIComponent(subject)}`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...registryHeaders(this.auth) },
         body: JSON.stringify({ compatibility }),
       });
     } catch (cause) {

@@ -3,6 +3,8 @@ import { topicNames } from './catalogue';
 /** How one topic is created (core/kafka.ts `ensureTopics` applies it). */
 export interface TopicOptions {
   partitions: number;
+  /** Copies of each partition; 0 or absent: from the cluster's size (core/kafka.ts `sizedToCluster`). */
+  replicationFactor?: number;
   /** Extra topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
   configs?: Record<string, string>;
 }
@@ -10,7 +12,7 @@ export interface TopicOptions {
 /** What the plan depends on (a part of core/config.ts's Config). */
 interface TopicPlanSettings {
   topicPrefix: string;
-  kafka: { partitions: number };
+  kafka: { partitions: number; replicationFactor?: number; minInsyncReplicas?: number };
   topicRetentionMs?: number;
 }
 
@@ -50,7 +52,9 @@ export function topicPlan(cfg: TopicPlanSettings): Record<string, TopicOptions> 
             : {};
       if (isSourceOfTruth(key)) configs['retention.ms'] = String(cfg.topicRetentionMs ?? -1);
       if (isExternalInput(key)) configs['message.timestamp.type'] = 'LogAppendTime';
-      return [name, { partitions, configs }];
+      // Settings override what the cluster's size would give (0: decided by ensureTopics).
+      if (cfg.kafka.minInsyncReplicas) configs['min.insync.replicas'] = String(cfg.kafka.minInsyncReplicas);
+      return [name, { partitions, replicationFactor: cfg.kafka.replicationFactor || undefined, configs }];
     }),
   );
 }

@@ -8,6 +8,7 @@ import { readToEnd } from '../../core/read-to-end';
 import type { TopicKey } from '../../schemas/catalogue';
 import { audit, drain, referenceRun, tenantReference, type AuditReport } from './audit';
 import { PrivateKafka, PrivatePostgres, PrivateRedis } from './services';
+import { brokerKill } from './broker-kill';
 
 /**
  * Failure drills: a pipeline of its own (processor, projection worker, API as `dist/main.js`
@@ -58,7 +59,7 @@ export interface DrillResult {
   audit: AuditReport;
 }
 
-interface Ctx {
+export interface Ctx {
   p: Pipeline;
   o: DrillOptions;
   t0: number;
@@ -72,7 +73,7 @@ interface Ctx {
   auth: Record<string, string>;
 }
 
-interface DrillSpec {
+export interface DrillSpec {
   /** Private services and the options of the pipeline. */
   setup?: () => Promise<{
     redisUrl?: string;
@@ -90,6 +91,8 @@ interface DrillSpec {
    * tenantReference) instead of the reference processor over every input.
    */
   auditTenant?: string;
+  /** More roles started after the processor and projection worker, supervised like them (name → args). */
+  extraRoles?: Record<string, string[]>;
   /** After the audit, before the pipeline stops (reads what the drill checks beyond the audit). */
   after?: (c: Ctx) => Promise<void>;
 }
@@ -142,7 +145,9 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
       sessionIds,
       auth: { authorization: `Bearer ${reader.key}` },
     };
-    supervise(p, ['processor', 'projector', 'api'], stop);
+    for (const [role, args] of Object.entries(spec.extraRoles ?? {})) p.start(role, args);
+    if (spec.extraRoles) await p.waitGroups([p.groups().processor]);
+    supervise(p, ['processor', 'projector', 'api', ...Object.keys(spec.extraRoles ?? {})], stop);
     let simCode = 0;
     let sim: Role | undefined;
     if (!spec.noSimulator) {
@@ -378,6 +383,8 @@ const drillSpecs: Record<string, DrillSpec> = {
       c.mark('broker started (stack.sh up)');
     },
   },
+
+  'broker-kill': brokerKill,
 
   'gateway-flood': {
     noSimulator: true,

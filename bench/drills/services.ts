@@ -106,9 +106,19 @@ export class PrivatePostgres {
       path.join(this.dir, 'log'),
       '-w',
       '-o',
-      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200${this.preload()}`,
       'start',
     ]);
+  }
+
+  /**
+   * TimescaleDB preloaded when the server has it: an installed but not preloaded timescaledb makes
+   * `CREATE EXTENSION` a FATAL error that ends the migration's connection.
+   */
+  private preload(): string {
+    return fs.existsSync(path.join(path.dirname(this.bin('postgres')), '..', 'lib', 'timescaledb.so'))
+      ? ' -c shared_preload_libraries=timescaledb'
+      : '';
   }
 
   /** `pg_ctl stop -m immediate`: no clean shutdown, as a crash would be. */

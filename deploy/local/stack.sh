@@ -88,6 +88,15 @@ for _svc in "${JAVA_SERVICES[@]}"; do
   }
 done
 has_service() { [[ " ${JAVA_SERVICES[*]} " == *" $1 "* ]]; }
+# Kafka as a cluster (VIGIL_STACK_BROKERS=3) or with SASL_SSL (VIGIL_STACK_KAFKA_SECURITY=sasl_ssl):
+# deploy/local/kafka-cluster.sh runs it, so it leaves this script's own list (one broker stays the default).
+KAFKA_CLUSTER=0
+if has_service kafka && [[ "${VIGIL_STACK_BROKERS:-1}" != 1 || "${VIGIL_STACK_KAFKA_SECURITY:-plaintext}" != plaintext ]]; then
+  KAFKA_CLUSTER=1
+  # shellcheck disable=SC2206
+  JAVA_SERVICES=(${JAVA_SERVICES[@]/kafka/})
+fi
+kafka_cluster() { VIGIL_STACK_BROKERS="${VIGIL_STACK_BROKERS:-1}" bash "$SCRIPT_DIR/kafka-cluster.sh" "$@"; }
 # The services that 'up' starts and 'status' counts: the Java ones, plus Prometheus when opted in.
 UP_SERVICES=("${JAVA_SERVICES[@]}")
 [[ "$PROMETHEUS_ON" == 1 ]] && UP_SERVICES+=(prometheus)
@@ -129,6 +138,10 @@ Environment (defaults in brackets):
   VIGIL_STACK_PROMETHEUS=1   'up' and 'status' include Prometheus
   VIGIL_PROMETHEUS_PORT [9090]  VIGIL_PROMETHEUS_RETENTION [2d]
   VIGIL_PROMETHEUS_CONFIG [deploy/local/prometheus.yml]
+  VIGIL_STACK_BROKERS [1]    3 = a three-node KRaft cluster (deploy/local/kafka-cluster.sh;
+                             node i on VIGIL_KAFKA_PORT + 2(i-1), its controller on +1)
+  VIGIL_STACK_KAFKA_SECURITY [plaintext]  sasl_ssl = SASL_SSL + SCRAM-SHA-512 + ACLs
+                             (kafka-cluster.sh, docs/managed-kafka.md)
   VIGIL_STACK_SERVICES ["kafka registry zipkin"]  the Java services that
                              up/down/status handle (e.g. "kafka" alone)
   VIGIL_STACK_LOCAL [<repo>/.local]  folder for data, logs, pid files and the
@@ -833,9 +846,20 @@ main() {
     "up prometheus") cmd_up_prometheus ;;
     "down prometheus") cmd_down_prometheus ;;
     "status prometheus") cmd_status_prometheus ;;
-    "up ") cmd_up ;;
-    "down ") cmd_down ;;
-    "status ") cmd_status ;;
+    "up ")
+      if [[ "$KAFKA_CLUSTER" == 1 ]]; then prepare_kafka_lib && kafka_cluster up; fi
+      cmd_up
+      ;;
+    "down ")
+      cmd_down
+      if [[ "$KAFKA_CLUSTER" == 1 ]]; then kafka_cluster down; fi
+      ;;
+    "status ")
+      local rc=0
+      cmd_status || rc=1
+      if [[ "$KAFKA_CLUSTER" == 1 ]]; then kafka_cluster status || rc=1; fi
+      return "$rc"
+      ;;
     "-h " | "--help " | "help ") usage ;;
     *)
       usage >&2

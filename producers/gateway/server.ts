@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Runtime } from '../../core/runtime';
 import { configureApiKeyCache } from '../../core/api-keys';
 import { messageOf } from '../../core/errors';
+import { registryHeaders } from '../../core/serde';
 import { Publisher } from '../publisher';
 import { createGatewayApp } from './app';
 import { streams } from './batch';
@@ -97,7 +98,9 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
         required: true,
         check: async () => {
           if (!schemasUp) throw new Error('writer schemas not registered yet');
-          const res = await fetch(`${config.schemaRegistryUrl}/subjects`);
+          const res = await fetch(`${config.schemaRegistryUrl}/subjects`, {
+            headers: registryHeaders(config.schemaRegistryAuth),
+          });
           if (!res.ok) throw new Error(`HTTP ${res.status}`);
         },
       },
