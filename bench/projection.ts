@@ -49,11 +49,14 @@ type Db = { url: string; drop: () => Promise<void> };
 type Bench = Awaited<ReturnType<typeof benchKafka>>;
 
 export async function projectionBench(args: string[] = []): Promise<void> {
-  for (const a of args)
-    if (a !== '--cpu-prof' && a !== '--live-only')
-      throw new Error(`unknown argument ${a}; usage: npm run bench -- projection [--live-only] [--cpu-prof]`);
+  const runsArg = args.indexOf('--live-runs');
+  for (const [i, a] of args.entries())
+    if (a !== '--cpu-prof' && a !== '--live-only' && a !== '--live-runs' && i !== runsArg + 1)
+      throw new Error(
+        `unknown argument ${a}; usage: npm run bench -- projection [--live-only [--live-runs N]] [--cpu-prof]`,
+      );
   const cpuProf = args.includes('--cpu-prof');
-  if (args.includes('--live-only')) return liveBench(cpuProf);
+  if (args.includes('--live-only')) return liveBench(cpuProf, runsArg >= 0 ? Number(args[runsArg + 1]) : RUNS);
   const bench = await benchKafka('projection');
   const { config, kafka, serde, topics } = bench;
   const log = createLogger({ level: 'warn', role: 'bench-projection' });
@@ -505,18 +508,18 @@ function liveSummary(runs: LiveRun[]) {
 const fmt3 = (s: Spread) => `${s.median.toFixed(3)} (${s.min.toFixed(3)}-${s.max.toFixed(3)})`;
 
 /** `--live-only`: the whole-worker idle and light-load runs alone, printed (no results file written). */
-async function liveBench(cpuProf: boolean): Promise<void> {
+async function liveBench(cpuProf: boolean, runs = RUNS): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger({ level: 'warn', role: 'bench-projection' });
-  const runs: LiveRun[] = [];
-  for (let r = 0; r < RUNS; r++) {
+  const done: LiveRun[] = [];
+  for (let r = 0; r < runs; r++) {
     const db = await freshDatabase(config.database.url, log);
     try {
-      runs.push(await liveRun(db.url, cpuProf && r === 0));
+      done.push(await liveRun(db.url, cpuProf && r === 0));
     } finally {
       await db.drop();
     }
-    process.stdout.write(`live run ${r + 1}: ${JSON.stringify({ ...runs.at(-1)!, profile: undefined })}\n`);
+    process.stdout.write(`live run ${r + 1}: ${JSON.stringify({ ...done.at(-1)!, profile: undefined })}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ live: liveSummary(runs), profile: runs[0]?.profile }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ live: liveSummary(done), profile: done[0]?.profile }, null, 2)}\n`);
 }

@@ -73,6 +73,8 @@ interface ReactorOptions<Key, Scope> {
  * Without it, each batch is its own unit and they run side by side.
  */
 const PARTITIONS_IN_PARALLEL = 16;
+/** How often offsets that are only a hint (see step 4) are committed to Kafka. */
+const HINT_COMMIT_MS = 5_000;
 
 /**
  * The consume loop every projection consumer runs (PostgreSQL read models, the Redis read model, the
@@ -89,7 +91,7 @@ const PARTITIONS_IN_PARALLEL = 16;
  *    go out once the effects succeeded and before the checkpoint moves: a transient failure sends none,
  *    a crash in between sends them again (a duplicate dead letter at worst, never a lost one);
  * 4. resolve and commit the batch's Kafka offset (the checkpoint itself with Kafka offsets, committed
- *    per batch; a hint for the next owner otherwise, committed by kafkajs every few seconds, since on
+ *    per batch; a hint for the next owner otherwise, committed together at most every 5 s, since on
  *    assignment the reactor seeks to the checkpointer's positions), heartbeat.
  * Batches of several topic-partitions that are ready together go through step 3 in ONE unit when the
  * checkpointer can (`commitMany`: one PostgreSQL transaction per fetch, each checkpoint row still
@@ -115,6 +117,9 @@ export class Reactor<Key, Scope> {
   private flushing = false;
   /** Kafka offsets are the checkpoint only when the checkpointer has no positions of its own. */
   private readonly offsetsAreHints: boolean;
+  /** Hint offsets not yet committed (`topic/partition` → next offset), and when they last were. */
+  private readonly hints = new Map<string, { topic: string; partition: number; offset: string }>();
+  private hintsCommittedAt = 0;
 
   constructor(private readonly options: ReactorOptions<Key, Scope>) {
     this.consumer = options.kafka.consumer({
@@ -160,6 +165,7 @@ export class Reactor<Key, Scope> {
     );
     this.consumer.on(GROUP_JOIN, (e) => {
       this.committed.clear(); // another owner may have moved what this reactor last committed
+      this.hints.clear(); // partitions this member may no longer own
       for (const m of this.metricsByConsumer.values()) m.assigned(e.payload.memberAssignment);
     });
     const { positions } = this.options.checkpointer;
@@ -177,10 +183,8 @@ export class Reactor<Key, Scope> {
     }
     await this.consumer.run({
       eachBatchAutoResolve: false,
-      // Offsets that are only a hint are committed by kafkajs from the resolved ones every 5 s (and on
-      // a rebalance or stop) instead of one OffsetCommit per batch.
-      autoCommit: this.offsetsAreHints,
-      autoCommitInterval: 5_000,
+      // Committed by the reactor (kafkajs's auto-commit sends an OffsetCommit after every batch).
+      autoCommit: false,
       // Partitions are independent (each has its own checkpoint, and a session's events all live in one
       // partition): applying several at once keeps the consumer busy while one waits on its store.
       partitionsConsumedConcurrently: PARTITIONS_IN_PARALLEL,
@@ -238,15 +242,29 @@ export class Reactor<Key, Scope> {
       if (applied.length > 0) this.options.onApplied?.(applied);
     } else metrics.batch('skipped');
     resolveOffset(batch.lastOffset());
-    if (this.offsetsAreHints) {
-      await heartbeat();
-      return;
-    }
     // Committed explicitly: with autoCommit off, kafkajs's `commitOffsetsIfNecessary()` without offsets
     // commits nothing (it commits resolved offsets only on an auto-commit interval or threshold).
     // A failed commit (the partition moved in a rebalance) costs a redelivery at most, which the
     // checkpoint (or the effects' idempotence, with Kafka offsets) absorbs: logged, not retried.
-    const offsets = { topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }] };
+    // Offsets that are only a hint wait and go out together, at most once per HINT_COMMIT_MS.
+    let offsets = { topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }] };
+    if (this.offsetsAreHints) {
+      this.hints.set(`${topic}/${partition}`, { topic, partition, offset: next.toString() });
+      if (Date.now() - this.hintsCommittedAt < HINT_COMMIT_MS) {
+        await heartbeat();
+        return;
+      }
+      this.hintsCommittedAt = Date.now();
+      const byTopic = new Map<string, { partition: number; offset: string }[]>();
+      for (const h of this.hints.values()) byTopic.set(h.topic, [...(byTopic.get(h.topic) ?? []), h]);
+      this.hints.clear();
+      offsets = {
+        topics: [...byTopic].map(([t, ps]) => ({
+          topic: t,
+          partitions: ps.map(({ partition: p, offset }) => ({ partition: p, offset })),
+        })),
+      };
+    }
     await commitOffsetsIfNecessary(offsets).catch((err: unknown) =>
       this.options.log.warn(
         { consumer: this.consumerOf(topic), topic, partition, err: messageOf(err) },
