@@ -47,7 +47,7 @@ const variables = {
   // Projection worker fetches: the broker answers once this many bytes are there or the wait is over
   // (throughput for latency: fewer, larger batches and transactions, at most the wait added).
   VIGIL_PROJECTION_FETCH_MIN_BYTES: intIn(1, 64 * 1024 * 1024).default(65_536),
-  VIGIL_PROJECTION_FETCH_MAX_WAIT_MS: intIn(1, 30_000).default(100),
+  VIGIL_PROJECTION_FETCH_MAX_WAIT_MS: intIn(1, 30_000).default(250),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
@@ -134,8 +134,9 @@ export interface Config {
   /** `/health/ready` fails when the projections together are more than this many records behind. */
   health: { readyMaxLag: number };
   /**
-   * Fetch settings of the projection worker's consumers: a fetch is answered once `minBytes` are
-   * ready or after `maxWaitTimeInMs` (the most a record waits for company before it is applied).
+   * Fetch settings of the projection worker's PostgreSQL consumer group: a fetch is answered once
+   * `minBytes` are ready or after `maxWaitTimeInMs` (the most a record waits for company before it is
+   * applied). The Redis group (live reads, little volume) takes the wait only: it fetches from 1 byte.
    */
   projectionFetch: { minBytes: number; maxWaitTimeInMs: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };

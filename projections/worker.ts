@@ -33,8 +33,11 @@ export async function startProjectionWorker(
   const runners: (ProjectionRunner | RedisProjectionRunner)[] = [];
   if (models.length > 0)
     runners.push(new ProjectionRunner(models, { ...deps, pool: rt.pool }, Object.keys(readModels)));
+  // The Redis model serves live reads and carries little: it fetches whatever is there (1 byte), the
+  // wait only bounds how often an idle group asks.
+  const redisFetch = { minBytes: 1, maxWaitTimeInMs: rt.config.projectionFetch.maxWaitTimeInMs };
   if (names.includes(REDIS_PROJECTION))
-    runners.push(new RedisProjectionRunner({ ...deps, redis: rt.redis, pool: rt.pool }));
+    runners.push(new RedisProjectionRunner({ ...deps, fetch: redisFetch, redis: rt.redis, pool: rt.pool }));
   // One closer for all: the consumers leave their groups in parallel.
   const started: typeof runners = [];
   rt.lifecycle.onClose('projection runners', () => Promise.all(started.map((r) => r.stop())));
