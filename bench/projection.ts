@@ -133,6 +133,9 @@ export async function projectionBench(args: string[] = []): Promise<void> {
   }
 
   for (let r = 0; r < RUNS; r++) {
+    // Each run starts from an empty database: the consumer groups of the previous run go too, or their
+    // committed offsets (a hint the runner follows where it has no checkpoint) would skip the records.
+    await deleteProjectionGroups(bench);
     const db = await freshDatabase(config.database.url, log);
     const client = new Client({ connectionString: db.url });
     client.on('error', () => {}); // the drop below ends it; a query in flight rejects anyway
@@ -524,4 +527,17 @@ async function liveBench(cpuProf: boolean, runs = RUNS): Promise<void> {
     process.stdout.write(`live run ${r + 1}: ${JSON.stringify({ ...done.at(-1)!, profile: undefined })}\n`);
   }
   process.stdout.write(`${JSON.stringify({ live: liveSummary(done), profile: done[0]?.profile }, null, 2)}\n`);
+}
+
+/** Deletes the consumer groups `vigil project` and `vigil projections rebuild` left on the bench's topics. */
+async function deleteProjectionGroups(bench: Bench): Promise<void> {
+  const admin = bench.kafka.admin();
+  await admin.connect();
+  try {
+    const prefix = `${bench.config.topicPrefix}.projection`;
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    if (groups.length > 0) await admin.deleteGroups(groups);
+  } finally {
+    await admin.disconnect();
+  }
 }
