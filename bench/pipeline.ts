@@ -10,7 +10,8 @@ import { repoRoot } from '../core/paths';
 import { AvroSerde } from '../core/serde';
 import { topicKeys, topicNames, type TopicNames } from '../schemas/catalogue';
 import { topicPlan } from '../schemas/topics';
-import { readModels } from '../projections/index';
+import { POSTGRES_GROUP } from '../projections/runner';
+import { REDIS_PROJECTION } from '../projections/redis/runner';
 
 /**
  * A whole pipeline for one benchmark step or drill: its own topics (unique prefix), a fresh database
@@ -148,7 +149,7 @@ export class Pipeline {
     const p = this.config.topicPrefix;
     return {
       processor: `${p}.processor.fatigue`,
-      projections: [...Object.keys(readModels), 'redis'].map((m) => `${p}.projection.${m}`),
+      projections: [POSTGRES_GROUP, REDIS_PROJECTION].map((m) => `${p}.projection.${m}`),
     };
   }
 

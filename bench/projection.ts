@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { loadConfig } from '../core/config';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
@@ -19,7 +21,8 @@ import type { TopicKey } from '../schemas/catalogue';
 import type { EegBandPower, FatigueScored } from '../schemas/types';
 import { benchKafka } from './setup';
 import { peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
-import { rssMiB } from './procstat';
+import { CLK_TCK, cpuTicks, rssMiB } from './procstat';
+import { IDLE_S, LIVE_DESCRIPTION, liveRun, type LiveRun } from './projection-live';
 
 /**
  * Projection throughput, PostgreSQL path (plain tables here: the local server has no TimescaleDB).
@@ -45,7 +48,15 @@ const RUNS = 3;
 type Db = { url: string; drop: () => Promise<void> };
 type Bench = Awaited<ReturnType<typeof benchKafka>>;
 
-export async function projectionBench(): Promise<void> {
+export async function projectionBench(args: string[] = []): Promise<void> {
+  const runsArg = args.indexOf('--live-runs');
+  for (const [i, a] of args.entries())
+    if (a !== '--cpu-prof' && a !== '--live-only' && a !== '--live-runs' && i !== runsArg + 1)
+      throw new Error(
+        `unknown argument ${a}; usage: npm run bench -- projection [--live-only [--live-runs N]] [--cpu-prof]`,
+      );
+  const cpuProf = args.includes('--cpu-prof');
+  if (args.includes('--live-only')) return liveBench(cpuProf, runsArg >= 0 ? Number(args[runsArg + 1]) : RUNS);
   const bench = await benchKafka('projection');
   const { config, kafka, serde, topics } = bench;
   const log = createLogger({ level: 'warn', role: 'bench-projection' });
@@ -53,7 +64,9 @@ export async function projectionBench(): Promise<void> {
   // Pre-load.
   const publisher = new Publisher(kafka, serde, topics);
   await publisher.connect();
-  const startTs = Date.UTC(2026, 0, 1);
+  // Within the accepted ts window (VIGIL_TS_MAX_AGE_MS, 24 h by default) of the records' append time:
+  // older events are dead-lettered as ts_out_of_window, not projected.
+  const startTs = Date.now() - 3_600_000;
   const sim = await runSimulation(publisher, {
     sessions: SESSIONS,
     durationMs: DURATION_MS,
@@ -95,6 +108,7 @@ export async function projectionBench(): Promise<void> {
     string,
     {
       runner: number[];
+      runnerCpuUs: number[];
       copy: number[];
       insert: number[];
       runnerRss: number[];
@@ -107,6 +121,7 @@ export async function projectionBench(): Promise<void> {
   for (const c of cases) {
     results[c.model] = {
       runner: [],
+      runnerCpuUs: [],
       copy: [],
       insert: [],
       runnerRss: [],
@@ -118,6 +133,9 @@ export async function projectionBench(): Promise<void> {
   }
 
   for (let r = 0; r < RUNS; r++) {
+    // Each run starts from an empty database: the consumer groups of the previous run go too, or their
+    // committed offsets (a hint the runner follows where it has no checkpoint) would skip the records.
+    await deleteProjectionGroups(bench);
     const db = await freshDatabase(config.database.url, log);
     const client = new Client({ connectionString: db.url });
     client.on('error', () => {}); // the drop below ends it; a query in flight rejects anyway
@@ -138,6 +156,7 @@ export async function projectionBench(): Promise<void> {
           c.events.length,
         );
         results[c.model]!.runner.push(run.rowsPerS);
+        results[c.model]!.runnerCpuUs.push(run.cpuUsPerRow);
         results[c.model]!.runnerRss.push(run.peakRssMiB);
         const stored = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${c.table}`);
         if (Number(stored.rows[0]!.n) !== c.events.length)
@@ -160,6 +179,18 @@ export async function projectionBench(): Promise<void> {
     }
   }
 
+  const live: LiveRun[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const db = await freshDatabase(config.database.url, log);
+    try {
+      live.push(await liveRun(db.url, cpuProf && r === 0));
+    } finally {
+      await db.drop();
+    }
+    process.stdout.write(`live run ${r + 1}: ${JSON.stringify({ ...live.at(-1)!, profile: undefined })}\n`);
+  }
+
+  const before = previousResults();
   const json = {
     preloaded: published,
     runs: RUNS,
@@ -170,6 +201,7 @@ export async function projectionBench(): Promise<void> {
         {
           rows: x.rows,
           runner_rows_per_s: spread(x.runner),
+          runner_cpu_us_per_row: spread(x.runnerCpuUs),
           copy_rows_per_s: spread(x.copy),
           insert_per_row_rows_per_s: spread(x.insert),
           runner_to_copy: spread(x.runner.map((v, i) => v / x.copy[i]!)),
@@ -181,8 +213,12 @@ export async function projectionBench(): Promise<void> {
         },
       ]),
     ),
+    live: liveSummary(live),
+    live_profile: live.find((l) => l.profile)?.profile ?? null,
     bench_process_peak_rss_mib: peakRssMiB(),
     goal: 'runner >= 50% of COPY and >= 10x one INSERT per row; rebuild events/s reported',
+    /** The previous results file's figures (the code before the latest change), for the before/after table. */
+    before,
   };
   const fmt = (s: Spread) => `${round(s.median, 0)} (${round(s.min, 0)}-${round(s.max, 0)})`;
   const pct = (s: Spread) =>
@@ -200,6 +236,25 @@ export async function projectionBench(): Promise<void> {
       (v.rebuild_failures.length ? ` (${v.rebuild_failures.length} of ${RUNS} failed)` : ''),
     v.rebuild_peak_rss_mib ? fmt(v.rebuild_peak_rss_mib) : '-',
   ]);
+  const was = (get: (b: PreviousResults) => Spread | undefined, f = fmt) => {
+    const s = before && get(before);
+    return s ? f(s) : '-';
+  };
+  const beforeAfter = [
+    ...Object.entries(json.models).flatMap(([m, v]) => [
+      [`${m} backlog rows/s`, was((b) => b.models?.[m]?.runner_rows_per_s), fmt(v.runner_rows_per_s)],
+      [`${m} backlog CPU-µs per row`, was((b) => b.models?.[m]?.runner_cpu_us_per_row), fmt(v.runner_cpu_us_per_row)],
+    ]),
+    ['whole worker idle, cores', was((b) => b.live?.idle_cores, fmt3), fmt3(json.live.idle_cores)],
+    ['whole worker consumer groups', was((b) => b.live?.consumer_groups), fmt(json.live.consumer_groups)],
+    ['whole worker light load, events/s in', was((b) => b.live?.live_events_per_s), fmt(json.live.live_events_per_s)],
+    ['whole worker light load, cores', was((b) => b.live?.live_cores, fmt3), fmt3(json.live.live_cores)],
+    [
+      'whole worker light load, CPU-µs per event',
+      was((b) => b.live?.live_cpu_us_per_event),
+      fmt(json.live.live_cpu_us_per_event),
+    ],
+  ];
   const met = (ok: boolean) => (ok ? 'met' : 'not met');
   const verdict = Object.entries(json.models)
     .map(
@@ -225,6 +280,9 @@ export async function projectionBench(): Promise<void> {
       rows,
     ) +
       `\n\n${verdict}.` +
+      `\n\nBefore (${before?.when ?? 'no previous results'}) and after (this run), median (min-max) of ${RUNS} runs:\n\n` +
+      table(['measure', 'before', 'after'], beforeAfter) +
+      `\n\nWhole worker: \`vigil project\` (every read model, PostgreSQL and Redis) on empty topics of its own; idle = its CPU over ${IDLE_S} s once every consumer group is Stable; light load = ${LIVE_DESCRIPTION}, its CPU from the first event until the telemetry models' checkpoints reach the topics' ends, per input event.` +
       `\nRunner rows/s count from its first committed batch to the checkpoints at the topics' ends (the runner also keeps the sessions' counters; COPY and INSERT write the table only). Rebuild: \`vigil projections rebuild <model>\` right after, as printed by it (replay into a shadow schema up to the live checkpoint, then the swap). COPY is timed from pre-rendered CSV (as \`psql \\copy\` from a file); INSERT over the first ${INSERT_ROWS} rows, one autocommitted statement each. ${RUNS} runs; benchmark process peak RSS ${json.bench_process_peak_rss_mib} MiB.`,
   );
 }
@@ -300,7 +358,7 @@ async function runProjection(
   models: string[],
   progress: () => Promise<number>,
   total: number,
-): Promise<{ rowsPerS: number; seconds: number; peakRssMiB: number }> {
+): Promise<{ rowsPerS: number; cpuUsPerRow: number; seconds: number; peakRssMiB: number }> {
   const child = spawn(
     process.execPath,
     [path.join(repoRoot(), 'dist', 'main.js'), 'project', '--models', models.join(',')],
@@ -321,18 +379,21 @@ async function runProjection(
     let t0 = 0;
     let n0 = 0;
     let n = 0;
+    let c0 = 0;
     while ((n = await progress()) < total) {
       if (performance.now() > deadline) throw new Error(`projection ${models} reached ${n} of ${total} in 150 s`);
       if (!t0 && n > 0) {
         t0 = performance.now();
+        c0 = cpuTicks(child.pid!)!;
         n0 = n;
       }
       await new Promise((r) => setTimeout(r, 10));
     }
     const t1 = performance.now();
     if (!t0) throw new Error('caught up before a first poll saw progress: too few events to measure');
+    const cpuUsPerRow = (((cpuTicks(child.pid!)! - c0) / CLK_TCK) * 1e6) / (n - n0);
     const peak = rssMiB(child.pid!, 'VmHWM') ?? NaN;
-    return { rowsPerS: (n - n0) / ((t1 - t0) / 1000), seconds: (t1 - t0) / 1000, peakRssMiB: peak };
+    return { rowsPerS: (n - n0) / ((t1 - t0) / 1000), cpuUsPerRow, seconds: (t1 - t0) / 1000, peakRssMiB: peak };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -415,4 +476,68 @@ async function insertRun(
   const s = (performance.now() - t0) / 1000;
   await client.query(`DROP TABLE ${target}`);
   return events.length / s;
+}
+
+type PreviousResults = {
+  when?: string;
+  models?: Record<string, { runner_rows_per_s?: Spread; runner_cpu_us_per_row?: Spread }>;
+  live?: Record<string, Spread>;
+};
+
+/** The figures of the results file this run replaces (without its own `before`). */
+function previousResults(): PreviousResults | null {
+  try {
+    const prev = JSON.parse(
+      fs.readFileSync(path.join(repoRoot(), 'bench', 'results', 'projection.json'), 'utf8'),
+    ) as PreviousResults & { before?: unknown; live_profile?: unknown };
+    delete prev.before;
+    delete prev.live_profile;
+    return prev;
+  } catch {
+    return null;
+  }
+}
+
+function liveSummary(runs: LiveRun[]) {
+  const of = (k: Exclude<keyof LiveRun, 'profile'>) => spread(runs.map((r) => r[k]));
+  return {
+    idle_cores: of('idle_cores'),
+    consumer_groups: of('consumer_groups'),
+    live_events_per_s: of('live_events_per_s'),
+    live_cores: of('live_cores'),
+    live_cpu_us_per_event: of('live_cpu_us_per_event'),
+    peak_rss_mib: of('peak_rss_mib'),
+  };
+}
+
+const fmt3 = (s: Spread) => `${s.median.toFixed(3)} (${s.min.toFixed(3)}-${s.max.toFixed(3)})`;
+
+/** `--live-only`: the whole-worker idle and light-load runs alone, printed (no results file written). */
+async function liveBench(cpuProf: boolean, runs = RUNS): Promise<void> {
+  const config = loadConfig(process.env);
+  const log = createLogger({ level: 'warn', role: 'bench-projection' });
+  const done: LiveRun[] = [];
+  for (let r = 0; r < runs; r++) {
+    const db = await freshDatabase(config.database.url, log);
+    try {
+      done.push(await liveRun(db.url, cpuProf && r === 0));
+    } finally {
+      await db.drop();
+    }
+    process.stdout.write(`live run ${r + 1}: ${JSON.stringify({ ...done.at(-1)!, profile: undefined })}\n`);
+  }
+  process.stdout.write(`${JSON.stringify({ live: liveSummary(done), profile: done[0]?.profile }, null, 2)}\n`);
+}
+
+/** Deletes the consumer groups `vigil project` and `vigil projections rebuild` left on the bench's topics. */
+async function deleteProjectionGroups(bench: Bench): Promise<void> {
+  const admin = bench.kafka.admin();
+  await admin.connect();
+  try {
+    const prefix = `${bench.config.topicPrefix}.projection`;
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    if (groups.length > 0) await admin.deleteGroups(groups);
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -13,7 +13,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   processor: () => processorBench(process.argv.slice(3)),
   gateway: () => import('./gateway').then((m) => m.gatewayBench()),
   e2e: () => import('./e2e').then((m) => m.e2eBench(process.argv.slice(3))),
-  projection: () => import('./projection').then((m) => m.projectionBench()),
+  projection: () => import('./projection').then((m) => m.projectionBench(process.argv.slice(3))),
   api: () => import('./api').then((m) => m.apiBench(process.argv.slice(3))),
   'kafka-client': () => import('./kafka-client').then((m) => m.kafkaClientBench(process.argv.slice(3))),
 };

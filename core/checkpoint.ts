@@ -34,6 +34,18 @@ export interface Checkpointer<Scope> {
     apply: (scope: Scope, from: bigint) => Promise<T>,
   ): Promise<T | undefined>;
   /**
+   * Several batches (distinct topic-partitions) in ONE unit: for each, what `commit` does (its
+   * checkpoint re-read under the lock, `apply` from there unless already past `next`, the checkpoint
+   * moved with its effects), all committed together or none. Answers per unit what `apply` answered
+   * (`undefined`: already applied). Absent: the reactor commits batch by batch.
+   */
+  commitMany?<T>(units: readonly CommitUnit<Scope, T>[]): Promise<(T | undefined)[]>;
+  /**
+   * True when `commit` re-reads the checkpoint under a lock inside its unit, so `read` before it is
+   * only an early skip: the reactor may answer it from what it committed itself.
+   */
+  rereadsInUnit?: boolean;
+  /**
    * Runs one part of a batch being split (core/data-error.ts `findOffenders`) so that a failure leaves
    * nothing of the part behind in `scope` (PostgreSQL: a savepoint). Absent: the effects are
    * idempotent, and a part is simply run again.
@@ -43,15 +55,40 @@ export interface Checkpointer<Scope> {
   positions?(assignment: Record<string, number[]>): Promise<TopicPartitionOffset[]>;
 }
 
+/** One batch of `commitMany`: its topic-partition, span and effects (as `commit` takes them). */
+export interface CommitUnit<Scope, T> {
+  topic: string;
+  partition: number;
+  span: { from: bigint; next: bigint };
+  apply: (scope: Scope, from: bigint) => Promise<T>;
+}
+
+const LOCK_MANY_SQL = `SELECT p.projection, p.topic, p.partition, p.next_offset FROM projection_checkpoints p
+JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(projection, topic, partition) USING (projection, topic, partition)
+ORDER BY p.projection, p.topic, p.partition FOR UPDATE OF p`;
+
+const MOVE_MANY_SQL = `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`;
+
 /**
  * PostgreSQL table `projection_checkpoints` (`(projection, topic, partition)` → `next_offset`), moved in
  * the batch's own transaction: the statements and the checkpoint commit together or not at all
  * (docs/design.md §4). The row is locked (`FOR UPDATE`) for the transaction, so two owners of a
- * partition during a rebalance apply a batch once.
+ * partition during a rebalance apply a batch once. `projection` names the read model, or, where one
+ * consumer serves several read models (each reading topics of its own), answers it per topic.
+ * `commitMany` locks every row of its batches in one statement (in key order, the order every
+ * transaction here locks them in), runs the batches and moves every checkpoint in one statement.
  */
-export function postgresCheckpointer(pool: Pool, projection: string): Checkpointer<PoolClient> {
+export function postgresCheckpointer(
+  pool: Pool,
+  projectionOf: string | ((topic: string) => string),
+): Checkpointer<PoolClient> {
+  const name = typeof projectionOf === 'string' ? () => projectionOf : projectionOf;
   return {
+    rereadsInUnit: true,
     async read(topic, partition) {
+      const projection = name(topic);
       const { rows } = await pool.query<{ next_offset: string }>(
         `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3`,
         [projection, topic, partition],
@@ -59,6 +96,7 @@ export function postgresCheckpointer(pool: Pool, projection: string): Checkpoint
       return rows[0] ? BigInt(rows[0].next_offset) : 0n;
     },
     commit(topic, partition, { next }, apply) {
+      const projection = name(topic);
       return inTransaction(pool, async (client) => {
         const locked = await client.query<{ next_offset: string }>(
           `SELECT next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
@@ -73,6 +111,42 @@ export function postgresCheckpointer(pool: Pool, projection: string): Checkpoint
           [projection, topic, partition, next.toString()],
         );
         return result;
+      });
+    },
+    commitMany(units) {
+      const ordered = units
+        .map((u, i) => ({ u, i, projection: name(u.topic) }))
+        .sort((a, b) => cmp(a.projection, b.projection) || cmp(a.u.topic, b.u.topic) || a.u.partition - b.u.partition);
+      return inTransaction(pool, async (client) => {
+        const locked = await client.query<{
+          projection: string;
+          topic: string;
+          partition: number;
+          next_offset: string;
+        }>(LOCK_MANY_SQL, [
+          ordered.map((o) => o.projection),
+          ordered.map((o) => o.u.topic),
+          ordered.map((o) => o.u.partition),
+        ]);
+        const at = new Map(
+          locked.rows.map((r) => [`${r.projection}\0${r.topic}\0${r.partition}`, BigInt(r.next_offset)]),
+        );
+        const results: unknown[] = [];
+        const moved: typeof ordered = [];
+        for (const o of ordered) {
+          const from = at.get(`${o.projection}\0${o.u.topic}\0${o.u.partition}`) ?? 0n;
+          if (from >= o.u.span.next) continue;
+          results[o.i] = await o.u.apply(client, from);
+          moved.push(o);
+        }
+        if (moved.length > 0)
+          await client.query(MOVE_MANY_SQL, [
+            moved.map((o) => o.projection),
+            moved.map((o) => o.u.topic),
+            moved.map((o) => o.u.partition),
+            moved.map((o) => o.u.span.next.toString()),
+          ]);
+        return units.map((_, i) => results[i]) as Awaited<ReturnType<(typeof units)[number]['apply']>>[];
       });
     },
     async isolate(client, part) {
@@ -90,9 +164,10 @@ export function postgresCheckpointer(pool: Pool, projection: string): Checkpoint
     async positions(assignment) {
       const topics = Object.keys(assignment);
       if (topics.length === 0) return [];
-      const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>(
-        `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1 AND topic = ANY($2)`,
-        [projection, topics],
+      const { rows } = await pool.query<{ projection: string; topic: string; partition: number; next_offset: string }>(
+        `SELECT projection, topic, partition, next_offset FROM projection_checkpoints
+         WHERE (projection, topic) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [topics.map(name), topics],
       );
       return rows
         .filter((r) => assignment[r.topic]?.includes(r.partition))
@@ -121,6 +196,17 @@ export function redisHashCheckpointer(redis: Redis, hashKey: string): Checkpoint
       await redis.hset(hashKey, fieldOf(topic, partition), next.toString());
       return result;
     },
+    // Each batch's scripts as `commit` runs them, then every checkpoint in one HSET: a batch that
+    // fails leaves every checkpoint where it was, and the batches already run are re-run (idempotent).
+    async commitMany(units) {
+      const results = [];
+      for (const { apply, span } of units) results.push(await apply(undefined, span.from));
+      await redis.hset(
+        hashKey,
+        Object.fromEntries(units.map((u) => [fieldOf(u.topic, u.partition), u.span.next.toString()])),
+      );
+      return results;
+    },
     async positions(assignment) {
       const wanted = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
       if (wanted.length === 0) return [];
@@ -140,3 +226,5 @@ export const kafkaOffsetsCheckpointer: Checkpointer<void> = {
   read: () => Promise.resolve(0n),
   commit: (_topic, _partition, { from }, apply) => apply(undefined, from),
 };
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

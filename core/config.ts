@@ -58,6 +58,10 @@ const variables = {
   VIGIL_API_CACHE_TTL_S: intIn(0, 86_400).default(60),
   VIGIL_API_DETAIL_CACHE_MS: intIn(0, 10_000).default(100),
   VIGIL_READY_MAX_LAG: intIn(0, 1_000_000_000).default(10_000),
+  // Projection worker fetches: the broker answers once this many bytes are there or the wait is over
+  // (throughput for latency: fewer, larger batches and transactions, at most the wait added).
+  VIGIL_PROJECTION_FETCH_MIN_BYTES: intIn(1, 64 * 1024 * 1024).default(65_536),
+  VIGIL_PROJECTION_FETCH_MAX_WAIT_MS: intIn(1, 30_000).default(250),
   VIGIL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VIGIL_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_GATEWAY_PORT: intIn(0, 65535).default(8090),
@@ -179,6 +183,12 @@ export interface Config {
   health: { readyMaxLag: number };
   /** The processor's commit cadence: outputs wait at most commitEveryMs, state-only changes checkpointEveryMs. */
   processor: { commitEveryMs: number; checkpointEveryMs: number };
+  /**
+   * Fetch settings of the projection worker's PostgreSQL consumer group: a fetch is answered once
+   * `minBytes` are ready or after `maxWaitTimeInMs` (the most a record waits for company before it is
+   * applied). The Redis group (live reads, little volume) takes the wait only: it fetches from 1 byte.
+   */
+  projectionFetch: { minBytes: number; maxWaitTimeInMs: number };
   log: { level: Env['VIGIL_LOG_LEVEL'] };
   /**
    * metricsHost:metricsPort: where every long-running role serves GET /metrics as Prometheus text
@@ -264,6 +274,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tsWindow: { maxAheadMs: e.VIGIL_TS_MAX_AHEAD_MS, maxAgeMs: e.VIGIL_TS_MAX_AGE_MS },
     health: { readyMaxLag: e.VIGIL_READY_MAX_LAG },
     processor: { commitEveryMs: e.VIGIL_PROCESSOR_COMMIT_MS, checkpointEveryMs: e.VIGIL_PROCESSOR_CHECKPOINT_MS },
+    projectionFetch: {
+      minBytes: e.VIGIL_PROJECTION_FETCH_MIN_BYTES,
+      maxWaitTimeInMs: e.VIGIL_PROJECTION_FETCH_MAX_WAIT_MS,
+    },
     log: { level: e.VIGIL_LOG_LEVEL },
     telemetry: {
       enabled: e.VIGIL_TRACING === 'on',

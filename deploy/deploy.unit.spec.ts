@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { Lifecycle } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
-import { readModels } from '../projections/index';
+import { POSTGRES_GROUP } from '../projections/runner';
 import { REDIS_PROJECTION } from '../projections/redis/runner';
 import { fatigueProcessor } from '../processors/fatigue/keyed-processor';
 
@@ -174,7 +174,7 @@ describe('deploy/k8s', () => {
     const scaled = find('ScaledObject', 'vigil-project')!;
     expect(scaled.spec.maxReplicaCount).toBeLessThanOrEqual(partitions);
     const groups = scaled.spec.triggers.map((t: Doc) => t.metadata.consumerGroup as string).sort();
-    const models = [...Object.keys(readModels), REDIS_PROJECTION].map((m) => `${prefix}.projection.${m}`).sort();
+    const models = [POSTGRES_GROUP, REDIS_PROJECTION].map((m) => `${prefix}.projection.${m}`).sort();
     expect(groups).toEqual(models);
     expect(find('Deployment', 'vigil-project')!.spec.replicas).toBeUndefined();
   });

@@ -7,7 +7,11 @@ import { REDIS_PROJECTION, RedisProjectionRunner } from './redis/runner';
 /** Every projection `vigil project` can run: the PostgreSQL read models and the Redis one. */
 const projectionNames = (): string[] => [...Object.keys(readModels), REDIS_PROJECTION];
 
-/** `vigil project`: runs the named projections (all by default) until SIGTERM/SIGINT. */
+/**
+ * `vigil project`: runs the named projections (all by default) until SIGTERM/SIGINT, in two consumer
+ * groups at most: one for the PostgreSQL read models (projections/runner.ts: one transaction per
+ * fetch across them), one for the Redis read model, both with the configured fetch settings.
+ */
 export async function startProjectionWorker(
   rt: Runtime,
   names: string[] = projectionNames(),
@@ -23,14 +27,18 @@ export async function startProjectionWorker(
     log: rt.log,
     groupPrefix: rt.config.topicPrefix,
     tsWindow: rt.config.tsWindow,
+    fetch: rt.config.projectionFetch,
   };
-  const runners = names.map((n) =>
-    n === REDIS_PROJECTION
-      ? new RedisProjectionRunner({ ...deps, redis: rt.redis, pool: rt.pool })
-      : new ProjectionRunner(readModels[n]!, { ...deps, pool: rt.pool }),
-  );
-  // One closer for all: the consumers leave their groups in parallel (one after the other, eight of
-  // them outlast the shutdown grace period).
+  const models = names.filter((n) => n !== REDIS_PROJECTION).map((n) => readModels[n]!);
+  const runners: (ProjectionRunner | RedisProjectionRunner)[] = [];
+  if (models.length > 0)
+    runners.push(new ProjectionRunner(models, { ...deps, pool: rt.pool }, Object.keys(readModels)));
+  // The Redis model serves live reads and carries little: it fetches whatever is there (1 byte), the
+  // wait only bounds how often an idle group asks.
+  const redisFetch = { minBytes: 1, maxWaitTimeInMs: rt.config.projectionFetch.maxWaitTimeInMs };
+  if (names.includes(REDIS_PROJECTION))
+    runners.push(new RedisProjectionRunner({ ...deps, fetch: redisFetch, redis: rt.redis, pool: rt.pool }));
+  // One closer for all: the consumers leave their groups in parallel.
   const started: typeof runners = [];
   rt.lifecycle.onClose('projection runners', () => Promise.all(started.map((r) => r.stop())));
   for (const r of runners) {

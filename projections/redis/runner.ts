@@ -41,6 +41,8 @@ interface RedisProjectionRunnerDeps {
   /** Prefix of every key (default: groupPrefix, i.e. the topic prefix, `vigil` in production). */
   keyPrefix?: string;
   options?: Partial<Omit<RedisModelOptions, 'prefix'>>;
+  /** Fetch settings (core/config.ts `projectionFetch`); absent: kafkajs's defaults. */
+  fetch?: { minBytes: number; maxWaitTimeInMs: number };
 }
 
 export const REDIS_PROJECTION = 'redis';
@@ -70,6 +72,7 @@ export class RedisProjectionRunner {
       dlqTopic: deps.topics.dlq,
       consumer: `projection.${REDIS_PROJECTION}`,
       spanName: `project ${REDIS_PROJECTION}`,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
   }
 
