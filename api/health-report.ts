@@ -245,8 +245,8 @@ async function timescaleReport(pool: Pool) {
     scheduled: boolean;
     schedule_interval: string;
     last_run_status: string | null;
-    last_successful_finish: Date | null;
-    next_start: Date | null;
+    last_successful_finish: Date | string | null;
+    next_start: Date | string | null;
     total_runs: string | null;
     total_failures: string | null;
   }>(
@@ -257,7 +257,11 @@ async function timescaleReport(pool: Pool) {
       WHERE j.hypertable_name IS NOT NULL
       ORDER BY j.proc_name, j.hypertable_name`,
   );
-  const iso = (d: Date | null) => (d && Number.isFinite(d.getTime()) ? d.toISOString() : null);
+  // The pool may parse timestamps as Date or hand them over as text; ±infinity (an unscheduled job) is null.
+  const iso = (d: Date | string | null) => {
+    const t = d === null ? NaN : new Date(d).getTime();
+    return Number.isFinite(t) ? new Date(t).toISOString() : null;
+  };
   return {
     installed: true as const,
     version: rows[0].extversion,
