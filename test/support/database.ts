@@ -54,4 +54,13 @@ export async function unscheduleTimescaleJobs(db: Pick<Pool, 'query'>): Promise<
   await db.query(
     `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
   );
+  // A run the scheduler started before the change still goes on: wait (up to 10 s) until none is left.
+  for (let i = 0; i < 100; i++) {
+    const { rows: running } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name ~ 'Policy \\[[0-9]+\\]'`,
+    );
+    if (running[0]!.n === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
