@@ -4,6 +4,7 @@ import { kafkaFixture, type KafkaFixture } from '../test/support/stack';
 import { redisKeys } from '../core/redis-keys';
 import { fullHealth, projectionLag } from './health-report';
 import { lagCheck } from '../core/http/health';
+import { onTimescale } from '../test/support/database-path';
 
 /**
  * Readiness with projection lag, the full `/health` report and `/metrics`, against real PostgreSQL,
@@ -145,7 +146,31 @@ describe('health and metrics (real PostgreSQL, Redis, Kafka)', () => {
       version: '9.9.9',
       node: process.version,
       postgres: { version: expect.stringMatching(/^\d+\.\d+/) },
-      timescaledb: { installed: false },
+      // TimescaleDB's own facts on the TimescaleDB path (project int); `installed: false` on plain tables.
+      timescaledb: onTimescale()
+        ? {
+            installed: true,
+            version: '2.28.3',
+            hypertables: expect.arrayContaining([
+              {
+                name: 'eeg_frames',
+                chunk_interval: '06:00:00',
+                chunks: 0,
+                size_bytes: expect.any(Number),
+                compression_enabled: true,
+                compressed_chunks: 0,
+                before_compression_bytes: null,
+                after_compression_bytes: null,
+                compression_ratio: null,
+              },
+            ]),
+            continuous_aggregates: [{ view_name: 'fatigue_scores_1m', materialized_only: false }],
+            jobs: expect.arrayContaining([
+              expect.objectContaining({ proc: 'policy_retention', target: 'eeg_frames', schedule_interval: '1 day' }),
+              expect.objectContaining({ proc: 'policy_refresh_continuous_aggregate', schedule_interval: '00:01:00' }),
+            ]),
+          }
+        : { installed: false },
       redis: { version: expect.stringMatching(/^\d+\.\d+\.\d+$/) },
       kafka: { brokers: 1 },
       projection_lag: { total: 8 },

@@ -184,45 +184,102 @@ export async function fullHealth(d: FullHealthDeps) {
   };
 }
 
-/** TimescaleDB extension version, hypertables with chunk counts and compression stats; absent on plain PostgreSQL. */
+/**
+ * TimescaleDB from its own views (absent, `installed: false`, on the plain path): the extension
+ * version; per hypertable its chunks (and how many are compressed), total size, sizes before and after
+ * compression and their ratio; the continuous aggregates; and every policy job with its last run
+ * (timescaledb_information.jobs and job_stats).
+ */
 async function timescaleReport(pool: Pool) {
-  const { rows } = await pool.query<{ extversion: string }>(
-    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+  const { rows } = await pool.query<{ extversion: string; on: boolean }>(
+    "SELECT extversion, vigil_timescale() AS on FROM pg_extension WHERE extname = 'timescaledb'",
   );
-  if (!rows[0]) return { installed: false as const };
+  if (!rows[0]?.on) return { installed: false as const };
   const tables = await pool.query<{
-    hypertable_schema: string;
-    hypertable_name: string;
+    name: string;
     num_chunks: number;
     compression_enabled: boolean;
+    size_bytes: string;
+    chunk_interval: string | null;
+    total_chunks: string | null;
+    number_compressed_chunks: string | null;
+    before_compression_total_bytes: string | null;
+    after_compression_total_bytes: string | null;
   }>(
-    `SELECT hypertable_schema, hypertable_name, num_chunks, compression_enabled
-       FROM timescaledb_information.hypertables ORDER BY hypertable_name`,
+    `SELECT h.hypertable_name AS name, h.num_chunks, h.compression_enabled,
+            hypertable_size(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass) AS size_bytes,
+            (SELECT d.time_interval::text FROM timescaledb_information.dimensions d
+              WHERE d.hypertable_schema = h.hypertable_schema AND d.hypertable_name = h.hypertable_name
+              ORDER BY d.dimension_number LIMIT 1) AS chunk_interval,
+            c.number_compressed_chunks, c.before_compression_total_bytes, c.after_compression_total_bytes
+       FROM timescaledb_information.hypertables h
+       LEFT JOIN LATERAL hypertable_compression_stats(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass) c
+         ON true
+      WHERE h.hypertable_schema = 'public'
+      ORDER BY h.hypertable_name`,
   );
-  const hypertables = [];
-  for (const t of tables.rows) {
-    const stats = await pool.query<{
-      total_chunks: string | null;
-      number_compressed_chunks: string | null;
-      before_compression_total_bytes: string | null;
-      after_compression_total_bytes: string | null;
-    }>(
-      `SELECT total_chunks, number_compressed_chunks, before_compression_total_bytes, after_compression_total_bytes
-         FROM hypertable_compression_stats(format('%I.%I', $1::text, $2::text)::regclass)`,
-      [t.hypertable_schema, t.hypertable_name],
-    );
-    const s = stats.rows[0];
-    const n = (v: string | null | undefined) => (v === null || v === undefined ? null : Number(v));
-    hypertables.push({
-      name: t.hypertable_name,
+  const n = (v: string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  const hypertables = tables.rows.map((t) => {
+    const before = n(t.before_compression_total_bytes);
+    const after = n(t.after_compression_total_bytes);
+    return {
+      name: t.name,
+      chunk_interval: t.chunk_interval,
       chunks: Number(t.num_chunks),
+      size_bytes: Number(t.size_bytes),
       compression_enabled: t.compression_enabled,
-      compressed_chunks: n(s?.number_compressed_chunks) ?? 0,
-      before_compression_bytes: n(s?.before_compression_total_bytes),
-      after_compression_bytes: n(s?.after_compression_total_bytes),
-    });
-  }
-  return { installed: true as const, version: rows[0].extversion, hypertables };
+      compressed_chunks: n(t.number_compressed_chunks) ?? 0,
+      before_compression_bytes: before,
+      after_compression_bytes: after,
+      compression_ratio: before !== null && after ? Math.round((before / after) * 100) / 100 : null,
+    };
+  });
+  const caggs = await pool.query<{ view_name: string; materialized_only: boolean }>(
+    `SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates
+      WHERE view_schema = 'public' ORDER BY view_name`,
+  );
+  const jobs = await pool.query<{
+    job_id: number;
+    proc_name: string;
+    target: string | null;
+    scheduled: boolean;
+    schedule_interval: string;
+    last_run_status: string | null;
+    last_successful_finish: Date | string | null;
+    next_start: Date | string | null;
+    total_runs: string | null;
+    total_failures: string | null;
+  }>(
+    `SELECT j.job_id, j.proc_name, j.hypertable_name AS target, j.scheduled, j.schedule_interval::text AS schedule_interval,
+            s.last_run_status, s.last_successful_finish, s.next_start, s.total_runs, s.total_failures
+       FROM timescaledb_information.jobs j
+       LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+      WHERE j.hypertable_name IS NOT NULL
+      ORDER BY j.proc_name, j.hypertable_name`,
+  );
+  // The pool may parse timestamps as Date or hand them over as text; ±infinity (an unscheduled job) is null.
+  const iso = (d: Date | string | null) => {
+    const t = d === null ? NaN : new Date(d).getTime();
+    return Number.isFinite(t) ? new Date(t).toISOString() : null;
+  };
+  return {
+    installed: true as const,
+    version: rows[0].extversion,
+    hypertables,
+    continuous_aggregates: caggs.rows,
+    jobs: jobs.rows.map((j) => ({
+      id: j.job_id,
+      proc: j.proc_name,
+      target: j.target,
+      scheduled: j.scheduled,
+      schedule_interval: j.schedule_interval,
+      last_run_status: j.last_run_status,
+      last_successful_finish: iso(j.last_successful_finish),
+      next_start: iso(j.next_start),
+      runs: n(j.total_runs) ?? 0,
+      failures: n(j.total_failures) ?? 0,
+    })),
+  };
 }
 
 /** pg-boss queue depth: jobs per queue and state (pg-boss's own `pgboss.job` table); absent before pg-boss ran. */

@@ -12,6 +12,7 @@ import type { FatigueScored } from '../schemas/types';
 import { summariseProfiles, type ProfileSummary } from './cpu-profile';
 import { machine, peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
 import { Pipeline, freePort, sleep, type Role } from './pipeline';
+import { compareBucketQueries, describeDatabase } from './database';
 import { CLK_TCK, ProcSampler, machineBusyTicks, pidListeningOn, pidsByComm, rssMiB } from './procstat';
 
 /**
@@ -34,7 +35,9 @@ import { CLK_TCK, ProcSampler, machineBusyTicks, pidListeningOn, pidsByComm, rss
  *
  * Requests: `cached detail` = GET /v1/sessions/bench-api-long (session row from PostgreSQL, latest
  * score from Redis, the answer reused in process for VIGIL_API_DETAIL_CACHE_MS, default 100 ms); `scores 24h 1m` = GET /v1/sessions/bench-api-long/scores?from&to&bucket=1m over
- * the 24 h (1,440 buckets from 17,280 rows, date_bin on plain PostgreSQL, nothing cached); `bare` = the
+ * the 24 h (1,440 buckets from 17,280 rows: from the continuous aggregate on TimescaleDB, by date_bin on
+ * plain PostgreSQL; nothing cached). On TimescaleDB the run also times that query both ways in-process
+ * (`compareBucketQueries`, bench/database.ts); `bare` = the
  * bare handler. Closed loop: autocannon in this process, CONNECTIONS connections, pipelining 1.
  *
  * Phases: (a) idle: RUNS rounds of every target, SECONDS each, the order rotated each round; plus one
@@ -135,6 +138,23 @@ export async function apiBench(argv: string[]): Promise<void> {
     const seeded = await seed(pool, redis, p.config.topicPrefix);
     const { key } = await createApiKey(pool, { tenantId: TENANT, role: 'reader', label: 'api bench' });
     log(`seeded ${seeded.rows} score rows in ${Math.round(seeded.ms)} ms (${p.config.topicPrefix})`);
+    // The database this run is on, and the 24 h bucketed query both ways (TimescaleDB: the continuous
+    // aggregate refreshed over the seeded range first, as its refresh policy keeps it, vs date_bin).
+    const database = await describeDatabase(pool);
+    if (database.timescale) await pool.query(`CALL refresh_continuous_aggregate('fatigue_scores_1m', NULL, NULL)`);
+    const bucketQuery = database.timescale
+      ? await compareBucketQueries(pool, {
+          sessionId: LONG,
+          tenantId: TENANT,
+          from: new Date(seeded.longFrom),
+          to: new Date(seeded.longFrom + DAY_MS),
+          bucket: '1m',
+        })
+      : null;
+    if (bucketQuery)
+      log(
+        `24 h 1m buckets: continuous aggregate ${bucketQuery.cagg_ms.median} ms, date_bin ${bucketQuery.date_bin_ms.median} ms (same answer: ${bucketQuery.same_answer})`,
+      );
 
     const script = (name: string) => path.join(repoRoot(), 'dist', 'bench', `${name}.js`);
     const sinkPort = await freePort();
@@ -378,7 +398,17 @@ export async function apiBench(argv: string[]): Promise<void> {
       wallSeconds: (performance.now() - t0) / 1000,
       idleSeconds: (idleDone - t0) / 1000,
     });
-    writeResults(o.cpuProf ? 'api-profile' : 'api', json, markdown(json));
+    json.setup.database = database.timescale
+      ? `${database.label}: 1m buckets from the continuous aggregate fatigue_scores_1m (5m/1h re-aggregated from it)`
+      : `${database.label}: 1m buckets by date_bin over fatigue_scores`;
+    const bucketText = bucketQuery
+      ? `\n\n24 h bucketed query (${bucketQuery.buckets} 1m buckets of ${LONG}, the API's own query function, ${bucketQuery.cagg_ms.runs.length} rounds of 15 calls each way, median ms per call per round; same answer both ways: ${bucketQuery.same_answer}): continuous aggregate ${bucketQuery.cagg_ms.median} ms (${bucketQuery.cagg_ms.min}-${bucketQuery.cagg_ms.max}), date_bin over the raw table ${bucketQuery.date_bin_ms.median} ms (${bucketQuery.date_bin_ms.min}-${bucketQuery.date_bin_ms.max}): ${bucketQuery.speedup.median}x (${bucketQuery.speedup.min}-${bucketQuery.speedup.max}x) faster from the aggregate.\n`
+      : '';
+    writeResults(
+      o.cpuProf ? 'api-profile' : 'api',
+      { ...json, bucket_query_24h_1m: bucketQuery },
+      markdown(json) + bucketText,
+    );
   } finally {
     sampler?.stop();
     await pool.end().catch(() => {});

@@ -111,7 +111,7 @@ export async function gatewayBench(): Promise<void> {
   const atStart = machine();
   const { config, kafka, topics } = await benchKafka('gateway');
   const db = await freshDatabase(
-    process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/vigil',
+    process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5433/vigil',
     'bench_gateway',
   );
   const gateways: Gateway[] = [];

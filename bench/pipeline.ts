@@ -118,7 +118,7 @@ export class Pipeline {
     const base: Record<string, string | undefined> = { ...process.env };
     const prefix = `${o.name}-${Date.now().toString(36)}`;
     const db = await freshDatabase(
-      o.databaseServerUrl ?? process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil',
+      o.databaseServerUrl ?? process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5433/vigil',
       o.name,
     );
     const env: Record<string, string> = {

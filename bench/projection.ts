@@ -23,9 +23,11 @@ import { benchKafka } from './setup';
 import { peakRssMiB, round, spread, table, writeResults, type Spread } from './lib';
 import { CLK_TCK, cpuTicks, rssMiB } from './procstat';
 import { IDLE_S, LIVE_DESCRIPTION, liveRun, type LiveRun } from './projection-live';
+import { describeDatabase } from './database';
 
 /**
- * Projection throughput, PostgreSQL path (plain tables here: the local server has no TimescaleDB).
+ * Projection throughput on the database of VIGIL_DATABASE_URL (by default the stack's TimescaleDB
+ * cluster: hypertables; the results name which, from the migrated database itself).
  * Topics are pre-loaded once: simulated sessions at max speed (EEG only) and synthetic
  * fatigue scores. Then, per repetition, into a fresh migrated database:
  * 1. `vigil project --models eeg`, then `--models scores`, as their own processes (the real
@@ -35,7 +37,11 @@ import { IDLE_S, LIVE_DESCRIPTION, liveRun, type LiveRun } from './projection-li
  *    beforehand, into a table of the same layout (LIKE ... INCLUDING ALL, same hypertable call);
  * 3. the same rows by one INSERT per row (autocommit), over the first INSERT_ROWS rows;
  * 4. `vigil projections rebuild <model>` as its own process once the live runner caught up: the
- *    events/s it reports (replay into a shadow schema up to the live checkpoint, then the swap).
+ *    events/s it reports (replay into a shadow schema up to the live checkpoint, then the swap);
+ * 5. on TimescaleDB: every chunk of the table compressed (segmentby session_id, orderby ts DESC, as
+ *    migration 0005 sets) and the ratio of its size before/after (hypertable_compression_stats).
+ * TimescaleDB's policy jobs are unscheduled in the bench databases: the simulated event times
+ * (2026-01-01) are older than the retention, which would drop chunks under the measurement.
  */
 const SESSIONS = 30;
 const DURATION_MS = 200_000;
@@ -115,9 +121,11 @@ export async function projectionBench(args: string[] = []): Promise<void> {
       rebuild: number[];
       rebuildRss: number[];
       rebuildFailures: string[];
+      compression: number[];
       rows: number;
     }
   > = {};
+  let database = '';
   for (const c of cases) {
     results[c.model] = {
       runner: [],
@@ -128,6 +136,7 @@ export async function projectionBench(args: string[] = []): Promise<void> {
       rebuild: [],
       rebuildRss: [],
       rebuildFailures: [],
+      compression: [],
       rows: c.events.length,
     };
   }
@@ -141,6 +150,8 @@ export async function projectionBench(args: string[] = []): Promise<void> {
     client.on('error', () => {}); // the drop below ends it; a query in flight rejects anyway
     try {
       await client.connect();
+      const described = await describeDatabase(client);
+      database = described.label;
       for (const c of cases) {
         const run = await runProjection(
           db.url,
@@ -169,6 +180,7 @@ export async function projectionBench(args: string[] = []): Promise<void> {
         }
         results[c.model]!.copy.push(await copyRun(client, c.table, c.columns, c.csv, c.events.length));
         results[c.model]!.insert.push(await insertRun(client, c.table, c.columns, c.events.slice(0, INSERT_ROWS)));
+        if (described.timescale) results[c.model]!.compression.push(await compressionRatio(client, c.table));
         process.stdout.write(
           `run ${r + 1} ${c.model}: runner ${Math.round(run.rowsPerS)} rows/s, rebuild ${'failure' in rebuilt ? rebuilt.failure : rebuilt.eventsPerS + ' events/s'}, COPY ${Math.round(results[c.model]!.copy.at(-1)!)}, INSERT/row ${Math.round(results[c.model]!.insert.at(-1)!)}\n`,
         );
@@ -195,6 +207,7 @@ export async function projectionBench(args: string[] = []): Promise<void> {
     preloaded: published,
     runs: RUNS,
     insert_rows_per_run: INSERT_ROWS,
+    database,
     models: Object.fromEntries(
       Object.entries(results).map(([m, x]) => [
         m,
@@ -210,6 +223,7 @@ export async function projectionBench(args: string[] = []): Promise<void> {
           rebuild_events_per_s: x.rebuild.length ? spread(x.rebuild) : null,
           rebuild_peak_rss_mib: x.rebuildRss.length ? spread(x.rebuildRss) : null,
           rebuild_failures: x.rebuildFailures,
+          compression_ratio: x.compression.length ? spread(x.compression) : null,
         },
       ]),
     ),
@@ -235,6 +249,7 @@ export async function projectionBench(args: string[] = []): Promise<void> {
     (v.rebuild_events_per_s ? fmt(v.rebuild_events_per_s) : '-') +
       (v.rebuild_failures.length ? ` (${v.rebuild_failures.length} of ${RUNS} failed)` : ''),
     v.rebuild_peak_rss_mib ? fmt(v.rebuild_peak_rss_mib) : '-',
+    v.compression_ratio ? x(v.compression_ratio) : '-',
   ]);
   const was = (get: (b: PreviousResults) => Spread | undefined, f = fmt) => {
     const s = before && get(before);
@@ -276,10 +291,11 @@ export async function projectionBench(args: string[] = []): Promise<void> {
         'runner peak RSS MiB',
         'rebuild events/s',
         'rebuild peak RSS MiB',
+        'compression ratio',
       ],
       rows,
     ) +
-      `\n\n${verdict}.` +
+      `\n\nDatabase: ${database}.\n\n${verdict}.` +
       `\n\nBefore (${before?.when ?? 'no previous results'}) and after (this run), median (min-max) of ${RUNS} runs:\n\n` +
       table(['measure', 'before', 'after'], beforeAfter) +
       `\n\nWhole worker: \`vigil project\` (every read model, PostgreSQL and Redis) on empty topics of its own; idle = its CPU over ${IDLE_S} s once every consumer group is Stable; light load = ${LIVE_DESCRIPTION}, its CPU from the first event until the telemetry models' checkpoints reach the topics' ends, per input event.` +
@@ -325,6 +341,20 @@ async function decodedOf<T>(bench: Bench, key: TopicKey): Promise<T[]> {
 /** A column value as CSV: null stays an empty unquoted field (COPY's NULL in CSV format). */
 const csvField = (v: unknown): unknown => (v === null || v === undefined ? null : v);
 
+/**
+ * Compresses every chunk of `table` (its compression settings from migration 0005) and returns the
+ * ratio of the chunks' total size before to after, from TimescaleDB's own stats.
+ */
+async function compressionRatio(client: Client, table: string): Promise<number> {
+  await client.query(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks($1::regclass) c`, [table]);
+  const { rows } = await client.query<{ before: string; after: string }>(
+    `SELECT before_compression_total_bytes AS before, after_compression_total_bytes AS after
+       FROM hypertable_compression_stats($1::regclass)`,
+    [table],
+  );
+  return round(Number(rows[0]!.before) / Number(rows[0]!.after), 2);
+}
+
 /** A fresh database on the server of `url`, migrated. */
 async function freshDatabase(url: string, log: ReturnType<typeof createLogger>): Promise<Db> {
   const admin = new URL(url);
@@ -337,6 +367,17 @@ async function freshDatabase(url: string, log: ReturnType<typeof createLogger>):
   const dbUrl = new URL(url);
   dbUrl.pathname = `/${name}`;
   await migrate({ database: dbUrl.toString(), log });
+  const c2 = new Client({ connectionString: dbUrl.toString() });
+  await c2.connect();
+  try {
+    const { rows } = await c2.query<{ on: boolean }>('SELECT vigil_timescale() AS on');
+    if (rows[0]!.on)
+      await c2.query(
+        `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
+      );
+  } finally {
+    await c2.end();
+  }
   return {
     url: dbUrl.toString(),
     drop: async () => {
@@ -442,7 +483,7 @@ async function copyRun(
   const target = `${tableName}_copy`;
   await client.query(`DROP TABLE IF EXISTS ${target}`);
   await client.query(`CREATE TABLE ${target} (LIKE ${tableName} INCLUDING ALL)`);
-  await client.query(`SELECT vigil_hypertable('${target}', 'ts', INTERVAL '1 day')`);
+  await sameHypertable(client, tableName, target);
   const t0 = performance.now();
   await pipeline(
     Readable.from([csv]),
@@ -455,6 +496,17 @@ async function copyRun(
   return rows / s;
 }
 
+/** Makes `target` a hypertable with the chunk interval of `live` (nothing on the plain path). */
+async function sameHypertable(client: Client, live: string, target: string): Promise<void> {
+  const on = (await client.query<{ on: boolean }>('SELECT vigil_timescale() AS on')).rows[0]!.on;
+  if (!on) return;
+  const { rows } = await client.query<{ i: string }>(
+    `SELECT time_interval::text AS i FROM timescaledb_information.dimensions WHERE hypertable_name = $1`,
+    [live],
+  );
+  await client.query(`SELECT vigil_hypertable($1::regclass, 'ts', $2::interval)`, [target, rows[0]!.i]);
+}
+
 /** One INSERT per row, each its own transaction, into an empty table of the same layout; rows/s. */
 async function insertRun(
   client: Client,
@@ -465,7 +517,7 @@ async function insertRun(
   const target = `${tableName}_insert`;
   await client.query(`DROP TABLE IF EXISTS ${target}`);
   await client.query(`CREATE TABLE ${target} (LIKE ${tableName} INCLUDING ALL)`);
-  await client.query(`SELECT vigil_hypertable('${target}', 'ts', INTERVAL '1 day')`);
+  await sameHypertable(client, tableName, target);
   const text = `INSERT INTO ${target} (${columns.map((c) => c.name).join(', ')}) VALUES (${columns.map((c, i) => `$${i + 1}::${c.type}`).join(', ')}) ON CONFLICT DO NOTHING`;
   const t0 = performance.now();
   for (const e of events)

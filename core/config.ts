@@ -42,8 +42,9 @@ const variables = {
   VIGIL_SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/apis/ccompat/v7'),
   VIGIL_SCHEMA_REGISTRY_USERNAME: z.string().min(1).optional(),
   VIGIL_SCHEMA_REGISTRY_PASSWORD: z.string().min(1).optional(),
-  VIGIL_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/vigil'),
+  VIGIL_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5433/vigil'),
   VIGIL_DATABASE_POOL_MAX: intIn(1, 200).default(10),
+  VIGIL_TIMESCALEDB: z.enum(['auto', 'required']).default('auto'),
   VIGIL_REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379/0'),
   VIGIL_API_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_API_PORT: intIn(0, 65535).default(8080),
@@ -103,7 +104,7 @@ const variables = {
 const hints: Partial<Record<keyof typeof variables, string>> = {
   VIGIL_KAFKA_BROKERS: 'e.g. 127.0.0.1:9092',
   VIGIL_SCHEMA_REGISTRY_URL: 'e.g. http://127.0.0.1:8081/apis/ccompat/v7',
-  VIGIL_DATABASE_URL: 'e.g. postgres://postgres@127.0.0.1:5432/vigil',
+  VIGIL_DATABASE_URL: 'e.g. postgres://postgres@127.0.0.1:5433/vigil',
   VIGIL_REDIS_URL: 'e.g. redis://127.0.0.1:6379/0',
   VIGIL_ZIPKIN_URL: 'e.g. http://127.0.0.1:9411/api/v2/spans',
 };
@@ -141,6 +142,11 @@ export interface Config {
   /** HTTP basic auth of the schema registry (absent: none). */
   schemaRegistryAuth?: { username: string; password: string };
   database: { url: string; poolMax: number };
+  /**
+   * What `vigil migrate` does when the server cannot create TimescaleDB (not installed, or not in
+   * shared_preload_libraries): 'auto' takes plain tables with a warning; 'required' fails.
+   */
+  timescaledb: 'auto' | 'required';
   redisUrl: string;
   /**
    * Query API: requests per minute per key (shared in Redis), JSON body limit, CORS origins (empty:
@@ -243,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schemaRegistryUrl: e.VIGIL_SCHEMA_REGISTRY_URL,
     ...registryAuth(e),
     database: { url: e.VIGIL_DATABASE_URL, poolMax: e.VIGIL_DATABASE_POOL_MAX },
+    timescaledb: e.VIGIL_TIMESCALEDB,
     redisUrl: e.VIGIL_REDIS_URL,
     api: {
       host: e.VIGIL_API_HOST,

@@ -8,7 +8,9 @@ import { oneShot, positiveInt } from './command-line';
 export function register(program: Command): void {
   program
     .command('migrate')
-    .description('apply the SQL migrations in migrations/ (TimescaleDB path when the extension is offered)')
+    .description(
+      'apply the SQL migrations in migrations/ (TimescaleDB path when the server can create the extension: installed and preloaded; VIGIL_TIMESCALEDB)',
+    )
     .option('--down', 'roll back instead of applying')
     .addOption(new Option('--count <n>', 'how many migrations (default: all up, one down)').argParser(positiveInt))
     .action((o: { down?: boolean; count?: number }) =>
@@ -19,6 +21,7 @@ export function register(program: Command): void {
           direction: o.down ? 'down' : 'up',
           count: o.count ?? (o.down ? 1 : Infinity),
           log: rt.log,
+          timescaledb: rt.config.timescaledb,
         });
         rt.log.info(
           { migrations: names },

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runner } from 'node-pg-migrate';
-import type { ClientBase } from 'pg';
+import { Client, type ClientBase } from 'pg';
 import type { Logger } from './logger';
 
 /**
@@ -15,6 +15,12 @@ interface MigrateOptions {
   direction?: 'up' | 'down';
   count?: number;
   log: Logger;
+  /**
+   * When the server cannot create TimescaleDB (not installed, or installed but not in
+   * shared_preload_libraries): 'auto' (default) takes the plain-table path with a warning, 'required'
+   * fails naming what to change. Migration 0001 reads it as the session setting `vigil.timescaledb`.
+   */
+  timescaledb?: 'auto' | 'required';
 }
 
 function migrationsDir(): string {
@@ -25,9 +31,28 @@ function migrationsDir(): string {
 }
 
 export async function migrate(opts: MigrateOptions): Promise<string[]> {
-  const db = typeof opts.database === 'string' ? { databaseUrl: opts.database } : { dbClient: opts.database };
+  // A client of our own: the migrations' warnings (e.g. TimescaleDB installed but not preloaded) reach
+  // the log as notices, and 0001 reads the TimescaleDB choice from a session setting.
+  const own = typeof opts.database === 'string' ? new Client({ connectionString: opts.database }) : undefined;
+  const client = own ?? (opts.database as ClientBase);
+  const onNotice = (n: { severity?: string; message?: string }) => {
+    if (n.severity === 'WARNING') opts.log.warn({ notice: n.message }, `migration: ${n.message}`);
+  };
+  if (own) {
+    await own.connect();
+    own.on('notice', onNotice);
+  }
+  try {
+    await client.query(`SELECT set_config('vigil.timescaledb', $1, false)`, [opts.timescaledb ?? 'auto']);
+    return await run(client, opts);
+  } finally {
+    if (own) await own.end();
+  }
+}
+
+async function run(client: ClientBase, opts: MigrateOptions): Promise<string[]> {
   const applied = await runner({
-    ...db,
+    dbClient: client,
     dir: migrationsDir(),
     ignorePattern: '(\\..*)|(.*\\.(ts|js|md))',
     migrationsTable: 'vigil_migrations',

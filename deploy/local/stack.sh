@@ -8,6 +8,10 @@
 #   deploy/local/stack.sh up|down|status prometheus
 #                                  the opt-in Prometheus alone (VIGIL_STACK_PROMETHEUS=1
 #                                  adds it to plain up/status; down always stops it)
+#   deploy/local/stack.sh up|down|status timescaledb
+#                                  the stack's own PostgreSQL 15 cluster with TimescaleDB
+#                                  preloaded (deploy/local/timescaledb.sh) alone; plain
+#                                  up/down/status include it (VIGIL_STACK_TIMESCALEDB=0: not)
 #
 # Everything it downloads or writes lives under <repo>/.local/ (git-ignored).
 # See deploy/local/README.md for the settings and why they were chosen.
@@ -62,6 +66,12 @@ PROMETHEUS_PORT="${VIGIL_PROMETHEUS_PORT:-9090}"
 PROMETHEUS_CONFIG="${VIGIL_PROMETHEUS_CONFIG:-$SCRIPT_DIR/prometheus.yml}"
 PROMETHEUS_RETENTION="${VIGIL_PROMETHEUS_RETENTION:-2d}"
 
+# Vigil's database: the stack's own PostgreSQL 15 cluster with TimescaleDB preloaded (its own data
+# folder and port; deploy/local/timescaledb.sh builds the extension when missing). A private stack
+# (VIGIL_STACK_LOCAL, e.g. a drill's second broker) shares the main one's, so it is off there.
+TIMESCALEDB_SCRIPT="$SCRIPT_DIR/timescaledb.sh"
+if [[ -n "${VIGIL_STACK_LOCAL:-}" ]]; then TIMESCALEDB_ON="${VIGIL_STACK_TIMESCALEDB:-0}"; else TIMESCALEDB_ON="${VIGIL_STACK_TIMESCALEDB:-1}"; fi
+
 READY_TIMEOUT="${VIGIL_STACK_TIMEOUT:-90}"     # seconds, per service
 STOP_TIMEOUT="${VIGIL_STACK_STOP_TIMEOUT:-30}" # seconds before SIGKILL
 FRESH="${VIGIL_STACK_FRESH:-0}"
@@ -110,7 +120,7 @@ die()  { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-Usage: deploy/local/stack.sh up|down|status [prometheus] | --help
+Usage: deploy/local/stack.sh up|down|status [prometheus|timescaledb] | --help
 
   up      Ensure PostgreSQL and Redis answer (start them if not) and that the
           database '$PG_DB' exists; start Kafka ($HOST:$KAFKA_PORT), Apicurio
@@ -129,6 +139,14 @@ Usage: deploy/local/stack.sh up|down|status [prometheus] | --help
           are shown down. With VIGIL_STACK_PROMETHEUS=1 plain 'up' and 'status'
           include it; plain 'down' stops it whenever it runs.
 
+  up|down|status timescaledb
+          Only the stack's own PostgreSQL 15 cluster (127.0.0.1:5433 by default,
+          data in $LOCAL/timescaledb/) with TimescaleDB preloaded, which serves
+          Vigil's database by default (deploy/local/timescaledb.sh; it builds
+          TimescaleDB from VIGIL_TIMESCALEDB_SOURCE when the server has none, and
+          falls back to plain PostgreSQL on that port, loudly, when it cannot).
+          Plain up/down/status include it unless VIGIL_STACK_TIMESCALEDB=0.
+
 Files: $LOCAL/ (Kafka data, logs, pid files; downloads and jars always in
 $SHARED_LOCAL/).
 
@@ -136,6 +154,12 @@ Environment (defaults in brackets):
   VIGIL_STACK_FRESH=1        with 'up': stop the Java services, wipe Kafka data,
                              start clean (registry and Zipkin are in-memory)
   VIGIL_STACK_PROMETHEUS=1   'up' and 'status' include Prometheus
+  VIGIL_STACK_TIMESCALEDB [1; 0 with VIGIL_STACK_LOCAL]  plain up/down/status
+                             include the TimescaleDB cluster
+  VIGIL_TIMESCALEDB_PORT [5433]  VIGIL_TIMESCALEDB_SOURCE [../shared/vendor/
+                             timescaledb-2.28.3.tar.gz beside the repo; a path or
+                             an http(s) URL]  VIGIL_TIMESCALEDB_REQUIRED=1: fail
+                             instead of falling back to plain PostgreSQL
   VIGIL_PROMETHEUS_PORT [9090]  VIGIL_PROMETHEUS_RETENTION [2d]
   VIGIL_PROMETHEUS_CONFIG [deploy/local/prometheus.yml]
   VIGIL_STACK_BROKERS [1]    3 = a three-node KRaft cluster (deploy/local/kafka-cluster.sh;
@@ -713,6 +737,7 @@ cmd_up() {
 
   ensure_postgres
   ensure_redis
+  if [[ "$TIMESCALEDB_ON" == 1 ]]; then bash "$TIMESCALEDB_SCRIPT" up; fi
 
   # Downloads first, one mvn at a time (parallel mvn runs race on ~/.m2).
   if has_service kafka; then
@@ -798,6 +823,7 @@ prometheus_status_line() {
 cmd_down() {
   take_lock
   stop_all_java
+  if [[ "$TIMESCALEDB_ON" == 1 ]]; then bash "$TIMESCALEDB_SCRIPT" down; fi
   log "PostgreSQL and Redis left running (they belong to the machine)"
 }
 
@@ -832,6 +858,8 @@ cmd_status() {
   if redis_ping; then state=up; else state=down; rc=1; fi
   status_line redis "$REDIS_PORT" "$state" "${pid:--}" "$(svc_log redis)"
 
+  if [[ "$TIMESCALEDB_ON" == 1 ]]; then bash "$TIMESCALEDB_SCRIPT" status || rc=1; fi
+
   # Prometheus: listed when opted in (then it counts) or when it runs anyway.
   if [[ "$PROMETHEUS_ON" == 1 ]]; then
     prometheus_status_line || rc=1
@@ -846,6 +874,9 @@ main() {
     "up prometheus") cmd_up_prometheus ;;
     "down prometheus") cmd_down_prometheus ;;
     "status prometheus") cmd_status_prometheus ;;
+    "up timescaledb") take_lock && bash "$TIMESCALEDB_SCRIPT" up && bash "$TIMESCALEDB_SCRIPT" status ;;
+    "down timescaledb") take_lock && bash "$TIMESCALEDB_SCRIPT" down ;;
+    "status timescaledb") printf '%-10s %-6s %-8s %-8s %-7s %s\n' SERVICE PORT STATE PID RSS LOG && bash "$TIMESCALEDB_SCRIPT" status ;;
     "up ")
       if [[ "$KAFKA_CLUSTER" == 1 ]]; then prepare_kafka_lib && kafka_cluster up; fi
       cmd_up

@@ -10,6 +10,7 @@ import { buildScore } from '../../test/support/build';
 import type { ProjectionRunner } from '../runner';
 import { rebuildProjection, type RebuildProgress } from './rebuild';
 import { projectionPositions } from './positions';
+import { databasePath, onTimescale } from '../../test/support/database-path';
 
 /**
  * `rebuildProjection` against real Kafka, registry and PostgreSQL, with every live projection running
@@ -17,8 +18,13 @@ import { projectionPositions } from './positions';
  * without the wall-clock `updated_at`); corrupted live rows are repaired while the columns of other
  * models are left alone; reads during the swap never fail nor see a half state; events published
  * during a rebuild end up applied exactly once; `--from` replays only the newer part.
+ * On both paths: plain PostgreSQL swaps most tables by rename; TimescaleDB swaps every hypertable by
+ * copy (a hypertable's chunks and its continuous aggregate cannot move), so the path decides the
+ * `swapped` figures and how a reader during the swap is served.
  */
-describe('projections rebuild (Kafka → shadow schema → swap)', () => {
+describe(`projections rebuild (Kafka → shadow schema → swap), ${databasePath()} path`, () => {
+  /** How a table that is a hypertable on the TimescaleDB path is swapped in. */
+  const hyper = onTimescale() ? 'copy' : 'rename';
   const config = testConfig();
   const log = testLogger();
   let fx: PipelineFixture;
@@ -140,7 +146,7 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
 
     const phases: string[] = [];
     const r = await rebuild('eeg', undefined, (p) => phases.push(p.phase));
-    expect(r.swapped).toEqual({ eeg_frames: 'rename', sessions: 'upsert' });
+    expect(r.swapped).toEqual({ eeg_frames: hyper, sessions: 'upsert' });
     expect(r.applied).toBe(simulated.filter((e) => e.topic === 'eeg').length);
     expect(phases[0]).toBe('prepare');
     expect(phases.slice(-2)).toEqual(['swap', 'done']);
@@ -239,54 +245,85 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
     reference = await checksums();
   });
 
-  it('lets a reader queued behind the swap read the new table: no error, no half state', async () => {
-    const rowsNow = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames')).rows[0]!.n;
-    const oidOf = async () =>
-      (await pool.query<{ o: number }>(`SELECT 'eeg_frames'::regclass::oid::int AS o`)).rows[0]!.o;
-    const oldOid = await oidOf();
-    const waiting = async (like: string) =>
-      (
-        await pool.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
-          [like],
-        )
-      ).rows[0]!.n;
-    // An open transaction that read eeg_frames holds its lock: the swap's DROP has to wait for it.
-    const holder = await pool.connect();
-    let rebuilding: ReturnType<typeof rebuild> | undefined;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT count(*) FROM eeg_frames');
-      rebuilding = rebuild('eeg');
-      rebuilding.catch(() => {});
-      expect(
-        await eventually(
-          () => waiting('DROP TABLE%'),
-          (n) => n === 1,
-        ),
-      ).toBe(1);
-      const reading = pool.query<{ n: number }>('SELECT /* queued reader */ count(*)::int AS n FROM eeg_frames');
-      expect(
-        await eventually(
-          () => waiting('%queued reader%'),
-          (n) => n === 1,
-        ),
-      ).toBe(1);
-      await holder.query('COMMIT');
-      const [r, read] = await Promise.all([rebuilding, reading]);
-      expect(r.swapped).toEqual({ eeg_frames: 'rename', sessions: 'upsert' });
-      expect(read.rows[0]!.n).toBe(rowsNow);
-      expect(await oidOf()).not.toBe(oldOid);
-    } finally {
-      await holder.query('ROLLBACK').catch(() => {});
-      holder.release();
-      await rebuilding?.catch(() => {});
-    }
-    expect(await checksums()).toEqual(reference);
-  });
+  if (!onTimescale()) {
+    it('lets a reader queued behind the swap read the new table: no error, no half state', async () => {
+      const rowsNow = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames')).rows[0]!.n;
+      const oidOf = async () =>
+        (await pool.query<{ o: number }>(`SELECT 'eeg_frames'::regclass::oid::int AS o`)).rows[0]!.o;
+      const oldOid = await oidOf();
+      const waiting = async (like: string) =>
+        (
+          await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+            [like],
+          )
+        ).rows[0]!.n;
+      // An open transaction that read eeg_frames holds its lock: the swap's DROP has to wait for it.
+      const holder = await pool.connect();
+      let rebuilding: ReturnType<typeof rebuild> | undefined;
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT count(*) FROM eeg_frames');
+        rebuilding = rebuild('eeg');
+        rebuilding.catch(() => {});
+        expect(
+          await eventually(
+            () => waiting('DROP TABLE%'),
+            (n) => n === 1,
+          ),
+        ).toBe(1);
+        const reading = pool.query<{ n: number }>('SELECT /* queued reader */ count(*)::int AS n FROM eeg_frames');
+        expect(
+          await eventually(
+            () => waiting('%queued reader%'),
+            (n) => n === 1,
+          ),
+        ).toBe(1);
+        await holder.query('COMMIT');
+        const [r, read] = await Promise.all([rebuilding, reading]);
+        expect(r.swapped).toEqual({ eeg_frames: 'rename', sessions: 'upsert' });
+        expect(read.rows[0]!.n).toBe(rowsNow);
+        expect(await oidOf()).not.toBe(oldOid);
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        holder.release();
+        await rebuilding?.catch(() => {});
+      }
+      expect(await checksums()).toEqual(reference);
+    });
+  } else {
+    it('lets a reader whose snapshot predates the copy swap read the old rows, never 0; the hypertable stays', async () => {
+      const rowsNow = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames')).rows[0]!.n;
+      const oidOf = async () =>
+        (await pool.query<{ o: number }>(`SELECT 'eeg_frames'::regclass::oid::int AS o`)).rows[0]!.o;
+      const oldOid = await oidOf();
+      // A snapshot taken before the swap, without a lock on eeg_frames (so nothing makes the swap wait).
+      // With TRUNCATE + INSERT it read 0 rows here: TRUNCATE is not MVCC-safe.
+      const reader = await pool.connect();
+      try {
+        await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        await reader.query('SELECT 1');
+        const r = await rebuild('eeg');
+        expect(r.swapped).toEqual({ eeg_frames: 'copy', sessions: 'upsert' });
+        const old = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM eeg_frames');
+        expect(old.rows[0]!.n).toBe(rowsNow);
+        await reader.query('COMMIT');
+      } finally {
+        await reader.query('ROLLBACK').catch(() => {});
+        reader.release();
+      }
+      const now = await pool.query<{ n: number; hyper: number }>(
+        `SELECT (SELECT count(*)::int FROM eeg_frames) AS n,
+                (SELECT count(*)::int FROM timescaledb_information.hypertables WHERE hypertable_name = 'eeg_frames') AS hyper`,
+      );
+      expect(now.rows[0]).toEqual({ n: rowsNow, hyper: 1 });
+      expect(await oidOf()).toBe(oldOid);
+      expect(await checksums()).toEqual(reference);
+    });
+  }
 
-  it('rebuilds scores by copy (a view depends on fatigue_scores) and alerts by rename, repairing both', async () => {
+  it(`rebuilds scores by copy (a view depends on fatigue_scores) and alerts (alert_events by ${hyper}), repairing both`, async () => {
     await pool.query(`UPDATE fatigue_scores SET score = 0 WHERE ts = $1`, [new Date(at(15))]);
     await pool.query(`UPDATE sessions SET max_score = 1, score_count = 0 WHERE session_id = $1`, [sessionId]);
     await pool.query(`UPDATE alerts SET status = 'active', cleared_at = NULL`);
@@ -294,7 +331,7 @@ describe('projections rebuild (Kafka → shadow schema → swap)', () => {
     const scoresRebuilt = await rebuild('scores');
     expect(scoresRebuilt.swapped).toEqual({ fatigue_scores: 'copy', sessions: 'upsert' });
     const alertsRebuilt = await rebuild('alerts');
-    expect(alertsRebuilt.swapped).toEqual({ alert_events: 'rename', alerts: 'rename', sessions: 'upsert' });
+    expect(alertsRebuilt.swapped).toEqual({ alert_events: hyper, alerts: 'rename', sessions: 'upsert' });
     expect(await checksums()).toEqual(reference);
     const trend = await pool.query(`SELECT max(score_max)::float8 AS m FROM fatigue_scores_1m`);
     expect(trend.rows[0]).toEqual({ m: 80 });

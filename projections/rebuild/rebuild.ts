@@ -82,10 +82,11 @@ const MAX_CATCH_UP_ROUNDS = 5;
  *    checkpoint in one transaction; then catch-up rounds while the live projection moves on;
  * 3. ONE swap transaction: the live checkpoint rows locked (`FOR UPDATE`: the live runner of this
  *    model waits), the last records up to exactly those checkpoints applied, each owned table
- *    replaced (drop + `SET SCHEMA public` + canonical index names; or TRUNCATE + INSERT for
+ *    replaced (drop + `SET SCHEMA public` + canonical index names; or DELETE + INSERT for
  *    hypertables and tables views depend on, such as `fatigue_scores` under `fatigue_scores_1m`),
- *    the owned `sessions` columns upserted. Readers wait on the table lock for the moment of the swap
- *    and then read the new table; nobody sees a half state. The live checkpoints are not moved:
+ *    the owned `sessions` columns upserted. Readers of a renamed table wait on its lock for the moment
+ *    of the swap and then read the new table; readers of a copied one do not wait (DELETE, not
+ *    TRUNCATE) and read the old rows until the swap commits; nobody sees a half state. The live checkpoints are not moved:
  *    the rebuilt state is exactly what they say.
  * The shadow schema and the rebuild's checkpoints are dropped whatever happens. One rebuild per
  * model at a time (advisory lock): a second one fails with REBUILD_RUNNING.

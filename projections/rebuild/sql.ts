@@ -56,11 +56,15 @@ export const renameIndexSql = (from: string, to: string): string =>
 /**
  * Swap by copy (hypertables, whose chunks and continuous aggregate cannot be moved, and tables views
  * depend on): the live table is emptied and refilled from the shadow in the same transaction.
+ * Emptied by DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (a reader whose snapshot predates the
+ * swap's commit, e.g. one queued behind its lock, reads the new, empty-to-it table: 0 rows), while
+ * DELETE leaves the old rows to older snapshots and takes no lock that stops readers. The price is
+ * O(rows) dead tuples, which autovacuum reclaims; a whole rebuild is rare.
  */
 export function copySwapSql(shadow: string, table: string, columns: readonly string[]): string[] {
   const columnList = columns.map(ident).join(', ');
   return [
-    `TRUNCATE public.${ident(table)}`,
+    `DELETE FROM public.${ident(table)}`,
     `INSERT INTO public.${ident(table)} (${columnList}) SELECT ${columnList} FROM ${ident(shadow)}.${ident(table)}`,
   ];
 }

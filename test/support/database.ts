@@ -1,5 +1,6 @@
 import { Pool, type CustomTypesConfig } from 'pg';
 import { migrate } from '../../core/migrate';
+import { assertDatabasePath } from './database-path';
 import { testLogger } from './env';
 import { setUp } from './fixture';
 import { createTestDatabase } from './postgres';
@@ -23,6 +24,13 @@ export interface MigratedDatabaseOptions {
   ignoreIdleClientErrors?: boolean;
   /** The pool's result parsers (pg's `types`), e.g. timestamps as ISO text. */
   types?: CustomTypesConfig;
+  /**
+   * Keep TimescaleDB's background jobs (compression, retention, aggregate refresh) scheduled. Off by
+   * default: the policies act on wall-clock age, and the specs' fixtures carry fixed event times
+   * (e.g. 2026-01-01), so a retention run would drop a spec's rows under it. Specs of the policies
+   * run them explicitly (`CALL run_job(id)`).
+   */
+  timescaleJobs?: boolean;
 }
 
 export function migratedDatabase(options: MigratedDatabaseOptions = {}): Promise<MigratedDatabase> {
@@ -33,6 +41,26 @@ export function migratedDatabase(options: MigratedDatabaseOptions = {}): Promise
     const pool = new Pool({ connectionString: database.url, max: options.poolMax ?? 4, types: options.types });
     if (options.ignoreIdleClientErrors) pool.on('error', () => {});
     onClose(() => pool.end());
+    await assertDatabasePath(pool, database.url);
+    if (!options.timescaleJobs) await unscheduleTimescaleJobs(pool);
     return { url: database.url, pool };
   });
+}
+
+/** Unschedules every TimescaleDB policy job of the database (nothing on the plain path). */
+export async function unscheduleTimescaleJobs(db: Pick<Pool, 'query'>): Promise<void> {
+  const { rows } = await db.query<{ on: boolean }>('SELECT vigil_timescale() AS on');
+  if (!rows[0]!.on) return;
+  await db.query(
+    `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
+  );
+  // A run the scheduler started before the change still goes on: wait (up to 10 s) until none is left.
+  for (let i = 0; i < 100; i++) {
+    const { rows: running } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name ~ 'Policy \\[[0-9]+\\]'`,
+    );
+    if (running[0]!.n === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

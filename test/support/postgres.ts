@@ -1,9 +1,14 @@
 import { Client } from 'pg';
 import { uniqueName } from './env';
 
-const ADMIN_URL = process.env.VIGIL_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/**
+ * The server specs make their databases on: the stack's TimescaleDB cluster (deploy/local/timescaledb.sh)
+ * by default; the `int-plain` jest project points it at the machine's plain PostgreSQL
+ * (test/support/plain-postgres.ts).
+ */
+const ADMIN_URL = process.env.VIGIL_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5433/postgres';
 
-/** A fresh, empty database on the local PostgreSQL server; `drop()` removes it. */
+/** A fresh, empty database on the test PostgreSQL server; `drop()` removes it. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = uniqueName('vigil_test_');
   const admin = new Client({ connectionString: ADMIN_URL });

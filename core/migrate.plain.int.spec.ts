@@ -2,7 +2,15 @@ import { Client } from 'pg';
 import { migrate } from './migrate';
 import { createTestDatabase } from '../test/support/postgres';
 import { testLogger } from '../test/support/env';
+import type { Logger } from './logger';
 
+/**
+ * `vigil migrate` on the machine's PostgreSQL (project `int-plain`), which has no TimescaleDB
+ * preloaded. On this machine kind the stack has installed the extension's files into the server's
+ * folders (deploy/local/timescaledb.sh), so this is also the "installed but not preloaded" server:
+ * migrations must still take the plain path (with a warning), or fail clearly when TimescaleDB was
+ * required.
+ */
 describe('vigil migrate on plain PostgreSQL', () => {
   let db: { url: string; drop: () => Promise<void> };
   let client: Client;
@@ -110,6 +118,55 @@ describe('vigil migrate on plain PostgreSQL', () => {
       },
     ]);
     await client.query('DELETE FROM fatigue_scores');
+  });
+
+  it('warns naming shared_preload_libraries when TimescaleDB is installed but not preloaded', async () => {
+    const other = await createTestDatabase();
+    try {
+      const warnings: string[] = [];
+      const base = testLogger();
+      const recording = Object.assign(Object.create(base) as Logger, {
+        warn: (obj: unknown, msg?: string) => void warnings.push(typeof obj === 'string' ? obj : (msg ?? '')),
+      });
+      await migrate({ database: other.url, log: recording });
+      const c = new Client({ connectionString: other.url });
+      await c.connect();
+      const facts = await c.query(
+        `SELECT vigil_timescale() AS on,
+                EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS installed`,
+      );
+      await c.end();
+      expect(facts.rows[0].on).toBe(false);
+      if (facts.rows[0].installed) {
+        expect(warnings).toEqual([
+          expect.stringContaining(
+            "timescaledb is installed but not preloaded: add it to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'timescaledb') and restart the server: using plain tables",
+          ),
+        ]);
+      } else {
+        expect(warnings).toEqual([]);
+      }
+    } finally {
+      await other.drop();
+    }
+  });
+
+  it('fails with VIGIL_TIMESCALEDB=required, naming what to change, and leaves nothing applied', async () => {
+    const other = await createTestDatabase();
+    try {
+      const err = await migrate({ database: other.url, log, timescaledb: 'required' }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(
+        /VIGIL_TIMESCALEDB=required: timescaledb is (installed but not preloaded: add it to shared_preload_libraries|not installed on this server)/,
+      );
+      const c = new Client({ connectionString: other.url });
+      await c.connect();
+      const left = await c.query(`SELECT to_regclass('public.sessions') IS NULL AS none`);
+      await c.end();
+      expect(left.rows[0]).toEqual({ none: true });
+    } finally {
+      await other.drop();
+    }
   });
 
   it('is idempotent: a second run applies nothing', async () => {
