@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Pool } from 'pg';
 import { Redis } from 'ioredis';
 import { createApiKey } from '../core/api-keys';
+import { loadConfig } from '../core/config';
 import { repoRoot } from '../core/paths';
 import { sessionIdOf } from '../producers/simulator/session';
 import { fatigueV1 } from '../processors/fatigue/config';
@@ -497,10 +498,8 @@ export async function e2eBench(argv: string[]): Promise<void> {
 
 /** What the database server is: its version and whether TimescaleDB is preloaded there (the read models' path). */
 async function databaseServer(): Promise<string> {
-  const pool = new Pool({
-    connectionString: process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil',
-    max: 1,
-  });
+  const databaseUrl = loadConfig(process.env).database.url;
+  const pool = new Pool({ connectionString: databaseUrl, max: 1 });
   try {
     const { rows } = await pool.query<{ v: string; ts: string | null; preload: string }>(
       `SELECT current_setting('server_version') AS v,
@@ -508,7 +507,7 @@ async function databaseServer(): Promise<string> {
               current_setting('shared_preload_libraries') AS preload`,
     );
     const r = rows[0]!;
-    const url = new URL(process.env.VIGIL_DATABASE_URL ?? 'postgres://127.0.0.1:5432');
+    const url = new URL(databaseUrl);
     const timescale =
       r.ts && r.preload.includes('timescaledb') ? `TimescaleDB ${r.ts} preloaded` : 'no TimescaleDB (plain tables)';
     return `PostgreSQL ${r.v} at ${url.host}, ${timescale}`;

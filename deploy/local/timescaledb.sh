@@ -31,7 +31,16 @@ HOST="${VIGIL_TIMESCALEDB_HOST:-127.0.0.1}"
 PORT="${VIGIL_TIMESCALEDB_PORT:-5433}"
 PG_USER="postgres"
 DB="${VIGIL_PG_DB:-vigil}"
-SOURCE="${VIGIL_TIMESCALEDB_SOURCE:-$REPO_ROOT/../shared/vendor/timescaledb-2.28.3.tar.gz}"
+# Default: the vendored tarball beside the repo (../shared/vendor), else the workplace's copy at
+# /work/shared/vendor (a clone made elsewhere, CI's for one, still finds it).
+default_source() {
+  local name=timescaledb-2.28.3.tar.gz c
+  for c in "$REPO_ROOT/../shared/vendor/$name" "/work/shared/vendor/$name"; do
+    [[ -f "$c" ]] && { echo "$c"; return; }
+  done
+  echo "$REPO_ROOT/../shared/vendor/$name"
+}
+SOURCE="${VIGIL_TIMESCALEDB_SOURCE:-$(default_source)}"
 # Require TimescaleDB: fail instead of falling back to plain PostgreSQL (CI sets it).
 REQUIRED="${VIGIL_TIMESCALEDB_REQUIRED:-0}"
 READY_TIMEOUT="${VIGIL_STACK_TIMEOUT:-90}"
