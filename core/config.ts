@@ -68,6 +68,9 @@ const variables = {
   VIGIL_TS_MAX_AHEAD_MS: intIn(0, 3_600_000).default(60_000),
   VIGIL_TS_MAX_AGE_MS: intIn(60_000, 366 * 24 * 3_600_000).default(24 * 3_600_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
+  // The board's sign-in cookie (api/ui-session.ts): HMAC secret shared by every API instance, lifetime.
+  VIGIL_UI_SESSION_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  VIGIL_UI_SESSION_TTL_S: intIn(60, 86_400).default(3_600),
   // Every long-running role serves GET /metrics here (docs/metrics.md); 0 = no metrics listener.
   VIGIL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
@@ -108,6 +111,11 @@ export interface Config {
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
   apiKeys: { cacheTtlMs: number };
+  /**
+   * The board's sign-in sessions: the HMAC secret of the session cookie (absent: a random one per
+   * process, so a session works only against the instance that issued it) and their lifetime.
+   */
+  ui: { sessionSecret?: string; sessionTtlS: number };
   /**
    * Abuse limits: requests per client address per minute before authentication (API, gateway), how
    * many proxies in front set X-Forwarded-For (0: the socket's address is the client's), open SSE and
@@ -190,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
     },
     apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
+    ui: { sessionSecret: e.VIGIL_UI_SESSION_SECRET, sessionTtlS: e.VIGIL_UI_SESSION_TTL_S },
     limits: {
       apiAddressRatePerMin: e.VIGIL_API_ADDRESS_RATE_PER_MIN,
       gatewayAddressRatePerMin: e.VIGIL_GATEWAY_ADDRESS_RATE_PER_MIN,

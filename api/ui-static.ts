@@ -1,0 +1,57 @@
+import * as path from 'node:path';
+import express, { Router, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { repoRoot } from '../core/paths';
+
+/**
+ * The fleet board's static files: `api/ui/` (plain ES modules, no build step) at `/ui/`, uPlot's ESM
+ * build and stylesheet from its npm package at `/ui/vendor/`; `/` and `/ui` redirect to `/ui/`.
+ *
+ * Strict Content-Security-Policy on all of it: scripts, styles, connections and images from this
+ * origin only, no inline script or style, no framing, no plugins. No `upgrade-insecure-requests`: the
+ * board must work over plain HTTP at any host name. Cache: the HTML is revalidated on every load
+ * (`no-cache`), the board's modules and styles for 5 minutes, the vendored library for a day.
+ */
+export const UI_CSP = {
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    connectSrc: ["'self'"],
+    fontSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    baseUri: ["'self'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+  },
+};
+
+const uiFolder = () => path.join(repoRoot(), 'api', 'ui');
+const vendorFolder = () => path.join(path.dirname(require.resolve('uplot/package.json')), 'dist');
+
+const cacheFor =
+  (maxAgeS: number): ((res: express.Response, file: string) => void) =>
+  (res, file) =>
+    res.setHeader('Cache-Control', file.endsWith('.html') ? 'no-cache' : `public, max-age=${maxAgeS}`);
+
+export function uiRouter(): Router {
+  const r = Router();
+  const csp: RequestHandler = helmet.contentSecurityPolicy(UI_CSP);
+  // Exactly `/` and `/ui` (routing is not strict: a route '/ui' would also match '/ui/').
+  r.get(['/', '/ui'], (req, res, next) =>
+    req.path === '/' || req.path === '/ui' ? res.redirect(302, '/ui/') : next(),
+  );
+  r.use(
+    '/ui/vendor',
+    csp,
+    express.static(vendorFolder(), {
+      index: false,
+      fallthrough: false,
+      setHeaders: cacheFor(86_400),
+    }),
+  );
+  r.use('/ui', csp, express.static(uiFolder(), { index: 'index.html', setHeaders: cacheFor(300) }));
+  return r;
+}
