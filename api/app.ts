@@ -78,7 +78,7 @@ type RouterFactory = (deps: ApiDeps) => Router;
 const publicRouters: RouterFactory[] = [
   (d) => healthRouter(d.checks),
   () => metricsRouter(),
-  () => uiRouter(),
+  (d) => uiRouter(d.uiSessions),
   // The full report shows every tenant's lag and the hosts: an operator's, not a tenant admin's.
   (d) => fullHealthRouter(d.healthReport, [authenticate(d.verifier), requireRole('operator')], d.checks),
 ];

@@ -15,6 +15,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   e2e: () => import('./e2e').then((m) => m.e2eBench(process.argv.slice(3))),
   projection: () => import('./projection').then((m) => m.projectionBench()),
   api: () => import('./api').then((m) => m.apiBench(process.argv.slice(3))),
+  ui: () => import('./ui').then((m) => m.uiBench(process.argv.slice(3))),
 };
 
 async function main() {

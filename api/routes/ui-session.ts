@@ -20,7 +20,7 @@ const SessionInfo = z
   })
   .openapi('UiSession');
 
-const infoOf = (s: UiSession): z.infer<typeof SessionInfo> => ({
+export const sessionInfo = (s: UiSession): z.infer<typeof SessionInfo> => ({
   tenant_id: s.tenantId,
   role: s.role,
   key_id: s.keyId,
@@ -56,7 +56,7 @@ function uiSessionRouter(sessions: UiSessions | undefined): Router {
       const { cookie, session } = sessions.issue(principal, Date.now());
       res.setHeader('Set-Cookie', sessionCookie(cookie, sessions.ttlMs / 1000, isHttps(req)));
       res.setHeader('Cache-Control', 'no-store');
-      res.status(201).json(infoOf(session));
+      res.status(201).json(sessionInfo(session));
     },
   );
   route(
@@ -72,7 +72,7 @@ function uiSessionRouter(sessions: UiSessions | undefined): Router {
       const s = sessionOfRequest(res);
       if (!s) throw unauthorized('no board session: this request was made with an API key');
       res.setHeader('Cache-Control', 'no-store');
-      res.json(infoOf(s));
+      res.json(sessionInfo(s));
     },
   );
   route(

@@ -3,7 +3,7 @@
 // until the processor's AlertAcknowledged comes back over the live feed.
 
 import { api } from './api.js';
-import { store, markPending } from './store.js';
+import { store, markPending, markAcknowledged } from './store.js';
 import { age, el, levelBadge } from './format.js';
 
 const rank = (a) => (a.status === 'active' ? (a.level === 2 ? 0 : 1) : 2);
@@ -20,6 +20,12 @@ export function severeOpenCount() {
   return n;
 }
 
+/**
+ * Posts the acknowledgement, then asks the API until the alert reads acknowledged (at most a minute):
+ * the processor's AlertAcknowledged normally arrives over the live feed first, but the feed skips
+ * events older than the newest it has (a session whose devices run ahead of the clock), so the board
+ * does not rely on it alone.
+ */
 async function acknowledge(a, button) {
   const status = document.getElementById('ack-status');
   button.disabled = true;
@@ -28,13 +34,34 @@ async function acknowledge(a, button) {
     await api(`/v1/alerts/${encodeURIComponent(a.alert_id)}/ack`, { method: 'POST', body: { by: 'fleet board' } });
     status.textContent = `Acknowledgement of ${a.reason} on ${a.session_id} sent.`;
   } catch (err) {
-    a.pending = false;
-    button.disabled = false;
+    markPending(a.alert_id, false);
     status.textContent = `Could not acknowledge: ${err.message}`;
+    return;
+  }
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const known = store.alerts.get(a.alert_id);
+    if (!known || known.status !== 'active') return;
+    const { alerts } = await api(`/v1/sessions/${encodeURIComponent(a.session_id)}/alerts`).catch(() => ({
+      alerts: [],
+    }));
+    const now = alerts.find((x) => x.alert_id === a.alert_id);
+    if (now && now.status !== 'active') {
+      markAcknowledged(a.alert_id);
+      status.textContent = `${a.reason} on ${a.session_id} acknowledged.`;
+      return;
+    }
   }
 }
 
+let renderedVersion = -1;
+let renderedAt = 0;
+
 export function renderAlerts(now = Date.now()) {
+  // Rebuilt when an alert changed, else every 5 s for the ages: not on every score update.
+  if (store.alertsVersion === renderedVersion && now - renderedAt < 5000) return;
+  renderedVersion = store.alertsVersion;
+  renderedAt = now;
   const body = document.getElementById('alerts-body');
   const list = sortedAlerts();
   const rows = list.map((a) => {
@@ -67,8 +94,4 @@ export function renderAlerts(now = Date.now()) {
   body.replaceChildren(...rows);
   if (focused) body.querySelector(`tr[data-alert="${CSS.escape(focused)}"] button`)?.focus();
   document.getElementById('alerts-empty').hidden = list.length > 0;
-  const severe = severeOpenCount();
-  const badge = document.getElementById('alert-badge');
-  badge.textContent = severe ? `${severe} severe` : list.length ? String(list.length) : '';
-  badge.className = severe ? 'badge badge-severe' : 'badge';
 }

@@ -99,19 +99,21 @@ async function signOut() {
 async function boot() {
   $('signin-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', signOut);
-  $('range-bucket').addEventListener('change', () => changeRange().catch((e) => ($('session-status').textContent = e.message)));
-  $('overlay-model').addEventListener('change', () => changeOverlay().catch((e) => ($('session-status').textContent = e.message)));
+  $('range-bucket').addEventListener('change', () =>
+    changeRange().catch((e) => ($('session-status').textContent = e.message)),
+  );
+  $('overlay-model').addEventListener('change', () =>
+    changeOverlay().catch((e) => ($('session-status').textContent = e.message)),
+  );
   $('playback').addEventListener('click', playBack);
   window.addEventListener('hashchange', route);
   onChange(renderVisible);
   // "Last seen" and ages move with the clock.
   setInterval(() => signedIn && refresh(), 5000);
   window.vigilBoard = { store, stats: store.stats };
-  try {
-    signedInAs(await api('/v1/auth/session'));
-  } catch {
-    signedOut();
-  }
+  const state = await api('/ui/session').catch(() => ({ signed_in: false }));
+  if (state.signed_in) signedInAs(state);
+  else signedOut();
 }
 
 boot();

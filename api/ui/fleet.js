@@ -38,18 +38,27 @@ function set(row, key, value, write) {
   write(value);
 }
 
+/** Rows are re-ordered by risk at most this often: cells update at once, rows do not jump around. */
+const REORDER_MS = 1000;
+let order = [];
+let orderedAt = 0;
+
 export function renderFleet(now = Date.now()) {
   const t0 = performance.now();
   const body = document.getElementById('fleet-body');
-  const sessions = [...store.sessions.values()].sort(risk);
+  let reorder = now - orderedAt >= REORDER_MS;
   for (const [id, row] of rows)
     if (!store.sessions.has(id)) {
       row.tr.remove();
       rows.delete(id);
+      reorder = true;
     }
-  sessions.forEach((s, i) => {
+  for (const s of store.sessions.values()) {
     let row = rows.get(s.session_id);
-    if (!row) rows.set(s.session_id, (row = newRow(s)));
+    if (!row) {
+      rows.set(s.session_id, (row = newRow(s)));
+      reorder = true;
+    }
     set(row, 'driver', s.driver_id ?? '—', (v) => (row.cells.driver.textContent = v));
     set(row, 'level', s.level ?? 'none', (v) => {
       row.badge.className = `lvl lvl-${v}`;
@@ -61,14 +70,27 @@ export function renderFleet(now = Date.now()) {
     set(row, 'components', comps, (v) => (row.cells.components.textContent = v));
     set(row, 'alerts', String(openAlertsOf(s.session_id)), (v) => (row.cells.alerts.textContent = v));
     set(row, 'seen', ago(s.lastSeen, now), (v) => (row.cells.seen.textContent = v));
-    if (body.children[i] !== row.tr) body.insertBefore(row.tr, body.children[i] || null);
-  });
-  document.getElementById('fleet-count').textContent = `(${sessions.length} live)`;
-  document.getElementById('fleet-empty').hidden = sessions.length > 0;
+  }
+  if (reorder) {
+    orderedAt = now;
+    order = [...store.sessions.values()].sort(risk).map((s) => rows.get(s.session_id).tr);
+    // From the end, each row placed before the one after it: a row that moved costs one DOM move,
+    // the rows it passed stay where they are.
+    let ref = null;
+    for (let i = order.length - 1; i >= 0; i--) {
+      const tr = order[i];
+      if (tr.parentNode !== body || tr.nextSibling !== ref) body.insertBefore(tr, ref);
+      ref = tr;
+    }
+  }
+  document.getElementById('fleet-count').textContent = `(${store.sessions.size} live)`;
+  document.getElementById('fleet-empty').hidden = store.sessions.size > 0;
   recordRender(performance.now() - t0);
 }
 
 export function resetFleet() {
   for (const row of rows.values()) row.tr.remove();
   rows.clear();
+  order = [];
+  orderedAt = 0;
 }

@@ -8,7 +8,16 @@ import { scoreTaps } from './store.js';
 import { el, levelBadge, num } from './format.js';
 
 const COMPONENTS = ['ocular', 'driving', 'eeg', 'reaction', 'yawn'];
-const COLORS = { score: '#1f4e9c', ocular: '#b35806', driving: '#5e3c99', eeg: '#1b7837', reaction: '#878787', yawn: '#c51b7d', overlay: '#d7301f', alert: '#b2182b' };
+const COLORS = {
+  score: '#1f4e9c',
+  ocular: '#b35806',
+  driving: '#5e3c99',
+  eeg: '#1b7837',
+  reaction: '#878787',
+  yawn: '#c51b7d',
+  overlay: '#d7301f',
+  alert: '#b2182b',
+};
 const FEATURES = [
   ['perclos', 'PERCLOS (share of time eyes ≥ 80 % closed)', 3],
   ['long_blink_share', 'Long-blink share', 3],
@@ -38,7 +47,9 @@ function seriesFrom(scores, bucket) {
   for (const s of scores) {
     x.push(secs(bucket === 'raw' ? s.ts : s.bucket_start));
     score.push(bucket === 'raw' ? s.score : s.score_avg);
-    COMPONENTS.forEach((c, i) => comps[i].push(bucket === 'raw' && s.components[c] !== null ? s.components[c] * 100 : null));
+    COMPONENTS.forEach((c, i) =>
+      comps[i].push(bucket === 'raw' && s.components[c] !== null ? s.components[c] * 100 : null),
+    );
   }
   return { x, score, comps };
 }
@@ -81,12 +92,25 @@ function makePlot(c) {
       {},
       { label: 'score', stroke: COLORS.score, width: 2 },
       ...COMPONENTS.map((k) => ({ label: k, stroke: COLORS[k], width: 1, show: k !== 'yawn' })),
-      { label: c.overlayModel ? `model ${c.overlayModel}` : 'other model', stroke: COLORS.overlay, width: 2, dash: [6, 4], show: Boolean(c.overlayModel) },
-      { label: 'alert raised', stroke: COLORS.alert, width: 0, paths: () => null, points: { show: true, size: 10, fill: COLORS.alert } },
+      {
+        label: c.overlayModel ? `model ${c.overlayModel}` : 'other model',
+        stroke: COLORS.overlay,
+        width: 2,
+        dash: [6, 4],
+        show: Boolean(c.overlayModel),
+      },
+      {
+        label: 'alert raised',
+        stroke: COLORS.alert,
+        width: 0,
+        paths: () => null,
+        points: { show: true, size: 10, fill: COLORS.alert },
+      },
     ],
   };
   c.plot = new uPlot(opts, chartData(c), box);
-  document.getElementById('chart-legend').textContent = `${c.series.x.length} points (${c.bucket}); red dots: alerts raised`;
+  document.getElementById('chart-legend').textContent =
+    `${c.series.x.length} points (${c.bucket}); red dots: alerts raised`;
 }
 
 function renderFeatures(features) {
@@ -95,24 +119,44 @@ function renderFeatures(features) {
     dl.replaceChildren(el('dt', { text: 'Features' }), el('dd', { text: 'none measured yet' }));
     return;
   }
-  dl.replaceChildren(...FEATURES.flatMap(([k, label, d]) => [el('dt', { text: label }), el('dd', { text: num(features[k], d) })]));
+  dl.replaceChildren(
+    ...FEATURES.flatMap(([k, label, d]) => [el('dt', { text: label }), el('dd', { text: num(features[k], d) })]),
+  );
 }
 
 function renderSessionAlerts(alerts) {
-  document.getElementById('session-alerts').replaceChildren(
-    ...(alerts.length
-      ? alerts.map((a) => el('li', {}, levelBadge(a.level), ` ${a.reason} — ${a.status}, raised ${new Date(a.raised_at || a.last_event_ts).toLocaleTimeString()}, escalations ${a.escalations}`))
-      : [el('li', { class: 'muted', text: 'none' })]),
-  );
+  document
+    .getElementById('session-alerts')
+    .replaceChildren(
+      ...(alerts.length
+        ? alerts.map((a) =>
+            el(
+              'li',
+              {},
+              levelBadge(a.level),
+              ` ${a.reason} — ${a.status}, raised ${new Date(a.raised_at || a.last_event_ts).toLocaleTimeString()}, escalations ${a.escalations}`,
+            ),
+          )
+        : [el('li', { class: 'muted', text: 'none' })]),
+    );
 }
 
 async function renderReport(sessionId) {
   const box = document.getElementById('report');
   const { sessions } = await api('/v1/reports/sessions?days=365');
   const r = sessions.find((x) => x.session_id === sessionId);
-  if (!r) return void box.replaceChildren(el('p', { class: 'muted', text: 'No report yet (written when the session ends).' }));
+  if (!r)
+    return void box.replaceChildren(
+      el('p', { class: 'muted', text: 'No report yet (written when the session ends).' }),
+    );
   const rows = Object.entries(r).filter(([k]) => k !== 'session_id');
-  box.replaceChildren(el('dl', { class: 'features' }, ...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v === null ? '—' : String(v) })])));
+  box.replaceChildren(
+    el(
+      'dl',
+      { class: 'features' },
+      ...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v === null ? '—' : String(v) })]),
+    ),
+  );
 }
 
 async function loadScores(c) {
@@ -123,7 +167,9 @@ async function loadScores(c) {
   if (last && last.features) renderFeatures(last.features);
   c.overlay = null;
   if (c.overlayModel) {
-    const other = await api(`/v1/sessions/${encodeURIComponent(c.id)}/scores?${q}&model=${encodeURIComponent(c.overlayModel)}`);
+    const other = await api(
+      `/v1/sessions/${encodeURIComponent(c.id)}/scores?${q}&model=${encodeURIComponent(c.overlayModel)}`,
+    );
     c.overlay = seriesFrom(other.scores, c.bucket);
   }
 }
@@ -143,7 +189,12 @@ export async function showSession(id) {
   if (current !== c) return;
   c.alerts = alerts.alerts;
   const select = document.getElementById('overlay-model');
-  select.replaceChildren(el('option', { value: '', text: 'none' }), ...models.models.filter((m) => m.kind === 'whatif').map((m) => el('option', { value: m.model_version, text: `${m.model_version} (${m.scores} scores)` })));
+  select.replaceChildren(
+    el('option', { value: '', text: 'none' }),
+    ...models.models
+      .filter((m) => m.kind === 'whatif')
+      .map((m) => el('option', { value: m.model_version, text: `${m.model_version} (${m.scores} scores)` })),
+  );
   status.replaceChildren(
     `${detail.status === 'ended' ? 'Ended' : 'Live'} · driver ${detail.driver_id ?? '—'} · vehicle ${detail.vehicle_id ?? '—'} · level `,
     levelBadge(detail.last_level),
@@ -158,7 +209,9 @@ export async function showSession(id) {
     if (!score || score.session_id !== id || c.bucket !== 'raw' || c.playback) return;
     c.series.x.push(score.ts / 1000);
     c.series.score.push(score.score);
-    COMPONENTS.forEach((k, i) => c.series.comps[i].push(score.components?.[k] != null ? score.components[k] * 100 : null));
+    COMPONENTS.forEach((k, i) =>
+      c.series.comps[i].push(score.components?.[k] != null ? score.components[k] * 100 : null),
+    );
     if (score.features) renderFeatures(score.features);
     c.plot.setData(chartData(c));
   };

@@ -16,6 +16,8 @@ export const store = {
   stats: { updates: 0, renders: 0, renderMs: [], lastEventAt: 0, lastEventId: null },
   source: null,
   dirty: false,
+  /** Bumped on every change to `alerts`: the alerts table is rebuilt only when it moved. */
+  alertsVersion: 0,
 };
 
 export function onChange(fn) {
@@ -31,11 +33,13 @@ export function recordRender(ms) {
   s.renderMs.push(ms);
 }
 
-function changed() {
+function changed(alerts = false) {
+  if (alerts) store.alertsVersion++;
   if (store.dirty) return;
   store.dirty = true;
   requestAnimationFrame(() => {
     store.dirty = false;
+    openCounts = null;
     for (const fn of store.listeners) fn();
   });
 }
@@ -58,10 +62,14 @@ function upsertSession(id, patch) {
   return s;
 }
 
+/** Open (not cleared) alerts per session, recounted once per change batch rather than per row. */
+let openCounts = null;
 export function openAlertsOf(sessionId) {
-  let n = 0;
-  for (const a of store.alerts.values()) if (a.session_id === sessionId) n++;
-  return n;
+  if (!openCounts) {
+    openCounts = new Map();
+    for (const a of store.alerts.values()) openCounts.set(a.session_id, (openCounts.get(a.session_id) || 0) + 1);
+  }
+  return openCounts.get(sessionId) || 0;
 }
 
 async function allPages(path, field, maxPages = 10) {
@@ -105,7 +113,7 @@ export async function loadAndFollow(onLiveState) {
       lastSeen: tsOf(s.last_seen_at),
     });
   for (const a of [...active, ...acked]) store.alerts.set(a.alert_id, alertFromRow(a));
-  changed();
+  changed(true);
   follow(onLiveState);
 }
 
@@ -123,7 +131,7 @@ function follow(onLiveState) {
     } catch (err) {
       console.warn('live feed: unreadable entry', err);
     }
-    changed();
+    changed(kind === 'alert');
   };
   es.addEventListener('score', handle('score'));
   es.addEventListener('session', handle('session'));
@@ -185,12 +193,22 @@ function apply(kind, e) {
   }
 }
 
-export function markPending(alertId) {
+export function markPending(alertId, pending = true) {
   const a = store.alerts.get(alertId);
-  if (a) a.pending = true;
-  changed();
+  if (a) a.pending = pending;
+  changed(true);
+}
+
+/** The API's word on an alert: its status now (the feed may not carry an acknowledgement, see below). */
+export function markAcknowledged(alertId) {
+  const a = store.alerts.get(alertId);
+  if (a) {
+    a.status = 'acknowledged';
+    a.pending = false;
+  }
+  changed(true);
 }
 
 export function refresh() {
-  changed();
+  changed(true);
 }
