@@ -52,9 +52,10 @@ export function uiRouter(sessions: UiSessions | undefined): Router {
   });
   const csp: RequestHandler = helmet.contentSecurityPolicy(UI_CSP);
   // Exactly `/` and `/ui` (routing is not strict: a route '/ui' would also match '/ui/').
-  r.get(['/', '/ui'], (req, res, next) =>
-    req.path === '/' || req.path === '/ui' ? res.redirect(302, '/ui/') : next(),
-  );
+  const toBoard: RequestHandler = (req, res, next) =>
+    req.path === '/' || req.path === '/ui' ? res.redirect(302, '/ui/') : next();
+  r.get('/', toBoard);
+  r.get('/ui', toBoard);
   r.use(
     '/ui/vendor',
     csp,

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { route } from '../openapi';
-import { badRequest, unauthorized } from '../../core/http/problem';
+import { badRequest, forbidden } from '../../core/http/problem';
 import { sessionCookie, type UiSession, type UiSessions } from '../ui-session';
 
 /**
@@ -66,11 +66,14 @@ function uiSessionRouter(sessions: UiSessions | undefined): Router {
       path: '/v1/auth/session',
       summary: 'The board session of this cookie (who is signed in, until when, the CSRF token)',
       tags: ['board'],
-      responses: { 200: { description: 'signed in', schema: SessionInfo } },
+      responses: {
+        200: { description: 'signed in', schema: SessionInfo },
+        403: { description: 'the request carried an API key, not a session cookie' },
+      },
     },
     (_input, _req, res) => {
       const s = sessionOfRequest(res);
-      if (!s) throw unauthorized('no board session: this request was made with an API key');
+      if (!s) throw forbidden('this tells a board session; this request was made with an API key, not one');
       res.setHeader('Cache-Control', 'no-store');
       res.json(sessionInfo(s));
     },
