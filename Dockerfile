@@ -46,6 +46,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 COPY --from=build /app/dist ./dist
 COPY schemas/avro ./schemas/avro
 COPY migrations ./migrations
+COPY api/ui ./api/ui
 COPY bin ./bin
 # Everything above is owned by root, so the app can read but not modify its own code, and nothing
 # is written at run time: the container can run with a read-only root filesystem (deploy/k8s does).

@@ -29,7 +29,6 @@ import { alertsRouter } from './routes/alerts';
 import { reportsRouter } from './routes/reports';
 import { exportRouter } from './routes/export';
 import type { AvroSerde } from '../core/serde';
-import type { FeedHub } from './feed-hub';
 import type { SseOptions } from './sse';
 import { requestMetrics } from './metrics';
 import { metricsRouter } from './routes/metrics';
@@ -37,6 +36,11 @@ import { liveRoutes } from './routes/live';
 import { playbackRoutes } from './routes/playback';
 import { alertAckRoutes } from './routes/alerts-ack';
 import { adminRoutes } from './routes/admin';
+import { tenantLiveRoutes } from './routes/tenant-live';
+import { uiSessionRoutes } from './routes/ui-session';
+import { UiSessions } from './ui-session';
+import { uiRouter } from './ui-static';
+import { FeedHub } from './feed-hub';
 
 /** What the API's routers get. Optional parts are there only in processes that need them. */
 export interface ApiDeps {
@@ -68,6 +72,8 @@ export interface ApiDeps {
   live?: { hub?: FeedHub; sse?: SseOptions };
   /** The full `/health` report (operator key); absent: no `/health` route. */
   healthReport?: () => Promise<unknown>;
+  /** The board's sign-in sessions; default: from `config.ui` (api/ui-session.ts). */
+  uiSessions?: UiSessions;
 }
 
 type RouterFactory = (deps: ApiDeps) => Router;
@@ -76,6 +82,7 @@ type RouterFactory = (deps: ApiDeps) => Router;
 const publicRouters: RouterFactory[] = [
   (d) => healthRouter(d.checks),
   () => metricsRouter(),
+  (d) => uiRouter(d.uiSessions),
   // The full report shows every tenant's lag and the hosts: an operator's, not a tenant admin's.
   (d) => fullHealthRouter(d.healthReport, [authenticate(d.verifier), requireRole('operator')], d.checks),
 ];
@@ -91,6 +98,8 @@ const v1Routers: RouterFactory[] = [
   playbackRoutes,
   alertAckRoutes,
   adminRoutes,
+  tenantLiveRoutes,
+  uiSessionRoutes,
 ];
 
 /** Headers a browser client may read on a cross-origin response. */
@@ -122,7 +131,9 @@ export function createApp(apiDeps: ApiDeps): Express {
   app.set('etag', false);
   app.use(requestMetrics);
   app.use(requestContext);
-  app.use(helmet());
+  // Without upgrade-insecure-requests (helmet's default): over plain HTTP at a host other than
+  // localhost it made browsers fetch /docs' scripts and styles over https, and the page stayed blank.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (config.api.corsOrigins.length) {
     app.use(
       cors({
@@ -154,7 +165,11 @@ export function createApp(apiDeps: ApiDeps): Express {
       isActive: (keyIds) => activeApiKeys(deps.pool, keyIds),
       log: deps.log,
     });
-  deps = { ...deps, streams };
+  const uiSessions =
+    deps.uiSessions ?? new UiSessions(deps.pool, { secret: config.ui.sessionSecret, ttlS: config.ui.sessionTtlS });
+  // One feed reader for both live routes (per session and per tenant) unless the process gave one.
+  const live = { ...deps.live, hub: deps.live?.hub ?? new FeedHub(deps.redis, deps.log) };
+  deps = { ...deps, streams, uiSessions, live };
   for (const r of publicRouters) app.use(r(deps));
 
   const rateLimiter =
@@ -169,7 +184,7 @@ export function createApp(apiDeps: ApiDeps): Express {
     );
   app.use(
     '/v1',
-    authenticate(deps.verifier),
+    authenticate(deps.verifier, uiSessions),
     rateLimitPerKey(rateLimiter),
     ...jsonBody({ maxBytes: config.api.maxBodyBytes, methods: WITH_BODY }),
   );

@@ -1,6 +1,7 @@
 import type { RequestHandler, Response } from 'express';
 import type { ApiKeyPrincipal, Role } from '../core/api-keys';
 import { forbidden, unauthorized } from '../core/http/problem';
+import { CSRF_HEADER, SESSION_COOKIE, cookieValue, type UiSessions } from './ui-session';
 
 /** Who is calling: the API key's id, its tenant and its role. Every `/v1` query filters by `tenantId`. */
 export type Principal = ApiKeyPrincipal;
@@ -11,6 +12,7 @@ export interface KeyVerifier {
 }
 
 const REALM = 'Bearer realm="vigil"';
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The presented key: `Authorization: Bearer <key>`, else `X-API-Key`. */
 export function presentedKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {
@@ -22,10 +24,25 @@ export function presentedKey(authorization: string | undefined, apiKey: string |
  * Authenticates every request it sees with an API key (`Authorization: Bearer <key>` or `X-API-Key`)
  * and records the principal for `principalOf`. 401 problem with `WWW-Authenticate` when the key is
  * missing, unknown, wrong or revoked. Any role passes here; routes say which roles they accept.
+ * With `sessions`, a request without a key may instead carry the board's session cookie (403 without
+ * its CSRF token on a state-changing method; 401 when expired, forged or its key revoked).
  */
-export function authenticate(verifier: KeyVerifier): RequestHandler {
+export function authenticate(verifier: KeyVerifier, sessions?: UiSessions): RequestHandler {
   return async (req, res, next) => {
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
+    const cookie = !key && sessions ? cookieValue(req.get('cookie'), SESSION_COOKIE) : undefined;
+    if (cookie && sessions) {
+      // The board's session cookie (api/ui-session.ts): valid, its key still active, and a CSRF token
+      // on anything that is not a read.
+      const session = sessions.read(cookie, Date.now());
+      if (!session || !(await sessions.keyActive(session.keyId)))
+        throw unauthorized('the board session has expired or was signed out: sign in again');
+      if (!SAFE_METHODS.has(req.method) && !sessions.csrfMatches(session, req.get(CSRF_HEADER)))
+        throw forbidden('send the session’s CSRF token in X-CSRF-Token with this request');
+      res.locals.principal = { keyId: session.keyId, tenantId: session.tenantId, role: session.role };
+      res.locals.uiSession = session;
+      return next();
+    }
     if (!key) {
       res.setHeader('WWW-Authenticate', REALM);
       throw unauthorized('send an API key: Authorization: Bearer <key> (or X-API-Key: <key>)');

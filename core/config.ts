@@ -94,6 +94,9 @@ const variables = {
   // Share of new traces recorded (parent-based: a request or record carrying a sampled or unsampled
   // traceparent keeps that decision); unsampled traces still propagate their trace id.
   VIGIL_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  // The board's sign-in cookie (api/ui-session.ts): HMAC secret shared by every API instance, lifetime.
+  VIGIL_UI_SESSION_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  VIGIL_UI_SESSION_TTL_S: intIn(60, 86_400).default(3_600),
   // Every long-running role serves GET /metrics here (docs/metrics.md); 0 = no metrics listener.
   VIGIL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   VIGIL_METRICS_PORT: intIn(0, 65535).default(0),
@@ -166,6 +169,11 @@ export interface Config {
   gateway: { host: string; port: number; maxBodyBytes: number; maxEvents: number; ratePerSec: number };
   /** How long a verified (or unknown) API key is remembered in process; also the revocation delay. */
   apiKeys: { cacheTtlMs: number };
+  /**
+   * The board's sign-in sessions: the HMAC secret of the session cookie (absent: a random one per
+   * process, so a session works only against the instance that issued it) and their lifetime.
+   */
+  ui: { sessionSecret?: string; sessionTtlS: number };
   /**
    * Abuse limits: requests per client address per minute before authentication (API, gateway), how
    * many proxies in front set X-Forwarded-For (0: the socket's address is the client's), open SSE and
@@ -270,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ratePerSec: e.VIGIL_GATEWAY_RATE_PER_SEC,
     },
     apiKeys: { cacheTtlMs: e.VIGIL_API_KEY_CACHE_TTL_MS },
+    ui: { sessionSecret: e.VIGIL_UI_SESSION_SECRET, sessionTtlS: e.VIGIL_UI_SESSION_TTL_S },
     limits: {
       apiAddressRatePerMin: e.VIGIL_API_ADDRESS_RATE_PER_MIN,
       gatewayAddressRatePerMin: e.VIGIL_GATEWAY_ADDRESS_RATE_PER_MIN,

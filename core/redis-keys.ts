@@ -15,6 +15,7 @@
  *   `p:tenant:<t>:alert:<id>` hash: one alert's folded state.
  * - `p:tenant:<t>:session:<id>:feed` stream: the live feed the API fans out over SSE;
  *   `...:feed:marks` hash: its per-kind newest ts (the projection's replay guard, not read by the API).
+ * - `p:tenant:<t>:feed` stream: every session's feed entries of the tenant in one stream (`/v1/live`).
  * - `p:projection:<name>:checkpoints` hash: the Redis projection's offsets (read by the API's /health).
  * Written and read by the API (api/report-cache.ts), bumped by the jobs worker too:
  * - `p:api:cache:<tenant>:gen` counter: the tenant's cache generation; `p:api:cache:<tenant>:g<gen>:<name>`
@@ -32,6 +33,7 @@ export const redisKeys = (prefix: string) => {
     latest: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:latest`,
     feed: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed`,
     feedMarks: (tenantId: string, sessionId: string) => `${session(tenantId, sessionId)}:feed:marks`,
+    tenantFeed: (tenantId: string) => `${tenant(tenantId)}:feed`,
     live: (tenantId: string) => `${tenant(tenantId)}:live`,
     activeAlerts: (tenantId: string) => `${tenant(tenantId)}:alerts:active`,
     alert: (tenantId: string, alertId: string) => `${tenant(tenantId)}:alert:${alertId}`,

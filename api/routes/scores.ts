@@ -6,6 +6,7 @@ import { route } from '../openapi';
 import { badRequest } from '../../core/http/problem';
 import { Instant, SessionIdParams, iso } from '../schemas';
 import { sessionOf } from './sessions';
+import { modelsOf, whatIfBucketed, whatIfRaw } from '../whatif-scores';
 
 /**
  * `GET /v1/sessions/:id/scores?from&to&bucket`: a session's fatigue scores in [from, to), raw or in
@@ -17,7 +18,8 @@ import { sessionOf } from './sessions';
  * TimescaleDB (checked once per router): buckets come from the continuous aggregate
  * `fatigue_scores_1m` (5m and 1h re-aggregated from it, averages weighted by count). Plain
  * PostgreSQL: `date_bin` over `fatigue_scores` (the plain `fatigue_scores_1m` view could not use the
- * time index).
+ * time index). With `model=<version>`: the what-if scores of that model (api/whatif-scores.ts), buckets
+ * by `date_bin`; `GET /v1/sessions/:id/models` lists the versions there are.
  */
 export const buckets = ['raw', '1m', '5m', '1h'] as const;
 type Bucket = (typeof buckets)[number];
@@ -33,6 +35,17 @@ const Query = z.object({
   to: Instant('end of the range (exclusive); default: just after the newest score').optional(),
   bucket: z.enum(buckets).default('raw').openapi({
     description: `raw scores, or buckets; longest range: raw 24 h, 1m 7 d, 5m 31 d, 1h 366 d`,
+  }),
+  model: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a model version: 1-64 letters, digits or ._-')
+    .optional()
+    .openapi({
+      description:
+        'a what-if model version (`vigil rescore` output, see /v1/sessions/{id}/models); default: the live scores',
+    }),
+  features: z.enum(['true', 'false']).default('false').openapi({
+    description: 'raw scores also carry `features` (PERCLOS, SDLP, EEG ratio, lapses, ...) when true',
   }),
 });
 
@@ -50,6 +63,7 @@ const RawScore = z.object({
   }),
   baseline_ready: z.boolean(),
   model_version: z.string(),
+  features: z.record(z.unknown()).optional(),
 });
 const BucketScore = z.object({
   bucket_start: z.string(),
@@ -64,6 +78,7 @@ const Scores = z
     bucket: z.enum(buckets),
     from: z.string().nullable(),
     to: z.string().nullable(),
+    model: z.string().optional().openapi({ description: 'the what-if model asked for' }),
     scores: z.array(z.union([RawScore, BucketScore])),
   })
   .openapi('Scores');
@@ -120,19 +135,50 @@ export function scoresRouter(deps: ApiDeps): Router {
           },
         ]);
       }
-      const scores =
-        q.bucket === 'raw'
-          ? await rawScores(deps.pool, s.session_id, principal.tenantId, from, to)
+      const withFeatures = q.features === 'true';
+      const scores = q.model
+        ? q.bucket === 'raw'
+          ? await whatIfRaw(deps.pool, q.model, s.session_id, principal.tenantId, from, to, withFeatures)
+          : await whatIfBucketed(deps.pool, q.model, s.session_id, principal.tenantId, from, to, BUCKET_MS[q.bucket])
+        : q.bucket === 'raw'
+          ? await rawScores(deps.pool, s.session_id, principal.tenantId, from, to, withFeatures)
           : await bucketed(deps.pool, await isTimescale(), s.session_id, principal.tenantId, from, to, q.bucket);
-      res.json({ ...base, scores });
+      res.json({ ...base, ...(q.model ? { model: q.model } : {}), scores });
+    },
+  );
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/v1/sessions/:id/models',
+      summary: 'The model versions that scored a session: the live model and every what-if model (vigil rescore)',
+      tags: ['sessions'],
+      params: SessionIdParams,
+      responses: {
+        200: {
+          description: 'model versions with their score counts; pass a what-if one as `model` to /scores',
+          schema: z.object({
+            session_id: z.string(),
+            models: z.array(
+              z.object({ model_version: z.string(), kind: z.enum(['live', 'whatif']), scores: z.number().int() }),
+            ),
+          }),
+        },
+        404: { description: 'no such session in the caller’s tenant' },
+      },
+    },
+    async ({ params, principal }, _req, res) => {
+      const s = await sessionOf(deps, principal.tenantId, params.id);
+      res.json({ session_id: s.session_id, models: await modelsOf(deps.pool, s.session_id, principal.tenantId) });
     },
   );
   return r;
 }
 
-async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: Date, to: Date) {
+async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: Date, to: Date, withFeatures: boolean) {
   const { rows } = await pool.query(
-    `SELECT ts, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, baseline_ready, model_version
+    `SELECT ts, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, baseline_ready, model_version,
+            features
        FROM fatigue_scores WHERE session_id = $1 AND tenant_id = $2 AND ts >= $3 AND ts < $4 ORDER BY ts`,
     [sessionId, tenantId, from, to],
   );
@@ -144,6 +190,7 @@ async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: 
     components: { ocular: x.ocular, driving: x.driving, eeg: x.eeg, reaction: x.reaction, yawn: x.yawn },
     baseline_ready: x.baseline_ready,
     model_version: x.model_version,
+    ...(withFeatures ? { features: x.features } : {}),
   }));
 }
 

@@ -23,6 +23,8 @@ import { redisKeys } from '../../core/redis-keys';
  * - `p:tenant:<t>:session:<id>:feed` stream: the live feed (kind session|score|alert, ts, event_id,
  *   data = the event as JSON), capped at ~`feedMaxLen` entries, for SSE fan-out;
  *   `p:tenant:<t>:session:<id>:feed:marks` holds its per-kind newest ts (the replay guard).
+ * - `p:tenant:<t>:feed` stream: the same entries of every session of the tenant (the board's `/v1/live`),
+ *   capped at ~`feedMaxLen * TENANT_FEED_FACTOR` entries.
  *
  * Session keys expire `sessionTtlMs` after their last write. Pure: records in, operations out, each
  * a guarded Lua script (see scripts.ts); the Redis projection runner applies them.
@@ -49,6 +51,9 @@ export const defaultRedisModelOptions: Omit<RedisModelOptions, 'prefix'> = {
   liveStaleMs: 3_600_000,
   feedMaxLen: 1_000,
 };
+
+/** The tenant feed holds this many times a session feed's cap: a few minutes of a few hundred sessions. */
+export const TENANT_FEED_FACTOR = 20;
 
 export const redisTopics: readonly TopicKey[] = ['sessions', 'scores', 'alerts'];
 
@@ -82,8 +87,11 @@ export function projectRedis(records: readonly ProjectedRecord[], options: Redis
   ) =>
     ops.push({
       script: 'feed',
-      keys: [k.feed(e.tenant_id, e.session_id), k.feedMarks(e.tenant_id, e.session_id)],
-      args: [kind, str(ts), eventId, str(o.feedMaxLen), str(o.sessionTtlMs), JSON.stringify(data)],
+      keys: [k.feed(e.tenant_id, e.session_id), k.feedMarks(e.tenant_id, e.session_id), k.tenantFeed(e.tenant_id)],
+      args: [
+        ...[kind, str(ts), eventId, str(o.feedMaxLen), str(o.sessionTtlMs), JSON.stringify(data)],
+        str(o.feedMaxLen * TENANT_FEED_FACTOR),
+      ],
     });
   const live = (e: { tenant_id: string; session_id: string; ts: number }) =>
     ops.push({

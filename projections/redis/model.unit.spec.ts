@@ -52,13 +52,13 @@ const acked = buildAlert('AlertAcknowledged', {
 const rec = (topic: TopicKey, value: unknown, offset = 0) => ({ topic, partition: 0, offset: String(offset), value });
 
 describe('redis read model', () => {
-  it('keeps a started session live and feeds it', () => {
+  it('keeps a started session live and feeds it, to the session feed and the tenant feed', () => {
     expect(projectRedis([rec('sessions', started)], options)).toEqual([
       { script: 'live', keys: ['p:tenant:t:live', 'p:tenant:t:session:s1:latest'], args: ['s1', String(T0), '300'] },
       {
         script: 'feed',
-        keys: ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks'],
-        args: ['session', String(T0), 'e-start', '50', '1000', JSON.stringify(started)],
+        keys: ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks', 'p:tenant:t:feed'],
+        args: ['session', String(T0), 'e-start', '50', '1000', JSON.stringify(started), '1000'],
       },
     ]);
   });
@@ -94,9 +94,9 @@ describe('redis read model', () => {
     const ops = projectRedis([rec('alerts', raised, 1), rec('alerts', acked, 2)], options);
     expect(ops.map((o) => [o.script, o.keys])).toEqual([
       ['alert', ['p:tenant:t:alert:a1', 'p:tenant:t:alerts:active']],
-      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks']],
+      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks', 'p:tenant:t:feed']],
       ['alert', ['p:tenant:t:alert:a1', 'p:tenant:t:alerts:active']],
-      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks']],
+      ['feed', ['p:tenant:t:session:s1:feed', 'p:tenant:t:session:s1:feed:marks', 'p:tenant:t:feed']],
     ]);
     expect(ops[0]!.args).toEqual([
       'AlertRaised',
@@ -147,6 +147,7 @@ describe('redis read model', () => {
         'p:tenant:u:session:s1:latest',
         'p:tenant:u:session:s1:feed',
         'p:tenant:u:session:s1:feed:marks',
+        'p:tenant:u:feed',
         'p:tenant:u:alert:a1',
         'p:tenant:u:alerts:active',
       ]),

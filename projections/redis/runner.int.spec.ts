@@ -256,18 +256,22 @@ describe('redis read model scripts (against Redis)', () => {
     expect((await feedOf(redis, feed))[1]!.data).toEqual(a);
   });
 
-  it('caps the feed near its maximum length', async () => {
+  it('caps the feed (and the tenant feed) near its maximum length', async () => {
     const capped = { ...options, feedMaxLen: 10 };
     for (let i = 0; i < 300; i++) {
       const [op] = projectRedis(
         [{ topic: 'sessions', partition: 0, offset: '0', value: { ...startedOf('s4', i), event_id: `e${i}` } }],
         capped,
       ).filter((o) => o.script === 'feed');
-      await redis.eval(redisScripts.feed.lua, 2, ...op!.keys, ...op!.args);
+      await redis.eval(redisScripts.feed.lua, redisScripts.feed.numberOfKeys, ...op!.keys, ...op!.args);
     }
     const n = await redis.xlen(k(`tenant:${TENANT}:session:s4:feed`));
     expect(n).toBeGreaterThanOrEqual(10);
     expect(n).toBeLessThan(300);
+    // The tenant feed got every entry too, capped near 20 times a session feed's length (200 here).
+    const t = await redis.xlen(k(`tenant:${TENANT}:feed`));
+    expect(t).toBeGreaterThanOrEqual(200);
+    expect(t).toBeLessThan(300);
   });
 });
 

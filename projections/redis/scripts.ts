@@ -95,13 +95,14 @@ end
 return 1`,
   },
   /**
-   * One entry of a session's live feed. KEYS: the feed stream, its marks hash. ARGV: kind, ts,
-   * event_id, max length, ttl ms, data (JSON). Per kind, appends only events at or after the newest ts
+   * One entry of a session's live feed, also appended to the tenant's feed. KEYS: the feed stream, its
+   * marks hash, the tenant's feed stream. ARGV: kind, ts, event_id, max length, ttl ms, data (JSON),
+   * the tenant feed's max length. Per kind, appends only events at or after the newest ts
    * appended so far, and each event_id at that ts once: a replay adds nothing, and a late event is not
    * news (it is in PostgreSQL). Entries get auto ids (arrival order); the stream is capped (MAXLEN ~).
    */
   feed: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `
 local kind, ts, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local mark = redis.call('HGET', KEYS[2], kind .. ':ts')
@@ -119,6 +120,8 @@ redis.call('HSET', KEYS[2], kind .. ':ts', ARGV[2], kind .. ':ids', ids .. id)
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'kind', kind, 'ts', ARGV[2], 'event_id', id, 'data', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'kind', kind, 'ts', ARGV[2], 'event_id', id, 'data', ARGV[6])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return 1`,
   },
 } satisfies Record<string, RedisScript>;
