@@ -737,7 +737,8 @@ cmd_up() {
 
   ensure_postgres
   ensure_redis
-  if [[ "$TIMESCALEDB_ON" == 1 ]]; then bash "$TIMESCALEDB_SCRIPT" up; fi
+  # 9>&-: the PostgreSQL server it starts must not inherit (and hold) the stack lock.
+  if [[ "$TIMESCALEDB_ON" == 1 ]]; then bash "$TIMESCALEDB_SCRIPT" up 9>&-; fi
 
   # Downloads first, one mvn at a time (parallel mvn runs race on ~/.m2).
   if has_service kafka; then
@@ -874,7 +875,7 @@ main() {
     "up prometheus") cmd_up_prometheus ;;
     "down prometheus") cmd_down_prometheus ;;
     "status prometheus") cmd_status_prometheus ;;
-    "up timescaledb") take_lock && bash "$TIMESCALEDB_SCRIPT" up && bash "$TIMESCALEDB_SCRIPT" status ;;
+    "up timescaledb") take_lock && bash "$TIMESCALEDB_SCRIPT" up 9>&- && bash "$TIMESCALEDB_SCRIPT" status ;;
     "down timescaledb") take_lock && bash "$TIMESCALEDB_SCRIPT" down ;;
     "status timescaledb") printf '%-10s %-6s %-8s %-8s %-7s %s\n' SERVICE PORT STATE PID RSS LOG && bash "$TIMESCALEDB_SCRIPT" status ;;
     "up ")
