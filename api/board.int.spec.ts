@@ -79,8 +79,10 @@ describe('fleet board API (real PostgreSQL, Redis)', () => {
     const { res, setCookie, cookie, body } = await signIn(reader);
     expect(res.status).toBe(201);
     expect(setCookie).toMatch(/^vigil_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60$/);
-    expect(setCookie).not.toContain(reader.split('_')[2]!); // the key's secret is not in the cookie
-    expect(body).toMatchObject({ tenant_id: 'fleet-board', role: 'reader', key_id: reader.split('_')[1] });
+    // vgl_<12-character id>_<secret>; the secret is base64url and may itself hold '_'.
+    const [, keyId, secret] = /^vgl_([A-Za-z0-9]{12})_(.+)$/.exec(reader)!;
+    expect(setCookie).not.toContain(secret!); // the key's secret is not in the cookie
+    expect(body).toMatchObject({ tenant_id: 'fleet-board', role: 'reader', key_id: keyId });
     expect(body.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const sessions = await fetch(`${url}/v1/sessions`, { headers: { cookie } });

@@ -1,3 +1,4 @@
+import { context, type Context } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from './logger';
 import type { Checkpointer } from './checkpoint';
@@ -292,7 +293,7 @@ export class Reactor<Key, Scope> {
   /** Group commit: the batch joins the next unit; answers its records applied. */
   private enqueue(pending: Pending<Key>): Promise<readonly ReactorRecord<Key>[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ pending, resolve, reject });
+      this.queue.push({ pending, trace: context.active(), resolve, reject });
       // On the next turn, so the batches kafkajs hands over together (one fetch) share the unit.
       if (!this.flushing) setImmediate(() => void this.flush());
     });
@@ -317,11 +318,12 @@ export class Reactor<Key, Scope> {
     const commitMany = this.options.checkpointer.commitMany!.bind(this.options.checkpointer);
     try {
       const results = await commitMany(
-        group.map(({ pending }) => ({
+        group.map(({ pending, trace }) => ({
           topic: pending.topic,
           partition: pending.partition,
           span: { from: pending.from, next: pending.next },
-          apply: (scope: Scope, checkpoint: bigint) => this.applyFrom(scope, checkpoint, false, pending),
+          apply: (scope: Scope, checkpoint: bigint) =>
+            context.with(trace, () => this.applyFrom(scope, checkpoint, false, pending)),
         })),
       );
       group.forEach((q, i) => {
@@ -342,7 +344,7 @@ export class Reactor<Key, Scope> {
 
   private async applyAlone(q: Queued<Key>): Promise<void> {
     try {
-      q.resolve(await this.applyOnce(q.pending));
+      q.resolve(await context.with(q.trace, () => this.applyOnce(q.pending)));
     } catch (err) {
       q.reject(err);
     }
@@ -427,6 +429,8 @@ interface Pending<Key> {
 /** A batch waiting for a group commit, and its caller's promise. */
 interface Queued<Key> {
   pending: Pending<Key>;
+  /** The batch's trace context: its statements are its span's children, whichever batch began the unit. */
+  trace: Context;
   resolve(applied: readonly ReactorRecord<Key>[]): void;
   reject(err: unknown): void;
 }

@@ -412,6 +412,10 @@ describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
           await fx.pool.query('ALTER TABLE session_reports_hidden RENAME TO session_reports');
         }
       }
+      // The gateway's latency panels read rate() over the last 30 s, and waiting for the reports above
+      // can take longer than that: ingest once more now (late, as above), so the window holds requests.
+      expect((await post('eeg', [{ ...late, event_id: randomUUID(), seq: late.seq + 1 }])).status).toBe(202);
+
       // An open live feed while Prometheus scrapes.
       const live = new AbortController();
       const feed = await authed(`${api}/v1/sessions/${id}/live`, { signal: live.signal });
