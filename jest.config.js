@@ -24,6 +24,10 @@ const bothPaths = [
 ];
 module.exports = {
   testTimeout: 120_000,
+  // A spec of this round leaves two Redis connections open in the jest process: every test passed and
+  // jest then waited for ever ("did not exit one second after the test run"). Exit when the run is done
+  // until it is found (`npx jest --detectOpenHandles`); the leak is listed in docs/design.md's leftovers.
+  forceExit: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['**/*.unit.spec.ts'] },
     {
