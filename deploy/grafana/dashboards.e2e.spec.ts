@@ -283,14 +283,16 @@ describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
     async function load(): Promise<void> {
       const env = processEnv(config);
       const now = Date.now();
-      // Severe sessions, 2 minutes of event time ending ~10 s ago (the processor refuses ts > 60 s ahead).
+      // Severe sessions, 3 minutes of event time ending ~10 s ago (the processor refuses ts > 60 s ahead).
+      // Three minutes, not two: after the baseline a severe session needs a sustained high score for an
+      // alert, and two minutes left one alert in three sessions in one CI run and none in another.
       const simulated = runVigil(
         [
           'simulate',
           '--sessions',
           '3',
           '--duration',
-          '120s',
+          '180s',
           '--speed',
           'max',
           '--profile',
@@ -300,7 +302,7 @@ describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
           '--tenant',
           TENANT,
           '--start',
-          new Date(now - 130_000).toISOString(),
+          new Date(now - 190_000).toISOString(),
         ],
         env,
       );
@@ -379,6 +381,10 @@ describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
       const reports = () =>
         fx.pool.query<{ n: string }>('SELECT count(*) AS n FROM session_reports').then((r) => Number(r.rows[0]!.n));
       await eventually(reports, (n) => n >= 3, 60_000);
+      // The fleet panels read alerts from PostgreSQL: wait until the severe sessions' alerts are there.
+      const alerts = () =>
+        fx.pool.query<{ n: string }>('SELECT count(*) AS n FROM alerts').then((r) => Number(r.rows[0]!.n));
+      await eventually(alerts, (n) => n >= 1, 60_000);
       await eventually(
         async () => hookCalls,
         (n) => n > 0,
