@@ -54,7 +54,22 @@ export interface JobsWorker {
 export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions = {}): Promise<JobsWorker> {
   const handlers = o.handlers ?? jobHandlers;
   const queues = handlers.map((h) => ({ ...h.queue, ...o.queueOverrides?.[h.queue.name] }));
+  const t0 = performance.now();
   const boss = await startBoss(deps.config.database, { queues, log: deps.log });
+  deps.log.info({ ms: Math.round(performance.now() - t0) }, 'pg-boss started');
+  // The depth poll starts with pg-boss, before the trigger's consumer group has joined (which can take
+  // a while on a busy broker), so the gauge has its series as soon as /metrics answers.
+  jobsInstruments();
+  const pollDepths = async () => {
+    for (const q of queues) {
+      // Jobs before `active`: created and retry.
+      const depth = await boss.getQueueSize(q.name).catch(() => undefined);
+      if (depth !== undefined) queueDepths.set(q.name, depth);
+    }
+  };
+  const depthTimer = setInterval(() => void pollDepths(), DEPTH_POLL_MS);
+  depthTimer.unref();
+  await pollDepths();
   const jobDeps = {
     pool: deps.pool,
     log: deps.log,
@@ -116,25 +131,17 @@ export async function startJobsWorker(deps: JobsWorkerDeps, o: JobsWorkerOptions
         },
         { fromBeginning: o.fromBeginning },
       );
+      const joining = performance.now();
       await trigger.start();
+      deps.log.info({ ms: Math.round(performance.now() - joining) }, 'trigger consumer joined its group');
     }
   } catch (err) {
+    clearInterval(depthTimer);
     await trigger?.stop().catch(() => {});
     await stopBoss(boss).catch(() => {});
     throw err;
   }
   deps.log.info({ queues: queues.map((q) => q.name), trigger: !!trigger }, 'jobs worker running');
-  jobsInstruments();
-  const pollDepths = async () => {
-    for (const q of queues) {
-      // Jobs before `active`: created and retry.
-      const depth = await boss.getQueueSize(q.name).catch(() => undefined);
-      if (depth !== undefined) queueDepths.set(q.name, depth);
-    }
-  };
-  await pollDepths();
-  const depthTimer = setInterval(() => void pollDepths(), DEPTH_POLL_MS);
-  depthTimer.unref();
   return {
     boss,
     trigger,
