@@ -1,6 +1,6 @@
 import { migratedDatabase, type MigratedDatabase } from '../test/support/database';
 import { databasePath, onTimescale } from '../test/support/database-path';
-import { bucketed } from './routes/scores';
+import { bucketed } from './score-queries';
 
 /**
  * The bucketed scores query of `/v1/sessions/:id/scores` on the path this project runs on. TimescaleDB:

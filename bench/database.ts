@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { bucketed } from '../api/routes/scores';
+import { bucketed } from '../api/score-queries';
 import { round, spread, type Spread } from './lib';
 
 /**

@@ -51,7 +51,13 @@ export interface Checkpointer<Scope> {
    * idempotent, and a part is simply run again.
    */
   isolate?(scope: Scope, part: () => Promise<void>): Promise<void>;
-  /** Where the assigned partitions are to be fetched from (on assignment); absent: Kafka's committed offsets. */
+  /**
+   * Where the assigned partitions are to be fetched from (on assignment): the checkpoint's next offset,
+   * and offset 0 for a partition it has no checkpoint of (a new read model, an emptied database or
+   * Redis: rebuilt from the start of the topic, not from Kafka's committed offsets, which are only
+   * hints; an offset below the log start resets to the earliest, the reactors consume from the
+   * beginning). Absent: Kafka's committed offsets.
+   */
   positions?(assignment: Record<string, number[]>): Promise<TopicPartitionOffset[]>;
 }
 
@@ -169,9 +175,10 @@ export function postgresCheckpointer(
          WHERE (projection, topic) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
         [topics.map(name), topics],
       );
-      return rows
-        .filter((r) => assignment[r.topic]?.includes(r.partition))
-        .map((r) => ({ topic: r.topic, partition: r.partition, offset: r.next_offset }));
+      const at = new Map(rows.map((r) => [`${r.topic}\u0000${r.partition}`, r.next_offset]));
+      return Object.entries(assignment).flatMap(([topic, ps]) =>
+        ps.map((partition) => ({ topic, partition, offset: at.get(`${topic}\u0000${partition}`) ?? '0' })),
+      );
     },
   };
 }
@@ -211,7 +218,7 @@ export function redisHashCheckpointer(redis: Redis, hashKey: string): Checkpoint
       const wanted = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
       if (wanted.length === 0) return [];
       const offsets = await redis.hmget(hashKey, ...wanted.map((w) => fieldOf(w.topic, w.partition)));
-      return wanted.flatMap((w, i) => (offsets[i] ? [{ ...w, offset: offsets[i] }] : []));
+      return wanted.map((w, i) => ({ ...w, offset: offsets[i] ?? '0' }));
     },
   };
 }

@@ -1,3 +1,4 @@
+import { requestsOf } from './produce-requests';
 import type { IHeaders, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from './logger';
 import type { VigilError } from './errors';
@@ -38,15 +39,15 @@ async function deadLetter(
   items: { src: DeadLetterSource; err: VigilError }[],
 ): Promise<void> {
   if (items.length === 0) return;
-  await producer.send({
-    topic: dlqTopic,
-    acks: -1,
-    messages: items.map(({ src, err }) => ({
-      key: src.message.key,
-      value: src.message.value,
-      headers: deadLetterHeaders(src, err),
-    })),
-  });
+  const messages = items.map(({ src, err }) => ({
+    key: src.message.key,
+    value: src.message.value,
+    headers: deadLetterHeaders(src, err),
+  }));
+  // A batch of refused records can be larger than one request may be: several sends, in order.
+  for (const request of requestsOf(new Map([[dlqTopic, messages]]))) {
+    for (const { topic, messages: part } of request) await producer.send({ topic, acks: -1, messages: part });
+  }
 }
 
 /** A record a consumer refused: the stage that refused it and why. */

@@ -6,6 +6,7 @@ import {
   type Admin,
   type IHeaders,
   type LogEntry,
+  type Producer,
   type SASLOptions,
 } from 'kafkajs';
 import { context, propagation } from '@opentelemetry/api';
@@ -176,3 +177,25 @@ export function traceHeaders(): IHeaders {
 
 /** Message key of every Vigil topic: the session id, UTF-8. */
 export const keyOf = (event: { session_id: string }): Buffer => Buffer.from(event.session_id, 'utf8');
+
+/**
+ * A connected transactional producer whose transactional id is registered with its coordinator.
+ * kafkajs sends InitProducerId with the transactional id at the producer's first `transaction()`,
+ * not at `connect()` (which only takes an idempotent producer id). Until then the previous holder of
+ * the id is not fenced and its open transaction not completed: a new owner that read the changelog
+ * and the committed offsets right after `connect()` could see them move afterwards (the previous
+ * owner committing once more), and both would emit the same outputs. An empty transaction begun and
+ * aborted here (no request: nothing was added to it) makes that happen now.
+ */
+export async function connectTransactional(kafka: Kafka, transactionalId: string): Promise<Producer> {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const tx = await producer.transaction();
+    await tx.abort();
+  } catch (err) {
+    await producer.disconnect().catch(() => {});
+    throw err;
+  }
+  return producer;
+}

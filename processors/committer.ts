@@ -1,45 +1,9 @@
 import type { Message, Transaction } from 'kafkajs';
+import { requestsOf } from '../core/produce-requests';
 import type { Logger } from '../core/logger';
 import type { TopicNames } from '../schemas/catalogue';
 import type { LivePartition } from './restore';
 import { processorInstruments } from './metrics';
-
-/**
- * Bytes (keys + values) per produce request of a commit: a request carries one record batch per
- * partition, and the broker refuses a batch over `max.message.bytes` (1 MiB by default) for good.
- * A backlog's commit (up to COMMIT_MAX_MESSAGES outputs, late copies of input records, session
- * snapshots) can be larger, so it goes out as several requests inside the same transaction.
- */
-const REQUEST_MAX_BYTES = 512 * 1024;
-
-/** Transient commit failures retried with the same content before the partition is reset. */
-const COMMIT_ATTEMPTS = 8;
-
-/** The commit's messages as produce requests of at most REQUEST_MAX_BYTES (a larger message alone). */
-export function requestsOf(
-  out: Map<string, Message[]>,
-  maxBytes = REQUEST_MAX_BYTES,
-): { topic: string; messages: Message[] }[][] {
-  const requests: { topic: string; messages: Message[] }[][] = [];
-  let current = new Map<string, Message[]>();
-  let bytes = 0;
-  const sizeOf = (m: Message) =>
-    (m.key ? Buffer.byteLength(m.key) : 0) + (m.value ? Buffer.byteLength(m.value) : 0) + 64;
-  for (const [topic, messages] of out) {
-    for (const m of messages) {
-      const size = sizeOf(m);
-      if (bytes > 0 && bytes + size > maxBytes) {
-        requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
-        current = new Map();
-        bytes = 0;
-      }
-      (current.get(topic) ?? current.set(topic, []).get(topic)!).push(m);
-      bytes += size;
-    }
-  }
-  if (bytes > 0) requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
-  return requests;
-}
 
 interface CommitContext {
   groupId: string;
@@ -86,10 +50,15 @@ export async function commitPending<S>(p: number, part: LivePartition<S>, ctx: C
 }
 
 /**
- * The in-memory state already reflects the content, so a transient failure is retried (with backoff)
- * with the same content until it commits. A producer that cannot even begin a transaction (e.g. left
- * in COMMITTING when the broker went away mid-commit: whether that commit landed is unknown), or one
- * that keeps failing, is not retried with the same content: the caller resets the partition.
+ * One attempt, never retried with the same content. kafkajs cannot bump a producer's epoch after a
+ * failed transaction (KIP-360), so after one its per-partition sequence numbers may disagree with
+ * the broker's: a produce request that timed out may have been written, and a resend of the same
+ * content in the next transaction is then either taken for a duplicate of the aborted batch and
+ * dropped (outputs lost) or refused. A failure therefore aborts what it can and returns `unusable`:
+ * the caller resets the partition (a new producer, InitProducerId: a new epoch that completes or
+ * aborts whatever was left open, sequences from 0), restores its sessions from the changelog and
+ * re-reads the inputs from the committed offsets, as Kafka Streams revives a task after an
+ * abortable error. A failover costs one restore per affected partition, not a duplicate or a loss.
  */
 async function transact<S>(
   p: number,
@@ -97,33 +66,25 @@ async function transact<S>(
   out: Map<string, Message[]>,
   ctx: CommitContext,
 ): Promise<CommitOutcome> {
-  for (let attempt = 1; ; attempt++) {
-    let tx: Transaction | undefined;
-    try {
-      tx = await part.producer.transaction();
-      for (const topicMessages of requestsOf(out)) await tx.sendBatch({ acks: -1, topicMessages });
-      await tx.sendOffsets({ consumerGroupId: ctx.groupId, topics: commitOffsets(p, part, ctx.topics) });
-      await tx.commit();
-      processorInstruments().transactions.add(1, { outcome: 'committed' });
-      return { kind: 'committed' };
-    } catch (err) {
-      await tx?.abort().catch(() => {});
-      if (part.retired) return { kind: 'skipped' };
-      const type = (err as { type?: string }).type ?? '';
-      const count = (outcome: string) => processorInstruments().transactions.add(1, { outcome });
-      if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !ctx.owns()) {
-        count('fenced');
-        return { kind: 'fenced', type };
-      }
-      if (!tx || attempt >= COMMIT_ATTEMPTS) {
-        count('reset');
-        return { kind: 'unusable', error: err };
-      }
-      count('aborted');
-      const delay = Math.min(5_000, 100 * 2 ** attempt);
-      ctx.log.warn({ err, partition: p, attempt, delay }, 'transaction failed, retrying');
-      await new Promise((r) => setTimeout(r, delay));
+  let tx: Transaction | undefined;
+  try {
+    tx = await part.producer.transaction();
+    for (const topicMessages of requestsOf(out)) await tx.sendBatch({ acks: -1, topicMessages });
+    await tx.sendOffsets({ consumerGroupId: ctx.groupId, topics: commitOffsets(p, part, ctx.topics) });
+    await tx.commit();
+    processorInstruments().transactions.add(1, { outcome: 'committed' });
+    return { kind: 'committed' };
+  } catch (err) {
+    await tx?.abort().catch(() => {});
+    if (part.retired) return { kind: 'skipped' };
+    const type = (err as { type?: string }).type ?? '';
+    if (/FENCED|INVALID_PRODUCER_EPOCH/.test(type) || !ctx.owns()) {
+      processorInstruments().transactions.add(1, { outcome: 'fenced' });
+      return { kind: 'fenced', type };
     }
+    processorInstruments().transactions.add(1, { outcome: 'reset' });
+    ctx.log.warn({ err, partition: p }, 'transaction failed; the partition is reset from its last commit');
+    return { kind: 'unusable', error: err };
   }
 }
 

@@ -13,7 +13,7 @@ export interface ProcessorInstruments {
   late: Counter;
   /** `{reason}`: the refusal's error code, lower case. */
   dlq: Counter;
-  /** `{outcome}`: committed, aborted (an attempt failed and is retried), fenced, reset. */
+  /** `{outcome}`: committed, fenced (another member took the partition over), reset (failed: restored). */
   transactions: Counter;
   changelogBytes: Counter;
   emitLatency: Histogram;
@@ -36,7 +36,8 @@ export function processorInstruments(): ProcessorInstruments {
     late: m.createCounter('vigil_processor_late_total', { description: 'telemetry routed to the late topic' }),
     dlq: m.createCounter('vigil_processor_dead_lettered_total', { description: 'input records dead-lettered' }),
     transactions: m.createCounter('vigil_processor_transactions_total', {
-      description: 'Kafka transactions by outcome (committed, aborted and retried, fenced, reset)',
+      description:
+        'Kafka transactions by outcome (committed; fenced: another member took the partition over; reset: failed, the partition restored from its last commit)',
     }),
     changelogBytes: m.createCounter('vigil_processor_changelog_bytes_total', {
       description: 'session snapshot bytes committed to the changelog',

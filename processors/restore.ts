@@ -1,4 +1,5 @@
 import type { Admin, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { connectTransactional } from '../core/kafka';
 import type { Logger } from '../core/logger';
 import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import { readChangelog } from './changelog';
@@ -84,8 +85,9 @@ async function restorePartitions<S>(
 ): Promise<Map<number, LivePartition<S>>> {
   const t0 = performance.now();
   const { kafka, admin, topics, processor, groupId } = ctx;
-  // Producers first: InitProducerId fences the previous owner of p and completes or aborts its open
-  // transaction, so the changelog and offsets read below are final.
+  // Producers first: InitProducerId (connectTransactional: kafkajs's connect() alone does not send it)
+  // fences the previous owner of p and completes or aborts its open transaction, so the changelog and
+  // offsets read below are final.
   const producers = new Map<number, Producer>();
   const inputs = processor.inputs.map((key) => [key, topics[key]] as const);
   const names = inputs.map(([, name]) => name);
@@ -93,15 +95,7 @@ async function restorePartitions<S>(
   let committed: Awaited<ReturnType<Admin['fetchOffsets']>>;
   let ends: Map<string, Awaited<ReturnType<Admin['fetchTopicOffsets']>>>;
   try {
-    for (const p of partitions) {
-      const producer = kafka.producer({
-        transactionalId: `${groupId}.p${p}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-      });
-      producers.set(p, producer);
-      await producer.connect();
-    }
+    for (const p of partitions) producers.set(p, await connectTransactional(kafka, `${groupId}.p${p}`));
     snapshots = await readChangelog(kafka, topics.changelog, partitions);
     committed = await admin.fetchOffsets({ groupId, topics: names });
     ends = new Map(await Promise.all(names.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const)));

@@ -20,6 +20,7 @@ import type { TopicKey, TopicNames } from '../schemas/catalogue';
 import type { FaceFrame, FatigueScored } from '../schemas/types';
 import { partitionOfKey } from '../projections/replay/export';
 import { ProcessorRunner } from './runner';
+import { connectTransactional } from '../core/kafka';
 import { fatigueProcessor } from './fatigue/keyed-processor';
 import { decodeSnapshot } from './snapshot-codec';
 
@@ -170,7 +171,6 @@ describe('fatigue processor runner', () => {
     let armed = false;
     const cutOnce = (producer: Producer): Producer => {
       let broken = false;
-      let seen = 0;
       const transaction = producer.transaction.bind(producer);
       producer.transaction = async () => {
         if (broken)
@@ -179,16 +179,15 @@ describe('fatigue processor runner', () => {
           );
         const tx = await transaction();
         // The first commit of the run (a run here takes two or three per partition).
-        if (++seen === 1 && !armed) {
+        const commit = tx.commit.bind(tx);
+        tx.commit = async () => {
+          await commit();
+          if (armed) return;
           armed = true;
-          const commit = tx.commit.bind(tx);
-          tx.commit = async () => {
-            await commit();
-            broken = true;
-            cuts++;
-            throw new KafkaJSConnectionError('Connection closed while committing');
-          };
-        }
+          broken = true;
+          cuts++;
+          throw new KafkaJSConnectionError('Connection closed while committing');
+        };
         return tx;
       };
       return producer;
@@ -203,6 +202,43 @@ describe('fatigue processor runner', () => {
     const reference = await runToEnd('ref-cut');
     const { topics } = await runToEnd('cut', faulty);
     expect(cuts).toBe(1);
+    expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
+    expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
+  });
+
+  it('restores a partition fenced by another holder of its transactional id while it stays assigned, and writes exactly the uninterrupted output', async () => {
+    // What a member meets when another member took its partition over in a rebalance it did not see
+    // end (after a broker failover): its producer is fenced although its own assignment still lists
+    // the partition. It must neither stall (drop the partition for good) nor emit twice.
+    let fenced = 0;
+    const fenceFirstCommit = (producer: Producer, opts: ProducerConfig): Producer => {
+      const transaction = producer.transaction.bind(producer);
+      producer.transaction = async () => {
+        const tx = await transaction();
+        const commit = tx.commit.bind(tx);
+        // The first commit of the run (the empty transaction that registers the id is aborted, not committed).
+        tx.commit = async () => {
+          if (fenced === 0 && opts.transactionalId) {
+            fenced++;
+            // Another holder of the id: InitProducerId bumps the epoch and aborts the open transaction.
+            await (await connectTransactional(fx.kafka, opts.transactionalId)).disconnect();
+          }
+          await commit();
+        };
+        return tx;
+      };
+      return producer;
+    };
+    const faulty = new Proxy(fx.kafka, {
+      get(target, prop) {
+        if (prop === 'producer') return (opts: ProducerConfig) => fenceFirstCommit(target.producer(opts), opts);
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const reference = await runToEnd('ref-fenced');
+    const { topics } = await runToEnd('fenced', faulty);
+    expect(fenced).toBe(1);
     expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
     expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
   });

@@ -58,6 +58,12 @@ export interface ProcessorRunnerDeps {
   commitEveryMs?: number;
   /** Changed state without outputs waits at most this long (default DEFAULT_CHECKPOINT_EVERY_MS). */
   checkpointEveryMs?: number;
+  /**
+   * Input records to leave out, as if never written (counted in, not applied). Only the drills'
+   * reference replay sets it: it leaves out what the live run found late, so both process the same
+   * accepted input (bench/drills/audit.ts).
+   */
+  exclude?: (topic: string, partition: number, offset: string) => boolean;
 }
 
 /**
@@ -95,6 +101,8 @@ export class ProcessorRunner<S> {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
   private readonly partitions = new Map<number, Promise<LivePartition<S>>>();
+  /** Partition numbers of this member's last assignment (GROUP_JOIN). */
+  private assigned = new Set<number>();
   private readonly byTopicName: Map<string, TopicKey>;
   private readonly tracer = trace.getTracer('vigil.processor');
   private readonly lag = new Map<string, number>();
@@ -103,6 +111,7 @@ export class ProcessorRunner<S> {
   private freshnessTimer?: NodeJS.Timeout;
   private commitTimer?: NodeJS.Timeout;
   private checking = false;
+  private stopping = false;
   private readonly commitEveryMs: number;
   private readonly checkpointEveryMs: number;
 
@@ -174,6 +183,7 @@ export class ProcessorRunner<S> {
 
   /** Stops consuming, commits what was processed, then closes the producers. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.freshnessTimer);
     clearInterval(this.commitTimer);
     await this.consumer.disconnect();
@@ -237,6 +247,7 @@ export class ProcessorRunner<S> {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.values(assignment).flat());
+    this.assigned = owned;
     // Kept partitions: fetching paused during the rebalance, so their caught-up flags are stale.
     for (const [p, part] of this.partitions)
       if (owned.has(p)) void part.then((x) => x.driver.forgetCaughtUp()).catch(() => {});
@@ -261,18 +272,37 @@ export class ProcessorRunner<S> {
         restored.then((all) => all.get(p)!),
       );
     restored.catch((err) => {
-      // Forget them: the batches that await them fail, kafkajs restarts the consumer, and the next
-      // assignment restores them afresh.
+      // Forget them: the next batch of each (still assigned) restores it afresh (onBatch).
       for (const p of fresh) this.partitions.delete(p);
       this.deps.log.error({ err, partitions: fresh }, 'restore failed');
     });
   }
 
   private async onBatch({ batch, heartbeat, isStale, isRunning, resolveOffset }: EachBatchPayload): Promise<void> {
-    const part = await this.partitions.get(batch.partition);
-    if (!part || isStale() || !isRunning()) return;
+    const entry = this.partitions.get(batch.partition);
+    const part = await entry?.catch(() => undefined);
+    if (!part || part.retired) {
+      // Assigned, but without live state: it was fenced by a member that took it over in a rebalance
+      // this member did not see end (kafkajs tells a member only its own assignments), or its restore
+      // failed. Its batches are not processed until it is restored afresh, from the changelog and the
+      // committed offsets (the check and the restore's registration are one synchronous step, so
+      // concurrent batches of the partition's other topics start one restore, not several).
+      if (
+        isRunning() &&
+        !this.stopping &&
+        this.assigned.has(batch.partition) &&
+        this.partitions.get(batch.partition) === entry
+      )
+        this.restorePartition(batch.partition, part, 'assigned partition without live state');
+      return;
+    }
+    if (isStale() || !isRunning()) return;
     const key = this.byTopicName.get(batch.topic)!;
-    const records = await decodeBatch(this.deps.serde, key, batch.messages, this.deps.tsWindow);
+    const { exclude } = this.deps;
+    const messages = exclude
+      ? batch.messages.filter((m) => !exclude(batch.topic, batch.partition, m.offset))
+      : batch.messages;
+    const records = await decodeBatch(this.deps.serde, key, messages, this.deps.tsWindow);
     // Owners are claimed before anything is merged: a database error (retriable) fails the batch
     // here, and kafkajs fetches it again, with nothing of it held or applied.
     if (this.deps.owners) {
@@ -287,7 +317,7 @@ export class ProcessorRunner<S> {
         if ('value' in r) r.owner = owners.get((r.value as { session_id: string }).session_id);
       }
     }
-    this.metrics.recordsIn += records.length;
+    this.metrics.recordsIn += batch.messages.length; // left-out records included (exclude)
     this.otel.recordsIn.add(records.length, { topic: key });
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
     await this.exclusive(part, async () => {
@@ -341,6 +371,7 @@ export class ProcessorRunner<S> {
         headers: {
           ...headers,
           'vigil.late.source.topic': topics[record.topic],
+          'vigil.late.source.partition': String(p),
           'vigil.late.source.offset': record.offset,
         },
       });
@@ -362,6 +393,10 @@ export class ProcessorRunner<S> {
     for (const [p, promise] of this.partitions) {
       void promise
         .then((part) => {
+          // A fenced partition that is still assigned is restored even if no batch comes to do it
+          // (records its merge held would otherwise wait for the next input).
+          if (part.retired && !this.stopping && this.assigned.has(p) && this.partitions.get(p) === promise)
+            this.restorePartition(p, part, 'assigned partition without live state');
           if (part.retired || part.flushQueued) return;
           const due = part.pendingCount > 0 || (part.dirty.size > 0 && now - part.lastCommit >= this.checkpointEveryMs);
           if (due) this.scheduleFlush(p, part);
@@ -384,8 +419,8 @@ export class ProcessorRunner<S> {
 
   /**
    * Commits what is pending on the partition (committer.ts). A fenced producer means another member
-   * owns p now: the partition is dropped here, and its new owner restores from the changelog. An
-   * unusable producer resets the partition.
+   * took p over: this state is retired (its uncommitted work dropped); if p is still, or again,
+   * assigned here, its next batch restores it afresh. A failed transaction resets the partition.
    */
   private async flush(p: number, part: LivePartition<S>): Promise<void> {
     part.flushQueued = false;
@@ -393,7 +428,7 @@ export class ProcessorRunner<S> {
       groupId: this.groupId,
       topics: this.deps.topics,
       log: this.deps.log,
-      owns: () => this.partitions.has(p),
+      owns: () => this.assigned.has(p),
     });
     if (outcome.kind === 'fenced') {
       this.deps.log.warn(
@@ -401,26 +436,26 @@ export class ProcessorRunner<S> {
         'producer fenced or partition revoked; dropping partition state',
       );
       part.retired = true;
-      this.partitions.delete(p);
-    } else if (outcome.kind === 'unusable') {
-      this.resetPartition(p, part, outcome.error);
+      // Kept in the map while assigned (the next batch restores it); a revoked one was removed by onAssignment.
+      void part.producer.disconnect().catch(() => {});
+    } else if (outcome.kind === 'unusable' && !this.stopping) {
+      this.restorePartition(p, part, outcome.error);
     }
     if (outcome.kind !== 'skipped') part.lastCommit = Date.now();
   }
 
   /**
-   * Throws away the partition's in-memory state and producer and restores it as after a rebalance: a
-   * new producer with the same transactional id (InitProducerId completes or aborts whatever the old
-   * one left open), the sessions from the changelog, and the consumer sought back to the committed
-   * input offsets. Whatever the cut transaction held is then either committed (and de-duplicated by
-   * the restored `applied` offsets) or redone; nothing is skipped and nothing is emitted twice.
+   * Throws away the partition's in-memory state and producer (if any) and restores it as after a
+   * rebalance: a new producer with the same transactional id (InitProducerId: a new epoch, which
+   * fences any other holder and completes or aborts whatever was left open), the sessions from the
+   * changelog, and the consumer sought back to the committed input offsets. Whatever a cut
+   * transaction held is then either committed (and de-duplicated by the restored `applied` offsets)
+   * or redone; nothing is skipped and nothing is emitted twice.
    */
-  private resetPartition(p: number, part: LivePartition<S>, cause: unknown): void {
-    this.deps.log.warn({ err: cause, partition: p }, 'transactional producer unusable; restoring the partition');
-    part.retired = true;
-    const restored = part.producer
-      .disconnect()
-      .catch(() => {})
+  private restorePartition(p: number, previous: LivePartition<S> | undefined, cause: unknown): void {
+    this.deps.log.info({ cause: cause instanceof Error ? cause.message : cause, partition: p }, 'restoring partition');
+    if (previous) previous.retired = true;
+    const restored = (previous ? previous.producer.disconnect().catch(() => {}) : Promise.resolve())
       .then(() => restoreWithRetry(this.restoring, [p]))
       .then((all) => all.get(p)!);
     this.partitions.set(p, restored);
@@ -432,7 +467,7 @@ export class ProcessorRunner<S> {
       })
       .catch((err) => {
         if (this.partitions.get(p) === restored) this.partitions.delete(p);
-        this.deps.log.error({ err, partition: p }, 'restore after a failed commit failed');
+        this.deps.log.error({ err, partition: p }, 'restore failed; the next batch of the partition tries again');
       });
   }
 

@@ -97,6 +97,30 @@ describe('projection runner (Kafka → PostgreSQL, checkpoint in the same transa
     expect((await sessionRow())?.frames).toBe(eeg.length);
     expect(await readAll(fx.kafka, fx.topics.dlq)).toHaveLength(1);
   });
+
+  it('rebuilds an emptied read model from offset 0, whatever offsets its consumer group committed in Kafka', async () => {
+    // Kafka's committed offsets are only hints: the group's say "everything read" ...
+    const ends = await fx.admin.fetchTopicOffsets(fx.topics.eeg);
+    await fx.admin.setOffsets({
+      groupId: `${config.topicPrefix}.projection.eeg`,
+      topic: fx.topics.eeg,
+      partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
+    });
+    // ... but the database lost the model (its rows and its checkpoint).
+    await pool.query('DELETE FROM eeg_frames');
+    await pool.query(`DELETE FROM projection_checkpoints WHERE projection = 'eeg'`);
+    const rebuilt = runner(config.topicPrefix);
+    await rebuilt.start();
+    const count = () =>
+      pool
+        .query<{ n: number; d: number }>(
+          'SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM eeg_frames',
+        )
+        .then((r) => r.rows[0]!);
+    const after = await eventually(count, (c) => c.n === eeg.length, 30_000);
+    await rebuilt.stop();
+    expect(after).toEqual({ n: eeg.length, d: eeg.length });
+  });
 });
 
 /**

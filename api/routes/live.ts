@@ -3,15 +3,13 @@ import { z } from 'zod';
 import type { Pool } from '../../core/db';
 import type { Redis } from '../../core/redis';
 import type { Logger } from '../../core/logger';
-import { messageOf } from '../../core/errors';
 import { redisKeys } from '../../core/redis-keys';
 import { route } from '../openapi';
-import { HttpProblem, badRequest, notFound } from '../../core/http/problem';
-import { FeedHub, STREAM_ID } from '../feed-hub';
+import { notFound } from '../../core/http/problem';
+import { FeedHub } from '../feed-hub';
 import type { ApiDeps } from '../app';
-import { followFeed } from '../live-feed';
-import { SseStream, defaultSseOptions, type SseOptions } from '../sse';
-import { recordSseClients } from '../metrics';
+import { LiveQuery, resumePoint, serveFeed } from '../live-feed';
+import type { SseOptions } from '../sse';
 import type { StreamLimiter } from '../streams';
 
 interface LiveDeps {
@@ -58,14 +56,6 @@ async function tenantHasSession(
   return fromRedis === tenantId;
 }
 
-const LiveQuery = z.object({
-  last_event_id: z
-    .string()
-    .regex(STREAM_ID, 'must be a feed entry id <ms>-<seq> as sent in `id:`')
-    .optional()
-    .openapi({ description: 'resume after this entry (same as the Last-Event-ID header, which wins)' }),
-});
-
 /**
  * `GET /v1/sessions/:id/live`: the session's live feed as Server-Sent Events (see live-feed.ts for
  * the ordering and resume contract). Another tenant's session is a 404, as an unknown one.
@@ -102,36 +92,14 @@ function liveRouter(deps: LiveDeps): Router {
       },
     },
     async ({ params, query, principal }, req, res) => {
-      const header = req.get('last-event-id');
-      if (header !== undefined && !STREAM_ID.test(header))
-        throw badRequest([{ field: 'Last-Event-ID', message: 'must be a feed entry id <ms>-<seq> as sent in `id:`' }]);
-      const lastEventId = header ?? query.last_event_id;
+      const lastEventId = resumePoint(req, query);
       if (!(await tenantHasSession(deps.pool, deps.redis, deps.prefix, principal.tenantId, params.id)))
         throw notFound(`session ${params.id}`);
-      const feedKey = keys.feed(principal.tenantId, params.id);
       // The feed lives in Redis: without it there is nothing to follow, so say so before the stream opens.
-      await deps.hub.lastId(feedKey).catch((err: unknown) => {
-        deps.log.warn({ err: messageOf(err) }, 'live feed unavailable: Redis does not answer');
-        throw new HttpProblem({
-          type: 'https://vigil.dev/problems/live-feed-unavailable',
-          title: 'Service Unavailable',
-          status: 503,
-          detail: 'the live feed is unavailable (Redis does not answer); retry later or read /scores',
-        });
+      await serveFeed(deps, keys.feed(principal.tenantId, params.id), principal.keyId, lastEventId, res, {
+        fallback: '/scores',
+        logContext: { session_id: params.id },
       });
-      const lease = deps.streams?.acquire(principal.keyId, res);
-      const sse = new SseStream(res, deps.sse ?? defaultSseOptions);
-      lease?.attach(sse);
-      recordSseClients('live', 1);
-      try {
-        await followFeed(deps.hub, feedKey, lastEventId, sse);
-      } catch (err) {
-        deps.log.warn({ err: messageOf(err), session_id: params.id }, 'live feed ended by an error');
-      } finally {
-        recordSseClients('live', -1);
-        sse.end();
-        lease?.release();
-      }
     },
   );
   return r;

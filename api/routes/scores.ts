@@ -6,7 +6,7 @@ import { route } from '../openapi';
 import { badRequest } from '../../core/http/problem';
 import { Instant, SessionIdParams, iso } from '../schemas';
 import { sessionOf } from './sessions';
-import { modelsOf, whatIfBucketed, whatIfRaw } from '../whatif-scores';
+import { bucketed, modelsOf, rawScores } from '../score-queries';
 
 /**
  * `GET /v1/sessions/:id/scores?from&to&bucket`: a session's fatigue scores in [from, to), raw or in
@@ -18,14 +18,13 @@ import { modelsOf, whatIfBucketed, whatIfRaw } from '../whatif-scores';
  * TimescaleDB (checked once per router): buckets come from the continuous aggregate
  * `fatigue_scores_1m` (5m and 1h re-aggregated from it, averages weighted by count). Plain
  * PostgreSQL: `date_bin` over `fatigue_scores` (the plain `fatigue_scores_1m` view could not use the
- * time index). With `model=<version>`: the what-if scores of that model (api/whatif-scores.ts), buckets
+ * time index). With `model=<version>`: the what-if scores of that model (api/score-queries.ts), buckets
  * by `date_bin`; `GET /v1/sessions/:id/models` lists the versions there are.
  */
 export const buckets = ['raw', '1m', '5m', '1h'] as const;
 type Bucket = (typeof buckets)[number];
 
 const MINUTE = 60_000;
-const BUCKET_MS: Record<Exclude<Bucket, 'raw'>, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '1h': 60 * MINUTE };
 const DAY = 24 * 60 * MINUTE;
 /** Longest range per bucket: at most ~17k raw rows (one score per 5 s), ~10k 1m buckets, ~9k 5m, ~9k 1h. */
 const MAX_SPAN_MS: Record<Bucket, number> = { raw: DAY, '1m': 7 * DAY, '5m': 31 * DAY, '1h': 366 * DAY };
@@ -83,8 +82,6 @@ const Scores = z
   })
   .openapi('Scores');
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
-
 /** True when the database has the timescaledb extension (then `fatigue_scores_1m` is a continuous aggregate). */
 function timescaleProbe(pool: Pool): () => Promise<boolean> {
   let probe: Promise<boolean> | undefined;
@@ -136,13 +133,19 @@ export function scoresRouter(deps: ApiDeps): Router {
         ]);
       }
       const withFeatures = q.features === 'true';
-      const scores = q.model
-        ? q.bucket === 'raw'
-          ? await whatIfRaw(deps.pool, q.model, s.session_id, principal.tenantId, from, to, withFeatures)
-          : await whatIfBucketed(deps.pool, q.model, s.session_id, principal.tenantId, from, to, BUCKET_MS[q.bucket])
-        : q.bucket === 'raw'
-          ? await rawScores(deps.pool, s.session_id, principal.tenantId, from, to, withFeatures)
-          : await bucketed(deps.pool, await isTimescale(), s.session_id, principal.tenantId, from, to, q.bucket);
+      const scores =
+        q.bucket === 'raw'
+          ? await rawScores(deps.pool, s.session_id, principal.tenantId, from, to, withFeatures, q.model)
+          : await bucketed(
+              deps.pool,
+              await isTimescale(),
+              s.session_id,
+              principal.tenantId,
+              from,
+              to,
+              q.bucket,
+              q.model,
+            );
       res.json({ ...base, ...(q.model ? { model: q.model } : {}), scores });
     },
   );
@@ -173,62 +176,4 @@ export function scoresRouter(deps: ApiDeps): Router {
     },
   );
   return r;
-}
-
-async function rawScores(pool: Pool, sessionId: string, tenantId: string, from: Date, to: Date, withFeatures: boolean) {
-  const { rows } = await pool.query(
-    `SELECT ts, window_start_ts, score, level, ocular, driving, eeg, reaction, yawn, baseline_ready, model_version,
-            features
-       FROM fatigue_scores WHERE session_id = $1 AND tenant_id = $2 AND ts >= $3 AND ts < $4 ORDER BY ts`,
-    [sessionId, tenantId, from, to],
-  );
-  return rows.map((x) => ({
-    ts: x.ts.toISOString(),
-    window_start_ts: x.window_start_ts.toISOString(),
-    score: x.score,
-    level: x.level,
-    components: { ocular: x.ocular, driving: x.driving, eeg: x.eeg, reaction: x.reaction, yawn: x.yawn },
-    baseline_ready: x.baseline_ready,
-    model_version: x.model_version,
-    ...(withFeatures ? { features: x.features } : {}),
-  }));
-}
-
-/** Bucketed scores of a session in whole buckets intersecting [from, to) (exported for the TimescaleDB spec). */
-export async function bucketed(
-  pool: Pool,
-  timescale: boolean,
-  sessionId: string,
-  tenantId: string,
-  from: Date,
-  to: Date,
-  bucket: Exclude<Bucket, 'raw'>,
-) {
-  const size = BUCKET_MS[bucket];
-  // Whole buckets intersecting [from, to): from floored, to ceiled to the bucket size (epoch-aligned,
-  // as time_bucket and date_bin with origin epoch both are for these sizes).
-  const lo = new Date(Math.floor(from.getTime() / size) * size);
-  const hi = new Date(Math.ceil(to.getTime() / size) * size);
-  const interval = `${size / 1000} seconds`;
-  const sql = !timescale
-    ? `SELECT date_bin($5::interval, ts, 'epoch') AS b, avg(score) AS score_avg, max(score) AS score_max,
-              max(level) AS level_max, count(*) AS n
-         FROM fatigue_scores WHERE session_id = $1 AND tenant_id = $2 AND ts >= $3 AND ts < $4
-        GROUP BY b ORDER BY b`
-    : bucket === '1m'
-      ? `SELECT bucket AS b, score_avg, score_max, level_max, score_count AS n
-           FROM fatigue_scores_1m WHERE session_id = $1 AND tenant_id = $2 AND bucket >= $3 AND bucket < $4
-            AND $5::interval IS NOT NULL ORDER BY b`
-      : `SELECT time_bucket($5::interval, bucket) AS b, sum(score_avg * score_count) / sum(score_count) AS score_avg,
-                max(score_max) AS score_max, max(level_max) AS level_max, sum(score_count) AS n
-           FROM fatigue_scores_1m WHERE session_id = $1 AND tenant_id = $2 AND bucket >= $3 AND bucket < $4
-          GROUP BY 1 ORDER BY 1`;
-  const { rows } = await pool.query(sql, [sessionId, tenantId, lo, hi, interval]);
-  return rows.map((x) => ({
-    bucket_start: (x.b as Date).toISOString(),
-    score_avg: round2(Number(x.score_avg)),
-    score_max: Number(x.score_max),
-    level_max: Number(x.level_max),
-    count: Number(x.n),
-  }));
 }

@@ -1,23 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { messageOf } from '../../core/errors';
 import { redisKeys } from '../../core/redis-keys';
-import { HttpProblem, badRequest } from '../../core/http/problem';
 import { route } from '../openapi';
 import type { ApiDeps } from '../app';
-import { FeedHub, STREAM_ID } from '../feed-hub';
-import { followFeed } from '../live-feed';
-import { SseStream, defaultSseOptions } from '../sse';
-import { recordSseClients } from '../metrics';
-
-const LiveQuery = z.object({
-  last_event_id: z
-    .string()
-    .regex(STREAM_ID, 'must be a feed entry id <ms>-<seq> as sent in `id:`')
-    .optional()
-    .openapi({ description: 'resume after this entry (same as the Last-Event-ID header, which wins)' }),
-});
-
+import { FeedHub } from '../feed-hub';
+import { LiveQuery, resumePoint, serveFeed } from '../live-feed';
 /**
  * `GET /v1/live`: every session of the caller's tenant live, as Server-Sent Events: the tenant feed
  * stream (`<prefix>:tenant:<t>:feed`, written by the Redis projection beside each session's feed), with
@@ -47,33 +34,11 @@ export const tenantLiveRoutes = (d: ApiDeps): Router => {
       },
     },
     async ({ query, principal }, req, res) => {
-      const header = req.get('last-event-id');
-      if (header !== undefined && !STREAM_ID.test(header))
-        throw badRequest([{ field: 'Last-Event-ID', message: 'must be a feed entry id <ms>-<seq> as sent in `id:`' }]);
-      const lastEventId = header ?? query.last_event_id;
-      const feedKey = keys.tenantFeed(principal.tenantId);
-      await hub.lastId(feedKey).catch((err: unknown) => {
-        d.log.warn({ err: messageOf(err) }, 'tenant live feed unavailable: Redis does not answer');
-        throw new HttpProblem({
-          type: 'https://vigil.dev/problems/live-feed-unavailable',
-          title: 'Service Unavailable',
-          status: 503,
-          detail: 'the live feed is unavailable (Redis does not answer); retry later or read /v1/sessions',
-        });
+      const lastEventId = resumePoint(req, query);
+      const serving = { hub, log: d.log, sse: d.live?.sse, streams: d.streams };
+      await serveFeed(serving, keys.tenantFeed(principal.tenantId), principal.keyId, lastEventId, res, {
+        fallback: '/v1/sessions',
       });
-      const lease = d.streams?.acquire(principal.keyId, res);
-      const sse = new SseStream(res, d.live?.sse ?? defaultSseOptions);
-      lease?.attach(sse);
-      recordSseClients('live', 1);
-      try {
-        await followFeed(hub, feedKey, lastEventId, sse);
-      } catch (err) {
-        d.log.warn({ err: messageOf(err) }, 'tenant live feed ended by an error');
-      } finally {
-        recordSseClients('live', -1);
-        sse.end();
-        lease?.release();
-      }
     },
   );
   return r;

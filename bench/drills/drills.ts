@@ -191,7 +191,8 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
     const reference =
       spec.auditTenant === undefined ? await referenceRun(p) : await tenantReference(p, spec.auditTenant);
     ctx.mark(
-      `reference replay read ${reference.records_in} records${spec.auditTenant === undefined ? '' : ` of tenant ${spec.auditTenant}`}`,
+      `reference replay read ${reference.records_in} records${spec.auditTenant === undefined ? '' : ` of tenant ${spec.auditTenant}`}` +
+        (reference.late_left_out ? `, left out the ${reference.late_left_out} the live run found late` : ''),
     );
     const report = await audit(p, { redis, reference, tenant: spec.auditTenant });
     ctx.mark(`audit: lost ${report.lost}, duplicated ${report.duplicated}`);

@@ -92,7 +92,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     children.push(sim);
     const ids = await firstLineOf(path.join(logs, 'simulate.log'), /^sessions: (.+)$/m);
     say(
-      `Vigil is running. Try:\n  curl -H 'Authorization: Bearer ${key}' ${base}/v1/sessions/${ids[0]}\n` +
+      `Vigil is running. The fleet board: ${base}/ui (sign in with the reader key ${key})\nTry:\n  curl -H 'Authorization: Bearer ${key}' ${base}/v1/sessions/${ids[0]}\n` +
         `  curl ${base}/health/ready   (API reference: ${base}/docs)\n` +
         `Scores and alerts as they are computed: node dist/main.js tail scores   (or: tail alerts)\n` +
         `Other sessions: ${ids.slice(1).join(' ')}\nTraces: http://127.0.0.1:9411/zipkin/  Logs: ${logs}/\n` +

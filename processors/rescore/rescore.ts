@@ -2,6 +2,7 @@ import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { AvroSerde } from '../../core/serde';
 import type { Logger } from '../../core/logger';
 import { VigilError } from '../../core/errors';
+import { connectTransactional } from '../../core/kafka';
 import { readRanges, readTopicRanges, type TopicPartitionRange } from '../../core/read-range';
 import { rangesOf } from '../../core/offset-ranges';
 import type { TopicKey, TopicNames } from '../../schemas/catalogue';
@@ -184,8 +185,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
     new Date(opts.to).toISOString(),
     ...(opts.session === undefined ? [] : [opts.session]),
   ].join('.');
-  const producer: Producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const producer: Producer = await connectTransactional(kafka, transactionalId);
   const max = opts.transactionMaxMessages ?? DEFAULT_TRANSACTION_MAX;
 
   /** Commits the pending outputs in one transaction (nothing when there are none). */

@@ -1,5 +1,5 @@
 import type { Message } from 'kafkajs';
-import { requestsOf } from './committer';
+import { requestsOf } from './produce-requests';
 
 const msg = (key: string, bytes: number): Message => ({ key, value: Buffer.alloc(bytes, 1) });
 const keysOf = (requests: ReturnType<typeof requestsOf>) =>
