@@ -21,6 +21,12 @@ import { VigilError } from '../core/errors';
  *   numbers stay in order); what arrives meanwhile forms the next batch.
  * - Memory is bounded: when `maxQueuedEvents` are queued or in flight, `publish` waits for room
  *   (backpressure) instead of growing without limit.
+ * - A broker failover does not fail a call: kafkajs retries a send itself, but its idempotent
+ *   producer cannot recover from a sequence error after a partition changed leader (e.g.
+ *   OUT_OF_ORDER_SEQUENCE_NUMBER: it cannot take a new producer id, KIP-360), so a failed send is
+ *   tried again (up to `sendAttempts` in all, with backoff) on a new producer, unless the broker refused
+ *   it for good (authorization, size: the same on any producer). Parts of the failed
+ *   request may have been written: those events are then in the topic twice, with the same `event_id`.
  * - `flush()` waits for everything queued; `disconnect()` flushes first.
  * - Tracing: one PRODUCER span per call (`send <topic>`, child of the caller's context, from
  *   validation to the acknowledgement), never one per event; its context is the records' `traceparent`.
@@ -31,6 +37,8 @@ interface PublisherOptions {
   /** Bytes (keys + values) per request: stays under the broker's default 1 MiB message.max.bytes. */
   batchMaxBytes: number;
   maxQueuedEvents: number;
+  /** Sends of one batch before its callers get KAFKA_UNAVAILABLE (each after the first on a new producer). */
+  sendAttempts: number;
 }
 
 const tracer = trace.getTracer('vigil.publisher');
@@ -40,6 +48,7 @@ const defaultPublisherOptions: PublisherOptions = {
   batchMaxEvents: 5_000,
   batchMaxBytes: 512 * 1024,
   maxQueuedEvents: 50_000,
+  sendAttempts: 4,
 };
 
 /** One request's worth of events, across topics, and the callers waiting for it. */
@@ -58,8 +67,19 @@ function newBatch(): Batch {
   return { byTopic: new Map(), count: 0, bytes: 0, acked, settle };
 }
 
+/** Errors a new producer would meet again: not tried again. */
+const FOR_GOOD = /AUTHORIZATION_FAILED|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|INVALID_RECORD|CORRUPT_MESSAGE/;
+
+function refusedForGood(err: unknown): boolean {
+  for (let e = err as { type?: unknown; originalError?: unknown; cause?: unknown } | undefined; e;) {
+    if (typeof e.type === 'string' && FOR_GOOD.test(e.type)) return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
+}
+
 export class Publisher {
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly opts: PublisherOptions;
   /** Batches waiting to be sent, oldest first; the last one is still filling. */
   private readonly batches: Batch[] = [];
@@ -69,13 +89,17 @@ export class Publisher {
   private roomWaiters: (() => void)[] = [];
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly serde: AvroSerde,
     private readonly topics: TopicNames,
     opts: Partial<PublisherOptions> = {},
   ) {
     this.opts = { ...defaultPublisherOptions, ...opts };
-    this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   }
 
   connect(): Promise<void> {
@@ -177,16 +201,26 @@ export class Publisher {
   }
 
   private async send(batch: Batch): Promise<void> {
-    try {
-      await this.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...batch.byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
-      batch.settle();
-    } catch (cause) {
-      batch.settle(
-        new VigilError('KAFKA_UNAVAILABLE', `publishing ${batch.count} events failed`, { cause, retriable: true }),
-      );
+    const topicMessages = [...batch.byTopic].map(([topic, messages]) => ({ topic, messages }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.producer.sendBatch({ acks: -1, topicMessages });
+        batch.settle();
+        return;
+      } catch (cause) {
+        if (attempt >= this.opts.sendAttempts || refusedForGood(cause)) {
+          batch.settle(
+            new VigilError('KAFKA_UNAVAILABLE', `publishing ${batch.count} events failed`, { cause, retriable: true }),
+          );
+          return;
+        }
+        // A new producer (a new producer id, sequences from 0): the old one's state may be unusable.
+        const old = this.producer;
+        this.producer = this.newProducer();
+        await old.disconnect().catch(() => {});
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * 2 ** (attempt - 1))));
+        await this.producer.connect().catch(() => {}); // a failed connect fails the next send, counted
+      }
     }
   }
 }

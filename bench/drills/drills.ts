@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { createApiKey } from '../../core/api-keys';
@@ -27,6 +29,8 @@ export interface DrillOptions {
   downSeconds: number;
   /** How long the pipeline may take to catch up after the load before the audit runs anyway. */
   drainTimeoutSeconds: number;
+  /** The roles' VIGIL_LOG_LEVEL (default warn); their last 64 KiB of output is kept in `.local/drill/logs/`. */
+  logLevel?: string;
 }
 
 export const shortDrill: DrillOptions = {
@@ -120,7 +124,7 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
   let p: Pipeline | undefined;
   const stop = { done: false };
   try {
-    p = await Pipeline.create({ name: `drill-${name}`, partitions: o.partitions, ...services });
+    p = await Pipeline.create({ name: `drill-${name}`, partitions: o.partitions, logLevel: o.logLevel, ...services });
     const redis = new Redis(p.config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
     redis.on('error', () => {});
     const pool = new Pool({ connectionString: p.db.url, max: 1 });
@@ -213,9 +217,17 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
     };
   } finally {
     stop.done = true;
+    if (p) keepLogs(name, p);
     await p?.close();
     await services.cleanup();
   }
+}
+
+/** Each role's last output, for whoever investigates a failed drill (`.local/drill/logs/<drill>/<role>.log`). */
+function keepLogs(name: string, p: Pipeline): void {
+  const dir = path.join(__dirname, '..', '..', '..', '.local', 'drill', 'logs', name);
+  mkdirSync(dir, { recursive: true });
+  for (const [role, r] of p.roles) writeFileSync(path.join(dir, `${role}.log`), r.output());
 }
 
 /** `GET path` on the API every `everyMs` until `until()`: status counts. */

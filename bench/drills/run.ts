@@ -1,5 +1,5 @@
 /**
- * `npm run drill -- <name> [--sessions n] [--seconds s] [--partitions n] [--down-seconds s] [--short]`:
+ * `npm run drill -- <name> [--sessions n] [--seconds s] [--partitions n] [--down-seconds s] [--log-level l] [--short]`:
  * runs one failure drill (or `all`) against the stack the VIGIL_* variables point at and writes
  * bench/results/drill-<name>.json and .md. Exit 0 only when every drill passed its audit.
  */
@@ -22,6 +22,7 @@ function parse(argv: string[]): { names: string[]; o: DrillOptions } {
     else if (a === '--partitions') o.partitions = num(a, argv[++i]);
     else if (a === '--down-seconds') o.downSeconds = num(a, argv[++i]);
     else if (a === '--drain-timeout') o.drainTimeoutSeconds = num(a, argv[++i]);
+    else if (a === '--log-level') o.logLevel = argv[++i];
     else names.push(a);
   }
   return { names: names.includes('all') ? drillNames : names, o };
@@ -67,7 +68,7 @@ async function main() {
   const unknown = names.filter((n) => !drillNames.includes(n));
   if (!names.length || unknown.length) {
     process.stderr.write(
-      `usage: npm run drill -- <name|all> [--short] [--sessions n] [--seconds s] [--partitions n] [--down-seconds s] [--drain-timeout s]\ndrills: ${drillNames.join(', ')}\n`,
+      `usage: npm run drill -- <name|all> [--short] [--sessions n] [--seconds s] [--partitions n] [--down-seconds s] [--drain-timeout s] [--log-level info]\ndrills: ${drillNames.join(', ')}\n`,
     );
     process.exit(2);
   }

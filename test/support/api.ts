@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Pool } from 'pg';
 import { createApp, type ApiDeps } from '../../api/app';
+import { FeedHub } from '../../api/feed-hub';
 import { ApiKeyVerifier, createApiKey, type Role } from '../../core/api-keys';
 import type { Config } from '../../core/config';
 import { createRedis, type Redis } from '../../core/redis';
@@ -37,7 +38,11 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
   redis.on('error', () => {});
   const verifier = new ApiKeyVerifier(pool, { ttlMs: 0 });
   const servers: Server[] = [];
+  /** The feed hubs this fixture made (one per app: its reader connection is closed with the fixture). */
+  const hubs: FeedHub[] = [];
   const start = async (over: Partial<ApiDeps> = {}) => {
+    let hub = over.live?.hub;
+    if (!hub) hubs.push((hub = new FeedHub(over.redis ?? redis, log)));
     const app = createApp({
       config,
       pool,
@@ -47,6 +52,7 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
       verifier,
       checks: { postgres: () => pool.query('SELECT 1') },
       ...over,
+      live: { ...over.live, hub },
     });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -72,6 +78,7 @@ export async function apiFixture(env: Record<string, string> = {}): Promise<ApiF
           return new Promise((r) => s.close(r));
         }),
       );
+      for (const hub of hubs) await hub.close().catch(() => {});
       const keys = await redis.keys(`${config.topicPrefix}:*`).catch(() => [] as string[]);
       if (keys.length) await redis.del(...keys).catch(() => {});
       await redis.quit().catch(() => {});
