@@ -409,6 +409,7 @@ async function runStep(
     sampler?.stop();
     redis.disconnect();
     await pool.end().catch(() => {});
+    p.keepOutputs(path.join('bench-logs', `e2e-S${sessions}`));
     await p.close({ deleteTopics: true });
     if (o.cpuProf && fs.existsSync(profileDir)) process.stdout.write(`[e2e] CPU profiles in ${profileDir}\n`);
   }

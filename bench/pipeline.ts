@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Client } from 'pg';
@@ -95,6 +96,13 @@ export async function freshDatabase(
 
 export class Pipeline {
   readonly roles = new Map<string, Role>();
+
+  /** Each role's last 64 KiB of output, for whoever investigates a run: `.local/<dir>/<role>.log`. */
+  keepOutputs(dir: string): void {
+    const to = path.join(repoRoot(), '.local', dir);
+    mkdirSync(to, { recursive: true });
+    for (const [name, r] of this.roles) writeFileSync(path.join(to, `${name}.log`), r.output());
+  }
   /** Every role that exited without being killed on purpose: name and exit code. */
   readonly crashes: { role: string; code: number; tail: string }[] = [];
   private readonly launch = new Map<

@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
@@ -217,17 +216,10 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
     };
   } finally {
     stop.done = true;
-    if (p) keepLogs(name, p);
+    p?.keepOutputs(path.join('drill', 'logs', name));
     await p?.close();
     await services.cleanup();
   }
-}
-
-/** Each role's last output, for whoever investigates a failed drill (`.local/drill/logs/<drill>/<role>.log`). */
-function keepLogs(name: string, p: Pipeline): void {
-  const dir = path.join(__dirname, '..', '..', '..', '.local', 'drill', 'logs', name);
-  mkdirSync(dir, { recursive: true });
-  for (const [role, r] of p.roles) writeFileSync(path.join(dir, `${role}.log`), r.output());
 }
 
 /** `GET path` on the API every `everyMs` until `until()`: status counts. */
