@@ -255,7 +255,17 @@ export async function audit(
       const want = o.reference[key];
       const have = ids[key]!;
       const lost = [...want].filter((id) => !have.has(id)).length;
-      const extra = [...have].filter((id) => !want.has(id)).length;
+      const extraIds = new Set([...have].filter((id) => !want.has(id)));
+      const extra = extraIds.size;
+      // Which sessions and windows the extra outputs are (the next question when there are any).
+      const extras = (decoded[key] ?? []).filter((d) => extraIds.has(d.value.event_id));
+      const sample = extras
+        .slice(0, 8)
+        .map((d) => {
+          const at = Number(d.value.window_end_ts ?? d.value.ts);
+          return `${d.value.session_id.slice(0, 8)}@${new Date(at).toISOString().slice(11, 19)}${typeof d.value.type === 'string' ? ` ${d.value.type}` : ''}`;
+        })
+        .join(', ');
       checks.push(
         check(
           o.reference.late_left_out
@@ -265,7 +275,9 @@ export async function audit(
           have.size,
           lost,
           extra,
-          extra ? 'ids the reference did not produce' : undefined,
+          extra
+            ? `ids the reference did not produce, in ${new Set(extras.map((d) => d.value.session_id)).size} sessions: ${sample}`
+            : undefined,
         ),
       );
     }
