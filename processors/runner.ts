@@ -199,6 +199,20 @@ export class ProcessorRunner<S> {
     this.partitions.clear();
   }
 
+  /**
+   * Records the merges of the owned partitions hold (fetched, not yet released to the processor) and
+   * outputs waiting for their commit: 0 once everything fetched is processed and committed. For
+   * in-process callers that must know a run is complete (the drills' reference replay).
+   */
+  async unsettled(): Promise<number> {
+    let n = 0;
+    for (const promise of this.partitions.values()) {
+      const part = await promise.catch(() => undefined);
+      if (part && !part.retired) n += part.driver.held + part.pendingCount + part.dirty.size;
+    }
+    return n;
+  }
+
   /** Runs `fn` after everything queued on the partition (batches and timed commits never overlap). */
   private exclusive(part: LivePartition<S>, fn: () => Promise<void>): Promise<void> {
     const run = part.chain.then(fn);

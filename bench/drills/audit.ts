@@ -437,7 +437,13 @@ export async function referenceRun(p: Pipeline, timeoutMs = 180_000): Promise<Re
     if (Date.now() > deadline) throw new Error(`reference run read ${runner.metrics.recordsIn} of ${total} records`);
     await sleep(200);
   }
-  await sleep(1_000); // the last group commit (every 100 ms)
+  // Read is not done: records the merge still holds (a SessionEnded waiting for its session's other
+  // inputs to be seen caught up, by the next freshness check) and outputs waiting for the commit tick.
+  // Stopping before they settle would leave the reference without its sessions' last windows.
+  while ((await runner.unsettled()) > 0) {
+    if (Date.now() > deadline) throw new Error('reference run did not settle (records still held)');
+    await sleep(200);
+  }
   await runner.stop();
   const read = async (topic: string) => {
     const out = new Set<string>();
