@@ -146,6 +146,27 @@ describe('fatigue processor runner', () => {
     return { topics, runner };
   };
 
+  /**
+   * Runs `run` once undisturbed and once with every producer the runner makes passed through `wrap`
+   * (a fault injected into its transactions); the scores and alerts of both must be the same.
+   */
+  const expectOutputOfUninterruptedRun = async (
+    run: string,
+    wrap: (producer: Producer, opts: ProducerConfig) => Producer,
+  ) => {
+    const faulty = new Proxy(fx.kafka, {
+      get(target, prop) {
+        if (prop === 'producer') return (opts: ProducerConfig) => wrap(target.producer(opts), opts);
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const reference = await runToEnd(`ref-${run}`);
+    const { topics } = await runToEnd(run, faulty);
+    expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
+    expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
+  };
+
   it('gives byte-identical scores and alerts per session when the same input is replayed', async () => {
     const a = await runToEnd('a');
     const b = await runToEnd('b');
@@ -192,18 +213,8 @@ describe('fatigue processor runner', () => {
       };
       return producer;
     };
-    const faulty = new Proxy(fx.kafka, {
-      get(target, prop) {
-        if (prop === 'producer') return (opts: ProducerConfig) => cutOnce(target.producer(opts));
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const reference = await runToEnd('ref-cut');
-    const { topics } = await runToEnd('cut', faulty);
+    await expectOutputOfUninterruptedRun('cut', (p) => cutOnce(p));
     expect(cuts).toBe(1);
-    expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
-    expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
   });
 
   it('restores a partition fenced by another holder of its transactional id while it stays assigned, and writes exactly the uninterrupted output', async () => {
@@ -229,18 +240,8 @@ describe('fatigue processor runner', () => {
       };
       return producer;
     };
-    const faulty = new Proxy(fx.kafka, {
-      get(target, prop) {
-        if (prop === 'producer') return (opts: ProducerConfig) => fenceFirstCommit(target.producer(opts), opts);
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const reference = await runToEnd('ref-fenced');
-    const { topics } = await runToEnd('fenced', faulty);
+    await expectOutputOfUninterruptedRun('fenced', fenceFirstCommit);
     expect(fenced).toBe(1);
-    expect(await perKey(fx.kafka, topics.scores)).toEqual(await perKey(fx.kafka, reference.topics.scores));
-    expect(await perKey(fx.kafka, topics.alerts)).toEqual(await perKey(fx.kafka, reference.topics.alerts));
   });
 
   it('scores every window once, in order, with no gap', async () => {
