@@ -20,6 +20,8 @@ WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 # Manifests first: the dependency layer is reused until package*.json change.
 COPY package.json package-lock.json ./
+# patches/: fixes applied to dependencies at install (patch-package, the postinstall script).
+COPY patches ./patches
 RUN --mount=type=cache,target=/root/.npm npm ci
 # Sources (.dockerignore keeps node_modules, dist, .local, .git, ... out of the context).
 COPY . .
@@ -42,6 +44,8 @@ ENV NODE_ENV=production \
     VIGIL_METRICS_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
+# patches/: fixes applied to dependencies at install (patch-package, the postinstall script).
+COPY patches ./patches
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 COPY --from=build /app/dist ./dist
 COPY schemas/avro ./schemas/avro

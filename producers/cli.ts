@@ -123,7 +123,7 @@ export function register(program: Command): void {
         const key = topicKeys.find((k) => k === o.topic || rt.topics[k] === o.topic);
         if (!key) throw new InvalidArgumentError(`unknown topic ${o.topic}; use one of ${topicKeys.join(', ')}`);
         await rt.serde.register([key]);
-        const publisher = new Publisher(rt.kafka, rt.serde, rt.topics);
+        const publisher = new Publisher(rt.kafka, rt.serde, rt.topics, { log: rt.log });
         await publisher.connect();
         rt.lifecycle.onClose('publisher', () => publisher.disconnect());
         const input = file === '-' ? process.stdin : fs.createReadStream(file);

@@ -3,6 +3,7 @@ import { ruleError } from '../schemas/rules';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { TopicKey, TopicNames, ValueOf } from '../schemas/catalogue';
 import type { AvroSerde } from '../core/serde';
+import type { Logger } from '../core/logger';
 import { keyOf, traceHeaders } from '../core/kafka';
 import { VigilError } from '../core/errors';
 
@@ -39,11 +40,13 @@ interface PublisherOptions {
   maxQueuedEvents: number;
   /** Sends of one batch before its callers get KAFKA_UNAVAILABLE (each after the first on a new producer). */
   sendAttempts: number;
+  /** Where a failed send that is tried again on a new producer is logged (warn); silent without one. */
+  log?: Pick<Logger, 'warn'>;
 }
 
 const tracer = trace.getTracer('vigil.publisher');
 
-const defaultPublisherOptions: PublisherOptions = {
+const defaultPublisherOptions: Omit<PublisherOptions, 'log'> = {
   lingerMs: 5,
   batchMaxEvents: 5_000,
   batchMaxBytes: 512 * 1024,
@@ -215,6 +218,10 @@ export class Publisher {
           return;
         }
         // A new producer (a new producer id, sequences from 0): the old one's state may be unusable.
+        this.opts.log?.warn(
+          { err: cause, attempt, events: batch.count, topics: [...batch.byTopic.keys()] },
+          'publishing failed; sending the batch again on a new producer (its events may be written twice)',
+        );
         const old = this.producer;
         this.producer = this.newProducer();
         await old.disconnect().catch(() => {});

@@ -8,7 +8,7 @@ import { runSimulation, topicsOf, type SimulateOptions, type SimulationResult } 
  */
 export async function simulate(rt: Runtime, opts: SimulateOptions, signal?: AbortSignal): Promise<SimulationResult> {
   await rt.serde.register(topicsOf(opts));
-  const publisher = new Publisher(rt.kafka, rt.serde, rt.topics);
+  const publisher = new Publisher(rt.kafka, rt.serde, rt.topics, { log: rt.log });
   await publisher.connect();
   rt.lifecycle.onClose('publisher', () => publisher.disconnect());
   rt.log.info({ ...opts, startTs: new Date(opts.startTs).toISOString() }, 'simulating');

@@ -97,6 +97,39 @@ const check = (name: string, expected: number, actual: number, lost: number, dup
 });
 
 /**
+ * The input topics against what the load generator was told was written (`vigil simulate`'s closing
+ * `published ... {counts}` line: events acknowledged with acks=all). The audit proper starts from the
+ * topics, so an acknowledged event the cluster does not hold would escape it; this check names it.
+ * Fewer distinct events than acknowledged is loss; more is an event nobody acknowledged.
+ */
+export function withAcknowledged(report: AuditReport, published: Record<string, number>): AuditReport {
+  const checks = [...report.checks];
+  for (const [key, expected] of Object.entries(published)) {
+    if (expected === 0 && !(key in report.input_events)) continue;
+    const actual = report.input_events[key] ?? 0;
+    checks.push(
+      check(
+        `topic ${key} vs events the simulator had acknowledged`,
+        expected,
+        actual,
+        Math.max(0, expected - actual),
+        Math.max(0, actual - expected),
+        actual > expected ? `${actual - expected} distinct events more than acknowledged` : undefined,
+      ),
+    );
+  }
+  const lost = checks.reduce((n, c) => n + c.lost, 0);
+  const duplicated = checks.reduce((n, c) => n + c.duplicated, 0);
+  return { ...report, checks, lost, duplicated, ok: report.ok && lost === 0 && duplicated === 0 };
+}
+
+/** The per-topic counts of `vigil simulate`'s closing line, or undefined when it did not print one. */
+export function publishedCounts(simulatorOutput: string): Record<string, number> | undefined {
+  const m = /^published \d+ events in [^:]*: (\{.*\})$/m.exec(simulatorOutput);
+  return m ? (JSON.parse(m[1]!) as Record<string, number>) : undefined;
+}
+
+/**
  * `o.tenant`: audit that tenant's data only (the trust drill: another tenant's refused records are
  * counted by the drill, not here): inputs, outputs, rows and Redis keys of that tenant, and dead
  * letters of that tenant's records (any is a fault: its records are all good).

@@ -7,7 +7,15 @@ import { Pipeline, sleep, type Role } from '../pipeline';
 import { rssMiB } from '../procstat';
 import { readToEnd } from '../../core/read-to-end';
 import type { TopicKey } from '../../schemas/catalogue';
-import { audit, drain, referenceRun, tenantReference, type AuditReport } from './audit';
+import {
+  audit,
+  drain,
+  publishedCounts,
+  referenceRun,
+  tenantReference,
+  withAcknowledged,
+  type AuditReport,
+} from './audit';
 import { PrivateKafka, PrivatePostgres, PrivateRedis } from './services';
 import { brokerKill } from './broker-kill';
 
@@ -197,7 +205,12 @@ async function run(name: string, spec: DrillSpec, o: DrillOptions, log: (s: stri
       `reference replay read ${reference.records_in} records${spec.auditTenant === undefined ? '' : ` of tenant ${spec.auditTenant}`}` +
         (reference.late_left_out ? `, left out the ${reference.late_left_out} the live run found late` : ''),
     );
-    const report = await audit(p, { redis, reference, tenant: spec.auditTenant });
+    let report = await audit(p, { redis, reference, tenant: spec.auditTenant });
+    if (sim && simCode === 0) {
+      const published = publishedCounts(sim.output());
+      if (!published) throw new Error('the simulator exited 0 without its closing "published ..." line');
+      report = withAcknowledged(report, published);
+    }
     ctx.mark(`audit: lost ${report.lost}, duplicated ${report.duplicated}`);
     if (spec.after) await spec.after(ctx);
     redis.disconnect();

@@ -30,6 +30,7 @@ export async function startGatewayServer(rt: Runtime): Promise<{ server: Server;
   const publisher = new Publisher(rt.kafka, rt.serde, rt.topics, {
     batchMaxEvents: config.gateway.maxEvents,
     maxQueuedEvents: 2 * config.gateway.maxEvents,
+    log,
   });
   let stopped = false;
   let producerUp = false;

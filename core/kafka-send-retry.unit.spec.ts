@@ -1,0 +1,164 @@
+/**
+ * The patched kafkajs send path (patches/kafkajs+2.2.4.patch; kafkajs issue #1303): a send whose
+ * first attempt failed on one broker and succeeded on another must, on its retry, send every
+ * partition not yet acknowledged to its current leader, even when that leader is a broker that
+ * answered the first attempt. Upstream skipped such a broker, and the send resolved with messages
+ * never written: the acknowledged-but-missing events of the broker-kill drill.
+ *
+ * Pure unit: kafkajs's own send function with a fake cluster and brokers (no network).
+ */
+import type { Message } from 'kafkajs';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
+const createSendMessages = require('kafkajs/src/producer/sendMessages') as (deps: unknown) => SendMessages;
+const createRetry = require('kafkajs/src/retry') as (opts: object) => unknown;
+const { KafkaJSConnectionError } = require('kafkajs/src/errors') as {
+  KafkaJSConnectionError: new (m: string) => Error;
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+type SendMessages = (args: {
+  acks: number;
+  timeout?: number;
+  topicMessages: { topic: string; messages: Message[] }[];
+}) => Promise<{ topicName: string; partition: number; errorCode: number; baseOffset: string }[]>;
+
+interface ProducedPartition {
+  partition: number;
+  messages: Message[];
+}
+interface ProduceRequest {
+  topicData: { topic: string; partitions: ProducedPartition[] }[];
+}
+
+/** A broker that records what it was sent and answers as `answer` says (throwing fails the request). */
+function fakeBroker(nodeId: number, answer: (attempt: number) => void) {
+  const requests: ProduceRequest[] = [];
+  return {
+    nodeId,
+    requests,
+    produce: async (request: ProduceRequest) => {
+      requests.push(request);
+      answer(requests.length);
+      return {
+        topics: request.topicData.map(({ topic, partitions }) => ({
+          topicName: topic,
+          partitions: partitions.map(({ partition }) => ({ partition, errorCode: 0, baseOffset: '0' })),
+        })),
+      };
+    },
+  };
+}
+
+/** Partitions 0 and 1 of `topic`; `leaders` gives each partition's leader and can change between attempts. */
+function fakeCluster(topic: string, brokers: Map<number, ReturnType<typeof fakeBroker>>, leaders: number[]) {
+  return {
+    targetTopics: new Set([topic]),
+    refreshMetadataIfNecessary: async () => {},
+    refreshMetadata: async () => {},
+    addMultipleTargetTopics: async () => {},
+    isConnected: () => true,
+    removeBroker: () => {},
+    findTopicPartitionMetadata: () => leaders.map((leader, partitionId) => ({ partitionId, leader })),
+    findLeaderForPartitions: (_: string, partitions: string[]) => {
+      const byLeader: Record<number, number[]> = {};
+      for (const p of partitions.map(Number)) (byLeader[leaders[p]!] ??= []).push(p);
+      return byLeader;
+    },
+    findBroker: async ({ nodeId }: { nodeId: string }) => brokers.get(Number(nodeId)),
+  };
+}
+
+function fakeEosManager() {
+  const sequences = new Map<string, number>();
+  return {
+    sequences,
+    isTransactional: () => false,
+    acquireBrokerLock: async () => {},
+    releaseBrokerLock: async () => {},
+    getProducerId: () => 7,
+    getProducerEpoch: () => 0,
+    getSequence: (topic: string, partition: number) => sequences.get(`${topic}/${partition}`) ?? 0,
+    updateSequence: (topic: string, partition: number, by: number) =>
+      sequences.set(`${topic}/${partition}`, (sequences.get(`${topic}/${partition}`) ?? 0) + by),
+  };
+}
+
+const silentLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+/** The message key is its partition. */
+const partitioner = ({ message }: { message: Message }) => Number(message.key);
+const messagesFor = (partition: number, n: number): Message[] =>
+  Array.from({ length: n }, (_, i) => ({ key: String(partition), value: `p${partition}-m${i}` }));
+
+describe('kafkajs send retry (patched)', () => {
+  it('sends a failed broker’s partitions on the retry to their new leader, though that broker answered the first attempt', async () => {
+    const topic = 'eeg';
+    const leaders = [1, 2]; // partition 0 on broker 1, partition 1 on broker 2
+    const broker1 = fakeBroker(1, () => {
+      leaders[0] = 2; // broker 1 dies mid-request; partition 0 moves to broker 2
+      throw new KafkaJSConnectionError('Connection closed');
+    });
+    const broker2 = fakeBroker(2, () => {});
+    const brokers = new Map([
+      [1, broker1],
+      [2, broker2],
+    ]);
+    const eos = fakeEosManager();
+    const send = createSendMessages({
+      logger: silentLogger,
+      cluster: fakeCluster(topic, brokers, leaders),
+      partitioner,
+      eosManager: eos,
+      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
+    });
+
+    const acks = await send({
+      acks: -1,
+      topicMessages: [{ topic, messages: [...messagesFor(0, 3), ...messagesFor(1, 2)] }],
+    });
+
+    expect(acks.map((a) => a.partition).sort()).toEqual([0, 1]);
+    expect(broker1.requests).toHaveLength(1);
+    const sentToBroker2 = broker2.requests.flatMap((r) => r.topicData.flatMap((t) => t.partitions));
+    // Partition 1 once (first attempt), partition 0 once (the retry, with its three messages).
+    expect(sentToBroker2.map((p) => [p.partition, p.messages.map((m) => m.value)])).toEqual([
+      [1, ['p1-m0', 'p1-m1']],
+      [0, ['p0-m0', 'p0-m1', 'p0-m2']],
+    ]);
+    // The failed request gave its sequence numbers back: each partition advanced by what it wrote.
+    expect(eos.sequences.get('eeg/0')).toBe(3);
+    expect(eos.sequences.get('eeg/1')).toBe(2);
+  });
+
+  it('does not send an acknowledged partition again when another broker fails', async () => {
+    const topic = 'face';
+    const leaders = [1, 2];
+    const broker1 = fakeBroker(1, (attempt) => {
+      if (attempt === 1) throw new KafkaJSConnectionError('Connection closed');
+    });
+    const broker2 = fakeBroker(2, () => {});
+    const send = createSendMessages({
+      logger: silentLogger,
+      cluster: fakeCluster(
+        topic,
+        new Map([
+          [1, broker1],
+          [2, broker2],
+        ]),
+        leaders,
+      ),
+      partitioner,
+      eosManager: fakeEosManager(),
+      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
+    });
+
+    const acks = await send({
+      acks: -1,
+      topicMessages: [{ topic, messages: [...messagesFor(0, 1), ...messagesFor(1, 1)] }],
+    });
+
+    expect(acks.map((a) => a.partition).sort()).toEqual([0, 1]);
+    expect(broker1.requests).toHaveLength(2);
+    expect(broker2.requests).toHaveLength(1);
+  });
+});
