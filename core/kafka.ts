@@ -32,7 +32,9 @@ export function createKafka(cfg: Config['kafka'], log: Logger, role: string): Ka
     ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
     ...(cfg.sasl ? { sasl: cfg.sasl as SASLOptions } : {}),
     logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Backoff 0.2 s doubling to at most 5 s, about 50 s in all (kafkajs's default cap of 30 s left a
+    // producer idle for half a minute after a failover had finished: the broker-kill drill's load).
+    retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 14 },
     logCreator:
       () =>
       ({ namespace, level, log: entry }: LogEntry) => {

@@ -60,8 +60,10 @@ export const brokerKill: DrillSpec = {
       c.mark(`SIGKILL broker ${victim} (leader of ${leaders[victim]} of ${c.o.partitions} eeg partitions)`);
       // Progress while it is down: the projection moves past what it held at the kill.
       let progressMs: number | null = null;
-      // At least past the node's fencing (6 s): the drill is about the cluster working without it.
-      const downUntil = killedAt + Math.max(c.o.downSeconds, 10) * 1000;
+      // At least 20 s: the node is fenced after 6 s (its partitions get new leaders), and the clients
+      // find the new leaders within their retry backoff (up to 5 s) after that. The drill is about the
+      // cluster working without the node, so it stays down well past that.
+      const downUntil = killedAt + Math.max(c.o.downSeconds, 20) * 1000;
       while (performance.now() < downUntil) {
         if (progressMs === null && (await eegRows(pool)) > rowsAtKill) {
           progressMs = Math.round(performance.now() - killedAt);

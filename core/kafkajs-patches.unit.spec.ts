@@ -1,19 +1,29 @@
 /**
- * The patched kafkajs send path (patches/kafkajs+2.2.4.patch; kafkajs issue #1303): a send whose
+ * The kafkajs patches (patches/kafkajs+2.2.4.patch, applied by `npm ci`'s postinstall).
+ *
+ * The send path (kafkajs issue #1303): a send whose
  * first attempt failed on one broker and succeeded on another must, on its retry, send every
  * partition not yet acknowledged to its current leader, even when that leader is a broker that
  * answered the first attempt. Upstream skipped such a broker, and the send resolved with messages
  * never written: the acknowledged-but-missing events of the broker-kill drill.
  *
- * Pure unit: kafkajs's own send function with a fake cluster and brokers (no network).
+ * Pure units: kafkajs's own functions with a fake cluster and brokers (no network).
  */
 import type { Message } from 'kafkajs';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
 const createSendMessages = require('kafkajs/src/producer/sendMessages') as (deps: unknown) => SendMessages;
 const createRetry = require('kafkajs/src/retry') as (opts: object) => unknown;
-const { KafkaJSConnectionError } = require('kafkajs/src/errors') as {
+const createAdmin = require('kafkajs/src/admin') as (deps: object) => {
+  fetchTopicOffsets: (topic: string) => Promise<{ partition: number; high: string; low: string }[]>;
+};
+const { createLogger, LEVELS } = require('kafkajs/src/loggers') as {
+  createLogger: (o: object) => unknown;
+  LEVELS: { NOTHING: number };
+};
+const { KafkaJSConnectionError, KafkaJSProtocolError } = require('kafkajs/src/errors') as {
   KafkaJSConnectionError: new (m: string) => Error;
+  KafkaJSProtocolError: new (e: object) => Error;
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -50,12 +60,21 @@ function fakeBroker(nodeId: number, answer: (attempt: number) => void) {
   };
 }
 
-/** Partitions 0 and 1 of `topic`; `leaders` gives each partition's leader and can change between attempts. */
-function fakeCluster(topic: string, brokers: Map<number, ReturnType<typeof fakeBroker>>, leaders: number[]) {
+/**
+ * Partitions 0 and 1 of `topic`; `leaders` gives each partition's leader. `onRefresh(n)` runs at the
+ * n-th metadata refresh (from 1): where a test moves a leader, as the cluster would report it then.
+ */
+function fakeCluster(
+  topic: string,
+  brokers: Map<number, ReturnType<typeof fakeBroker>>,
+  leaders: number[],
+  onRefresh: (n: number) => void = () => {},
+) {
+  let refreshes = 0;
   return {
     targetTopics: new Set([topic]),
     refreshMetadataIfNecessary: async () => {},
-    refreshMetadata: async () => {},
+    refreshMetadata: async () => onRefresh(++refreshes),
     addMultipleTargetTopics: async () => {},
     isConnected: () => true,
     removeBroker: () => {},
@@ -95,18 +114,22 @@ describe('kafkajs send retry (patched)', () => {
     const topic = 'eeg';
     const leaders = [1, 2]; // partition 0 on broker 1, partition 1 on broker 2
     const broker1 = fakeBroker(1, () => {
-      leaders[0] = 2; // broker 1 dies mid-request; partition 0 moves to broker 2
-      throw new KafkaJSConnectionError('Connection closed');
+      throw new KafkaJSConnectionError('Connection closed'); // broker 1 is dead
     });
     const broker2 = fakeBroker(2, () => {});
     const brokers = new Map([
       [1, broker1],
       [2, broker2],
     ]);
+    // The refresh right after the failure still names broker 1 (not yet fenced); by the end of the
+    // backoff partition 0 has moved to broker 2, which the retry must read before it sends.
+    const cluster = fakeCluster(topic, brokers, leaders, (n) => {
+      if (n === 2) leaders[0] = 2;
+    });
     const eos = fakeEosManager();
     const send = createSendMessages({
       logger: silentLogger,
-      cluster: fakeCluster(topic, brokers, leaders),
+      cluster,
       partitioner,
       eosManager: eos,
       retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
@@ -118,7 +141,7 @@ describe('kafkajs send retry (patched)', () => {
     });
 
     expect(acks.map((a) => a.partition).sort()).toEqual([0, 1]);
-    expect(broker1.requests).toHaveLength(1);
+    expect(broker1.requests).toHaveLength(1); // the retry did not go to the former leader again
     const sentToBroker2 = broker2.requests.flatMap((r) => r.topicData.flatMap((t) => t.partitions));
     // Partition 1 once (first attempt), partition 0 once (the retry, with its three messages).
     expect(sentToBroker2.map((p) => [p.partition, p.messages.map((m) => m.value)])).toEqual([
@@ -160,5 +183,43 @@ describe('kafkajs send retry (patched)', () => {
     expect(acks.map((a) => a.partition).sort()).toEqual([0, 1]);
     expect(broker1.requests).toHaveLength(2);
     expect(broker2.requests).toHaveLength(1);
+  });
+});
+
+/**
+ * The admin's end-offset look-up (the processor's freshness check, the drills' reads): after a leader
+ * change, upstream gave up at once and kept its stale metadata, so every later call failed too.
+ */
+describe('kafkajs admin fetchTopicOffsets (patched)', () => {
+  it('refreshes its metadata and retries after NOT_LEADER_FOR_PARTITION', async () => {
+    let refreshed = 0;
+    const cluster = {
+      addTargetTopic: async () => {},
+      refreshMetadataIfNecessary: async () => {},
+      refreshMetadata: async () => void refreshed++,
+      findTopicPartitionMetadata: () => [{ partitionId: 0, leader: 1 }],
+      fetchTopicsOffset: async (requests: { topic: string; fromBeginning: boolean }[]) => {
+        const { topic, fromBeginning } = requests[0]!;
+        if (refreshed === 0) {
+          throw new KafkaJSProtocolError({
+            type: 'NOT_LEADER_FOR_PARTITION',
+            code: 6,
+            retriable: true,
+            message: 'This server is not the leader for that topic-partition',
+          });
+        }
+        return [{ topic, partitions: [{ partition: 0, offset: fromBeginning ? '3' : '42' }] }];
+      },
+    };
+    const admin = createAdmin({
+      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
+      retry: { retries: 3, initialRetryTime: 1, maxRetryTime: 5 },
+      cluster,
+    });
+
+    await expect(admin.fetchTopicOffsets('eeg')).resolves.toEqual([
+      { partition: 0, offset: '42', high: '42', low: '3' },
+    ]);
+    expect(refreshed).toBe(1);
   });
 });
