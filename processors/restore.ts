@@ -23,12 +23,6 @@ export interface LivePartition<S> {
   dirty: Set<string>;
   /** Wall time of the last commit (commit pacing only; never seen by the driver). */
   lastCommit: number;
-  /**
-   * Per input topic name, the wall time (performance.now) it was last seen caught up, by a batch that
-   * reached its end or by a check of the end offsets. A flag not confirmed within the runner's
-   * CAUGHT_UP_TTL_MS is dropped (processors/runner.ts). Never seen by the driver.
-   */
-  confirmed: Map<string, number>;
   /** A commit of this partition is queued on its chain (the tick does not queue another). */
   flushQueued?: boolean;
   /** Serialises batch processing and timed commits of this partition. */
@@ -114,16 +108,12 @@ async function restorePartitions<S>(
   for (const p of partitions) {
     const driver = liveDriver(processor, topics, p, ctx.ownerMemoryMs);
     const fetched = new Map<string, bigint>();
-    const confirmed = new Map<string, number>();
-    const checkedAt = performance.now();
     for (const [key, topic] of inputs) {
       const o = ends.get(topic)!.find((x) => x.partition === p);
       const c = committed.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === p)?.offset;
       const position = c !== undefined && c !== '-1' ? BigInt(c) : BigInt(o?.low ?? '0');
       fetched.set(topic, position);
-      const caughtUp = position >= BigInt(o?.high ?? '0');
-      driver.markCaughtUp(key, caughtUp);
-      if (caughtUp) confirmed.set(topic, checkedAt);
+      driver.markCaughtUp(key, position >= BigInt(o?.high ?? '0'));
     }
     out.set(p, {
       producer: producers.get(p)!,
@@ -133,7 +123,6 @@ async function restorePartitions<S>(
       pendingCount: 0,
       dirty: new Set(),
       lastCommit: 0,
-      confirmed,
       chain: Promise.resolve(),
     });
   }

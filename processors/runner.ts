@@ -81,18 +81,6 @@ export const DEFAULT_CHECKPOINT_EVERY_MS = 2_000;
 const COMMIT_MAX_MESSAGES = 10_000;
 /** How often the inputs' caught-up flags are re-checked against the brokers' end offsets. */
 const FRESHNESS_EVERY_MS = 500;
-/**
- * How long an input's "caught up" stays trusted without a new confirmation (a batch that reached its
- * end, or a check). An input whose partition cannot be fetched (its leader died, the consumer has not
- * found the new one) delivers no batch that could clear its flag, while the other inputs flow: trusted
- * for ever, it let them overtake records it was about to deliver, which then arrived late (hundreds in
- * a short broker-kill drill). Below the 2 s allowed lateness, so such an input is held for before its
- * records can turn late. Partitions with open sessions have their flags re-checked from half this age
- * on (FRESHNESS_EVERY_MS), so a healthy quiet input (sessions, game) is confirmed before it expires
- * and holds nobody back; an unreachable one (the check fails) expires and holds its sessions until
- * it is reachable again (exact, at the price of latency while a broker is down).
- */
-const CAUGHT_UP_TTL_MS = 1_500;
 
 /**
  * What an in-process caller reads of this runner to know how far it got: the benchmark and the
@@ -245,38 +233,21 @@ export class ProcessorRunner<S> {
     this.checking = true;
     try {
       const owned = [...this.partitions];
-      const startedAt = performance.now();
-      const aging = (part: LivePartition<S>) =>
-        part.driver.openSessions > 0 &&
-        [...part.confirmed.values()].some((at) => startedAt - at > CAUGHT_UP_TTL_MS / 2);
       const parts = (
         await Promise.all(owned.map(async ([p, promise]) => [p, await promise.catch(() => undefined)] as const))
-      ).filter(([, part]) => part !== undefined && (part.driver.held > 0 || aging(part)));
+      ).filter(([, part]) => part !== undefined && part.driver.held > 0);
       if (parts.length === 0) return;
       const asOf = new Map(parts.map(([p, part]) => [p, part?.driver.nextSeq() ?? 0]));
       const names = [...this.byTopicName.keys()];
-      // Per topic: a topic whose end offsets cannot be read (a leader down) confirms nothing, and its
-      // flags expire; the other topics are still confirmed.
-      const ends = new Map<string, { partition: number; high: string }[]>();
-      await Promise.all(
-        names.map((t) =>
-          this.admin.fetchTopicOffsets(t).then(
-            (offsets) => void ends.set(t, offsets),
-            (err: unknown) => this.deps.log.debug({ err, topic: t }, 'freshness check failed'),
-          ),
-        ),
+      const ends = new Map(
+        await Promise.all(names.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
       );
       for (const [p, part] of parts) {
         if (!part || this.partitions.get(p) === undefined) continue;
         await this.exclusive(part, async () => {
           for (const [t, key] of this.byTopicName) {
-            const offsets = ends.get(t);
-            if (!offsets) continue;
-            const end = BigInt(offsets.find((o) => o.partition === p)?.high ?? '0');
-            const caughtUp = (part.fetched.get(t) ?? 0n) >= end;
-            part.driver.markCaughtUp(key, caughtUp, asOf.get(p));
-            if (caughtUp) part.confirmed.set(t, startedAt);
-            else part.confirmed.delete(t);
+            const end = BigInt(ends.get(t)!.find((o) => o.partition === p)?.high ?? '0');
+            part.driver.markCaughtUp(key, (part.fetched.get(t) ?? 0n) >= end, asOf.get(p));
           }
           this.processReleased(p, part);
         });
@@ -293,13 +264,7 @@ export class ProcessorRunner<S> {
     this.assigned = owned;
     // Kept partitions: fetching paused during the rebalance, so their caught-up flags are stale.
     for (const [p, part] of this.partitions)
-      if (owned.has(p))
-        void part
-          .then((x) => {
-            x.driver.forgetCaughtUp();
-            x.confirmed.clear();
-          })
-          .catch(() => {});
+      if (owned.has(p)) void part.then((x) => x.driver.forgetCaughtUp()).catch(() => {});
     for (const [p, part] of this.partitions) {
       if (!owned.has(p)) {
         this.partitions.delete(p);
@@ -371,12 +336,7 @@ export class ProcessorRunner<S> {
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
     await this.exclusive(part, async () => {
       part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
-      const now = performance.now();
-      this.expireCaughtUp(part, now);
-      const caughtUp = batch.offsetLag() === '0';
-      part.driver.push(key, records, caughtUp);
-      if (caughtUp) part.confirmed.set(batch.topic, now);
-      else part.confirmed.delete(batch.topic);
+      part.driver.push(key, records, batch.offsetLag() === '0');
       this.processReleased(batch.partition, part);
     });
     // The fetch position moves on: these records are held by the merge or committed. (The committed
@@ -384,15 +344,6 @@ export class ProcessorRunner<S> {
     // is fetched again and the driver's per-session de-duplication drops what was already applied.
     resolveOffset(batch.lastOffset());
     await heartbeat();
-  }
-
-  /** Drops the caught-up flags not confirmed within CAUGHT_UP_TTL_MS (see there). */
-  private expireCaughtUp(part: LivePartition<S>, now: number): void {
-    for (const [t, at] of part.confirmed) {
-      if (now - at <= CAUGHT_UP_TTL_MS) continue;
-      part.driver.markCaughtUp(this.byTopicName.get(t)!, false);
-      part.confirmed.delete(t);
-    }
   }
 
   /** Drives the partition and stages what it asks to write for the next commit. */

@@ -60,10 +60,11 @@ export const brokerKill: DrillSpec = {
       c.mark(`SIGKILL broker ${victim} (leader of ${leaders[victim]} of ${c.o.partitions} eeg partitions)`);
       // Progress while it is down: the projection moves past what it held at the kill.
       let progressMs: number | null = null;
-      // At least 20 s: the node is fenced after 6 s (its partitions get new leaders), and the clients
-      // find the new leaders within their retry backoff (up to 5 s) after that. The drill is about the
-      // cluster working without the node, so it stays down well past that.
-      const downUntil = killedAt + Math.max(c.o.downSeconds, 20) * 1000;
+      // At least 30 s: the node is fenced after 6 s (its partitions get new leaders), and the clients
+      // find the new leaders within their retry backoff after that (the projections moved again up to
+      // 19 s after the kill). The drill is about the cluster working without the node, so it stays
+      // down well past that.
+      const downUntil = killedAt + Math.max(c.o.downSeconds, 30) * 1000;
       while (performance.now() < downUntil) {
         if (progressMs === null && (await eegRows(pool)) > rowsAtKill) {
           progressMs = Math.round(performance.now() - killedAt);
@@ -98,7 +99,15 @@ export const brokerKill: DrillSpec = {
   },
   async after(c) {
     // Records the processor found late (arrival skew between co-partitioned inputs led by different nodes).
-    c.observations.late_records = (await readToEnd(c.p.kafka, c.p.topics.late, { timeoutMs: 30_000 })).length;
+    const late = await readToEnd(c.p.kafka, c.p.topics.late, { timeoutMs: 30_000 });
+    c.observations.late_records = late.length;
+    // Where they came from (source topic/partition), for whoever investigates a run with late records.
+    const bySource: Record<string, number> = {};
+    for (const r of late) {
+      const source = `${String(r.headers['vigil.late.source.topic'])}/${String(r.headers['vigil.late.source.partition'])}`;
+      bySource[source] = (bySource[source] ?? 0) + 1;
+    }
+    if (late.length) c.observations.late_by_source = bySource;
   },
   passes: (c: Ctx) => {
     const o = c.observations.broker_kill as {

@@ -1,10 +1,12 @@
 import { runDrill, shortDrill, type DrillResult } from './drills';
 
 /**
- * A few-seconds version of the failure drills that need no private Kafka broker (see "Failure
- * drills" in bench/README.md): 3 live sessions for 10 s on 3 partitions, the failure injected a third of
- * the way in, then drain and the audit. Each must end with zero lost and zero duplicated events in
- * every projection and output topic. Needs `npm run build` (the roles run from dist/).
+ * A few-seconds version of the failure drills (see "Failure drills" in bench/README.md): 3 live
+ * sessions for 10 s on 3 partitions, the failure injected a third of the way in, then drain and the
+ * audit. Each must end with zero lost and zero duplicated events in every projection and output
+ * topic, and every event the simulator had acknowledged in its input topic. broker-kill starts a
+ * private three-node cluster of its own (deploy/local/kafka-cluster.sh). Needs `npm run build` (the
+ * roles run from dist/).
  */
 const expectClean = (r: DrillResult) => {
   const failed = r.audit.checks.filter((c) => !c.ok);
@@ -15,6 +17,22 @@ const expectClean = (r: DrillResult) => {
 
 describe('failure drills (short)', () => {
   jest.setTimeout(150_000);
+
+  it('SIGKILL of one broker of three under load: every acknowledged event is in the topics once, outputs equal the replay, and the pipeline moves while it is down', async () => {
+    const r = await runDrill('broker-kill', shortDrill);
+    expectClean(r);
+    const acknowledged = r.audit.checks.filter((c) => c.name.endsWith('the simulator had acknowledged'));
+    expect(acknowledged.map((c) => c.expected)).toEqual([6, 300, 450, 300, 0]);
+    const bk = r.observations.broker_kill as {
+      progress_after_kill_ms: number | null;
+      isr_full_after_restart_ms: number | null;
+    };
+    expect(bk.progress_after_kill_ms).not.toBeNull();
+    expect(bk.isr_full_after_restart_ms).not.toBeNull();
+    // Records the live run found late (copied to late.v1, not lost) are left out of the replay: a
+    // failover's backlog can arrive faster than the merge can order it (bench/README.md, broker-kill).
+    expect(r.ok).toBe(true);
+  }, 480_000);
 
   it('kill -9 of the processor and of the projection worker under load loses and duplicates nothing', async () => {
     const r = await runDrill('kill-worker', shortDrill);

@@ -6,7 +6,7 @@
 import { exitOnError, table, writeResults } from '../lib';
 import { defaultDrill, drillNames, runDrill, shortDrill, type DrillOptions, type DrillResult } from './drills';
 
-function parse(argv: string[]): { names: string[]; o: DrillOptions } {
+function parse(argv: string[]): { names: string[]; o: DrillOptions; short: boolean } {
   const names: string[] = [];
   let o: DrillOptions = { ...defaultDrill };
   const num = (flag: string, v: string | undefined) => {
@@ -25,7 +25,7 @@ function parse(argv: string[]): { names: string[]; o: DrillOptions } {
     else if (a === '--log-level') o.logLevel = argv[++i];
     else names.push(a);
   }
-  return { names: names.includes('all') ? drillNames : names, o };
+  return { names: names.includes('all') ? drillNames : names, o, short: argv.includes('--short') };
 }
 
 /** The observations without the workers' output tails (kept in the JSON only). */
@@ -64,7 +64,7 @@ export function drillMarkdown(r: DrillResult): string {
 }
 
 async function main() {
-  const { names, o } = parse(process.argv.slice(2));
+  const { names, o, short } = parse(process.argv.slice(2));
   const unknown = names.filter((n) => !drillNames.includes(n));
   if (!names.length || unknown.length) {
     process.stderr.write(
@@ -76,7 +76,8 @@ async function main() {
   for (const name of names) {
     const r = await runDrill(name, o, (s) => process.stdout.write(`${s}\n`));
     if (!r.ok) failed++;
-    writeResults(`drill-${name}`, r, drillMarkdown(r));
+    // A short run has a file of its own: it must not replace the full run's result.
+    writeResults(`drill-${name}${short ? '-short' : ''}`, r, drillMarkdown(r));
   }
   process.exit(failed ? 1 : 0);
 }
