@@ -20,6 +20,11 @@ describe('failure drills (short)', () => {
 
   it('SIGKILL of one broker of three under load: every acknowledged event is in the topics once, outputs equal the replay, and the pipeline moves while it is down', async () => {
     const r = await runDrill('broker-kill', shortDrill);
+    // The load must have run to its end: its acknowledged counts are part of the audit.
+    expect({ exit: r.simulator_exit_code, output: r.observations.simulator_output }).toEqual({
+      exit: 0,
+      output: undefined,
+    });
     expectClean(r);
     const acknowledged = r.audit.checks.filter((c) => c.name.endsWith('the simulator had acknowledged'));
     expect(acknowledged.map((c) => c.expected)).toEqual([6, 300, 450, 300, 0]);
