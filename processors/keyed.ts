@@ -26,6 +26,13 @@ export interface KeyedProcessor<S> {
    * other inputs have delivered everything written before them (see PartitionMerger barriers).
    */
   isBarrier?(topic: TopicKey, value: unknown): boolean;
+  /**
+   * Inputs that flow continuously while a key lives (telemetry): the live runner's caught-up flags
+   * of these cover only records appended before them (PartitionMerger, Claims). The quiet inputs
+   * (session events, commands) keep flags that cover everything: a claim on them would hold every
+   * record until their next end-offset check.
+   */
+  streams?: readonly TopicKey[];
   /** True once a key's state can be dropped (its changelog entry becomes a tombstone). */
   finished(state: S): boolean;
   serialize(state: S): string;

@@ -26,6 +26,14 @@
  *
  * Memory is bounded: past `maxHeld` records the oldest are released even if an input might still
  * deliver older ones (the processor then treats those as late).
+ *
+ * Claims: "caught up" is true of the moment it was seen, not of what is appended after. A flag may
+ * carry a claim: the append time (`appendTs`, the partition's clock) up to which it covers the
+ * other inputs' records. A held record appended after an input's claim is not released on that
+ * input's flag, only on its frontier or a newer claim. Without it, a burst (a backlog sent after a
+ * broker failover) let one input release seconds of event time on another input's stale flag while
+ * that input's records of the same ticks were still on their way, and those turned late. A flag
+ * without a claim covers everything (Infinity: replays, quiet inputs).
  */
 /**
  * The merge key of a record: its session and its tenant. A session belongs to one tenant, but a
@@ -46,6 +54,8 @@ export interface MergeItem<P> {
   barrier?: boolean;
   /** Set by push: the merger's sequence number when the record arrived. */
   seq?: number;
+  /** When the record was appended (ms, the partition's clock); absent: covered by any claim. */
+  appendTs?: number;
 }
 
 export class PartitionMerger<P> {
@@ -53,6 +63,8 @@ export class PartitionMerger<P> {
   private readonly caughtUp = new Map<string, boolean>();
   /** topic → sequence number at which it was last seen caught up. */
   private readonly caughtUpAt = new Map<string, number>();
+  /** topic → append time up to which its caught-up flag covers other inputs' records (see Claims). */
+  private readonly claims = new Map<string, number>();
   private seq = 0;
   /** session → topic → ts of the last record fetched for the session from that topic. */
   private readonly frontiers = new Map<string, Map<string, number>>();
@@ -80,10 +92,19 @@ export class PartitionMerger<P> {
    * Sets whether an input has nothing more to deliver right now (its position is its end). `asOf`
    * is the sequence number taken when the check started (default: now).
    */
-  markCaughtUp(topic: string, caughtUp = true, asOf = this.nextSeq()): void {
+  markCaughtUp(topic: string, caughtUp = true, asOf = this.nextSeq(), claim = Infinity): void {
     this.known(topic);
-    this.caughtUp.set(topic, caughtUp);
+    this.setCaughtUp(topic, caughtUp, claim);
     if (caughtUp) this.caughtUpAt.set(topic, Math.max(this.caughtUpAt.get(topic) ?? 0, asOf));
+  }
+
+  /** A flag that stays true keeps its newest claim; one that turns true starts from `claim`. */
+  private setCaughtUp(topic: string, caughtUp: boolean, claim: number): void {
+    if (caughtUp) {
+      const kept = this.caughtUp.get(topic) ? (this.claims.get(topic) ?? Infinity) : -Infinity;
+      this.claims.set(topic, Math.max(kept, claim));
+    }
+    this.caughtUp.set(topic, caughtUp);
   }
 
   /** Marks every input as possibly behind (e.g. after a rebalance paused fetching). */
@@ -91,8 +112,11 @@ export class PartitionMerger<P> {
     for (const t of this.topicsInOrder) this.caughtUp.set(t, false);
   }
 
-  /** Adds one fetched batch of a topic in offset order; `caughtUp`: the batch reaches the high watermark. */
-  push(topic: string, items: MergeItem<P>[], caughtUp: boolean): void {
+  /**
+   * Adds one fetched batch of a topic in offset order; `caughtUp`: the batch reaches the high
+   * watermark, with `claim` (see Claims; default: covers everything).
+   */
+  push(topic: string, items: MergeItem<P>[], caughtUp: boolean, claim = Infinity): void {
     this.known(topic);
     const seq = this.nextSeq();
     for (const item of items) {
@@ -107,7 +131,7 @@ export class PartitionMerger<P> {
       q.push(item);
       this.count++;
     }
-    this.caughtUp.set(topic, caughtUp);
+    this.setCaughtUp(topic, caughtUp, claim);
     if (caughtUp) this.caughtUpAt.set(topic, seq);
   }
 
@@ -134,10 +158,26 @@ export class PartitionMerger<P> {
     const out: MergeItem<P>[] = [];
     for (const [session, queues] of this.held) {
       const f = this.frontiers.get(session)!;
+      // `bound`: the lowest frontier of the inputs not caught up. A head appended after the oldest
+      // claim (`minClaim`) is also bounded by the frontiers of the inputs whose claim it passed.
       let bound = Infinity;
-      for (const t of this.topicsInOrder) if (!this.caughtUp.get(t)) bound = Math.min(bound, f.get(t) ?? -Infinity);
+      let minClaim = Infinity;
+      for (const t of this.topicsInOrder) {
+        if (!this.caughtUp.get(t)) bound = Math.min(bound, f.get(t) ?? -Infinity);
+        else minClaim = Math.min(minClaim, this.claims.get(t) ?? Infinity);
+      }
+      const boundOf = (head: MergeItem<P>): number => {
+        const appended = head.appendTs ?? -Infinity;
+        if (appended <= minClaim) return bound;
+        let b = bound;
+        for (const t of this.topicsInOrder) {
+          if (this.caughtUp.get(t) && appended > (this.claims.get(t) ?? Infinity))
+            b = Math.min(b, f.get(t) ?? -Infinity);
+        }
+        return b;
+      };
       // Strictly below the bound: the blocking input may still deliver a record at exactly `bound`.
-      this.drain(queues, (head) => head.ts < bound && (!head.barrier || this.barrierClear(head, f)), out);
+      this.drain(queues, (head) => head.ts < boundOf(head) && (!head.barrier || this.barrierClear(head, f)), out);
       if (this.isEmpty(queues)) this.held.delete(session);
     }
     this.count -= out.length;
@@ -169,7 +209,12 @@ export class PartitionMerger<P> {
     for (const t of this.topicsInOrder) {
       if (t === item.topic) continue;
       if ((frontier.get(t) ?? -Infinity) >= item.ts) continue;
-      if ((this.caughtUpAt.get(t) ?? 0) > (item.seq ?? 0) && this.caughtUp.get(t)) continue;
+      if (
+        (this.caughtUpAt.get(t) ?? 0) > (item.seq ?? 0) &&
+        this.caughtUp.get(t) &&
+        (item.appendTs ?? -Infinity) <= (this.claims.get(t) ?? Infinity)
+      )
+        continue;
       return false;
     }
     return true;

@@ -122,3 +122,50 @@ describe('barriers and stale caught-up flags', () => {
     expect(names(m.release())).toEqual(['face@1', 'vehicle@1']);
   });
 });
+
+describe('caught-up claims: a flag covers only records appended before it', () => {
+  const appended = (it: MergeItem<string>, appendTs: number): MergeItem<string> => ({ ...it, appendTs });
+
+  it('holds a burst appended after another input’s claim until that input delivers the same ticks', () => {
+    const m = new PartitionMerger<string>(['eeg', 'face']);
+    // Before the burst: eeg caught up at its record appended at t=1000 (claim 1000).
+    m.push('eeg', [appended(item('eeg', 0, 100), 1000)], true, 1000);
+    m.push('face', [appended(item('face', 0, 100), 1000)], true, 1000);
+    expect(names(m.release())).toEqual(['eeg@0', 'face@0']);
+    // The backlog: face delivers 10 s of event time appended at 5000, eeg's copy of those ticks not yet.
+    const burst = [1, 2, 3].map((i) => appended(item('face', i, 100 + i * 3000), 5000));
+    m.push('face', burst, true, 5000);
+    expect(m.release()).toEqual([]); // without claims all three went out, and eeg's ticks turned late
+    m.push('eeg', [appended(item('eeg', 1, 3100), 5001), appended(item('eeg', 2, 6100), 5001)], true, 5001);
+    expect(names(m.release())).toEqual(['eeg@1', 'face@1', 'eeg@2', 'face@2', 'face@3']); // ties: eeg first
+  });
+
+  it('releases on a newer claim of the quiet input (an end-offset check after the append)', () => {
+    const m = new PartitionMerger<string>(['eeg', 'face']);
+    m.push('eeg', [appended(item('eeg', 0, 100), 1000)], true, 1000);
+    m.push('face', [appended(item('face', 0, 500), 2000)], true, 2000);
+    expect(names(m.release())).toEqual(['eeg@0']);
+    m.markCaughtUp('eeg', true, m.nextSeq(), 1999);
+    expect(m.release()).toEqual([]); // a check older than the append claims nothing about it
+    m.markCaughtUp('eeg', true, m.nextSeq(), 2500);
+    expect(names(m.release())).toEqual(['face@0']);
+  });
+
+  it('holds a barrier appended after a claim until a claim covers it', () => {
+    const m = new PartitionMerger<string>(['eeg', 'sessions']);
+    m.push('eeg', [appended(item('eeg', 0, 900), 1000)], true, 1000);
+    m.push('sessions', [{ ...appended(item('sessions', 0, 1000), 3000), barrier: true }], true);
+    expect(names(m.release())).toEqual(['eeg@0']);
+    m.markCaughtUp('eeg', true, m.nextSeq(), 2000);
+    expect(m.release()).toEqual([]);
+    m.markCaughtUp('eeg', true, m.nextSeq(), 3000);
+    expect(names(m.release())).toEqual(['sessions@0']);
+  });
+
+  it('keeps covering everything when a flag has no claim (replays, quiet inputs)', () => {
+    const m = new PartitionMerger<string>(['eeg', 'face']);
+    m.push('eeg', [appended(item('eeg', 0, 100), 1000)], true);
+    m.push('face', [appended(item('face', 0, 9000), 99_000)], true);
+    expect(names(m.release())).toEqual(['eeg@0', 'face@0']);
+  });
+});

@@ -108,8 +108,11 @@ export class PartitionDriver<S, M> {
     this.appliedKeyOf = options.appliedKeyOf ?? ((topic) => topic);
   }
 
-  /** Adds one fetched batch of an input topic (offset order); `caughtUp`: the batch reaches its end. */
-  push(topic: TopicKey, records: readonly DriverRecord<M>[], caughtUp: boolean): void {
+  /**
+   * Adds one fetched batch of an input topic (offset order); `caughtUp`: the batch reaches its end,
+   * with `claim` (PartitionMerger, Claims; default: covers everything).
+   */
+  push(topic: TopicKey, records: readonly DriverRecord<M>[], caughtUp: boolean, claim?: number): void {
     this.merger.push(
       topic,
       records.map((record) => {
@@ -119,17 +122,19 @@ export class PartitionDriver<S, M> {
           session: mergeKeyOf(record.session, value?.tenant_id),
           offset: record.offset,
           ts: record.ts,
+          appendTs: record.appendTs,
           barrier: value !== undefined && !!this.processor.isBarrier?.(topic, value),
           payload: { ...record, topic },
         };
       }),
       caughtUp,
+      claim,
     );
   }
 
   /** See PartitionMerger.markCaughtUp. */
-  markCaughtUp(topic: TopicKey, caughtUp = true, asOf?: number): void {
-    this.merger.markCaughtUp(topic, caughtUp, asOf);
+  markCaughtUp(topic: TopicKey, caughtUp = true, asOf?: number, claim?: number): void {
+    this.merger.markCaughtUp(topic, caughtUp, asOf, claim);
   }
 
   /** See PartitionMerger.forgetCaughtUp. */

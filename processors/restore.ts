@@ -94,10 +94,12 @@ async function restorePartitions<S>(
   let snapshots: Map<string, Buffer>;
   let committed: Awaited<ReturnType<Admin['fetchOffsets']>>;
   let ends: Map<string, Awaited<ReturnType<Admin['fetchTopicOffsets']>>>;
+  let endsAskedAt: number;
   try {
     for (const p of partitions) producers.set(p, await connectTransactional(kafka, `${groupId}.p${p}`));
     snapshots = await readChangelog(kafka, topics.changelog, partitions);
     committed = await admin.fetchOffsets({ groupId, topics: names });
+    endsAskedAt = Date.now();
     ends = new Map(await Promise.all(names.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const)));
   } catch (err) {
     for (const producer of producers.values()) await producer.disconnect().catch(() => {});
@@ -113,7 +115,9 @@ async function restorePartitions<S>(
       const c = committed.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === p)?.offset;
       const position = c !== undefined && c !== '-1' ? BigInt(c) : BigInt(o?.low ?? '0');
       fetched.set(topic, position);
-      driver.markCaughtUp(key, position >= BigInt(o?.high ?? '0'));
+      // For a continuous input, "caught up" claims what was appended before the end offsets were asked.
+      const claim = processor.streams?.includes(key) ? endsAskedAt : undefined;
+      driver.markCaughtUp(key, position >= BigInt(o?.high ?? '0'), undefined, claim);
     }
     out.set(p, {
       producer: producers.get(p)!,

@@ -44,6 +44,7 @@ export function fatigueProcessorOf(config: FatigueModelConfig): KeyedProcessor<F
   return {
     name: 'fatigue',
     inputs: ['eeg', 'face', 'vehicle', 'game', 'sessions', 'commands'],
+    streams: ['eeg', 'face', 'vehicle'],
     initial: (session) => initialState(session, config),
     step(state, topic, value) {
       const kind = kindOf[topic];
