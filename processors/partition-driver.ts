@@ -98,6 +98,8 @@ export class PartitionDriver<S, M> {
   private lastTickClock = -Infinity;
   private readonly ownerMemoryMs: number;
   private readonly appliedKeyOf: (topic: TopicKey) => string;
+  /** The processor's continuous inputs, whose caught-up flags carry claims. */
+  private readonly streams: ReadonlySet<TopicKey>;
 
   constructor(
     private readonly processor: KeyedProcessor<S>,
@@ -106,34 +108,41 @@ export class PartitionDriver<S, M> {
     this.merger = new PartitionMerger(processor.inputs);
     this.ownerMemoryMs = options.ownerMemoryMs ?? OWNER_MEMORY_MS;
     this.appliedKeyOf = options.appliedKeyOf ?? ((topic) => topic);
+    this.streams = new Set(processor.streams ?? []);
   }
 
   /**
-   * Adds one fetched batch of an input topic (offset order); `caughtUp`: the batch reaches its end,
-   * with `claim` (PartitionMerger, Claims; default: covers everything).
+   * Adds one fetched batch of an input topic (offset order); `caughtUp`: the batch reaches its end.
+   * For a continuous input (`processor.streams`) a caught-up batch claims the records appended up to
+   * its newest one (PartitionMerger, Claims: in one partition, those are all fetched); any other
+   * flag covers everything.
    */
-  push(topic: TopicKey, records: readonly DriverRecord<M>[], caughtUp: boolean, claim?: number): void {
-    this.merger.push(
-      topic,
-      records.map((record) => {
-        const value = 'value' in record ? (record.value as { tenant_id?: unknown }) : undefined;
-        return {
-          topic,
-          session: mergeKeyOf(record.session, value?.tenant_id),
-          offset: record.offset,
-          ts: record.ts,
-          appendTs: record.appendTs,
-          barrier: value !== undefined && !!this.processor.isBarrier?.(topic, value),
-          payload: { ...record, topic },
-        };
-      }),
-      caughtUp,
-      claim,
-    );
+  push(topic: TopicKey, records: readonly DriverRecord<M>[], caughtUp: boolean): void {
+    const stream = this.streams.has(topic);
+    let newestAppend = -Infinity;
+    const items = records.map((record) => {
+      if (stream && record.appendTs > newestAppend) newestAppend = record.appendTs;
+      const value = 'value' in record ? (record.value as { tenant_id?: unknown }) : undefined;
+      return {
+        topic,
+        session: mergeKeyOf(record.session, value?.tenant_id),
+        offset: record.offset,
+        ts: record.ts,
+        appendTs: record.appendTs,
+        barrier: value !== undefined && !!this.processor.isBarrier?.(topic, value),
+        payload: { ...record, topic },
+      };
+    });
+    this.merger.push(topic, items, caughtUp, stream ? newestAppend : Infinity);
   }
 
-  /** See PartitionMerger.markCaughtUp. */
-  markCaughtUp(topic: TopicKey, caughtUp = true, asOf?: number, claim?: number): void {
+  /**
+   * See PartitionMerger.markCaughtUp. `checkedAt`: when the end offsets behind the flag were asked
+   * (wall clock, ms); a continuous input's flag claims the records appended before it, any other
+   * flag (or one without `checkedAt`: replays) covers everything.
+   */
+  markCaughtUp(topic: TopicKey, caughtUp = true, asOf?: number, checkedAt?: number): void {
+    const claim = checkedAt !== undefined && this.streams.has(topic) ? checkedAt : Infinity;
     this.merger.markCaughtUp(topic, caughtUp, asOf, claim);
   }
 

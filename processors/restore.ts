@@ -115,9 +115,7 @@ async function restorePartitions<S>(
       const c = committed.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === p)?.offset;
       const position = c !== undefined && c !== '-1' ? BigInt(c) : BigInt(o?.low ?? '0');
       fetched.set(topic, position);
-      // For a continuous input, "caught up" claims what was appended before the end offsets were asked.
-      const claim = processor.streams?.includes(key) ? endsAskedAt : undefined;
-      driver.markCaughtUp(key, position >= BigInt(o?.high ?? '0'), undefined, claim);
+      driver.markCaughtUp(key, position >= BigInt(o?.high ?? '0'), undefined, endsAskedAt);
     }
     out.set(p, {
       producer: producers.get(p)!,

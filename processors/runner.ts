@@ -104,7 +104,6 @@ export class ProcessorRunner<S> {
   /** Partition numbers of this member's last assignment (GROUP_JOIN). */
   private assigned = new Set<number>();
   private readonly byTopicName: Map<string, TopicKey>;
-  private readonly streams: ReadonlySet<TopicKey>;
   private readonly tracer = trace.getTracer('vigil.processor');
   private readonly lag = new Map<string, number>();
   private readonly otel = processorInstruments();
@@ -124,7 +123,6 @@ export class ProcessorRunner<S> {
     this.commitEveryMs = deps.commitEveryMs ?? DEFAULT_COMMIT_EVERY_MS;
     this.checkpointEveryMs = Math.max(this.commitEveryMs, deps.checkpointEveryMs ?? DEFAULT_CHECKPOINT_EVERY_MS);
     this.byTopicName = new Map(processor.inputs.map((k) => [deps.topics[k], k]));
-    this.streams = new Set(processor.streams ?? []);
     this.admin = deps.kafka.admin();
     this.consumer = deps.kafka.consumer({
       groupId: this.groupId,
@@ -241,7 +239,7 @@ export class ProcessorRunner<S> {
       if (parts.length === 0) return;
       const asOf = new Map(parts.map(([p, part]) => [p, part?.driver.nextSeq() ?? 0]));
       // What "caught up" claims for the continuous inputs: records appended before the check.
-      const claim = Date.now();
+      const checkedAt = Date.now();
       const names = [...this.byTopicName.keys()];
       const ends = new Map(
         await Promise.all(names.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
@@ -251,7 +249,7 @@ export class ProcessorRunner<S> {
         await this.exclusive(part, async () => {
           for (const [t, key] of this.byTopicName) {
             const end = BigInt(ends.get(t)!.find((o) => o.partition === p)?.high ?? '0');
-            part.driver.markCaughtUp(key, (part.fetched.get(t) ?? 0n) >= end, asOf.get(p), this.claimOf(key, claim));
+            part.driver.markCaughtUp(key, (part.fetched.get(t) ?? 0n) >= end, asOf.get(p), checkedAt);
           }
           this.processReleased(p, part);
         });
@@ -340,9 +338,7 @@ export class ProcessorRunner<S> {
     this.lag.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
     await this.exclusive(part, async () => {
       part.fetched.set(batch.topic, BigInt(batch.lastOffset()) + 1n);
-      // A batch that reaches the end claims the topic's records appended up to its newest one (the
-      // partition's clock): those are all fetched.
-      part.driver.push(key, records, batch.offsetLag() === '0', this.claimOf(key, newestAppend(batch.messages)));
+      part.driver.push(key, records, batch.offsetLag() === '0');
       this.processReleased(batch.partition, part);
     });
     // The fetch position moves on: these records are held by the merge or committed. (The committed
@@ -350,11 +346,6 @@ export class ProcessorRunner<S> {
     // is fetched again and the driver's per-session de-duplication drops what was already applied.
     resolveOffset(batch.lastOffset());
     await heartbeat();
-  }
-
-  /** The claim of a caught-up flag of `key` (PartitionMerger, Claims): `at` for continuous inputs. */
-  private claimOf(key: TopicKey, at: number): number {
-    return this.streams.has(key) ? at : Infinity;
   }
 
   /** Drives the partition and stages what it asks to write for the next commit. */
@@ -511,14 +502,4 @@ export class ProcessorRunner<S> {
     span.end();
     return out;
   }
-}
-
-/** The newest append time (ms) of a fetched batch's records; a batch without one claims nothing new. */
-function newestAppend(messages: readonly { timestamp: string }[]): number {
-  let newest = -Infinity;
-  for (const m of messages) {
-    const t = Number(m.timestamp);
-    if (t > newest) newest = t;
-  }
-  return newest;
 }

@@ -118,9 +118,15 @@ export function withAcknowledged(report: AuditReport, published: Record<string, 
       ),
     );
   }
+  const sum = totals(checks);
+  return { ...report, checks, ...sum, ok: report.ok && sum.ok };
+}
+
+/** Lost and duplicated over all checks; ok when both are 0. */
+function totals(checks: readonly AuditCheck[]): { ok: boolean; lost: number; duplicated: number } {
   const lost = checks.reduce((n, c) => n + c.lost, 0);
   const duplicated = checks.reduce((n, c) => n + c.duplicated, 0);
-  return { ...report, checks, lost, duplicated, ok: report.ok && lost === 0 && duplicated === 0 };
+  return { ok: lost === 0 && duplicated === 0, lost, duplicated };
 }
 
 /** The per-topic counts of `vigil simulate`'s closing line, or undefined when it did not print one. */
@@ -370,12 +376,8 @@ export async function audit(
     ),
   );
 
-  const lost = checks.reduce((n, c) => n + c.lost, 0);
-  const duplicated = checks.reduce((n, c) => n + c.duplicated, 0);
   return {
-    ok: lost === 0 && duplicated === 0,
-    lost,
-    duplicated,
+    ...totals(checks),
     input_events: inputEvents,
     input_duplicates: inputDuplicates,
     poison_records: poison.length,
