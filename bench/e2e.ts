@@ -18,6 +18,7 @@ import { machine, percentile, round, table, writeResults } from './lib';
 import { Pipeline, sleep } from './pipeline';
 import { ProcSampler, pidListeningOn, pidsByComm } from './procstat';
 import type { LoadArgs } from './e2e-load';
+import { ScoreStages, watchScores } from './score-stages';
 
 /**
  * The whole pipeline under live load (`npm run bench -- e2e`). For each step S (live sessions):
@@ -32,6 +33,8 @@ import type { LoadArgs } from './e2e-load';
  *   sampled sessions; when the latest score's ts (= its window end) moves, now − ts. The processor
  *   holds a window until the watermark (max ts − allowed lateness) passes its end, so this includes
  *   the allowed lateness by design; the part after the window closes is (b) − allowed lateness;
+ *   that part is split into stages (bench/score-stages.ts: processor, commit, project, api), the
+ *   first two over every session's scores from a read_committed consumer of the scores topic;
  * - consumer lag every 2 s: the processor's group (committed offsets vs input ends) and every
  *   projection (its checkpoint vs the ends of its topics);
  * - CPU and RSS per process every second from /proc: every role, Kafka, the registry, Zipkin,
@@ -132,6 +135,10 @@ interface StepResult {
   freshness_row_ms: Pcts;
   freshness_score_api_ms: Pcts;
   freshness_score_after_close_ms: Pcts;
+  /** Where (b) after close goes (bench/score-stages.ts); processor and commit over every session. */
+  score_stages_ms?: { processor: Pcts; commit: Pcts; project: Pcts; api: Pcts };
+  /** How long one round of the sampled sessions' API reads took (a slow round delays its samples). */
+  api_poll_round_ms?: Pcts;
   score_source: string;
   lag: { t: number; processor: number; projections: Record<string, number> }[];
   lag_max: Record<string, number>;
@@ -219,6 +226,16 @@ async function runStep(
         ? p.start('load', [JSON.stringify(load)], {}, { script: path.join(repoRoot(), 'dist', 'bench', 'e2e-load.js') })
         : undefined;
     const t0 = Date.now();
+    const stages = sessions > 0 ? new ScoreStages(sampled, LATENESS_MS, t0 + WARMUP_S * 1000) : undefined;
+    const stopWatching = stages
+      ? await watchScores({
+          kafka: p.kafka,
+          serde: p.serde,
+          topic: p.topics.scores,
+          groupId: `${p.config.topicPrefix}.bench.scores`,
+          stages,
+        })
+      : undefined;
     let running = true;
     const loadExited = loader ? loader.exited : sleep(seconds * 1000).then(() => 0);
     void loadExited.then(() => (running = false));
@@ -245,6 +262,7 @@ async function runStep(
         await sleep(Math.max(0, o.pollMs - (Date.now() - began)));
       }
     };
+    const pollRounds: number[] = [];
     const scorePoll = async () => {
       while (running) {
         const began = Date.now();
@@ -252,6 +270,8 @@ async function runStep(
           sampled.map(async (id) => {
             let ts: number | undefined;
             if (scoreSource === 'api') {
+              const inRedis = Number(await redis.hget(redisKeys(p.config.topicPrefix).latest('bench', id), 'ts'));
+              if (inRedis > 0) stages?.seenInRedis(id, inRedis, Date.now());
               const res = await fetch(`${p.apiUrl}/v1/sessions/${id}`, {
                 headers: { authorization: `Bearer ${reader.key}` },
               }).catch(() => undefined);
@@ -272,9 +292,13 @@ async function runStep(
             if (ts === undefined || ts === lastScore.get(id)) return;
             const first = !lastScore.has(id);
             lastScore.set(id, ts);
-            if (!first) scoreLat.push(Date.now() - ts);
+            const seenAt = Date.now();
+            if (first) return;
+            scoreLat.push(seenAt - ts);
+            stages?.seenThroughApi(id, ts, seenAt);
           }),
         );
+        if (began - t0 > WARMUP_S * 1000) pollRounds.push(Date.now() - began);
         await sleep(Math.max(0, o.pollMs - (Date.now() - began)));
       }
     };
@@ -327,6 +351,7 @@ async function runStep(
       }
     };
     await Promise.all([rowPoll(), scorePoll(), lagPoll()]);
+    await stopWatching?.();
     const loadCode = await loadExited;
     const wall = (Date.now() - t0) / 1000;
     const published = (await inputsEnd()) - start0;
@@ -391,6 +416,17 @@ async function runStep(
       freshness_row_ms: row,
       freshness_score_api_ms: score,
       freshness_score_after_close_ms: after,
+      ...(stages
+        ? {
+            score_stages_ms: {
+              processor: pcts(stages.all.processor),
+              commit: pcts(stages.all.commit),
+              project: pcts(stages.all.project),
+              api: pcts(stages.all.api),
+            },
+            api_poll_round_ms: pcts(pollRounds),
+          }
+        : {}),
       score_source: scoreSource,
       lag,
       lag_max: lagMax,
@@ -402,7 +438,7 @@ async function runStep(
     };
     log(
       `${result.passed ? 'PASS' : `FAIL (${result.why_not})`}: ${result.events_per_s_sustained} events/s; row p50/p95/p99 ${row.p50}/${row.p95}/${row.p99} ms; ` +
-        `score ${score.p50}/${score.p95}/${score.p99} ms (after close p99 ${after.p99}); lag max ${JSON.stringify(lagMax)}`,
+        `score ${score.p50}/${score.p95}/${score.p99} ms (after close p99 ${after.p99}${stagesLine(result)}); lag max ${JSON.stringify(lagMax)}`,
     );
     return result;
   } finally {
@@ -413,6 +449,14 @@ async function runStep(
     await p.close({ deleteTopics: true });
     if (o.cpuProf && fs.existsSync(profileDir)) process.stdout.write(`[e2e] CPU profiles in ${profileDir}\n`);
   }
+}
+
+/** ` = processor a/b + commit c/d + serve e/f` (p50/p99 ms of each stage), or nothing. */
+function stagesLine(s: StepResult): string {
+  const st = s.score_stages_ms;
+  if (!st) return '';
+  const f = (x: Pcts) => `${x.p50}/${x.p99}`;
+  return ` = processor ${f(st.processor)} + commit ${f(st.commit)} + project ${f(st.project)} + api ${f(st.api)}`;
 }
 
 /** Least-squares slope of ys over xs (units of y per unit of x); 0 with fewer than 2 points. */
@@ -598,6 +642,32 @@ function markdown(j: {
         ];
       }),
     ),
+    ...(j.steps.some((s) => s.score_stages_ms)
+      ? [
+          '',
+          "(b) after close by stage, p50 / p95 / p99 ms (bench/score-stages.ts): processor = the score record's timestamp (its commit began) − window close, every session; commit = seen by a read_committed consumer − that timestamp, every session; project = seen in Redis − seen in Kafka and api = seen through the API − seen in Redis, sampled sessions (both hold up to one poll interval):",
+          '',
+          table(
+            ['S', 'kind', 'scores', 'processor', 'commit', 'project', 'api', 'API poll round'],
+            j.steps
+              .filter((s) => s.score_stages_ms)
+              .map((s) => {
+                const st = s.score_stages_ms!;
+                const round_ = s.api_poll_round_ms;
+                return [
+                  s.sessions,
+                  s.kind,
+                  st.processor.n,
+                  f(st.processor),
+                  f(st.commit),
+                  f(st.project),
+                  f(st.api),
+                  round_ ? f(round_) : '-',
+                ];
+              }),
+          ),
+        ]
+      : []),
     '',
     'CPU cores (mean after warm-up) / peak RSS MiB per process. "machine" is the busy cores of the whole 2-core machine without steal; "other" is the part of it no named process accounts for; "steal" is the hypervisor\'s (PostgreSQL RSS sums every backend, shared memory included):',
     '',
