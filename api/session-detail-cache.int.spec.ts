@@ -1,8 +1,10 @@
+import { redisKeys } from '../core/redis-keys';
 import { apiFixture, type ApiFixture } from '../test/support/api';
 
 /**
- * `GET /v1/sessions/:id` reuses its answer for VIGIL_API_DETAIL_CACHE_MS in one process (real
- * PostgreSQL and Redis): stale by at most that long, per tenant, one load for a burst of misses.
+ * `GET /v1/sessions/:id` reuses a session's PostgreSQL row for VIGIL_API_DETAIL_CACHE_MS in one
+ * process (real PostgreSQL and Redis): stale by at most that long, per tenant, one load for a burst
+ * of misses. The latest score comes from Redis on every request, never from the cache.
  */
 describe('session detail cache (real PostgreSQL, Redis)', () => {
   let fx: ApiFixture;
@@ -22,11 +24,12 @@ describe('session detail cache (real PostgreSQL, Redis)', () => {
 
   const detail = async (url: string, id: string, key: string) => {
     const res = await fetch(`${url}/v1/sessions/${id}`, { headers: { authorization: `Bearer ${key}` } });
-    const body = (await res.json()) as { alerts?: { total: number } };
+    const body = (await res.json()) as { alerts?: { total: number }; latest?: { ts: string } | null };
     return {
       status: res.status,
       cache: res.headers.get('x-cache'),
       alerts: body.alerts?.total,
+      latest: body.latest?.ts ?? null,
       type: res.headers.get('content-type'),
     };
   };
@@ -36,6 +39,7 @@ describe('session detail cache (real PostgreSQL, Redis)', () => {
       status: 200,
       cache: 'miss',
       alerts: 0,
+      latest: null,
       type: 'application/json; charset=utf-8',
     });
     const changedAt = performance.now();
@@ -46,6 +50,26 @@ describe('session detail cache (real PostgreSQL, Redis)', () => {
     expect((await detail(fx.url, 's-cache', keyB)).status).toBe(404);
     await new Promise((r) => setTimeout(r, TTL_MS + 100));
     expect(await detail(fx.url, 's-cache', keyA)).toMatchObject({ status: 200, cache: 'miss', alerts: 3 });
+  });
+
+  it('shows a score written to Redis at the next request, while the row is still cached', async () => {
+    await fx.pool.query(
+      `INSERT INTO sessions (session_id, tenant_id, status, alert_count) VALUES ('s-fresh', 'fleet-a', 'active', 0)`,
+    );
+    expect(await detail(fx.url, 's-fresh', keyA)).toMatchObject({ cache: 'miss', latest: null });
+    const writtenAt = performance.now();
+    const ts = Date.UTC(2026, 11, 7, 6, 0, 5);
+    await fx.redis.hset(redisKeys(fx.config.topicPrefix).latest('fleet-a', 's-fresh'), {
+      ts: String(ts),
+      session_id: 's-fresh',
+      tenant_id: 'fleet-a',
+      score: '42',
+      level: '1',
+    });
+    const next = await detail(fx.url, 's-fresh', keyA);
+    expect(next.latest).toBe(new Date(ts).toISOString());
+    // Within the TTL the row came from the cache: the score did not wait for it to expire.
+    if (performance.now() - writtenAt < TTL_MS) expect(next.cache).toBe('hit');
   });
 
   it('answers a burst of concurrent misses with one read of the sources', async () => {

@@ -34,7 +34,7 @@ import { CLK_TCK, ProcSampler, machineBusyTicks, pidListeningOn, pidsByComm, rss
  * (bench/api-servers.ts) answering the API's own cached-detail bytes, captured in this run.
  *
  * Requests: `cached detail` = GET /v1/sessions/bench-api-long (session row from PostgreSQL, latest
- * score from Redis, the answer reused in process for VIGIL_API_DETAIL_CACHE_MS, default 100 ms); `scores 24h 1m` = GET /v1/sessions/bench-api-long/scores?from&to&bucket=1m over
+ * score from Redis on every request, the row reused in process for VIGIL_API_DETAIL_CACHE_MS, default 100 ms); `scores 24h 1m` = GET /v1/sessions/bench-api-long/scores?from&to&bucket=1m over
  * the 24 h (1,440 buckets from 17,280 rows: from the continuous aggregate on TimescaleDB, by date_bin on
  * plain PostgreSQL; nothing cached). On TimescaleDB the run also times that query both ways in-process
  * (`compareBucketQueries`, bench/database.ts); `bare` = the

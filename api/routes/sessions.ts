@@ -163,9 +163,8 @@ async function latestFromRedis(deps: ApiDeps, sessionId: string, tenantId: strin
   };
 }
 
-/** The detail body (JSON text) of a tenant's session, read from PostgreSQL and Redis. */
-async function detailOf(deps: ApiDeps, tenantId: string, sessionId: string): Promise<string> {
-  const s = await sessionOf(deps, tenantId, sessionId);
+/** The detail body (JSON text) of a tenant's session: its PostgreSQL row and the latest score from Redis. */
+async function detailOf(deps: ApiDeps, tenantId: string, s: SessionRow): Promise<string> {
   const fromRedis = await latestFromRedis(deps, s.session_id, tenantId);
   const latest =
     fromRedis ??
@@ -202,9 +201,11 @@ async function detailOf(deps: ApiDeps, tenantId: string, sessionId: string): Pro
 
 export function sessionsRouter(deps: ApiDeps): Router {
   const r = Router();
-  // Dashboards poll the same sessions: an answer is reused for VIGIL_API_DETAIL_CACHE_MS (default
-  // 100 ms) in this process, keyed by tenant and session (api/short-cache.ts states the contract).
-  const details = new ShortCache<string>(deps.config.api.detailCacheMs);
+  // Dashboards poll the same sessions: a session's PostgreSQL row (state, counters) is reused for
+  // VIGIL_API_DETAIL_CACHE_MS (default 100 ms) in this process, keyed by tenant and session
+  // (api/short-cache.ts states the contract). The latest score is read from Redis on every request
+  // (one HGETALL): it is what a dashboard polls for, and a cached answer held it back by up to the TTL.
+  const rows = new ShortCache<SessionRow>(deps.config.api.detailCacheMs);
 
   route(
     r,
@@ -267,11 +268,11 @@ export function sessionsRouter(deps: ApiDeps): Router {
       },
     },
     async ({ params, principal }, _req, res) => {
-      const { value, hit } = await details.get(`${principal.tenantId}\u0000${params.id}`, () =>
-        detailOf(deps, principal.tenantId, params.id),
+      const { value: row, hit } = await rows.get(`${principal.tenantId}\u0000${params.id}`, () =>
+        sessionOf(deps, principal.tenantId, params.id),
       );
       res.setHeader('X-Cache', hit ? 'hit' : 'miss');
-      res.type('application/json').send(value);
+      res.type('application/json').send(await detailOf(deps, principal.tenantId, row));
     },
   );
   return r;
