@@ -139,6 +139,11 @@ interface StepResult {
   score_stages_ms?: { processor: Pcts; commit: Pcts; project: Pcts; api: Pcts };
   /** How long one round of the sampled sessions' API reads took (a slow round delays its samples). */
   api_poll_round_ms?: Pcts;
+  /**
+   * The sampled reads of the API: answers by where their latest score came from (`redis`; `postgres`:
+   * Redis did not answer; `none`: no score yet) and refusals by status (`status 429`, ...).
+   */
+  api_latest_sources?: Record<string, number>;
   score_source: string;
   lag: { t: number; processor: number; projections: Record<string, number> }[];
   lag_max: Record<string, number>;
@@ -159,15 +164,16 @@ interface StepResult {
  * Redis latest hash, PostgreSQL when Redis is down), else `scores.last_at`. `capable` is false when
  * the document has neither field (an API without scores: the bench then reads PostgreSQL).
  */
-function scoreTsOf(body: unknown): { capable: boolean; ts?: number } {
+function scoreTsOf(body: unknown): { capable: boolean; ts?: number; source?: unknown } {
   const b = body as Record<string, unknown> | null;
   if (!b || typeof b !== 'object') return { capable: false };
   const latest = b.latest as Record<string, unknown> | null | undefined;
+  const source = latest?.source;
   const scores = b.scores as Record<string, unknown> | null | undefined;
   const capable = 'latest' in b || (!!scores && 'last_at' in scores);
   for (const c of [latest?.ts, scores?.last_at]) {
-    if (typeof c === 'number') return { capable, ts: c };
-    if (typeof c === 'string' && !Number.isNaN(Date.parse(c))) return { capable, ts: Date.parse(c) };
+    if (typeof c === 'number') return { capable, ts: c, source };
+    if (typeof c === 'string' && !Number.isNaN(Date.parse(c))) return { capable, ts: Date.parse(c), source };
   }
   return { capable };
 }
@@ -263,6 +269,7 @@ async function runStep(
       }
     };
     const pollRounds: number[] = [];
+    const latestSources: Record<string, number> = {};
     const scorePoll = async () => {
       while (running) {
         const began = Date.now();
@@ -276,11 +283,15 @@ async function runStep(
                 headers: { authorization: `Bearer ${reader.key}` },
               }).catch(() => undefined);
               if (!res || res.status !== 200) {
+                const what = `status ${res?.status ?? 'none'}`;
+                latestSources[what] = (latestSources[what] ?? 0) + 1;
                 await res?.arrayBuffer();
                 return;
               }
               const r = scoreTsOf(await res.json());
               ts = r.ts;
+              const from = String(r.source ?? 'none');
+              latestSources[from] = (latestSources[from] ?? 0) + 1;
               if (!r.capable) scoreSource = 'postgres sessions.last_score_at (the API response had no score field)';
             } else {
               const { rows } = await pool.query<{ t: Date | null }>(
@@ -425,6 +436,7 @@ async function runStep(
               api: pcts(stages.all.api),
             },
             api_poll_round_ms: pcts(pollRounds),
+            api_latest_sources: latestSources,
           }
         : {}),
       score_source: scoreSource,

@@ -192,9 +192,15 @@ export class Pipeline {
   async startApi(): Promise<void> {
     const port = await freePort();
     this.apiUrl = `http://127.0.0.1:${port}`;
-    // The harness polls many sessions every 100 ms with one key: far above the default per-key limit
-    // (1,200/min), whose 429s would leave the freshness samples few and stale.
-    this.start('api', ['api'], { VIGIL_API_PORT: String(port), VIGIL_API_RATE_PER_MIN: '10000000' });
+    // The harness polls many sessions every 100 ms with one key from one address: far above the
+    // default per-key (1,200/min) and per-address (6,000/min) limits, whose 429s would leave the
+    // freshness samples few and stale (until 2026-12-07 the per-address one refused ~40% of the e2e
+    // bench's reads: a throttled session's score was seen seconds late).
+    this.start('api', ['api'], {
+      VIGIL_API_PORT: String(port),
+      VIGIL_API_RATE_PER_MIN: '10000000',
+      VIGIL_API_ADDRESS_RATE_PER_MIN: '100000000',
+    });
     await this.waitHttp(`${this.apiUrl}/health/live`, 'api');
   }
 
