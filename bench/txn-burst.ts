@@ -167,7 +167,7 @@ export async function txnBurstBench(argv: string[]): Promise<void> {
       Spread
     >;
   const summary = { 'per-partition': summaryOf('per-partition'), 'per-process': summaryOf('per-process') };
-  const ratio = (k: Figure) => round(summary['per-process'][k].median / summary['per-partition'][k].median, 2);
+  const ratio = (k: Figure) => (summary['per-process'][k].median / summary['per-partition'][k].median).toFixed(2);
   const one = (n: number) => n.toFixed(1);
   const s = (x: Spread) => `${one(x.median)} (${one(x.min)}-${one(x.max)})`;
   const md = [
