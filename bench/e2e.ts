@@ -277,7 +277,7 @@ async function runStep(
           sampled.map(async (id) => {
             let ts: number | undefined;
             if (scoreSource === 'api') {
-              const inRedis = Number(await redis.hget(redisKeys(p.config.topicPrefix).latest('bench', id), 'ts'));
+              const inRedis = Number(await redis.hget(redisKeys(p.config.topicPrefix).latest(load.tenant, id), 'ts'));
               if (inRedis > 0) stages?.seenInRedis(id, inRedis, Date.now());
               const res = await fetch(`${p.apiUrl}/v1/sessions/${id}`, {
                 headers: { authorization: `Bearer ${reader.key}` },
@@ -463,7 +463,7 @@ async function runStep(
   }
 }
 
-/** ` = processor a/b + commit c/d + serve e/f` (p50/p99 ms of each stage), or nothing. */
+/** ` = processor a/b + commit c/d + project e/f + api g/h` (p50/p99 ms of each stage), or nothing. */
 function stagesLine(s: StepResult): string {
   const st = s.score_stages_ms;
   if (!st) return '';
