@@ -200,6 +200,11 @@ cmd_up() {
   [[ -x "$PG_BIN/initdb" ]] || die "no PostgreSQL 15 server binaries in $PG_BIN (apt-get install -y postgresql-15)"
   mkdir -p "$DIR" "$RUN"
   [[ "$(id -u)" == 0 ]] && chown postgres:postgres "$DIR" "$RUN"
+  # As root the cluster runs as `postgres`, which must be able to walk down to its data directory: a
+  # checkout under a 0700 directory (e.g. `mktemp -d`) made initdb fail with a bare "permission denied".
+  if [[ "$(id -u)" == 0 ]] && ! runuser -u postgres -- test -w "$DIR"; then
+    die "the postgres user cannot reach $DIR (a parent directory is not searchable by others, e.g. a mktemp -d of mode 0700): chmod o+x that parent, or set VIGIL_STACK_LOCAL to a directory postgres can reach"
+  fi
   preload=$(want_timescaledb)
   if [[ "$preload" == 0 ]]; then
     [[ "$REQUIRED" == 1 ]] && die "VIGIL_TIMESCALEDB_REQUIRED=1 but TimescaleDB could not be built or found"
