@@ -107,6 +107,11 @@ export class PartitionMerger<P> {
     this.caughtUp.set(topic, caughtUp);
   }
 
+  /** Whether topic's caught-up claim covers the item (appended at or before it; see Claims). */
+  private claimCovers(topic: string, item: MergeItem<P>): boolean {
+    return (item.appendTs ?? -Infinity) <= (this.claims.get(topic) ?? Infinity);
+  }
+
   /** Marks every input as possibly behind (e.g. after a rebalance paused fetching). */
   forgetCaughtUp(): void {
     for (const t of this.topicsInOrder) this.caughtUp.set(t, false);
@@ -167,12 +172,10 @@ export class PartitionMerger<P> {
         else minClaim = Math.min(minClaim, this.claims.get(t) ?? Infinity);
       }
       const boundOf = (head: MergeItem<P>): number => {
-        const appended = head.appendTs ?? -Infinity;
-        if (appended <= minClaim) return bound;
+        if ((head.appendTs ?? -Infinity) <= minClaim) return bound;
         let b = bound;
         for (const t of this.topicsInOrder) {
-          if (this.caughtUp.get(t) && appended > (this.claims.get(t) ?? Infinity))
-            b = Math.min(b, f.get(t) ?? -Infinity);
+          if (this.caughtUp.get(t) && !this.claimCovers(t, head)) b = Math.min(b, f.get(t) ?? -Infinity);
         }
         return b;
       };
@@ -209,11 +212,7 @@ export class PartitionMerger<P> {
     for (const t of this.topicsInOrder) {
       if (t === item.topic) continue;
       if ((frontier.get(t) ?? -Infinity) >= item.ts) continue;
-      if (
-        (this.caughtUpAt.get(t) ?? 0) > (item.seq ?? 0) &&
-        this.caughtUp.get(t) &&
-        (item.appendTs ?? -Infinity) <= (this.claims.get(t) ?? Infinity)
-      )
+      if ((this.caughtUpAt.get(t) ?? 0) > (item.seq ?? 0) && this.caughtUp.get(t) && this.claimCovers(t, item))
         continue;
       return false;
     }
