@@ -270,6 +270,7 @@ async function runStep(
     };
     const pollRounds: number[] = [];
     const latestSources: Record<string, number> = {};
+    const countAnswer = (what: string) => (latestSources[what] = (latestSources[what] ?? 0) + 1);
     const scorePoll = async () => {
       while (running) {
         const began = Date.now();
@@ -283,15 +284,13 @@ async function runStep(
                 headers: { authorization: `Bearer ${reader.key}` },
               }).catch(() => undefined);
               if (!res || res.status !== 200) {
-                const what = `status ${res?.status ?? 'none'}`;
-                latestSources[what] = (latestSources[what] ?? 0) + 1;
+                countAnswer(`status ${res?.status ?? 'none'}`);
                 await res?.arrayBuffer();
                 return;
               }
               const r = scoreTsOf(await res.json());
               ts = r.ts;
-              const from = String(r.source ?? 'none');
-              latestSources[from] = (latestSources[from] ?? 0) + 1;
+              countAnswer(String(r.source ?? 'none'));
               if (!r.capable) scoreSource = 'postgres sessions.last_score_at (the API response had no score field)';
             } else {
               const { rows } = await pool.query<{ t: Date | null }>(

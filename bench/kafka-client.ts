@@ -1,10 +1,10 @@
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../core/config';
 import { repoRoot } from '../core/paths';
-import { percentile, round, table, writeResults } from './lib';
+import { patientKafka, percentile, round, table, writeResults } from './lib';
 import { sleep } from './pipeline';
 import { ProcSampler, pidListeningOn } from './procstat';
 import type { WorkerArgs } from './kafka-client-worker';
@@ -83,13 +83,7 @@ interface Row {
 
 async function runOne(o: Options, mode: WorkerArgs['mode'], rate: number): Promise<Row> {
   const config = loadConfig(process.env);
-  // Patient retries: on a busy 2-core box a new topic's leaders can take several seconds.
-  const kafka = new Kafka({
-    clientId: 'bench-kafka-client',
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.NOTHING,
-    retry: { initialRetryTime: 300, retries: 12 },
-  });
+  const kafka = patientKafka('bench-kafka-client', config.kafka.brokers);
   const admin = kafka.admin();
   await admin.connect();
   const name = `bench-kclient-${mode}-${rate}-${Date.now().toString(36)}`;

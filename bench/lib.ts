@@ -3,6 +3,7 @@ import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execSync } from 'node:child_process';
+import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '../core/paths';
 
 /** Shared helpers of the benchmark scenarios: spread statistics, machine facts, result files, a span sink. */
@@ -26,6 +27,14 @@ export const round = (n: number, digits = 3) => Number(n.toPrecision(digits + 3 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * A quiet kafkajs client for a bench's own topics and producers, with patient retries: on a busy
+ * 2-core box a new topic's leaders can take several seconds.
+ */
+export function patientKafka(clientId: string, brokers: string[]): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 300, retries: 12 } });
 }
 
 /** Peak resident set size of this process so far, MiB. */
