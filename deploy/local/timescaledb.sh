@@ -46,6 +46,19 @@ REQUIRED="${VIGIL_TIMESCALEDB_REQUIRED:-0}"
 READY_TIMEOUT="${VIGIL_STACK_TIMEOUT:-90}"
 
 DIR="$LOCAL/timescaledb"
+# As root the cluster runs as `postgres`, which must be able to walk down to its directory. A checkout
+# under a directory others cannot search (e.g. a `mktemp -d`, mode 0700) made initdb fail with a bare
+# "permission denied"; such a checkout keeps its cluster under /var/tmp instead, one per checkout.
+reachable_by_postgres() {
+  local d=$1
+  while [[ ! -e "$d" ]]; do d=$(dirname "$d"); done
+  runuser -u postgres -- test -x "$d"
+}
+MOVED_FROM=""
+if [[ "$(id -u)" == 0 ]] && id postgres >/dev/null 2>&1 && ! reachable_by_postgres "$DIR"; then
+  MOVED_FROM="$DIR"
+  DIR="/var/tmp/vigil-timescaledb-$(printf '%s' "$DIR" | sha256sum | cut -c1-12)"
+fi
 DATA="$DIR/data"
 RUN="$DIR/run" # unix socket folder (kept out of /var/run/postgresql, which the machine's server uses)
 LOG_FILE="$DIR/postgres.log"
@@ -200,11 +213,7 @@ cmd_up() {
   [[ -x "$PG_BIN/initdb" ]] || die "no PostgreSQL 15 server binaries in $PG_BIN (apt-get install -y postgresql-15)"
   mkdir -p "$DIR" "$RUN"
   [[ "$(id -u)" == 0 ]] && chown postgres:postgres "$DIR" "$RUN"
-  # As root the cluster runs as `postgres`, which must be able to walk down to its data directory: a
-  # checkout under a 0700 directory (e.g. `mktemp -d`) made initdb fail with a bare "permission denied".
-  if [[ "$(id -u)" == 0 ]] && ! runuser -u postgres -- test -w "$DIR"; then
-    die "the postgres user cannot reach $DIR (a parent directory is not searchable by others, e.g. a mktemp -d of mode 0700): chmod o+x that parent, or set VIGIL_STACK_LOCAL to a directory postgres can reach"
-  fi
+  [[ -n "$MOVED_FROM" ]] && log "the postgres user cannot reach $MOVED_FROM (a parent directory others cannot search): the cluster lives in $DIR"
   preload=$(want_timescaledb)
   if [[ "$preload" == 0 ]]; then
     [[ "$REQUIRED" == 1 ]] && die "VIGIL_TIMESCALEDB_REQUIRED=1 but TimescaleDB could not be built or found"
