@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../../core/paths';
@@ -10,6 +11,20 @@ import { freePort, sleep } from '../pipeline';
  * free port, and is started and removed by the drill itself.
  */
 const drillRoot = () => path.join(repoRoot(), '.local', 'drill');
+
+const asRoot = () => process.getuid?.() === 0;
+
+/**
+ * Where a private PostgreSQL's folder goes. Run as root, initdb and the server run as `postgres`, which
+ * cannot enter a checkout under a 0700 directory (a clone in `mktemp -d`): such a checkout keeps its
+ * clusters in `/var/tmp/vigil-drill-<hash of its path>`, as deploy/local/timescaledb.sh does.
+ */
+function postgresRoot(): string {
+  const local = drillRoot();
+  fs.mkdirSync(local, { recursive: true });
+  if (!asRoot() || spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', local]).status === 0) return local;
+  return path.join('/var/tmp', `vigil-drill-${createHash('sha256').update(local).digest('hex').slice(0, 12)}`);
+}
 
 /** A Redis from the machine's `redis-server`, no persistence (`--save ''`): a restart empties it. */
 export class PrivateRedis {
@@ -62,11 +77,11 @@ export class PrivatePostgres {
 
   static async start(): Promise<PrivatePostgres> {
     const port = await freePort();
-    const dir = path.join(drillRoot(), `pg-${port}`);
+    const dir = path.join(postgresRoot(), `pg-${port}`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     const pg = new PrivatePostgres(port, dir);
-    if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres:postgres', dir]);
+    if (asRoot()) spawnSync('chown', ['-R', 'postgres:postgres', dir]);
     try {
       pg.run('initdb', ['-D', path.join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
       await pg.up();
@@ -90,9 +105,8 @@ export class PrivatePostgres {
   }
 
   private run(name: string, args: string[]): string {
-    const asRoot = process.getuid?.() === 0;
-    const cmd = asRoot ? 'runuser' : this.bin(name);
-    const full = asRoot ? ['-u', 'postgres', '--', this.bin(name), ...args] : args;
+    const cmd = asRoot() ? 'runuser' : this.bin(name);
+    const full = asRoot() ? ['-u', 'postgres', '--', this.bin(name), ...args] : args;
     const r = spawnSync(cmd, full, { encoding: 'utf8', cwd: this.dir });
     if (r.status !== 0) throw new Error(`${name} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
     return r.stdout;
