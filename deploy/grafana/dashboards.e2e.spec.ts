@@ -415,7 +415,10 @@ describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
         60_000,
       );
       if (called === 0) {
-        const lines = jobs.output().split('\n').filter((l) => /webhook|trigger|alert/i.test(l));
+        const lines = jobs
+          .output()
+          .split('\n')
+          .filter((l) => /webhook|trigger|alert/i.test(l));
         throw new Error(`no webhook call 60 s after the alerts were in PostgreSQL; jobs worker:\n${lines.join('\n')}`);
       }
 
