@@ -86,8 +86,14 @@ export class FeedHub {
     private readonly options: FeedHubOptions = { blockMs: 2_000, count: 500 },
   ) {
     // Unlike the shared client, the reader queues commands while (re)connecting: it only ever runs
-    // the loop's XREAD, and a command waiting for the connection is what the loop wants.
-    this.reader = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true });
+    // the loop's XREAD, and a command waiting for the connection is what the loop wants. One blocking
+    // command at a time: nothing to pipeline.
+    this.reader = redis.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+      enableAutoPipelining: false,
+    });
     this.reader.on('error', (err) => this.log.debug({ err: err.message }, 'feed hub redis error'));
   }
 

@@ -64,6 +64,10 @@ interface Options {
   connections: number;
   zipkin?: string;
   cpuProf: boolean;
+  /** Only the cached-detail targets (bare, API tracing off and on): a profile of the read path alone. */
+  cachedOnly: boolean;
+  /** VIGIL_TRACE_SAMPLE_RATIO of the tracing-on API (new traces sampled; 1: every request). */
+  sampleRatio: number;
 }
 
 function options(argv: string[]): Options {
@@ -72,6 +76,8 @@ function options(argv: string[]): Options {
     runs: Number(process.env.VIGIL_BENCH_API_RUNS ?? 3),
     connections: Number(process.env.VIGIL_BENCH_API_CONNECTIONS ?? 16),
     cpuProf: false,
+    cachedOnly: false,
+    sampleRatio: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -85,11 +91,17 @@ function options(argv: string[]): Options {
     else if (a === '--connections') o.connections = Number(next());
     else if (a === '--zipkin') o.zipkin = next();
     else if (a === '--cpu-prof') o.cpuProf = true;
-    else throw new Error(`unknown option ${a}; use --seconds n --runs n --connections n --zipkin <url> --cpu-prof`);
+    else if (a === '--cached-only') o.cachedOnly = true;
+    else if (a === '--sample-ratio') o.sampleRatio = Number(next());
+    else
+      throw new Error(
+        `unknown option ${a}; use --seconds n --runs n --connections n --zipkin <url> --cpu-prof --cached-only --sample-ratio r`,
+      );
   }
   for (const k of ['seconds', 'runs', 'connections'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`--${k} must be a positive integer`);
   }
+  if (!(o.sampleRatio >= 0 && o.sampleRatio <= 1)) throw new Error('--sample-ratio must be a number from 0 to 1');
   return o;
 }
 
@@ -187,7 +199,7 @@ export async function apiBench(argv: string[]): Promise<void> {
           ...apiEnv,
           VIGIL_API_PORT: String(port),
           VIGIL_TRACING: tracing,
-          ...(tracing === 'on' ? { VIGIL_ZIPKIN_URL: sinkUrl } : {}),
+          ...(tracing === 'on' ? { VIGIL_ZIPKIN_URL: sinkUrl, VIGIL_TRACE_SAMPLE_RATIO: String(o.sampleRatio) } : {}),
         },
         { nodeArgs },
       );
@@ -234,7 +246,7 @@ export async function apiBench(argv: string[]): Promise<void> {
       { name: 'api on: cached detail', server: 'api tracing on', query: 'cached detail', path: detailPath },
       { name: 'api off: scores 24h 1m', server: 'api tracing off', query: 'scores 24h 1m', path: scores1m },
       { name: 'api on: scores 24h 1m', server: 'api tracing on', query: 'scores 24h 1m', path: scores1m },
-    ];
+    ].filter((t) => !o.cachedOnly || t.query === 'cached detail') as Target[];
     const rawTarget: Target = {
       name: 'api off: scores 24h raw',
       server: 'api tracing off',
@@ -323,7 +335,7 @@ export async function apiBench(argv: string[]): Promise<void> {
     for (const t of targets) await measure('warm-up', 0, t, WARMUP_S);
     phaseWindows.idle = { from: sampler.elapsed(), to: NaN };
     await rounds('idle');
-    await measure('idle', 0, rawTarget, o.seconds);
+    if (!o.cachedOnly) await measure('idle', 0, rawTarget, o.seconds);
     phaseWindows.idle.to = sampler.elapsed();
     const idleDone = performance.now();
 
@@ -405,7 +417,7 @@ export async function apiBench(argv: string[]): Promise<void> {
       ? `\n\n24 h bucketed query (${bucketQuery.buckets} 1m buckets of ${LONG}, the API's own query function, ${bucketQuery.cagg_ms.runs.length} rounds of 15 calls each way, median ms per call per round; same answer both ways: ${bucketQuery.same_answer}): continuous aggregate ${bucketQuery.cagg_ms.median} ms (${bucketQuery.cagg_ms.min}-${bucketQuery.cagg_ms.max}), date_bin over the raw table ${bucketQuery.date_bin_ms.median} ms (${bucketQuery.date_bin_ms.min}-${bucketQuery.date_bin_ms.max}): ${bucketQuery.speedup.median}x (${bucketQuery.speedup.min}-${bucketQuery.speedup.max}x) faster from the aggregate.\n`
       : '';
     writeResults(
-      o.cpuProf ? 'api-profile' : 'api',
+      `api${o.cachedOnly ? '-cached' : ''}${o.sampleRatio < 1 ? `-sample${o.sampleRatio}` : ''}${o.cpuProf ? '-profile' : ''}`,
       { ...json, bucket_query_24h_1m: bucketQuery },
       markdown(json) + bucketText,
     );
@@ -664,9 +676,11 @@ function buildJson(x: {
       pipelining: 1,
       load_generator: 'autocannon 8 in the bench process, closed loop, 127.0.0.1',
       api: 'node dist/main.js api, one process per variant; VIGIL_API_RATE_PER_MIN=10000000, VIGIL_API_ADDRESS_RATE_PER_MIN=100000000 (the maxima), VIGIL_LOG_LEVEL=warn',
-      tracing_on_export: x.o.zipkin
-        ? `Zipkin exporter to ${x.o.zipkin}`
-        : 'Zipkin exporter to a counting sink (bench/api-servers.ts sink, its own process)',
+      tracing_on_export:
+        (x.o.zipkin
+          ? `Zipkin exporter to ${x.o.zipkin}`
+          : 'Zipkin exporter to a counting sink (bench/api-servers.ts sink, its own process)') +
+        `, VIGIL_TRACE_SAMPLE_RATIO=${x.o.sampleRatio}`,
       bare: 'node:http handler answering the cached-detail bytes captured from the API (bench/api-servers.ts bare)',
       data: {
         tenant: TENANT,
@@ -679,6 +693,8 @@ function buildJson(x: {
       database: 'plain PostgreSQL 15 (no TimescaleDB on this machine): 1m buckets by date_bin over fatigue_scores',
       simulator: `vigil simulate --sessions ${SIM_SESSIONS} --speed realtime (all modalities), vigil process, vigil project`,
       cpu_profile: x.o.cpuProf,
+      cached_only: x.o.cachedOnly,
+      trace_sample_ratio: x.o.sampleRatio,
     },
     answers: x.answers,
     summary,

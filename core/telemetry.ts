@@ -1,6 +1,5 @@
 import { NodeSDK, core as otelCore } from '@opentelemetry/sdk-node';
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
-import type { ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
@@ -106,16 +105,16 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
         // One span per Kafka message (~100 per gateway request of 100 events) halved the gateway's
         // throughput (bench/results/gateway.md); Vigil's own spans are per call and per batch instead.
         '@opentelemetry/instrumentation-kafkajs': { enabled: false },
-        // One span per route handler, not one per middleware and router layer (about 25 per request
-        // otherwise: the API benchmark measured tracing costing 65% of cached-read throughput).
         // Express 5 routes through the `router` package, whose instrumentation made one span per
-        // middleware layer (13 per API request: helmet, limits, auth...), ignoring the Express
-        // setting below: the API benchmark measured ~1.2 ms of CPU per request for it. Off; the
-        // Express route handler span and the HTTP server span (named by route) remain.
+        // middleware layer (13 per API request: helmet, limits, auth...): the API benchmark measured
+        // ~1.2 ms of CPU per request for it. Off.
         '@opentelemetry/instrumentation-router': { enabled: false },
-        '@opentelemetry/instrumentation-express': {
-          ignoreLayersType: ['middleware', 'router'] as ExpressLayerType[],
-        },
+        // Express's instrumentation added a span per route handler (the server span's twin) and wrapped
+        // every router layer, ignored ones too: about a fifth of a traced cached read's CPU (API bench,
+        // bench/results/api-cached-profile.md). Off; core/http/request-context.ts names the server span
+        // by its route, which was the useful part. A request's spans: the HTTP server span and its
+        // PostgreSQL and Redis calls.
+        '@opentelemetry/instrumentation-express': { enabled: false },
         // Database and cache calls matter inside a request or a record's processing; without a parent
         // (pg-boss polling, pool housekeeping) they would each start a trace of their own.
         '@opentelemetry/instrumentation-pg': { requireParentSpan: true },

@@ -155,7 +155,7 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     expect(spans.every((s) => s.traceId === traceId)).toBe(true);
 
     const server = spans.find((s) => service(s) === 'vigil-gateway' && s.kind === 'SERVER')!;
-    expect(server.name).toMatch(/^post/);
+    expect(server.name).toBe('post /v1/ingest/:stream');
     expect(
       spans.some(
         (s) => service(s) === 'vigil-gateway' && s.kind === 'PRODUCER' && /send .*telemetry\.vehicle/.test(s.name),
@@ -194,6 +194,11 @@ describe('one trace: device → gateway → Kafka → processor → projections,
     );
     expect(new Set(spans.map(service))).toEqual(new Set(['vigil-api']));
     const server = spans.find((s) => s.kind === 'SERVER')!;
+    // Named by its route, not its path (a session id in a span name would make one name per session).
+    expect({ name: server.name, route: server.tags?.['http.route'] }).toEqual({
+      name: 'get /v1/sessions/:id',
+      route: '/v1/sessions/:id',
+    });
     for (const system of ['postgresql', 'redis']) {
       const client = spans.find((s) => dbSystem(s) === system)!;
       expect({
