@@ -212,4 +212,20 @@ describe('one trace: device → gateway → Kafka → processor → projections,
       });
     }
   });
+
+  it("keeps each of several concurrent reads' Redis call in its own trace", async () => {
+    // Sent together, so the API issues their Redis reads in the same tick.
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        fetch(`${api}/v1/sessions/${sessionId}`, { headers: { authorization: `Bearer ${readerKey}` } }),
+      ),
+    );
+    const traceIds = answers.map((r) => traceIdOf(r.headers.get('traceparent'))!);
+    expect(new Set(traceIds).size).toBe(4);
+    // Each trace holds its own HGETALL of the latest score (a rate-limit call may join it when the
+    // caller's window starts anew: not counted here).
+    const reads = async () =>
+      Promise.all(traceIds.map(async (t) => (await zipkinTrace(t)).filter((s) => s.name === 'hgetall').length));
+    expect(await eventually(reads, (n) => n.every((c) => c >= 1), 30_000)).toEqual([1, 1, 1, 1]);
+  });
 });
