@@ -74,11 +74,25 @@ export async function startBoss(database: Config['database'], o: StartBossOption
   await boss.start();
   for (const q of o.queues) {
     const { name, ...policy } = q;
-    // create_queue ignores an existing queue; the update then applies this policy to it.
-    await boss.createQueue(name, { name, policy: 'standard', ...policy });
-    await boss.updateQueue(name, { name, policy: 'standard', ...policy });
+    // create_queue ignores an existing queue; the update then applies this policy to it. Two processes
+    // creating queues at once can deadlock in PostgreSQL (40P01, seen in CI: two roles starting
+    // pg-boss on one database); the aborted side tries again.
+    await retryOnDeadlock(() => boss.createQueue(name, { name, policy: 'standard', ...policy }));
+    await retryOnDeadlock(() => boss.updateQueue(name, { name, policy: 'standard', ...policy }));
   }
   return boss;
+}
+
+/** Runs `fn`, again (up to 5 attempts, 50-250 ms apart) when PostgreSQL aborted it as a deadlock victim. */
+async function retryOnDeadlock<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '40P01' || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
 }
 
 /** Stops fetching, waits up to `timeoutMs` for running handlers, closes pg-boss's pool. */
