@@ -51,9 +51,10 @@ export function migratedDatabase(options: MigratedDatabaseOptions = {}): Promise
 export async function unscheduleTimescaleJobs(db: Pick<Pool, 'query'>): Promise<void> {
   const { rows } = await db.query<{ on: boolean }>('SELECT vigil_timescale() AS on');
   if (!rows[0]!.on) return;
-  await db.query(
-    `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL`,
+  const { rows: jobs } = await db.query<{ id: number }>(
+    `SELECT job_id AS id FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL ORDER BY job_id`,
   );
+  for (const { id } of jobs) await unscheduleJob(db, id);
   // A run the scheduler started before the change still goes on: wait (up to 10 s) until none is left.
   for (let i = 0; i < 100; i++) {
     const { rows: running } = await db.query<{ n: number }>(
@@ -62,5 +63,23 @@ export async function unscheduleTimescaleJobs(db: Pick<Pool, 'query'>): Promise<
     );
     if (running[0]!.n === 0) return;
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * One job at a time, retried: TimescaleDB scans its job-statistics catalogue without an MVCC
+ * snapshot, so a scheduler updating a job's statistics at that moment makes `alter_job` see both row
+ * versions and fail with "more than one bgw job stat found" (seen once in CI). The update is over in
+ * milliseconds; a retry then finds one row.
+ */
+async function unscheduleJob(db: Pick<Pool, 'query'>, id: number, attempts = 10): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.query('SELECT alter_job($1, scheduled => false)', [id]);
+      return;
+    } catch (err) {
+      if (attempt >= attempts || !/more than one bgw job stat found/.test(String((err as Error).message))) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 }
