@@ -38,9 +38,11 @@ import { ScoreStages, watchScores } from './score-stages';
  * - consumer lag every 2 s: the processor's group (committed offsets vs input ends) and every
  *   projection (its checkpoint vs the ends of its topics);
  * - CPU and RSS per process every second from /proc: every role, Kafka, the registry, Zipkin,
- *   PostgreSQL, Redis and the harness itself, plus `other` (busy CPU no named process accounts for)
- *   and `steal` (the hypervisor's, counted apart from `machine`).
- * First an idle step (S = 0: every role running, no load) gives the stack's fixed cost; each step's
+ *   PostgreSQL, Redis and the harness itself, plus `kernel` (kernel threads and interrupts),
+ *   `outside` (every other user-space process on the box), `other` (busy CPU none of them accounts
+ *   for) and `steal` (the hypervisor's, counted apart from `machine`).
+ * First an idle step (S = 0: every role running, no load) gives the stack's fixed cost (the sum of
+ * `stackRoles`: what a deployment runs, not the load, the harness or the kernel); each step's
  * CPU then becomes CPU-µs per event per process, in total and above that fixed cost. A step passes
  * when (a) p99 and (b − lateness) p99 are within `--goal-ms`, the lag of the processor and of every
  * projection did not keep growing over the step's second half (a least-squares line through its
@@ -582,6 +584,32 @@ function redisVersion(): string {
   }
 }
 
+/**
+ * The stack's processes: what a deployment runs (the roles, Kafka, the registry, Zipkin, PostgreSQL,
+ * Redis), without the load, the harness, the kernel's threads and whatever else runs on the box.
+ */
+export function stackRoles(via: E2eOptions['via']): string[] {
+  return [
+    'processor',
+    'projector',
+    'api',
+    ...(via === 'gateway' ? ['gateway'] : []),
+    'kafka',
+    'registry',
+    'zipkin',
+    'postgres',
+    'redis',
+  ];
+}
+
+/** The idle step's cores: the stack's own (the issue's fixed cost) and the rest of the machine's. */
+export function idleSentence(idle: Record<string, number>, via: E2eOptions['via']): string {
+  const hundredths = (n: number) => Math.round(n * 100) / 100;
+  const stack = hundredths(stackRoles(via).reduce((n, r) => n + (idle[r] ?? 0), 0));
+  const part = (name: string) => `${name} ${hundredths(idle[name] ?? 0)}`;
+  return `**${stack} cores** for the stack's processes, of **${idle.machine} cores** busy on the machine (${['bench', 'kernel', 'outside', 'other'].map(part).join(', ')})`;
+}
+
 function markdown(j: {
   machine: Record<string, unknown>;
   loadavg_at_end: number[];
@@ -594,20 +622,7 @@ function markdown(j: {
 }): string {
   const m = j.machine;
   const f = (p: Pcts) => (p.n ? `${p.p50} / ${p.p95} / ${p.p99}` : '-');
-  const roles = [
-    'processor',
-    'projector',
-    'api',
-    ...(j.options.via === 'gateway' ? ['gateway'] : []),
-    'load',
-    'kafka',
-    'registry',
-    'zipkin',
-    'postgres',
-    'redis',
-    'bench',
-    'other',
-  ];
+  const roles = [...stackRoles(j.options.via), 'load', 'bench', 'kernel', 'outside', 'other'];
   const loaded = j.steps.filter((s) => s.cpu_us_per_event);
   const hold = j.steps.find((s) => s.rss_first_last_minute_mib);
   return [
@@ -616,7 +631,7 @@ function markdown(j: {
     `Criterion: ${j.criterion}.`,
     '',
     `**Largest S passing: ${j.largest_passing_sessions ?? 'none'}**${j.hold_passed === null ? '' : `; held ${j.options.holdSeconds} s: ${j.hold_passed ? 'passed' : '**failed**'}`}.` +
-      (j.idle_cores ? ` Idle (every role running, S = 0): **${j.idle_cores.machine} cores** busy on the machine.` : ''),
+      (j.idle_cores ? ` Idle (every role running, S = 0): ${idleSentence(j.idle_cores, j.options.via)}.` : ''),
     '',
     table(
       [
@@ -680,7 +695,7 @@ function markdown(j: {
         ]
       : []),
     '',
-    'CPU cores (mean after warm-up) / peak RSS MiB per process. "machine" is the busy cores of the whole 2-core machine without steal; "other" is the part of it no named process accounts for; "steal" is the hypervisor\'s (PostgreSQL RSS sums every backend, shared memory included):',
+    'CPU cores (mean after warm-up) / peak RSS MiB per process. "machine" is the busy cores of the whole 2-core machine without steal; "kernel" its kernel threads and interrupts, "outside" user-space processes outside the stack and the bench, "other" what none of them accounts for; "steal" is the hypervisor\'s (PostgreSQL RSS sums every backend, shared memory included):',
     '',
     table(
       ['S', 'kind', ...roles, 'machine', 'steal'],
@@ -690,7 +705,9 @@ function markdown(j: {
         ...roles.map((r) => {
           const x = s.cpu_rss[r];
           if (!x) return '-';
-          return r === 'other' ? `${round(x.cores_mean, 2)}` : `${round(x.cores_mean, 2)} / ${x.rss_max_mib}`;
+          return ['kernel', 'outside', 'other'].includes(r)
+            ? `${round(x.cores_mean, 2)}`
+            : `${round(x.cores_mean, 2)} / ${x.rss_max_mib}`;
         }),
         s.cpu_rss.machine ? `${round(s.cpu_rss.machine.cores_mean, 2)}` : '-',
         s.cpu_rss.steal ? `${round(s.cpu_rss.steal.cores_mean, 2)}` : '-',

@@ -1,4 +1,4 @@
-import { nextSessions, slope } from './e2e';
+import { idleSentence, nextSessions, slope } from './e2e';
 
 describe('e2e bench step plan', () => {
   const step = (sessions: number, passed: boolean) => ({ sessions, passed });
@@ -34,5 +34,31 @@ describe('lag growth fit', () => {
   it('is 0 for one point or a flat series', () => {
     expect(slope([3], [5])).toBe(0);
     expect(slope([0, 1, 2], [7, 7, 7])).toBe(0);
+  });
+});
+
+describe('idle step summary', () => {
+  it("counts only the stack's processes as its fixed cost, and names the rest of the machine", () => {
+    const idle = {
+      processor: 0.03,
+      projector: 0.03,
+      api: 0.02,
+      gateway: 0.5,
+      kafka: 0.04,
+      registry: 0.01,
+      zipkin: 0,
+      postgres: 0.01,
+      redis: 0,
+      load: 0.4,
+      bench: 0.05,
+      kernel: 0.1,
+      outside: 0.04,
+      other: 0.02,
+      machine: 0.35,
+    };
+    expect(idleSentence(idle, 'producer')).toBe(
+      "**0.14 cores** for the stack's processes, of **0.35 cores** busy on the machine (bench 0.05, kernel 0.1, outside 0.04, other 0.02)",
+    );
+    expect(idleSentence(idle, 'gateway')).toMatch(/^\*\*0\.64 cores\*\* for the stack's processes/);
   });
 });

@@ -7,10 +7,13 @@ import * as fs from 'node:fs';
  * listening port, and `ProcSampler`, which samples named processes every `everyMs`. A name may stand
  * for several pids (all PostgreSQL backends, say): their CPU is summed, their RSS too (shared memory
  * counted once per backend). Pids come from a function so a restarted process is followed under its
- * name. Three names are the sampler's own: `machine` holds the busy cores of the whole machine (every
+ * name. Five names are the sampler's own: `machine` holds the busy cores of the whole machine (every
  * process, steal time left out), `steal` the time the hypervisor ran other guests while ours waited
- * (not our work, but a sign the figures were taken on a crowded host), and `other` the part of
- * `machine` no named process accounts for (the kernel, other work on the box).
+ * (not our work, but a sign the figures were taken on a crowded host), `kernel` the kernel's own
+ * threads (kworkers, ksoftirqd, kdamond...) plus interrupt time no process is charged with,
+ * `outside` every other user-space process on the box (a shell, an agent, another build), and
+ * `other` what is left of `machine` after all of them (processes that lived between two samples,
+ * rounding).
  */
 
 /** Clock ticks per second of the CPU times in /proc (USER_HZ; 100 on common Linux builds). */
@@ -38,12 +41,22 @@ export function allPids(): number[] {
     .map(Number);
 }
 
-/** Command name and CPU ticks (utime+stime) of a process, from /proc/<pid>/stat; undefined once it exited. */
-export function procStat(pid: number): { comm: string; ticks: number } | undefined {
+/** PF_KTHREAD in the flags field of /proc/<pid>/stat: the process is a kernel thread. */
+const PF_KTHREAD = 0x00200000;
+
+/**
+ * Command name, CPU ticks (utime+stime) and whether it is a kernel thread, of a process, from
+ * /proc/<pid>/stat; undefined once it exited.
+ */
+export function procStat(pid: number): { comm: string; ticks: number; kernel: boolean } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ticks: Number(f[11]) + Number(f[12]) };
+    return {
+      comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      ticks: Number(f[11]) + Number(f[12]),
+      kernel: (Number(f[6]) & PF_KTHREAD) !== 0,
+    };
   } catch {
     return undefined;
   }
@@ -80,12 +93,13 @@ export function machineBusyTicks(): number {
 
 /**
  * CPU ticks of the machine so far from the first line of /proc/stat: `busy` is user + nice + system +
- * irq + softirq (guest time is already inside user), `steal` apart.
+ * irq + softirq (guest time is already inside user), `interrupts` the irq + softirq part of it (no
+ * process's ticks include it), `steal` apart.
  */
-export function machineTicks(): { busy: number; steal: number } {
+export function machineTicks(): { busy: number; interrupts: number; steal: number } {
   const c = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = c;
-  return { busy: user + nice + system + irq + softirq, steal };
+  return { busy: user + nice + system + irq + softirq, interrupts: irq + softirq, steal };
 }
 
 /** Pids whose command name (/proc/<pid>/comm) is `comm`, e.g. every `postgres` or `redis-server`. */
@@ -134,7 +148,9 @@ export class ProcSampler {
   readonly samples: ProcSample[] = [];
   private timer?: NodeJS.Timeout;
   private last = new Map<number, number>();
-  private lastMachine = { busy: 0, steal: 0 };
+  /** Ticks of every process no name holds, at the previous sample (kernel threads and `outside`). */
+  private lastUnnamed = new Map<number, number>();
+  private lastMachine = { busy: 0, interrupts: 0, steal: 0 };
   private lastT = 0;
   private t0 = 0;
 
@@ -174,14 +190,31 @@ export class ProcSampler {
       cores[name] = Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
       rss[name] = mem;
     }
+    // Every process no name holds: kernel threads, and user-space processes outside the stack.
+    const unnamed = new Map<number, number>();
+    let kernelTicks = 0;
+    let outsideTicks = 0;
+    for (const pid of allPids()) {
+      if (seen.has(pid)) continue;
+      const st = procStat(pid);
+      if (!st) continue;
+      unnamed.set(pid, st.ticks);
+      const delta = st.ticks - (this.lastUnnamed.get(pid) ?? (first ? st.ticks : 0));
+      if (st.kernel) kernelTicks += delta;
+      else outsideTicks += delta;
+    }
     // The whole machine (every process, ours or not), steal apart, and what no name accounts for.
     const m = machineTicks();
+    const toCores = (ticks: number) => Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
     const named = Object.values(cores).reduce((a, b) => a + b, 0);
-    cores.machine = Math.round(((m.busy - this.lastMachine.busy) / CLK_TCK / seconds) * 100) / 100;
-    cores.steal = Math.round(((m.steal - this.lastMachine.steal) / CLK_TCK / seconds) * 100) / 100;
-    cores.other = Math.max(0, Math.round((cores.machine - named) * 100) / 100);
-    rss.machine = rss.steal = rss.other = 0;
+    cores.machine = toCores(m.busy - this.lastMachine.busy);
+    cores.steal = toCores(m.steal - this.lastMachine.steal);
+    cores.kernel = toCores(kernelTicks + m.interrupts - this.lastMachine.interrupts);
+    cores.outside = toCores(outsideTicks);
+    cores.other = Math.max(0, Math.round((cores.machine - named - cores.kernel - cores.outside) * 100) / 100);
+    rss.machine = rss.steal = rss.kernel = rss.outside = rss.other = 0;
     this.lastMachine = m;
+    this.lastUnnamed = unnamed;
     this.last = seen;
     this.lastT = now;
     if (!first) this.samples.push({ t: Math.round((now - this.t0) / 100) / 10, cores, rss_mib: rss });
