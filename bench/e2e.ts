@@ -209,13 +209,14 @@ async function runStep(
     const portOf = (url: string | undefined, fallback: number) => Number(url ? new URL(url).port : '') || fallback;
     const fixed: Record<string, number[]> = {
       kafka: listening(Number(p.config.kafka.brokers[0]?.split(':')[1] ?? 9092)),
-      postgres: pidsByComm('postgres'),
       redis: pidsByComm('redis-server'),
       registry: listening(portOf(p.config.schemaRegistryUrl, 8081)),
       zipkin: listening(portOf(process.env.VIGIL_ZIPKIN_URL, 9411)),
       bench: [process.pid],
     };
-    sampler = new ProcSampler(() => ({ ...p.pids(), ...fixed }));
+    // PostgreSQL's backends come and go with the roles' connections: looked up at every sample (a
+    // list taken here left every later backend out, and their CPU went unnamed).
+    sampler = new ProcSampler(() => ({ ...p.pids(), ...fixed, postgres: pidsByComm('postgres') }));
     sampler.start();
 
     const sampled = Array.from({ length: Math.min(o.sample, sessions) }, (_, i) =>

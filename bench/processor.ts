@@ -11,6 +11,8 @@ import { createLogger } from '../core/logger';
 import type { FatigueScored } from '../schemas/types';
 import type { TopicKey } from '../schemas/catalogue';
 import { benchKafka } from './setup';
+import { freshDatabase } from './pipeline';
+import { migrate } from '../core/migrate';
 import { peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 import { CLK_TCK, cpuTicks, rssMiB } from './procstat';
 import { summariseProfiles, type ProfileSummary } from './cpu-profile';
@@ -332,6 +334,13 @@ async function latencyRun(o: Options) {
   const sessions = 200;
   const seconds = 60;
   const { config, kafka, serde, topics } = await benchKafka('latency');
+  // The processor claims session owners in PostgreSQL (issue 11): a migrated database of its own.
+  // Without one every batch failed its claim and was fetched again, and no score came out.
+  const db = await freshDatabase(
+    process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5433/vigil',
+    'processor_bench',
+  );
+  await migrate({ database: db.url, log: createLogger({ level: 'silent', role: 'bench' }) });
   // The processor as its own process (as deployed), so the simulator does not share its event loop.
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-processor-prof-'));
   const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
@@ -340,6 +349,7 @@ async function latencyRun(o: Options) {
       ...process.env,
       VIGIL_TOPIC_PREFIX: config.topicPrefix,
       VIGIL_TOPIC_PARTITIONS: '12',
+      VIGIL_DATABASE_URL: db.url,
       VIGIL_TRACING: 'off',
       VIGIL_LOG_LEVEL: 'warn',
     },
@@ -404,6 +414,7 @@ async function latencyRun(o: Options) {
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   await consumer.disconnect();
+  await db.drop();
   const profiles = o.cpuProf ? summariseProfiles(profileDir, 20) : [];
   fs.rmSync(profileDir, { recursive: true, force: true });
   const s = lat.sort((a, b) => a - b);
