@@ -5,19 +5,27 @@ const busyChild = () => spawn(process.execPath, ['-e', 'const end = Date.now() +
 
 describe('ProcSampler (reads /proc)', () => {
   it('charges a busy process to its name when named, and to `outside` when not', async () => {
-    const child = busyChild();
-    const named = busyChild();
-    const sampler = new ProcSampler(() => ({ spinner: [named.pid!] }), 500);
-    sampler.start();
+    const a = busyChild();
+    const b = busyChild();
+    // Two samplers over the same seconds: one names both spinners, the other only `a`.
+    const both = new ProcSampler(() => ({ a: [a.pid!], b: [b.pid!] }), 500);
+    const onlyA = new ProcSampler(() => ({ a: [a.pid!] }), 500);
+    both.start();
+    onlyA.start();
     await new Promise((r) => setTimeout(r, 2_200));
-    sampler.stop();
-    child.kill();
-    named.kill();
-    const s = sampler.summary(0.4, 2.2);
-    // Each child spins one core; on 2 cores shared with the test runner each gets a good part of one.
-    expect(s.spinner!.cores_mean).toBeGreaterThan(0.4);
-    expect(s.outside!.cores_mean).toBeGreaterThan(0.4);
-    expect(s.outside!.cores_mean).toBeLessThan(s.machine!.cores_mean);
-    for (const name of ['kernel', 'other', 'steal']) expect(s[name]!.cores_mean).toBeGreaterThanOrEqual(0);
+    both.stop();
+    onlyA.stop();
+    a.kill();
+    b.kill();
+    const named = both.summary(0.4, 2.2);
+    const unnamed = onlyA.summary(0.4, 2.2);
+    // Each spinner gets a share of a core well above 0.1, even with other test workers on 2 cores.
+    expect(named.b!.cores_mean).toBeGreaterThan(0.1);
+    // Unnamed, `b` moves into `outside` (everything else on the box is in both samplers' `outside`).
+    const moved = unnamed.outside!.cores_mean - named.outside!.cores_mean;
+    expect(moved).toBeGreaterThan(named.b!.cores_mean * 0.5);
+    expect(moved).toBeLessThan(named.b!.cores_mean * 1.5 + 0.05);
+    for (const s of [named, unnamed])
+      for (const name of ['kernel', 'other', 'steal']) expect(s[name]!.cores_mean).toBeGreaterThanOrEqual(0);
   });
 });
