@@ -11,7 +11,7 @@ import { migrate } from '../core/migrate';
 import { repoRoot } from '../core/paths';
 import { sessionEvents } from '../producers/simulator/session';
 import { benchKafka } from './setup';
-import { freePort, freshDatabase, sleep, watchChild } from './pipeline';
+import { benchDatabaseServer, freePort, freshDatabase, sleep, watchChild } from './pipeline';
 import { CLK_TCK, allPids, cmdline, machineBusyTicks, procStat, rssMiB } from './procstat';
 import { countSpans, machine, peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 
@@ -110,10 +110,7 @@ interface PhaseResult {
 export async function gatewayBench(): Promise<void> {
   const atStart = machine();
   const { config, kafka, topics } = await benchKafka('gateway');
-  const db = await freshDatabase(
-    process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5433/vigil',
-    'bench_gateway',
-  );
+  const db = await freshDatabase(benchDatabaseServer(), 'bench_gateway');
   const gateways: Gateway[] = [];
   const admin = kafka.admin();
   await admin.connect();

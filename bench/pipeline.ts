@@ -71,6 +71,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The benches' PostgreSQL server (TimescaleDB): VIGIL_DATABASE_URL, else the local stack's. */
+export const benchDatabaseServer = (): string =>
+  process.env.VIGIL_DATABASE_URL || 'postgres://postgres@127.0.0.1:5433/vigil';
+
+/** A fresh database (see freshDatabase) with Vigil's migrations applied. */
+export async function migratedDatabase(
+  name: string,
+  serverUrl = benchDatabaseServer(),
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const db = await freshDatabase(serverUrl, name);
+  await migrate({ database: db.url, log: createLogger({ level: 'silent', role: 'bench' }) });
+  return db;
+}
+
 /** A fresh database on the server `serverUrl` points at; `drop()` removes it. */
 export async function freshDatabase(
   serverUrl: string,
@@ -125,10 +139,7 @@ export class Pipeline {
   static async create(o: PipelineOptions): Promise<Pipeline> {
     const base: Record<string, string | undefined> = { ...process.env };
     const prefix = `${o.name}-${Date.now().toString(36)}`;
-    const db = await freshDatabase(
-      o.databaseServerUrl ?? process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5433/vigil',
-      o.name,
-    );
+    const db = await migratedDatabase(o.name, o.databaseServerUrl);
     const env: Record<string, string> = {
       VIGIL_TOPIC_PREFIX: prefix,
       VIGIL_TOPIC_PARTITIONS: String(o.partitions ?? 12),
@@ -141,7 +152,6 @@ export class Pipeline {
     if (o.redisUrl) env.VIGIL_REDIS_URL = o.redisUrl;
     if (o.brokers) env.VIGIL_KAFKA_BROKERS = o.brokers;
     const config = loadConfig({ ...base, ...env });
-    await migrate({ database: db.url, log: createLogger({ level: 'silent', role: 'bench' }) });
     const kafka = createKafka(config.kafka, createLogger({ level: 'error', role: `bench-${o.name}` }), 'bench');
     const admin = kafka.admin();
     await admin.connect();

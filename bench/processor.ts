@@ -11,8 +11,7 @@ import { createLogger } from '../core/logger';
 import type { FatigueScored } from '../schemas/types';
 import type { TopicKey } from '../schemas/catalogue';
 import { benchKafka } from './setup';
-import { freshDatabase } from './pipeline';
-import { migrate } from '../core/migrate';
+import { migratedDatabase } from './pipeline';
 import { peakRssMiB, percentile, round, spread, table, writeResults } from './lib';
 import { CLK_TCK, cpuTicks, rssMiB } from './procstat';
 import { summariseProfiles, type ProfileSummary } from './cpu-profile';
@@ -336,11 +335,7 @@ async function latencyRun(o: Options) {
   const { config, kafka, serde, topics } = await benchKafka('latency');
   // The processor claims session owners in PostgreSQL (issue 11): a migrated database of its own.
   // Without one every batch failed its claim and was fetched again, and no score came out.
-  const db = await freshDatabase(
-    process.env.VIGIL_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5433/vigil',
-    'processor_bench',
-  );
-  await migrate({ database: db.url, log: createLogger({ level: 'silent', role: 'bench' }) });
+  const db = await migratedDatabase('processor_bench');
   // The processor as its own process (as deployed), so the simulator does not share its event loop.
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-processor-prof-'));
   const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];

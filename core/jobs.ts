@@ -2,6 +2,7 @@ import PgBoss from 'pg-boss';
 import { v5 as uuidv5 } from 'uuid';
 import type { Config } from './config';
 import type { Logger } from './logger';
+import { retryTransient } from './retry';
 
 export type { PgBoss };
 
@@ -84,16 +85,8 @@ export async function startBoss(database: Config['database'], o: StartBossOption
 }
 
 /** Runs `fn`, again (up to 5 attempts, 50-250 ms apart) when PostgreSQL aborted it as a deadlock victim. */
-async function retryOnDeadlock<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== '40P01' || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
-}
+const retryOnDeadlock = <T>(fn: () => Promise<T>): Promise<T> =>
+  retryTransient(fn, (err) => (err as { code?: unknown }).code === '40P01', 5);
 
 /** Stops fetching, waits up to `timeoutMs` for running handlers, closes pg-boss's pool. */
 export async function stopBoss(boss: PgBoss, timeoutMs = 10_000): Promise<void> {

@@ -1,5 +1,6 @@
 import { Pool, type CustomTypesConfig } from 'pg';
 import { migrate } from '../../core/migrate';
+import { retryTransient } from '../../core/retry';
 import { assertDatabasePath } from './database-path';
 import { testLogger } from './env';
 import { setUp } from './fixture';
@@ -72,14 +73,10 @@ export async function unscheduleTimescaleJobs(db: Pick<Pool, 'query'>): Promise<
  * versions and fail with "more than one bgw job stat found" (seen once in CI). The update is over in
  * milliseconds; a retry then finds one row.
  */
-async function unscheduleJob(db: Pick<Pool, 'query'>, id: number, attempts = 10): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await db.query('SELECT alter_job($1, scheduled => false)', [id]);
-      return;
-    } catch (err) {
-      if (attempt >= attempts || !/more than one bgw job stat found/.test(String((err as Error).message))) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
+async function unscheduleJob(db: Pick<Pool, 'query'>, id: number): Promise<void> {
+  await retryTransient(
+    () => db.query('SELECT alter_job($1, scheduled => false)', [id]),
+    (err) => /more than one bgw job stat found/.test(String((err as Error).message)),
+    10,
+  );
 }
