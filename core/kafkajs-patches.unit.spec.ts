@@ -14,6 +14,10 @@ import type { Message } from 'kafkajs';
 /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internal modules have no types */
 const createSendMessages = require('kafkajs/src/producer/sendMessages') as (deps: unknown) => SendMessages;
 const createRetry = require('kafkajs/src/retry') as (opts: object) => unknown;
+const createEosManager = require('kafkajs/src/producer/eosManager') as (deps: object) => {
+  initProducerId: () => Promise<void>;
+  getProducerId: () => number;
+};
 const createAdmin = require('kafkajs/src/admin') as (deps: object) => {
   fetchTopicOffsets: (topic: string) => Promise<{ partition: number; high: string; low: string }[]>;
 };
@@ -21,9 +25,10 @@ const { createLogger, LEVELS } = require('kafkajs/src/loggers') as {
   createLogger: (o: object) => unknown;
   LEVELS: { NOTHING: number };
 };
-const { KafkaJSConnectionError, KafkaJSProtocolError } = require('kafkajs/src/errors') as {
+const { KafkaJSConnectionError, KafkaJSProtocolError, KafkaJSNonRetriableError } = require('kafkajs/src/errors') as {
   KafkaJSConnectionError: new (m: string) => Error;
   KafkaJSProtocolError: new (e: object) => Error;
+  KafkaJSNonRetriableError: new (m: string) => Error;
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -221,5 +226,49 @@ describe('kafkajs admin fetchTopicOffsets (patched)', () => {
       { partition: 0, offset: '42', high: '42', low: '3' },
     ]);
     expect(refreshed).toBe(1);
+  });
+});
+
+/**
+ * An idempotent producer's connect asks the controller named in the metadata for its producer id.
+ * With one broker of three killed and not yet fenced, the metadata may still name it: upstream gave up
+ * on the first connection error (the broker-kill drill's simulator, when it started after the kill).
+ */
+describe('kafkajs producer id (patched)', () => {
+  /** A cluster whose controller is dead for the first `deadLookups` look-ups, then a live broker. */
+  function clusterWithDeadController(deadLookups: number, error: () => Error) {
+    let lookups = 0;
+    return {
+      retry: { retries: 5, initialRetryTime: 1, maxRetryTime: 5 },
+      lookups: () => lookups,
+      refreshMetadataIfNecessary: async () => {},
+      findControllerBroker: async () => {
+        if (++lookups <= deadLookups) throw error();
+        return { initProducerId: async () => ({ producerId: 4242, producerEpoch: 0 }) };
+      },
+    };
+  }
+
+  it('retries a connection error to a dead controller and gets its id from a live one', async () => {
+    const cluster = clusterWithDeadController(2, () => new KafkaJSConnectionError('connect ECONNREFUSED'));
+    const eos = createEosManager({
+      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
+      cluster,
+    });
+
+    await eos.initProducerId();
+
+    expect({ producerId: eos.getProducerId(), lookups: cluster.lookups() }).toEqual({ producerId: 4242, lookups: 3 });
+  });
+
+  it('still gives up at once on an error no retry can mend', async () => {
+    const cluster = clusterWithDeadController(1, () => new KafkaJSNonRetriableError('cluster authorization failed'));
+    const eos = createEosManager({
+      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
+      cluster,
+    });
+
+    await expect(eos.initProducerId()).rejects.toThrow('cluster authorization failed');
+    expect(cluster.lookups()).toBe(1);
   });
 });
