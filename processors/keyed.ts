@@ -45,5 +45,8 @@ export interface KeyedProcessor<S> {
   stateCodec?: { encode(state: S): Buffer; decode(bytes: Buffer): S };
 }
 
-/** What a step asks the runner to write: an event to a catalogue topic, or the input to the late topic. */
-export type Emission = { topic: TopicKey; value: { session_id: string } } | { late: true };
+/**
+ * What a step asks the runner to write or count: an event to a catalogue topic, the input to the late
+ * topic, or nothing but a count (`duplicate`: the input was a copy of one the processor already held).
+ */
+export type Emission = { topic: TopicKey; value: { session_id: string } } | { late: true } | { duplicate: true };

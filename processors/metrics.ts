@@ -11,6 +11,8 @@ export interface ProcessorInstruments {
   /** `{topic}`: the output's catalogue key (scores, alerts). */
   recordsOut: Counter;
   late: Counter;
+  /** Telemetry dropped as a copy of an event the session already held (a producer's resend). */
+  duplicates: Counter;
   /** `{reason}`: the refusal's error code, lower case. */
   dlq: Counter;
   /** `{outcome}`: committed, fenced (another member took the partition over), reset (failed: restored). */
@@ -34,6 +36,9 @@ export function processorInstruments(): ProcessorInstruments {
       description: 'records produced (scores, alerts)',
     }),
     late: m.createCounter('vigil_processor_late_total', { description: 'telemetry routed to the late topic' }),
+    duplicates: m.createCounter('vigil_processor_duplicates_total', {
+      description: 'telemetry dropped as a copy of an event already in the session reorder buffer (a producer resend)',
+    }),
     dlq: m.createCounter('vigil_processor_dead_lettered_total', { description: 'input records dead-lettered' }),
     transactions: m.createCounter('vigil_processor_transactions_total', {
       description:

@@ -56,6 +56,8 @@ export interface DriveOutput<M> {
   events: { topic: TopicKey; value: { session_id: string }; cause?: Released<M> }[];
   /** Inputs the processor handed back as late (live: copied to the late topic). */
   late: Released<M>[];
+  /** Inputs the processor dropped as copies of one it held (a producer's resend; live: counted). */
+  duplicates: number;
   /** Poison records and records naming another tenant's session (live: dead-lettered). */
   refused: { record: Released<M>; error: VigilError }[];
   /** Records stepped (re-reads skipped, refused records not counted). */
@@ -224,6 +226,7 @@ export class PartitionDriver<S, M> {
       released: released.length,
       events: [],
       late: [],
+      duplicates: 0,
       refused: [],
       stepped: 0,
       finished: [],
@@ -305,7 +308,8 @@ export class PartitionDriver<S, M> {
 
   private collect(outputs: ReturnType<KeyedProcessor<S>['step']>['outputs'], out: DriveOutput<M>, cause?: Released<M>) {
     for (const o of outputs) {
-      if (!('late' in o)) out.events.push({ topic: o.topic, value: o.value, cause });
+      if ('duplicate' in o) out.duplicates++;
+      else if (!('late' in o)) out.events.push({ topic: o.topic, value: o.value, cause });
       else if (cause) out.late.push(cause); // an eviction has no input to hand back
     }
   }

@@ -394,6 +394,7 @@ export class ProcessorRunner<S> {
       this.metrics.late++;
       this.otel.late.add(1);
     }
+    if (out.duplicates) this.otel.duplicates.add(out.duplicates);
     for (const session of out.touched) part.dirty.add(session);
     // A backlog does not wait for the tick (a commit's size stays bounded).
     if (part.pendingCount >= COMMIT_MAX_MESSAGES) this.scheduleFlush(p, part);

@@ -29,3 +29,17 @@ export const scoreEventIdOf = (modelVersion: string, sessionId: string, windowEn
 /** event_id of one step of an alert's life cycle (`seq`: escalation count, 0 otherwise). */
 export const alertEventIdOf = (alertId: string, type: string, seq: number): string =>
   uuidFrom(NS, 'alert-event', alertId, type, seq);
+
+/**
+ * A 32-bit FNV-1a hash of an input's `event_id`: what the reorder buffer keeps to recognise a
+ * producer's resend (same source, ts and hash) without holding 36-character ids in every snapshot.
+ * Two different events of one session would have to share source, ts and hash to be taken for copies.
+ */
+export function eventIdHash(eventId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < eventId.length; i++) {
+    h ^= eventId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -2,6 +2,7 @@ import type { Command, SessionEvent } from '../../schemas/types';
 import { VigilError } from '../../core/errors';
 import { acknowledgeAlert, clearAlertsAtSessionEnd } from './alerts';
 import { advance } from './event-time';
+import { eventIdHash } from './ids';
 import type { Sample, TelemetryInput } from './state';
 import { alignDown, type StepContext } from './step-context';
 
@@ -13,12 +14,20 @@ import { alignDown, type StepContext } from './step-context';
  * What is due then happens in event-time order (event-time.ts).
  */
 
-export function onTelemetry(step: StepContext, input: TelemetryInput, sample: Sample): void {
+export function onTelemetry(step: StepContext, input: TelemetryInput, sample: Sample & { id?: number }): void {
   const { state, config } = step;
   checkSession(step, input.event.session_id);
   const ts = sample.ts;
   if (state.ended || (state.maxTs !== null && ts <= state.maxTs - config.allowedLatenessMs)) {
     step.outputs.push({ kind: 'late', input });
+    return;
+  }
+  // A producer that resends a batch after a failed send (producers/publisher.ts) may write an event
+  // twice. While the first copy waits in the reorder buffer the second is dropped here; once the
+  // first is processed the watermark has passed its ts, so the second is late (above), never counted.
+  sample.id = eventIdHash(input.event.event_id);
+  if (isBuffered(step, sample)) {
+    step.outputs.push({ kind: 'duplicate', input });
     return;
   }
   state.tenant_id ??= input.event.tenant_id;
@@ -76,6 +85,18 @@ function enqueue(step: StepContext, sample: Sample): void {
   while (i > step.state.pendingHead && buffer[i - 1]!.ts > sample.ts) i--;
   if (i === buffer.length) buffer.push(sample);
   else buffer.splice(i, 0, sample);
+}
+
+/** True when the buffer holds a sample of the same source, ts and event id hash. */
+function isBuffered(step: StepContext, sample: Sample & { id?: number }): boolean {
+  const buffer = step.state.pending;
+  let i = buffer.length;
+  while (i > step.state.pendingHead && buffer[i - 1]!.ts > sample.ts) i--;
+  for (; i > step.state.pendingHead && buffer[i - 1]!.ts === sample.ts; i--) {
+    const other = buffer[i - 1]! as Sample & { id?: number };
+    if (other.source === sample.source && other.id === sample.id) return true;
+  }
+  return false;
 }
 
 function checkSession(step: StepContext, sessionId: string): void {

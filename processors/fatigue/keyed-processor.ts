@@ -17,7 +17,7 @@ import { decodeStateBinary, encodeStateBinary } from './state-codec';
 
 /**
  * The fatigue model as the runner's KeyedProcessor: input topic → model input kind, model outputs →
- * emissions (scores and alerts to their topics, late telemetry to the late topic).
+ * emissions (scores and alerts to their topics, late telemetry to the late topic, a resent copy counted).
  * Input order for ties: telemetry first, then session events (a SessionEnded at ts T must follow the
  * frames stamped T, or they would count as arriving after the end; a SessionStarted precedes its
  * first frames by event time anyway), then commands.
@@ -33,7 +33,11 @@ const kindOf: Partial<Record<TopicKey, FatigueInput['kind']>> = {
 
 const emissions = (outputs: FatigueOutput[]): Emission[] =>
   outputs.map((o) =>
-    o.kind === 'late' ? { late: true as const } : { topic: o.kind === 'score' ? 'scores' : 'alerts', value: o.event },
+    o.kind === 'late'
+      ? { late: true as const }
+      : o.kind === 'duplicate'
+        ? { duplicate: true as const }
+        : { topic: o.kind === 'score' ? 'scores' : 'alerts', value: o.event },
   );
 
 /**

@@ -8,7 +8,9 @@ import {
   isEnded,
   serializeState,
   type FatigueInput,
+  type TelemetryInput,
 } from './state';
+import { decodeStateBinary, encodeStateBinary } from './state-codec';
 import {
   SESSION,
   T0,
@@ -22,6 +24,7 @@ import {
   faceAt10Hz,
   faceEpisodes,
   merge,
+  missed,
   pushWatermark,
   run,
   scoreAt,
@@ -102,6 +105,51 @@ describe('lateness', () => {
     const { state } = run([...faceAt10Hz(s(0), s(10)), sessionEnded(s(10))]);
     const after = vehicle(s(20));
     expect(step(state, after).outputs).toEqual([{ kind: 'late', input: after }]);
+  });
+});
+
+describe("a producer's resend (the same event twice)", () => {
+  // Face frames at 10 Hz and a missed stimulus every 3 s: lapses weigh in every window's score.
+  const drive = merge(
+    faceAt10Hz(s(0), s(90)),
+    every(s(0.05), s(90), 3_000, (ts) => missed(ts)),
+  );
+  /** Each missed stimulus followed at once by `copyOf(it)`. */
+  const withCopies = (copyOf: (x: FatigueInput) => FatigueInput) =>
+    drive.flatMap((x) => (x.kind === 'game' ? [x, copyOf(x)] : [x]));
+  const sameEvent = (x: FatigueInput) => structuredClone(x);
+  const otherEvent = (x: FatigueInput) =>
+    ({ ...x, event: { ...(x as TelemetryInput).event, event_id: `other-${tsOf(x)}` } }) as FatigueInput;
+
+  it('given a copy while the first is in the reorder buffer, then it is dropped as a duplicate and the outputs equal one delivery', () => {
+    const once = run(drive);
+    const twice = run(withCopies(sameEvent));
+    expect(twice.duplicates).toHaveLength(30);
+    expect(twice.scores).toEqual(once.scores);
+    expect(twice.alerts).toEqual(once.alerts);
+  });
+
+  it('given another event with the same ts and source but its own event_id, then both count', () => {
+    const once = run(drive);
+    const two = run(withCopies(otherEvent));
+    expect(two.duplicates).toEqual([]);
+    expect(two.scores.map((x) => x.score)).not.toEqual(once.scores.map((x) => x.score));
+  });
+
+  it('given a copy after the watermark passed its ts, then it is late, not counted again', () => {
+    const first = missed(s(10.05));
+    const { state } = run([...faceAt10Hz(s(0), s(10)), first, ...faceAt10Hz(s(10), s(13))]);
+    const copy = structuredClone(first);
+    expect(step(state, copy).outputs).toEqual([{ kind: 'late', input: copy }]);
+  });
+
+  it('given a snapshot taken with the first copy buffered (JSON or binary), then the restored state still drops the copy', () => {
+    const first = missed(s(10.05));
+    const { state } = run([...faceAt10Hz(s(0), s(10)), first]);
+    for (const restored of [deserializeState(serializeState(state)), decodeStateBinary(encodeStateBinary(state))]) {
+      const copy = structuredClone(first);
+      expect(step(restored, copy).outputs).toEqual([{ kind: 'duplicate', input: copy }]);
+    }
   });
 });
 
@@ -240,7 +288,7 @@ describe('determinism and state', () => {
 
   it('given the outputs, then every event_id is a unique version-8 UUID', () => {
     const { outputs } = run(drowsyDrive);
-    const ids = outputs.map((o) => (o.kind === 'late' ? '' : o.event.event_id));
+    const ids = outputs.map((o) => ('event' in o ? o.event.event_id : ''));
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });

@@ -42,20 +42,26 @@ export type FatigueInput =
 export type FatigueOutput =
   | { kind: 'score'; event: FatigueScored }
   | { kind: 'alert'; event: AlertEvent }
-  | { kind: 'late'; input: TelemetryInput };
+  | { kind: 'late'; input: TelemetryInput }
+  /** A copy of telemetry already in the reorder buffer (a producer's resend): dropped, only counted. */
+  | { kind: 'duplicate'; input: TelemetryInput };
 
 // ───────────────────────────── state ─────────────────────────────
 
-/** The fields of an event the model uses, waiting in the reorder buffer (ts > watermark). */
+/**
+ * The fields of an event the model uses, waiting in the reorder buffer (ts > watermark). Telemetry
+ * carries `id`, a 32-bit hash of its `event_id` (eventIdHash): with the source and ts it tells a
+ * producer's resend from another event (absent in snapshots written before it existed).
+ */
 export type Sample =
   /** face: detected, eye closure, mouth open */
-  | { source: 'f'; ts: number; faceDetected: boolean; eyeClosure: number | null; mouthOpen: number | null }
+  | { source: 'f'; ts: number; faceDetected: boolean; eyeClosure: number | null; mouthOpen: number | null; id?: number }
   /** vehicle: speed, lane offset */
-  | { source: 'v'; ts: number; speedKmh: number; laneOffsetM: number | null }
+  | { source: 'v'; ts: number; speedKmh: number; laneOffsetM: number | null; id?: number }
   /** EEG: the frame's (theta+alpha)/beta over good channels, null when no channel was good */
-  | { source: 'e'; ts: number; eegRatio: number | null }
+  | { source: 'e'; ts: number; eegRatio: number | null; id?: number }
   /** game: what it means to the model */
-  | { source: 'g'; ts: number; gameKind: 'departure' | 'lapse' | 'stimulus' | 'other' }
+  | { source: 'g'; ts: number; gameKind: 'departure' | 'lapse' | 'stimulus' | 'other'; id?: number }
   /** AcknowledgeAlert: the alert it names, who, and the command's tenant */
   | { source: 'c'; ts: number; alert: string; by: string; tenant: string };
 
@@ -263,16 +269,22 @@ function bucketOf(t: number[]): Bucket {
   };
 }
 
+/** A telemetry tuple ends with the sample's `id` when it has one. */
+const withId = (tuple: SampleTuple, id: number | undefined): SampleTuple => (id === undefined ? tuple : [...tuple, id]);
+/** The sample's `id` at tuple position `i`, when the tuple has it (spread in, so an absent id stays absent). */
+const idAt = (tuple: SampleTuple, i: number): { id?: number } =>
+  typeof tuple[i] === 'number' ? { id: tuple[i] as number } : {};
+
 export function sampleToTuple(sample: Sample): SampleTuple {
   switch (sample.source) {
     case 'f':
-      return ['f', sample.ts, sample.faceDetected, sample.eyeClosure, sample.mouthOpen];
+      return withId(['f', sample.ts, sample.faceDetected, sample.eyeClosure, sample.mouthOpen], sample.id);
     case 'v':
-      return ['v', sample.ts, sample.speedKmh, sample.laneOffsetM];
+      return withId(['v', sample.ts, sample.speedKmh, sample.laneOffsetM], sample.id);
     case 'e':
-      return ['e', sample.ts, sample.eegRatio];
+      return withId(['e', sample.ts, sample.eegRatio], sample.id);
     case 'g':
-      return ['g', sample.ts, sample.gameKind];
+      return withId(['g', sample.ts, sample.gameKind], sample.id);
     case 'c':
       return ['c', sample.ts, sample.alert, sample.by, sample.tenant];
   }
@@ -288,13 +300,14 @@ export function sampleOf(tuple: SampleTuple): Sample {
         faceDetected: first as boolean,
         eyeClosure: second as number | null,
         mouthOpen: third as number | null,
+        ...idAt(tuple, 5),
       };
     case 'v':
-      return { source, ts, speedKmh: first as number, laneOffsetM: second as number | null };
+      return { source, ts, speedKmh: first as number, laneOffsetM: second as number | null, ...idAt(tuple, 4) };
     case 'e':
-      return { source, ts, eegRatio: first as number | null };
+      return { source, ts, eegRatio: first as number | null, ...idAt(tuple, 3) };
     case 'g':
-      return { source, ts, gameKind: first as 'departure' | 'lapse' | 'stimulus' | 'other' };
+      return { source, ts, gameKind: first as 'departure' | 'lapse' | 'stimulus' | 'other', ...idAt(tuple, 3) };
     case 'c':
       return { source, ts, alert: first as string, by: second as string, tenant: third as string };
   }

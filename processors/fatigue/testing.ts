@@ -141,6 +141,8 @@ export interface Run {
   scores: FatigueScored[];
   alerts: AlertEvent[];
   late: TelemetryInput[];
+  /** Telemetry dropped as a copy of one the reorder buffer held. */
+  duplicates: TelemetryInput[];
 }
 
 /** Feeds inputs one by one (from a fresh state unless given one) and collects the outputs. */
@@ -160,12 +162,14 @@ export function split(outputs: FatigueOutput[]): Omit<Run, 'state' | 'outputs'> 
   const scores: FatigueScored[] = [];
   const alerts: AlertEvent[] = [];
   const late: TelemetryInput[] = [];
+  const duplicates: TelemetryInput[] = [];
   for (const o of outputs) {
     if (o.kind === 'score') scores.push(o.event);
     else if (o.kind === 'alert') alerts.push(o.event);
-    else late.push(o.input);
+    else if (o.kind === 'late') late.push(o.input);
+    else duplicates.push(o.input);
   }
-  return { scores, alerts, late };
+  return { scores, alerts, late, duplicates };
 }
 
 export const scoreAt = (r: Pick<Run, 'scores'>, end: number): FatigueScored | undefined =>
