@@ -6,7 +6,8 @@ import { kafkaFixture, readAll, type KafkaFixture } from '../test/support/stack'
 import { startVigil } from '../test/support/processes';
 import { Publisher } from './publisher';
 import { sessionEvents } from './simulator/session';
-import type { EegBandPower } from '../schemas/types';
+import type { Kafka, ProducerConfig } from 'kafkajs';
+import type { EegBandPower, SessionEvent } from '../schemas/types';
 
 const config = testConfig();
 const plan = {
@@ -39,6 +40,42 @@ describe('producer library and publish CLI against the real broker', () => {
     const decoded = await Promise.all(records.map(async (r) => (await fx.serde.decode<EegBandPower>(r.value)).value));
     expect(decoded.sort((a, b) => a.seq - b.seq)).toEqual(eeg.slice(0, 20));
     expect(new Set(records.map((r) => r.key!.toString()))).toEqual(new Set([eeg[0]!.session_id]));
+  });
+
+  it('sends a session event only after the events queued before it are acknowledged, in a request of its own', async () => {
+    const ended = [...sessionEvents(plan)].flatMap((e) => (e.topic === 'sessions' ? [e.event as SessionEvent] : []));
+    expect(ended.map((e) => e.event.type)).toEqual(['SessionStarted', 'SessionEnded']);
+    // The real producer, its requests recorded: topics, and when each started and ended.
+    const requests: { topics: string[]; start: number; end?: number }[] = [];
+    let clock = 0;
+    const recording = {
+      producer: (o: ProducerConfig) => {
+        const producer = fx.kafka.producer(o);
+        const send = producer.sendBatch.bind(producer);
+        producer.sendBatch = async (batch) => {
+          const request = {
+            topics: batch.topicMessages!.map((t) => t.topic),
+            start: ++clock,
+            end: undefined as number | undefined,
+          };
+          requests.push(request);
+          const acks = await send(batch);
+          request.end = ++clock;
+          return acks;
+        };
+        return producer;
+      },
+    } as unknown as Kafka;
+    const publisher = new Publisher(recording, fx.serde, fx.topics, { lingerMs: 50 });
+    await publisher.connect();
+    try {
+      // Both calls within one linger: without the rule they would share one request.
+      await Promise.all([publisher.publish('eeg', eeg.slice(0, 5)), publisher.publish('sessions', ended.slice(1))]);
+    } finally {
+      await publisher.disconnect();
+    }
+    expect(requests.map((r) => r.topics)).toEqual([[fx.topics.eeg], [fx.topics.sessions]]);
+    expect(requests[1]!.start).toBeGreaterThan(requests[0]!.end!);
   });
 
   it('holds queued events under its bound while many calls publish at once (backpressure)', async () => {

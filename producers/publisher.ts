@@ -20,6 +20,11 @@ import { VigilError } from '../core/errors';
  * - Calls are batched: events wait at most `lingerMs` (or until `batchMaxEvents` or
  *   `batchMaxBytes`) and go out in one request across topics; a large call spans several requests. One request is in flight at a time (the idempotent producer's sequence
  *   numbers stay in order); what arrives meanwhile forms the next batch.
+ * - A session event (`sessions` topic: start, end) never shares a request with events queued before
+ *   it, so it is written only once they are acknowledged, hence readable. The processor releases a
+ *   SessionEnded once its other inputs are seen caught up; in one request, a session's last frames
+ *   could still be invisible (a partition whose high watermark waits for a dead follower) while its
+ *   end on another partition was readable, and the frames would then start a new life of the session.
  * - Memory is bounded: when `maxQueuedEvents` are queued or in flight, `publish` waits for room
  *   (backpressure) instead of growing without limit.
  * - A broker failover does not fail a call: kafkajs retries a send itself, but its idempotent
@@ -151,13 +156,14 @@ export class Publisher {
     }
     const topic = this.topics[key];
     const waits = new Set<Promise<void>>();
+    let afterEarlierEvents = key === 'sessions'; // see the contract: its own request
     for (const m of messages) {
       const size = (m.key as Buffer).length + (m.value as Buffer).length;
       let batch = this.batches.at(-1);
       if (
         !batch ||
         batch.count >= this.opts.batchMaxEvents ||
-        (batch.count > 0 && batch.bytes + size > this.opts.batchMaxBytes)
+        (batch.count > 0 && (afterEarlierEvents || batch.bytes + size > this.opts.batchMaxBytes))
       ) {
         batch = newBatch();
         this.batches.push(batch);
@@ -167,6 +173,7 @@ export class Publisher {
       else batch.byTopic.set(topic, [m]);
       batch.count++;
       batch.bytes += size;
+      afterEarlierEvents = false;
       waits.add(batch.acked);
     }
     if (this.batches.length > 1 || this.batches[0]!.count >= this.opts.batchMaxEvents) this.kick();
