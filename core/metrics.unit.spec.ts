@@ -56,6 +56,7 @@ describe('metrics registry against docs/metrics.md', () => {
     p.recordsIn.add(3, { topic: 'eeg' });
     p.recordsOut.add(1, { topic: 'scores' });
     p.late.add(1);
+    p.duplicates.add(1);
     p.dlq.add(1, { reason: 'ts_out_of_window' });
     p.transactions.add(1, { outcome: 'committed' });
     p.changelogBytes.add(512);
