@@ -75,7 +75,7 @@ export function register(program: Command): void {
         } else {
           process.stdout.write(
             `rescored ${new Date(r.from).toISOString()} .. ${new Date(r.to).toISOString()} with ${r.model}: ` +
-              `${r.kept} of ${r.read} input events in range (${r.late} late, ${r.undecodable} undecodable, ${r.refused} refused, ${r.tenantMismatch} of another tenant) → ` +
+              `${r.kept} of ${r.read} input events in range (${r.late} late, ${r.duplicates} resent copies, ${r.undecodable} undecodable, ${r.refused} refused, ${r.tenantMismatch} of another tenant) → ` +
               `${r.produced.scores} scores to ${r.topics.scores}, ${r.produced.alerts} alert events to ${r.topics.alerts} ` +
               `in ${r.transactions} transactions, ${r.seconds.toFixed(1)} s${r.aborted ? ': stopped early' : ''}\n\n`,
           );

@@ -36,6 +36,8 @@ export interface ReplayCounts {
   stepped: number;
   /** Inputs the processor handed back as late (the live runner would write them to the late topic). */
   late: number;
+  /** Inputs dropped as copies of one the session held (a producer's resend; the live runner counts them too). */
+  duplicates: number;
   /** Records naming a session another tenant owns (the live runner dead-letters them). */
   tenantMismatch: number;
 }
@@ -48,7 +50,7 @@ interface PartitionReplay<S> {
 
 export class Replay<S> {
   private readonly partitions = new Map<number, PartitionReplay<S>>();
-  readonly counts: ReplayCounts = { stepped: 0, late: 0, tenantMismatch: 0 };
+  readonly counts: ReplayCounts = { stepped: 0, late: 0, duplicates: 0, tenantMismatch: 0 };
 
   /**
    * `emptyInputs`: per partition, the input topics with nothing to read there (caught up from the start).
@@ -123,6 +125,7 @@ export class Replay<S> {
     const out = p.driver.drive();
     this.counts.stepped += out.stepped;
     this.counts.late += out.late.length;
+    this.counts.duplicates += out.duplicates;
     this.counts.tenantMismatch += out.refused.filter((r) => r.error.code === 'TENANT_MISMATCH').length;
     for (const { topic, value } of out.events) this.emit({ topic, value });
   }

@@ -100,6 +100,30 @@ describe('rescore replay', () => {
     expect(out).toEqual(replayed(500));
   });
 
+  it("counts a resend's copies once: the outputs equal those without them", () => {
+    const out: ReplayOutput[] = [];
+    const replay = new Replay(
+      fatigueProcessorOf(fatigueV1),
+      (o) => out.push(o),
+      () => ['commands'],
+    );
+    let copies = 0;
+    for (const [topic, records] of perTopic(inputs)) {
+      // Every 50th EEG frame written twice (a new offset, the same event), as a resend writes it.
+      const written = records.flatMap((r, i) => (topic === 'eeg' && i % 50 === 0 ? (copies++, [r, { ...r }]) : [r]));
+      replay.push(
+        0,
+        topic,
+        written.map((r, i) => ({ ...r, offset: String(i) })),
+      );
+      replay.reached(0, topic);
+    }
+    replay.finish();
+    expect(copies).toBeGreaterThan(50);
+    expect(replay.counts.duplicates).toBe(copies);
+    expect(out).toEqual(replayed(500));
+  });
+
   it('scores the same windows differently with another model of the registry', () => {
     const live = replayed(500).filter((o) => o.topic === 'scores');
     const sensitive = replayed(500, fatigueV1Sensitive).filter((o) => o.topic === 'scores');

@@ -103,7 +103,14 @@ describe('vigil rescore', () => {
       scores: sessionIds.reduce((n, s) => n + live.scores[s]!.length, 0),
       alerts: sessionIds.reduce((n, s) => n + (live.alerts[s]?.length ?? 0), 0),
     });
-    expect([r.late, r.undecodable, r.refused, r.tenantMismatch, r.aborted]).toEqual([0, 0, 0, 0, false]);
+    expect([r.late, r.duplicates, r.undecodable, r.refused, r.tenantMismatch, r.aborted]).toEqual([
+      0,
+      0,
+      0,
+      0,
+      0,
+      false,
+    ]);
     expect(r.kept).toBe(r.read); // every published event is in the range
     // The comparison: the same model on both sides agrees everywhere.
     expect(r.comparison.map((c) => c.session_id)).toEqual([...sessionIds].sort());

@@ -69,13 +69,14 @@ export interface RescoreResult {
   to: number;
   session?: string;
   /**
-   * Input records read, kept (in range, of the session), stepped, handed back late, undecodable,
-   * refused (rule table or ts window: dead-lettered by the live processor), naming another tenant's session.
+   * Input records read, kept (in range, of the session), stepped, handed back late, dropped as a
+   * resend's copy, undecodable, refused (rule table or ts window: dead-lettered by the live processor), naming another tenant's session.
    */
   read: number;
   kept: number;
   stepped: number;
   late: number;
+  duplicates: number;
   undecodable: number;
   refused: number;
   tenantMismatch: number;
@@ -129,6 +130,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
     kept: 0,
     stepped: 0,
     late: 0,
+    duplicates: 0,
     undecodable: 0,
     refused: 0,
     tenantMismatch: 0,
@@ -282,6 +284,7 @@ export async function rescore(deps: RescoreDeps, opts: RescoreOptions): Promise<
   }
   result.stepped = replay.counts.stepped;
   result.late = replay.counts.late;
+  result.duplicates = replay.counts.duplicates;
   result.tenantMismatch = replay.counts.tenantMismatch;
 
   if (!result.aborted) {
