@@ -17,7 +17,7 @@ describe('postgres checkpointer', () => {
     const checkpointer = postgresCheckpointer(db.pool, uniqueName('cp'));
     const topic = uniqueName('topic');
     const from = await checkpointer.commit(topic, 0, { from: 0n, next: 7n }, async (client, at) => {
-      // Inside the batch the checkpoint row is locked and not yet moved.
+      // Inside the batch the checkpoint has not moved yet: a first batch finds no row.
       const { rows } = await client.query<{ next_offset: string }>(
         'SELECT next_offset FROM projection_checkpoints WHERE topic = $1',
         [topic],
