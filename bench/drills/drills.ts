@@ -267,6 +267,22 @@ async function waitStatus(url: string, want: number, timeoutMs: number): Promise
   return undefined;
 }
 
+/** ms until every one of `sessions` is owned by `tenant` (session_owners); throws after `timeoutMs`. */
+async function untilOwned(pool: Pool, sessions: string[], tenant: string, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM session_owners WHERE session_id = ANY($1) AND tenant_id = $2',
+      [sessions, tenant],
+    );
+    if (rows[0]!.n === sessions.length) return Math.round(performance.now() - t0);
+    if (performance.now() - t0 > timeoutMs) {
+      throw new Error(`${rows[0]!.n} of ${sessions.length} sessions owned by ${tenant} after ${timeoutMs} ms`);
+    }
+    await sleep(100);
+  }
+}
+
 const third = (c: Ctx, k: number) => sleep(Math.max(0, (c.o.seconds * 1000 * k) / 3 - (performance.now() - c.t0)));
 
 const drillSpecs: Record<string, DrillSpec> = {
@@ -501,10 +517,19 @@ const drillSpecs: Record<string, DrillSpec> = {
       // The report job (jobs/): its trigger group starts at the end of the topics, so now.
       c.p.start('jobs', ['jobs']);
       const pool = new Pool({ connectionString: c.p.db.url, max: 1 });
-      const { key } = await createApiKey(pool, { tenantId: INTRUDER, role: 'device', label: 'trust drill' });
-      await pool.end();
-      // A third in: A's sessions are live, and owned (claimed by the projections' first batches).
-      await third(c, 1);
+      let key: string;
+      let ownedMs: number;
+      try {
+        ({ key } = await createApiKey(pool, { tenantId: INTRUDER, role: 'device', label: 'trust drill' }));
+        // A third in, and not before A's sessions are owned (claimed by the first batch naming them).
+        // On a loaded machine the simulator may not have sent anything by then (a CI run): B's
+        // records of a session nobody owned yet made B its owner, and A's records of it were refused.
+        await third(c, 1);
+        ownedMs = await untilOwned(pool, c.sessionIds, 'drill', 60_000);
+      } finally {
+        await pool.end();
+      }
+      c.mark(`A's ${c.sessionIds.length} sessions owned, ${ownedMs} ms after the third`);
       const now = Date.now();
       let nextIndex = 0;
       /** 4 s of tenant B's frames of one stream, from a fresh simulated session of B. */
