@@ -251,10 +251,7 @@ describe('kafkajs producer id (patched)', () => {
 
   it('retries a connection error to a dead controller and gets its id from a live one', async () => {
     const cluster = clusterWithDeadController(2, () => new KafkaJSConnectionError('connect ECONNREFUSED'));
-    const eos = createEosManager({
-      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
-      cluster,
-    });
+    const eos = createEosManager({ logger: silentLogger, cluster });
 
     await eos.initProducerId();
 
@@ -263,10 +260,7 @@ describe('kafkajs producer id (patched)', () => {
 
   it('still gives up at once on an error no retry can mend', async () => {
     const cluster = clusterWithDeadController(1, () => new KafkaJSNonRetriableError('cluster authorization failed'));
-    const eos = createEosManager({
-      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
-      cluster,
-    });
+    const eos = createEosManager({ logger: silentLogger, cluster });
 
     await expect(eos.initProducerId()).rejects.toThrow('cluster authorization failed');
     expect(cluster.lookups()).toBe(1);

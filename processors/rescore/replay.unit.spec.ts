@@ -4,7 +4,7 @@ import { fatigueV1 } from '../fatigue/config';
 import { fatigueV1Sensitive } from '../fatigue/models';
 import { fatigueProcessorOf } from '../fatigue/keyed-processor';
 import { drive, run, sessionEnded, sessionStarted, T0, type Run } from '../fatigue/testing';
-import type { FatigueInput } from '../fatigue/state';
+import type { FatigueInput, FatigueState } from '../fatigue/state';
 import { Replay, type ReplayOutput } from './replay';
 
 const topicOf: Record<string, TopicKey> = {
@@ -37,14 +37,20 @@ function perTopic(
   return out;
 }
 
-/** Replays the inputs, fetched in batches of `batch` records per topic, round robin over the topics. */
-function replayed(batch: number, config = fatigueV1): ReplayOutput[] {
+/** A replay of a fatigue model (only `commands` empty from the start) and the outputs it emits, in order. */
+function collectingReplay(config = fatigueV1): { replay: Replay<FatigueState>; out: ReplayOutput[] } {
   const out: ReplayOutput[] = [];
   const replay = new Replay(
     fatigueProcessorOf(config),
     (o) => out.push(o),
     () => ['commands'],
   );
+  return { replay, out };
+}
+
+/** Replays the inputs, fetched in batches of `batch` records per topic, round robin over the topics. */
+function replayed(batch: number, config = fatigueV1): ReplayOutput[] {
+  const { replay, out } = collectingReplay(config);
   const queues = [...perTopic(inputs)];
   let more = true;
   for (let i = 0; more; i += batch) {
@@ -84,12 +90,7 @@ describe('rescore replay', () => {
   });
 
   it('drops a redelivered batch', () => {
-    const out: ReplayOutput[] = [];
-    const replay = new Replay(
-      fatigueProcessorOf(fatigueV1),
-      (o) => out.push(o),
-      () => ['commands'],
-    );
+    const { replay, out } = collectingReplay();
     for (const [topic, records] of perTopic(inputs)) {
       replay.push(0, topic, records.slice(0, 100));
       replay.push(0, topic, records.slice(50)); // 50 again, then the rest
@@ -101,12 +102,7 @@ describe('rescore replay', () => {
   });
 
   it("counts a resend's copies once: the outputs equal those without them", () => {
-    const out: ReplayOutput[] = [];
-    const replay = new Replay(
-      fatigueProcessorOf(fatigueV1),
-      (o) => out.push(o),
-      () => ['commands'],
-    );
+    const { replay, out } = collectingReplay();
     let copies = 0;
     for (const [topic, records] of perTopic(inputs)) {
       // Every 50th EEG frame written twice (a new offset, the same event), as a resend writes it.
@@ -136,12 +132,7 @@ describe('rescore replay', () => {
   });
 
   it('holds a session until every input has delivered past it or been read to its end', () => {
-    const out: ReplayOutput[] = [];
-    const replay = new Replay(
-      fatigueProcessorOf(fatigueV1),
-      (o) => out.push(o),
-      () => ['commands'],
-    );
+    const { replay } = collectingReplay();
     const topics = perTopic(inputs);
     for (const [topic, records] of topics) if (topic !== 'game') replay.push(0, topic, records);
     // The game topic has not delivered anything yet: nothing of the session may be stepped.
