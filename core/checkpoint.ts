@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from './db';
-import { inTransaction } from './db';
+import { inTransaction, prepared } from './db';
 import type { Redis } from './redis';
 
 /** One topic-partition and the offset to fetch next from it. */
@@ -129,11 +129,16 @@ export function postgresCheckpointer(
           topic: string;
           partition: number;
           next_offset: string;
-        }>(LOCK_MANY_SQL, [
-          ordered.map((o) => o.projection),
-          ordered.map((o) => o.u.topic),
-          ordered.map((o) => o.u.partition),
-        ]);
+        }>(
+          prepared({
+            text: LOCK_MANY_SQL,
+            values: [
+              ordered.map((o) => o.projection),
+              ordered.map((o) => o.u.topic),
+              ordered.map((o) => o.u.partition),
+            ],
+          }),
+        );
         const at = new Map(
           locked.rows.map((r) => [`${r.projection}\0${r.topic}\0${r.partition}`, BigInt(r.next_offset)]),
         );
@@ -146,12 +151,17 @@ export function postgresCheckpointer(
           moved.push(o);
         }
         if (moved.length > 0)
-          await client.query(MOVE_MANY_SQL, [
-            moved.map((o) => o.projection),
-            moved.map((o) => o.u.topic),
-            moved.map((o) => o.u.partition),
-            moved.map((o) => o.u.span.next.toString()),
-          ]);
+          await client.query(
+            prepared({
+              text: MOVE_MANY_SQL,
+              values: [
+                moved.map((o) => o.projection),
+                moved.map((o) => o.u.topic),
+                moved.map((o) => o.u.partition),
+                moved.map((o) => o.u.span.next.toString()),
+              ],
+            }),
+          );
         return units.map((_, i) => results[i]) as Awaited<ReturnType<(typeof units)[number]['apply']>>[];
       });
     },

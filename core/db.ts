@@ -1,4 +1,5 @@
-import { Pool, type PoolClient } from 'pg';
+import { createHash } from 'node:crypto';
+import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import type { Config } from './config';
 import { VigilError } from './errors';
 
@@ -13,6 +14,31 @@ export function createPool(cfg: Config['database'], applicationName: string): Po
 export interface Statement {
   text: string;
   values?: unknown[];
+}
+
+/** At most this many distinct texts are prepared; past it, statements go unnamed (parsed every time). */
+const MAX_PREPARED = 256;
+const preparedNames = new Map<string, string>();
+
+/**
+ * `statement` as a named (server-side prepared) statement: each connection parses it once and then only
+ * binds and executes it; PostgreSQL may also reuse its plan (plan_cache_mode auto). For the hot
+ * statements of the write path, whose texts are built once and only their arrays change: parsing and
+ * planning were about a fifth of PostgreSQL's CPU per telemetry row (bench/README.md, "PostgreSQL's
+ * cost per telemetry row"). The name derives from the text, so one text always gets one name and two
+ * texts never share one. Bounded: past MAX_PREPARED distinct texts (a caller building texts per call,
+ * which it should not prepare) the statement runs unnamed. Not for connections through a pooler in
+ * transaction mode, which does not keep a server session per client.
+ */
+export function prepared(statement: Statement): QueryConfig {
+  let name = preparedNames.get(statement.text);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    name = `vigil_${createHash('sha1').update(statement.text).digest('hex').slice(0, 24)}`;
+    preparedNames.set(statement.text, name);
+  }
+  return name === undefined
+    ? { text: statement.text, values: statement.values }
+    : { name, text: statement.text, values: statement.values };
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. Connection failures are retriable. */

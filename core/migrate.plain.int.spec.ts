@@ -55,27 +55,39 @@ describe('vigil migrate on plain PostgreSQL', () => {
         'vehicle_frames',
       ]),
     );
-    for (const t of timeTables) {
-      const idx = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [`${t}_session_ts_idx`]);
-      expect(idx.rows[0]?.indexdef).toContain(`ON public.${t} USING btree (session_id, ts DESC)`);
-    }
+    // The telemetry tables' one B-tree is their key (0012); alert_events keeps its session index.
+    const btrees = await client.query<{ tablename: string; n: number }>(
+      `SELECT tablename, count(*)::int AS n FROM pg_indexes WHERE tablename = ANY($1) AND indexdef LIKE '% USING btree %'
+       GROUP BY 1 ORDER BY 1`,
+      [timeTables],
+    );
+    expect(Object.fromEntries(btrees.rows.map((r) => [r.tablename, r.n]))).toEqual({
+      alert_events: 3,
+      eeg_frames: 1,
+      face_frames: 1,
+      game_events: 1,
+      vehicle_frames: 1,
+    });
+    const idx = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'alert_events_session_ts_idx'`);
+    expect(idx.rows[0]?.indexdef).toContain(`ON public.alert_events USING btree (session_id, ts DESC)`);
     const keys = await client.query<{ table_name: string; def: string }>(
       `SELECT conrelid::regclass::text AS table_name, pg_get_constraintdef(oid) AS def FROM pg_constraint
        WHERE contype = 'p' AND conrelid::regclass::text = ANY($1) ORDER BY 1`,
       [[...timeTables, 'fatigue_scores', 'fatigue_scores_whatif', 'alerts', 'sessions', 'session_reports']],
     );
-    // A session is the pair (tenant_id, session_id) and an alert (tenant_id, alert_id) in every key (0010).
+    // A session is the pair (tenant_id, session_id) and an alert (tenant_id, alert_id) in every key (0010);
+    // a telemetry row is keyed within its session (0012).
     expect(Object.fromEntries(keys.rows.map((r) => [r.table_name, r.def]))).toEqual({
       alert_events: 'PRIMARY KEY (event_id, ts)',
       alerts: 'PRIMARY KEY (tenant_id, alert_id)',
-      eeg_frames: 'PRIMARY KEY (event_id, ts)',
-      face_frames: 'PRIMARY KEY (event_id, ts)',
+      eeg_frames: 'PRIMARY KEY (tenant_id, session_id, ts, event_id)',
+      face_frames: 'PRIMARY KEY (tenant_id, session_id, ts, event_id)',
       fatigue_scores: 'PRIMARY KEY (tenant_id, session_id, ts)',
       fatigue_scores_whatif: 'PRIMARY KEY (model_version, tenant_id, session_id, ts)',
-      game_events: 'PRIMARY KEY (event_id, ts)',
+      game_events: 'PRIMARY KEY (tenant_id, session_id, ts, event_id)',
       session_reports: 'PRIMARY KEY (tenant_id, session_id)',
       sessions: 'PRIMARY KEY (tenant_id, session_id)',
-      vehicle_frames: 'PRIMARY KEY (event_id, ts)',
+      vehicle_frames: 'PRIMARY KEY (tenant_id, session_id, ts, event_id)',
     });
     const open = await client.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'alerts_tenant_open_idx'`);
     expect(open.rows[0].indexdef).toContain(`(tenant_id, raised_at DESC) WHERE (status <> 'cleared'::text)`);

@@ -74,6 +74,19 @@ describe('vigil migrate on TimescaleDB', () => {
     ]);
   });
 
+  it('indexes each telemetry row once, by its key within the session (no default time index)', async () => {
+    const indexes = await client.query<{ tablename: string; indexdef: string }>(
+      `SELECT tablename, indexdef FROM pg_indexes
+       WHERE schemaname = 'public' AND tablename IN ('eeg_frames', 'face_frames', 'vehicle_frames', 'game_events') ORDER BY 1`,
+    );
+    expect(indexes.rows.map((r) => `${r.tablename}: ${r.indexdef.slice(r.indexdef.indexOf(' USING '))}`)).toEqual([
+      'eeg_frames:  USING btree (tenant_id, session_id, ts, event_id)',
+      'face_frames:  USING btree (tenant_id, session_id, ts, event_id)',
+      'game_events:  USING btree (tenant_id, session_id, ts, event_id)',
+      'vehicle_frames:  USING btree (tenant_id, session_id, ts, event_id)',
+    ]);
+  });
+
   it('compresses every hypertable segmented by session and ordered by ts DESC, after 7 days', async () => {
     const settings = await client.query(
       `SELECT hypertable_name, attname, segmentby_column_index, orderby_column_index, orderby_asc

@@ -63,7 +63,7 @@ export const telemetryColumns: Column<Telemetry>[] = [
 
 /**
  * The statement of a telemetry read model: one multi-row insert of the batch into `table` (idempotent
- * by its (event_id, ts) key), and, from the rows it really inserted (`RETURNING` after `ON CONFLICT DO
+ * by its (tenant_id, session_id, ts, event_id) key, migration 0012), and, from the rows it really inserted (`RETURNING` after `ON CONFLICT DO
  * NOTHING`), the session's `counter` and last_seen_at, plus, with `span`, first_ts and last_ts (the
  * EEG span: the API reports those columns as the EEG stream's, so only the EEG model sets them). So a
  * redelivered event is neither stored nor counted twice. A session is the pair (tenant_id, session_id):

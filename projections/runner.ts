@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import type { Pool, PoolClient } from '../core/db';
+import { prepared, type Pool, type PoolClient } from '../core/db';
 import type { AvroSerde } from '../core/serde';
 import type { Logger } from '../core/logger';
 import { Reactor } from '../core/reactor';
@@ -81,7 +81,7 @@ export class ProjectionRunner {
       apply: async (client, records) => {
         const model = records[0] && byKey.get(records[0].topic);
         if (!model) return;
-        for (const s of model.project(records)) await client.query(s.text, s.values);
+        for (const s of model.project(records)) await client.query(prepared(s));
       },
       dlqTopic: deps.topics.dlq,
       consumer: `projection.${single ?? POSTGRES_GROUP}`,
