@@ -16,6 +16,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   projection: () => import('./projection').then((m) => m.projectionBench(process.argv.slice(3))),
   api: () => import('./api').then((m) => m.apiBench(process.argv.slice(3))),
   'kafka-client': () => import('./kafka-client').then((m) => m.kafkaClientBench(process.argv.slice(3))),
+  'pg-row': () => import('./pg-row').then((m) => m.pgRowBench(process.argv.slice(3))),
   'txn-burst': () => import('./txn-burst').then((m) => m.txnBurstBench(process.argv.slice(3))),
   ui: () => import('./ui').then((m) => m.uiBench(process.argv.slice(3))),
 };
