@@ -1,4 +1,5 @@
-import { prepared } from './db';
+import { Client } from 'pg';
+import { inTransaction, prepared } from './db';
 import { migratedDatabase, type MigratedDatabase } from '../test/support/database';
 
 /** Named (prepared) statements on a real PostgreSQL connection. */
@@ -28,5 +29,31 @@ describe('prepared statements', () => {
     } finally {
       client.release();
     }
+  });
+
+  it('drops a connection whose prepared statement a migration made stale, so the retry succeeds', async () => {
+    await db.pool.query('CREATE TABLE prepared_spec (x int)');
+    await db.pool.query('INSERT INTO prepared_spec VALUES (1)');
+    const read = () =>
+      inTransaction(db.pool, async (c) => (await c.query(prepared({ text: 'SELECT * FROM prepared_spec' }))).rows);
+    // Every pool connection prepares it, as the projection runner's would.
+    const first = await Promise.all([read(), read(), read(), read()]);
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    await other.query('ALTER TABLE prepared_spec ADD COLUMN y int DEFAULT 7');
+    await other.end();
+    const outcomes: string[] = [];
+    for (let attempt = 0; attempt < 6; attempt++)
+      outcomes.push(
+        await read().then(
+          (rows) => JSON.stringify(rows),
+          (err: Error) => err.message,
+        ),
+      );
+    // Each of the 4 pooled connections fails once, is dropped, and a fresh one answers from then on.
+    expect({ first: first[0], outcomes }).toEqual({
+      first: [{ x: 1 }],
+      outcomes: [...Array(4).fill('cached plan must not change result type'), '[{"x":1,"y":7}]', '[{"x":1,"y":7}]'],
+    });
   });
 });

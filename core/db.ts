@@ -27,7 +27,8 @@ const preparedNames = new Map<string, string>();
  * planning were about a fifth of PostgreSQL's CPU per telemetry row (bench/README.md, "PostgreSQL's
  * cost per telemetry row"). The name derives from the text, so one text always gets one name and two
  * texts never share one. Bounded: past MAX_PREPARED distinct texts (a caller building texts per call,
- * which it should not prepare) the statement runs unnamed. Not for connections through a pooler in
+ * which it should not prepare) the statement runs unnamed. A migration that changes a prepared
+ * statement's result columns fails it once per connection (see `stalePrepared`). Not for connections through a pooler in
  * transaction mode, which does not keep a server session per client.
  */
 export function prepared(statement: Statement): QueryConfig {
@@ -49,6 +50,7 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   } catch (cause) {
     throw new VigilError('DATABASE_UNAVAILABLE', 'cannot connect to PostgreSQL', { cause, retriable: true });
   }
+  let drop = false;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -56,8 +58,19 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
+    drop = stalePrepared(err);
     throw err;
   } finally {
-    client.release();
+    client.release(drop);
   }
+}
+
+/**
+ * PostgreSQL refuses a prepared statement whose result columns changed under it (a migration while
+ * the process runs) with "cached plan must not change result type", on that connection, until the
+ * statement is prepared again: `inTransaction` then drops the connection instead of returning it to
+ * the pool, so the caller's retry runs on a fresh one.
+ */
+function stalePrepared(err: unknown): boolean {
+  return (err as { code?: unknown }).code === '0A000' && /cached plan must not change result type/.test(String(err));
 }
