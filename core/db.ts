@@ -24,12 +24,12 @@ const preparedNames = new Map<string, string>();
  * `statement` as a named (server-side prepared) statement: each connection parses it once and then only
  * binds and executes it; PostgreSQL may also reuse its plan (plan_cache_mode auto). For the hot
  * statements of the write path, whose texts are built once and only their arrays change: parsing and
- * planning were about a fifth of PostgreSQL's CPU per telemetry row (bench/README.md, "PostgreSQL's
- * cost per telemetry row"). The name derives from the text, so one text always gets one name and two
- * texts never share one. Bounded: past MAX_PREPARED distinct texts (a caller building texts per call,
- * which it should not prepare) the statement runs unnamed. A migration that changes a prepared
- * statement's result columns fails it once per connection (see `stalePrepared`). Not for connections through a pooler in
- * transaction mode, which does not keep a server session per client.
+ * planning were about a fifth of PostgreSQL's CPU per telemetry row (`npm run bench -- pg-row`). The
+ * name derives from the text, so one text always gets one name and two texts never share one.
+ * Bounded: past MAX_PREPARED distinct texts (a caller building texts per call, which it should not
+ * prepare) the statement runs unnamed. A migration that changes a prepared
+ * statement's result columns fails it once per connection (see `stalePrepared`). Not for connections
+ * through a pooler in transaction mode, which does not keep a server session per client.
  */
 export function prepared(statement: Statement): QueryConfig {
   let name = preparedNames.get(statement.text);
