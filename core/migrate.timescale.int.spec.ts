@@ -88,28 +88,28 @@ describe('vigil migrate on TimescaleDB', () => {
   });
 
   it('compresses every hypertable segmented by session and ordered by ts DESC, after 7 days', async () => {
-    const settings = await client.query(
+    const settings = await client.query<{ hypertable_name: string; attname: string }>(
       `SELECT hypertable_name, attname, segmentby_column_index, orderby_column_index, orderby_asc
-       FROM timescaledb_information.compression_settings WHERE hypertable_schema = 'public' ORDER BY 1, 2`,
+       FROM timescaledb_information.compression_settings WHERE hypertable_schema = 'public'
+       ORDER BY 1, segmentby_column_index NULLS LAST, orderby_column_index`,
     );
-    expect(settings.rows).toEqual(
-      hypertables.flatMap((t) => [
-        {
-          hypertable_name: t,
-          attname: 'session_id',
-          segmentby_column_index: 1,
-          orderby_column_index: null,
-          orderby_asc: null,
-        },
-        {
-          hypertable_name: t,
-          attname: 'ts',
-          segmentby_column_index: null,
-          orderby_column_index: 1,
-          orderby_asc: false,
-        },
-      ]),
-    );
+    const setting = (attname: string, segmentby: number | null, orderby: number | null, asc: boolean | null) => ({
+      attname,
+      segmentby_column_index: segmentby,
+      orderby_column_index: orderby,
+      orderby_asc: asc,
+    });
+    // The telemetry tables' settings follow their key (0012): tenant and session, then ts and event id.
+    const of = (t: string) =>
+      telemetry.includes(t)
+        ? [
+            setting('tenant_id', 1, null, null),
+            setting('session_id', 2, null, null),
+            setting('ts', null, 1, false),
+            setting('event_id', null, 2, true),
+          ]
+        : [setting('session_id', 1, null, null), setting('ts', null, 1, false)];
+    expect(settings.rows).toEqual(hypertables.flatMap((t) => of(t).map((x) => ({ hypertable_name: t, ...x }))));
     const jobs = await client.query(
       `SELECT hypertable_name, config->>'compress_after' AS after FROM timescaledb_information.jobs
        WHERE proc_name = 'policy_compression' ORDER BY 1`,

@@ -14,17 +14,30 @@
 -- Measured before adopting (`npm run bench -- pg-row`, bench/README.md): PostgreSQL's CPU per row of
 -- the EEG and face statements 0.90 and 0.95 of before from this alone, 0.66 and 0.64 together with
 -- prepared statements (core/db.ts); index bytes per row 159 -> 118.
--- TimescaleDB path: vigil_replace_hypertable_key (0010) decompresses, changes the key and sets
--- compression (segment by session_id, order by ts DESC) and its policy again. Plain path: the BRIN
--- index on ts (0006) stays for the retention job.
+-- TimescaleDB path: a unique constraint cannot change while compression is enabled, so each table is
+-- decompressed, rekeyed and compressed again (its policy too), now segmented by (tenant_id,
+-- session_id) and ordered by (ts DESC, event_id): the key's columns, so an insert into a compressed
+-- chunk (a late or replayed event) checks its conflict by decompressing one session's segment, and
+-- TimescaleDB has nothing to warn about. Chunks compressed before this migration stay decompressed
+-- until the policy's next run. Plain path: the BRIN index on ts (0006) stays for the retention job.
 DO $$
 DECLARE
   t text;
 BEGIN
   FOREACH t IN ARRAY ARRAY['eeg_frames', 'face_frames', 'vehicle_frames', 'game_events'] LOOP
-    PERFORM vigil_replace_hypertable_key(t::regclass, 'tenant_id, session_id, ts, event_id', 'session_id');
+    IF vigil_timescale() THEN
+      PERFORM remove_compression_policy(t::regclass, if_exists => true);
+      PERFORM decompress_chunk(c, if_compressed => true) FROM show_chunks(t::regclass) c;
+      EXECUTE format('ALTER TABLE %I SET (timescaledb.compress = false)', t);
+    END IF;
+    PERFORM vigil_replace_primary_key(t::regclass, 'tenant_id, session_id, ts, event_id');
     EXECUTE format('DROP INDEX IF EXISTS %I', t || '_session_ts_idx');
     EXECUTE format('DROP INDEX IF EXISTS %I', t || '_ts_idx');
+    IF vigil_timescale() THEN
+      EXECUTE format('ALTER TABLE %I SET (timescaledb.compress, timescaledb.compress_segmentby = %L, timescaledb.compress_orderby = %L)',
+                     t, 'tenant_id, session_id', 'ts DESC, event_id');
+      PERFORM add_compression_policy(t::regclass, INTERVAL '7 days', if_not_exists => true);
+    END IF;
   END LOOP;
 END $$;
 
