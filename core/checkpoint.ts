@@ -123,22 +123,19 @@ export function postgresCheckpointer(
       const ordered = units
         .map((u, i) => ({ u, i, projection: name(u.topic) }))
         .sort((a, b) => cmp(a.projection, b.projection) || cmp(a.u.topic, b.u.topic) || a.u.partition - b.u.partition);
+      // The batches' checkpoint keys as the statements' parallel arrays ($1 projection, $2 topic, $3 partition).
+      const keyArrays = (batches: typeof ordered) => [
+        batches.map((o) => o.projection),
+        batches.map((o) => o.u.topic),
+        batches.map((o) => o.u.partition),
+      ];
       return inTransaction(pool, async (client) => {
         const locked = await client.query<{
           projection: string;
           topic: string;
           partition: number;
           next_offset: string;
-        }>(
-          prepared({
-            text: LOCK_MANY_SQL,
-            values: [
-              ordered.map((o) => o.projection),
-              ordered.map((o) => o.u.topic),
-              ordered.map((o) => o.u.partition),
-            ],
-          }),
-        );
+        }>(prepared({ text: LOCK_MANY_SQL, values: keyArrays(ordered) }));
         const at = new Map(
           locked.rows.map((r) => [`${r.projection}\0${r.topic}\0${r.partition}`, BigInt(r.next_offset)]),
         );
@@ -154,12 +151,7 @@ export function postgresCheckpointer(
           await client.query(
             prepared({
               text: MOVE_MANY_SQL,
-              values: [
-                moved.map((o) => o.projection),
-                moved.map((o) => o.u.topic),
-                moved.map((o) => o.u.partition),
-                moved.map((o) => o.u.span.next.toString()),
-              ],
+              values: [...keyArrays(moved), moved.map((o) => o.u.span.next.toString())],
             }),
           );
         return units.map((_, i) => results[i]) as Awaited<ReturnType<(typeof units)[number]['apply']>>[];

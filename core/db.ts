@@ -27,9 +27,9 @@ const preparedNames = new Map<string, string>();
  * planning were about a fifth of PostgreSQL's CPU per telemetry row (`npm run bench -- pg-row`). The
  * name derives from the text, so one text always gets one name and two texts never share one.
  * Bounded: past MAX_PREPARED distinct texts (a caller building texts per call, which it should not
- * prepare) the statement runs unnamed. A migration that changes a prepared
- * statement's result columns fails it once per connection (see `stalePrepared`). Not for connections
- * through a pooler in transaction mode, which does not keep a server session per client.
+ * prepare) the statement runs unnamed. A migration that changes a prepared statement's result
+ * columns fails it once per connection (see `stalePrepared`). Not for connections through a pooler
+ * in transaction mode, which does not keep a server session per client.
  */
 export function prepared(statement: Statement): QueryConfig {
   let name = preparedNames.get(statement.text);

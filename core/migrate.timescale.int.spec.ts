@@ -88,7 +88,7 @@ describe('vigil migrate on TimescaleDB', () => {
   });
 
   it('compresses every hypertable segmented by session and ordered by ts DESC, after 7 days', async () => {
-    const settings = await client.query<{ hypertable_name: string; attname: string }>(
+    const settings = await client.query(
       `SELECT hypertable_name, attname, segmentby_column_index, orderby_column_index, orderby_asc
        FROM timescaledb_information.compression_settings WHERE hypertable_schema = 'public'
        ORDER BY 1, segmentby_column_index NULLS LAST, orderby_column_index`,
