@@ -129,8 +129,9 @@ export function createApp(apiDeps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(requestMetrics);
+  // The server span first, so everything after runs in the request's trace context.
   app.use(requestContext);
+  app.use(requestMetrics);
   // Without upgrade-insecure-requests (helmet's default): over plain HTTP at a host other than
   // localhost it made browsers fetch /docs' scripts and styles over https, and the page stayed blank.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));

@@ -119,6 +119,10 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
         // (pg-boss polling, pool housekeeping) they would each start a trace of their own.
         '@opentelemetry/instrumentation-pg': { requireParentSpan: true },
         '@opentelemetry/instrumentation-ioredis': { requireParentSpan: true },
+        // Outgoing requests only (webhooks; the exporters' own are suppressed). Its incoming side cost a
+        // cached API read more CPU than the read itself, sampled or not; core/http/request-context.ts
+        // makes the HTTP server spans of the API and the gateway instead.
+        '@opentelemetry/instrumentation-http': { disableIncomingRequestInstrumentation: true },
       }),
     ],
   });
