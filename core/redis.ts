@@ -8,9 +8,10 @@ export type { Redis };
  *
  * `autoPipelining`: commands issued in the same tick go out as one pipeline, one socket write for the
  * API's concurrent reads instead of one each (MULTI, CLIENT and explicit pipelines are not merged).
- * Only with tracing off: the ioredis instrumentation records a pipelined command in the context that
- * sent the pipeline, so every Redis span of a batch landed in the trace of the request that issued
- * the first command (test/trace.e2e.spec.ts checks concurrent reads keep their own spans).
+ * With tracing on too: ioredis is patched (patches/ioredis+5.11.1.patch) to send each pipelined
+ * command from the async context it was issued in. Without that, the ioredis instrumentation recorded
+ * every command of a pipeline in the trace of the request that issued the first one
+ * (test/trace.e2e.spec.ts checks that concurrent reads keep their own Redis spans).
  */
 export function createRedis(url: string, opts: { autoPipelining?: boolean } = {}): Redis {
   return new Redis(url, {

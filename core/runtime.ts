@@ -53,7 +53,7 @@ export class Runtime {
 
   get redis(): Redis {
     if (!this.redisInstance) {
-      const redis = createRedis(this.config.redisUrl, { autoPipelining: !this.config.telemetry.enabled });
+      const redis = createRedis(this.config.redisUrl, { autoPipelining: true });
       redis.on('error', (err) => this.log.debug({ err: err.message }, 'redis error'));
       this.lifecycle.onClose('redis', () => redis.quit());
       this.redisInstance = redis;
