@@ -27,6 +27,8 @@ import { buildVersion, markMeterProviderInstalled, prometheusReader, vigilMeter 
  * Kafka: no span per produced or consumed message (kafkajs's instrumentation is off). Vigil makes
  * one span per publish call (producers/publisher.ts), per consumed batch with links to the batch's
  * other traces (core/trace-batch.ts), and per record that caused outputs in the processor.
+ * HTTP: the API's and the gateway's server spans are Vigil's own (core/http/request-context.ts); the
+ * HTTP instrumentation traces outgoing requests only.
  *
  * Exporter: OTLP/protobuf when OTEL_EXPORTER_OTLP_ENDPOINT is set, else Zipkin when VIGIL_ZIPKIN_URL
  * is set, else none (context still propagates, so `traceparent` headers keep flowing).
