@@ -93,8 +93,7 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
     // A small resource: service.name, service.version, host.name, process.pid, and what
     // OTEL_RESOURCE_ATTRIBUTES adds. Zipkin has no resource of its own and copies every resource
     // attribute into every span's tags; the SDK's default detectors (process, host) came to 16 tags,
-    // about 600 of a Redis span's 1,070 JSON bytes, and writing them out was a quarter of a traced
-    // API read's tracing CPU (bench/README.md).
+    // about 600 of a Redis span's 1,070 JSON bytes.
     resource: resources.resourceFromAttributes({
       'service.version': buildVersion(),
       'host.name': hostname(),
