@@ -1,6 +1,7 @@
 import type { Counter, Histogram, UpDownCounter } from '@opentelemetry/api';
 import { vigilMeter } from '../core/metrics';
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
+import { routeOf } from '../core/http/request-context';
 
 /**
  * The API's own instruments (served as Prometheus text on `/metrics`, see core/metrics.ts; docs/metrics.md):
@@ -84,12 +85,6 @@ export function recordSseClients(stream: 'live' | 'playback', delta: 1 | -1): vo
   get().sseClients.add(delta, { stream });
 }
 
-/** The route template a request matched (`/v1/sessions/:id`), or `unmatched` (404s of unknown paths). */
-function routeOf(req: Request): string {
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
-}
-
 /**
  * Counts and times every request when its response finishes (or the client goes away: SSE streams
  * count when they end). Mount first, so it sees every request including errors.
@@ -101,7 +96,8 @@ export const requestMetrics: RequestHandler = (req, res, next) => {
     if (done) return;
     done = true;
     const i = get();
-    const route = routeOf(req);
+    // The route template, or `unmatched` (404s of unknown paths).
+    const route = routeOf(req) ?? 'unmatched';
     const status = String(res.statusCode);
     i.requests.add(1, { method: req.method, route, status });
     if (res.statusCode >= 500) i.errors.add(1, { method: req.method, route, status });

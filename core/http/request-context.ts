@@ -59,8 +59,11 @@ function startAttributes(span: Span, req: Request): void {
   if (agent) span.setAttribute('user_agent.original', agent.slice(0, 256));
 }
 
-/** The route template a request matched (`/v1/sessions/:id`), undefined for a path no route matched. */
-function routeOf(req: Request): string | undefined {
+/**
+ * The route template a request matched (`/v1/sessions/:id`), undefined for a path no route matched.
+ * Names server spans here and labels the API's request metrics (api/metrics.ts).
+ */
+export function routeOf(req: Request): string | undefined {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   // baseUrl is undefined again once a request fell through to Express's final handler.
   return typeof path === 'string' ? `${req.baseUrl ?? ''}${path}` : undefined;
