@@ -68,6 +68,15 @@ interface Options {
   cachedOnly: boolean;
   /** VIGIL_TRACE_SAMPLE_RATIO of the tracing-on API (new traces sampled; 1: every request). */
   sampleRatio: number;
+  /** No pipeline and no load phase: a quick A/B of the servers alone (about a third of the time). */
+  idleOnly: boolean;
+  /**
+   * New API processes (tracing off and on) before every round, each warmed up again: one process's
+   * CPU per request stays within a few % over its runs, while two processes of the same build have
+   * differed by half (0.20 and 0.31 ms per cached read, one bench after the other), so paired runs
+   * against one process each measure that process's luck as much as the build.
+   */
+  freshServers: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -78,6 +87,8 @@ function options(argv: string[]): Options {
     cpuProf: false,
     cachedOnly: false,
     sampleRatio: 1,
+    idleOnly: false,
+    freshServers: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -93,9 +104,11 @@ function options(argv: string[]): Options {
     else if (a === '--cpu-prof') o.cpuProf = true;
     else if (a === '--cached-only') o.cachedOnly = true;
     else if (a === '--sample-ratio') o.sampleRatio = Number(next());
+    else if (a === '--idle-only') o.idleOnly = true;
+    else if (a === '--fresh-servers') o.freshServers = true;
     else
       throw new Error(
-        `unknown option ${a}; use --seconds n --runs n --connections n --zipkin <url> --cpu-prof --cached-only --sample-ratio r`,
+        `unknown option ${a}; use --seconds n --runs n --connections n --zipkin <url> --cpu-prof --cached-only --sample-ratio r --idle-only --fresh-servers`,
       );
   }
   for (const k of ['seconds', 'runs', 'connections'] as const) {
@@ -254,6 +267,17 @@ export async function apiBench(argv: string[]): Promise<void> {
       path: scoresRaw,
     };
     const urlOf = (s: Server) => (s === 'bare' ? bareUrl : apis[s]);
+    const restartApis = async () => {
+      for (const role of ['api-off', 'api-on']) await p.kill(role, 'SIGTERM');
+      for (const [server, role] of [
+        ['api tracing off', 'api-off'],
+        ['api tracing on', 'api-on'],
+      ] as const) {
+        p.restart(role);
+        await p.waitHttp(`${apis[server]}/health/live`, role);
+      }
+      for (const t of targets.filter((x) => x.server !== 'bare')) await measure('warm-up', 0, t, WARMUP_S);
+    };
 
     const brokerPort = Number(p.config.kafka.brokers[0]?.split(':')[1] ?? 9092);
     const fixed: Record<string, number[]> = {
@@ -316,6 +340,7 @@ export async function apiBench(argv: string[]): Promise<void> {
       const before = await spans();
       const n0 = measurements.length;
       for (let run = 0; run < o.runs; run++) {
+        if (o.freshServers && run > 0) await restartApis();
         // Rotated order: no target always runs first (after the idle gap) or last.
         const order = targets.map((_, i) => targets[(i + run) % targets.length]!);
         for (const t of order) await measure(phase, run, t, o.seconds);
@@ -339,49 +364,54 @@ export async function apiBench(argv: string[]): Promise<void> {
     phaseWindows.idle.to = sampler.elapsed();
     const idleDone = performance.now();
 
-    // (b) The pipeline: processor and projection worker first, then 200 sessions in real time.
-    await p.startWorkers();
-    const inputs = [p.topics.sessions, p.topics.eeg, p.topics.face, p.topics.vehicle, p.topics.game];
-    const simStart = Date.now();
-    p.start('simulate', [
-      'simulate',
-      '--sessions',
-      String(SIM_SESSIONS),
-      '--speed',
-      'realtime',
-      '--duration',
-      '30m',
-      '--tenant',
-      TENANT,
-      '--seed',
-      '7',
-    ]);
-    const firstScore = await waitFor(async () => {
-      const { rows } = await pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM fatigue_scores WHERE tenant_id = $1 AND ts > $2`,
-        [TENANT, new Date(simStart - 60_000)],
+    let ingest: Record<string, unknown> | null = null;
+    if (!o.idleOnly) {
+      // (b) The pipeline: processor and projection worker first, then 200 sessions in real time.
+      await p.startWorkers();
+      const inputs = [p.topics.sessions, p.topics.eeg, p.topics.face, p.topics.vehicle, p.topics.game];
+      const simStart = Date.now();
+      p.start('simulate', [
+        'simulate',
+        '--sessions',
+        String(SIM_SESSIONS),
+        '--speed',
+        'realtime',
+        '--duration',
+        '30m',
+        '--tenant',
+        TENANT,
+        '--seed',
+        '7',
+      ]);
+      const firstScore = await waitFor(async () => {
+        const { rows } = await pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM fatigue_scores WHERE tenant_id = $1 AND ts > $2`,
+          [TENANT, new Date(simStart - 60_000)],
+        );
+        return Number(rows[0]!.n) > 0;
+      }, 90_000);
+      log(
+        `pipeline up; first simulated score projected ${Math.round((Date.now() - simStart) / 1000)} s after the start`,
       );
-      return Number(rows[0]!.n) > 0;
-    }, 90_000);
-    log(`pipeline up; first simulated score projected ${Math.round((Date.now() - simStart) / 1000)} s after the start`);
-    await sleep(3_000);
-    const ingestBefore = await ingestState(p, inputs, pool, simStart);
-    phaseWindows.load = { from: sampler.elapsed(), to: NaN };
-    await rounds('load');
-    phaseWindows.load.to = sampler.elapsed();
-    const ingestAfter = await ingestState(p, inputs, pool, simStart);
-    const loadSeconds = phaseWindows.load.to - phaseWindows.load.from;
-    const sameBytesAfterLoad = (await fetchChecked(apis['api tracing off'] + detailPath, key)).equals(detail);
-    const ingest = {
-      simulated_sessions: SIM_SESSIONS,
-      first_score_after_s: firstScore ? round((firstScore - simStart) / 1000, 2) : null,
-      input_events_per_s: round((ingestAfter.inputEnd - ingestBefore.inputEnd) / loadSeconds),
-      scores_projected_per_s: round((ingestAfter.scores - ingestBefore.scores) / loadSeconds),
-      processor_lag_records_at_end: ingestAfter.processorLag,
-      newest_projected_score_behind_wall_clock_s_at_end: ingestAfter.newestScoreBehindS,
-      cached_detail_unchanged_after_load: sameBytesAfterLoad,
-    };
-    log(`ingest: ${JSON.stringify(ingest)}`);
+      await sleep(3_000);
+      const ingestBefore = await ingestState(p, inputs, pool, simStart);
+      phaseWindows.load = { from: sampler.elapsed(), to: NaN };
+      await rounds('load');
+      phaseWindows.load.to = sampler.elapsed();
+      const ingestAfter = await ingestState(p, inputs, pool, simStart);
+      const loadSeconds = phaseWindows.load.to - phaseWindows.load.from;
+      const sameBytesAfterLoad = (await fetchChecked(apis['api tracing off'] + detailPath, key)).equals(detail);
+      ingest = {
+        simulated_sessions: SIM_SESSIONS,
+        first_score_after_s: firstScore ? round((firstScore - simStart) / 1000, 2) : null,
+        input_events_per_s: round((ingestAfter.inputEnd - ingestBefore.inputEnd) / loadSeconds),
+        scores_projected_per_s: round((ingestAfter.scores - ingestBefore.scores) / loadSeconds),
+        processor_lag_records_at_end: ingestAfter.processorLag,
+        newest_projected_score_behind_wall_clock_s_at_end: ingestAfter.newestScoreBehindS,
+        cached_detail_unchanged_after_load: sameBytesAfterLoad,
+      };
+      log(`ingest: ${JSON.stringify(ingest)}`);
+    }
 
     const hwm = Object.fromEntries(
       Object.entries(p.pids()).map(([name, pids]) => [name, rssMiB(pids[0]!, 'VmHWM') ?? null]),
@@ -417,7 +447,7 @@ export async function apiBench(argv: string[]): Promise<void> {
       ? `\n\n24 h bucketed query (${bucketQuery.buckets} 1m buckets of ${LONG}, the API's own query function, ${bucketQuery.cagg_ms.runs.length} rounds of 15 calls each way, median ms per call per round; same answer both ways: ${bucketQuery.same_answer}): continuous aggregate ${bucketQuery.cagg_ms.median} ms (${bucketQuery.cagg_ms.min}-${bucketQuery.cagg_ms.max}), date_bin over the raw table ${bucketQuery.date_bin_ms.median} ms (${bucketQuery.date_bin_ms.min}-${bucketQuery.date_bin_ms.max}): ${bucketQuery.speedup.median}x (${bucketQuery.speedup.min}-${bucketQuery.speedup.max}x) faster from the aggregate.\n`
       : '';
     writeResults(
-      `api${o.cachedOnly ? '-cached' : ''}${o.sampleRatio < 1 ? `-sample${o.sampleRatio}` : ''}${o.cpuProf ? '-profile' : ''}`,
+      `api${o.cachedOnly ? '-cached' : ''}${o.idleOnly ? '-idle' : ''}${o.sampleRatio < 1 ? `-sample${o.sampleRatio}` : ''}${o.cpuProf ? '-profile' : ''}`,
       { ...json, bucket_query_24h_1m: bucketQuery },
       markdown(json) + bucketText,
     );
@@ -592,7 +622,7 @@ function buildJson(x: {
   seeded: Awaited<ReturnType<typeof seed>>;
   answers: Record<string, number | boolean>;
   measurements: Measurement[];
-  ingest: Record<string, unknown>;
+  ingest: Record<string, unknown> | null;
   hwm: Record<string, number | null>;
   sampler: ProcSampler;
   phaseWindows: Record<string, { from: number; to: number }>;
@@ -695,6 +725,8 @@ function buildJson(x: {
       cpu_profile: x.o.cpuProf,
       cached_only: x.o.cachedOnly,
       trace_sample_ratio: x.o.sampleRatio,
+      idle_only: x.o.idleOnly,
+      fresh_servers: x.o.freshServers,
     },
     answers: x.answers,
     summary,
@@ -774,7 +806,7 @@ export function markdown(j: ReturnType<typeof buildJson>): string {
   const c = (x: { requests_per_s_median: number; p99_ms_median: number } | null) =>
     x ? `${Math.round(x.requests_per_s_median)} req/s, p99 ${x.p99_ms_median} ms` : 'n/a';
   const t = (x: { ratio_median: number } | null) => (x ? x.ratio_median.toFixed(2) : 'n/a');
-  const ing = j.ingest_during_load as Record<string, unknown>;
+  const ing = j.ingest_during_load as Record<string, unknown> | null;
   const profileText = j.profiles.length
     ? [
         '',
@@ -823,7 +855,9 @@ export function markdown(j: ReturnType<typeof buildJson>): string {
     '',
     table(['phase', 'throughput ratio (paired runs)', 'median (min-max)'], ratioRows),
     '',
-    `Load phase: ${SIM_SESSIONS} simulated sessions in real time → ${ing.input_events_per_s} input events/s, ${ing.scores_projected_per_s} scores/s projected; processor lag at the end ${ing.processor_lag_records_at_end} records; newest projected score ${ing.newest_projected_score_behind_wall_clock_s_at_end} s behind the wall clock; first score ${ing.first_score_after_s} s after the simulator started. The cached detail was byte-identical before and after: ${ing.cached_detail_unchanged_after_load}.`,
+    ing
+      ? `Load phase: ${SIM_SESSIONS} simulated sessions in real time → ${ing.input_events_per_s} input events/s, ${ing.scores_projected_per_s} scores/s projected; processor lag at the end ${ing.processor_lag_records_at_end} records; newest projected score ${ing.newest_projected_score_behind_wall_clock_s_at_end} s behind the wall clock; first score ${ing.first_score_after_s} s after the simulator started. The cached detail was byte-identical before and after: ${ing.cached_detail_unchanged_after_load}.`
+      : 'Load phase: not run (`--idle-only`).',
     '',
     'CPU cores (mean) / max RSS MiB per process and phase (1 s samples; "bench" is autocannon; postgres and redis are all their processes):',
     '',
@@ -840,7 +874,7 @@ export function markdown(j: ReturnType<typeof buildJson>): string {
       Object.entries(j.tracing_spans_exported_per_request)
         .map(([ph, n]) => `${n} ${ph}`)
         .join(', ') || 'not counted'
-    }. Whole run ${Math.round(j.wall_seconds)} s.`,
+    }.${j.setup.fresh_servers ? ' New API processes (off and on) before every round, warmed up again.' : ''} Whole run ${Math.round(j.wall_seconds)} s.`,
     ...profileText,
   ].join('\n');
 }

@@ -1,6 +1,9 @@
 import { hostname } from 'node:os';
 import { NodeSDK, core as otelCore, resources } from '@opentelemetry/sdk-node';
-import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
@@ -109,34 +112,26 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
     // Explicit processors: without them the SDK falls back to an OTLP exporter on localhost:4318.
     // With no exporter, spans are still created so trace context reaches headers and logs.
     spanProcessors: [exporter ? new BatchSpanProcessor(exporter) : new NoopSpanProcessor()],
+    // Only the libraries Vigil's requests and records go through, named one by one. The auto list
+    // (getNodeAutoInstrumentations) enables 39, each hooking `require`, and its runtime-node
+    // instrumentation samples the event loop and watches every GC. Left out on purpose:
+    // - kafkajs: one span per message (~100 per gateway request of 100 events) halved the gateway's
+    //   throughput (bench/results/gateway.md); Vigil makes its own spans per call and per batch;
+    // - express and router: a span per middleware layer (13 per API request) and per route handler,
+    //   about a fifth of a traced cached read's CPU (bench/results/api-cached-profile.md);
+    //   core/http/request-context.ts names the server span by its route, which was the useful part;
+    // - fs, dns, net: noise.
     instrumentations: [
-      getNodeAutoInstrumentations({
-        // Only what Vigil uses; fs and dns spans are noise.
-        '@opentelemetry/instrumentation-fs': { enabled: false },
-        '@opentelemetry/instrumentation-dns': { enabled: false },
-        '@opentelemetry/instrumentation-net': { enabled: false },
-        // One span per Kafka message (~100 per gateway request of 100 events) halved the gateway's
-        // throughput (bench/results/gateway.md); Vigil's own spans are per call and per batch instead.
-        '@opentelemetry/instrumentation-kafkajs': { enabled: false },
-        // Express 5 routes through the `router` package, whose instrumentation made one span per
-        // middleware layer (13 per API request: helmet, limits, auth...): the API benchmark measured
-        // ~1.2 ms of CPU per request for it. Off.
-        '@opentelemetry/instrumentation-router': { enabled: false },
-        // Express's instrumentation added a span per route handler (the server span's twin) and wrapped
-        // every router layer, ignored ones too: about a fifth of a traced cached read's CPU (API bench,
-        // bench/results/api-cached-profile.md). Off; core/http/request-context.ts names the server span
-        // by its route, which was the useful part. A request's spans: the HTTP server span and its
-        // PostgreSQL and Redis calls.
-        '@opentelemetry/instrumentation-express': { enabled: false },
-        // Database and cache calls matter inside a request or a record's processing; without a parent
-        // (pg-boss polling, pool housekeeping) they would each start a trace of their own.
-        '@opentelemetry/instrumentation-pg': { requireParentSpan: true },
-        '@opentelemetry/instrumentation-ioredis': { requireParentSpan: true },
-        // Outgoing requests only (webhooks; the exporters' own are suppressed). Its incoming side cost a
-        // cached API read more CPU than the read itself, sampled or not; core/http/request-context.ts
-        // makes the HTTP server spans of the API and the gateway instead.
-        '@opentelemetry/instrumentation-http': { disableIncomingRequestInstrumentation: true },
-      }),
+      // Outgoing requests only (the registry client; the exporters' own are suppressed). Its incoming
+      // side cost a cached API read more CPU than the read itself, sampled or not;
+      // core/http/request-context.ts makes the server spans of the API and the gateway instead.
+      new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
+      // fetch: webhook deliveries (jobs/webhooks/deliver.ts) and the registry's config lookups.
+      new UndiciInstrumentation(),
+      // Database and cache calls matter inside a request or a record's processing; without a parent
+      // (pg-boss polling, pool housekeeping) they would each start a trace of their own.
+      new PgInstrumentation({ requireParentSpan: true }),
+      new IORedisInstrumentation({ requireParentSpan: true }),
     ],
   });
   sdk.start();
