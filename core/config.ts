@@ -88,7 +88,8 @@ const variables = {
   VIGIL_TS_MAX_AGE_MS: intIn(60_000, 366 * 24 * 3_600_000).default(24 * 3_600_000),
   VIGIL_TRACING: z.enum(['on', 'off']).default('on'),
   // Processor commit cadence (processors/runner.ts): outputs wait at most COMMIT_MS for their
-  // transaction; changed state without outputs at most CHECKPOINT_MS.
+  // transaction, and held records' caught-up flags are re-checked as often; changed state without
+  // outputs at most CHECKPOINT_MS.
   VIGIL_PROCESSOR_COMMIT_MS: intIn(10, 10_000).default(100),
   VIGIL_PROCESSOR_CHECKPOINT_MS: intIn(100, 60_000).default(2_000),
   // Share of new traces recorded (parent-based: a request or record carrying a sampled or unsampled
