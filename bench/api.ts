@@ -203,7 +203,7 @@ export async function apiBench(argv: string[]): Promise<void> {
       ['api tracing on', 'on'],
     ] as const) {
       const port = await freePort();
-      const role = server === 'api tracing off' ? 'api-off' : 'api-on';
+      const role = roleOf(server);
       const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, role)}`] : [];
       p.start(
         role,
@@ -268,13 +268,10 @@ export async function apiBench(argv: string[]): Promise<void> {
     };
     const urlOf = (s: Server) => (s === 'bare' ? bareUrl : apis[s]);
     const restartApis = async () => {
-      for (const role of ['api-off', 'api-on']) await p.kill(role, 'SIGTERM');
-      for (const [server, role] of [
-        ['api tracing off', 'api-off'],
-        ['api tracing on', 'api-on'],
-      ] as const) {
-        p.restart(role);
-        await p.waitHttp(`${apis[server]}/health/live`, role);
+      for (const server of ['api tracing off', 'api tracing on'] as const) {
+        await p.kill(roleOf(server), 'SIGTERM');
+        p.restart(roleOf(server));
+        await p.waitHttp(`${apis[server]}/health/live`, roleOf(server));
       }
       for (const t of targets.filter((x) => x.server !== 'bare')) await measure('warm-up', 0, t, WARMUP_S);
     };

@@ -116,7 +116,7 @@ export function startTelemetry(cfg: Config['telemetry'], serviceName: string): T
     // (getNodeAutoInstrumentations) enables 39, each hooking `require`, and its runtime-node
     // instrumentation samples the event loop and watches every GC. Left out on purpose:
     // - kafkajs: one span per message (~100 per gateway request of 100 events) halved the gateway's
-    //   throughput (bench/results/gateway.md); Vigil makes its own spans per call and per batch;
+    //   throughput (bench/README.md, gateway); Vigil makes its own spans per call and per batch;
     // - express and router: a span per middleware layer (13 per API request) and per route handler,
     //   about a fifth of a traced cached read's CPU (bench/results/api-cached-profile.md);
     //   core/http/request-context.ts names the server span by its route, which was the useful part;

@@ -106,8 +106,7 @@ export class ProcessorRunner<S> {
   private readonly lag = new Map<string, number>();
   private readonly otel = processorInstruments();
   private readonly restoring: RestoreContext<S>;
-  private freshnessTimer?: NodeJS.Timeout;
-  private commitTimer?: NodeJS.Timeout;
+  private tickTimer?: NodeJS.Timeout;
   private checking = false;
   private stopping = false;
   private readonly commitEveryMs: number;
@@ -144,11 +143,13 @@ export class ProcessorRunner<S> {
 
   async start(): Promise<void> {
     await this.admin.connect();
-    // The inputs' caught-up flags are re-checked on the commit cadence: a record held for a quiet
-    // input's check then waits about as long as an output waits for its transaction (it waited up to
-    // 500 ms with a fixed 500 ms check). Only partitions holding records are checked (checkFreshness).
-    this.freshnessTimer = setInterval(() => void this.checkFreshness(), this.commitEveryMs);
-    this.commitTimer = setInterval(() => this.commitTick(), this.commitEveryMs);
+    // One tick re-checks the inputs' caught-up flags and commits: a record held for a quiet input's
+    // check then waits about as long as an output waits for its transaction (it waited up to 500 ms
+    // with a fixed 500 ms check). Only partitions holding records are checked (checkFreshness).
+    this.tickTimer = setInterval(() => {
+      void this.checkFreshness();
+      this.commitTick();
+    }, this.commitEveryMs);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopicName.keys()], fromBeginning: true });
     this.otel.lag.addCallback((r) => {
@@ -185,8 +186,7 @@ export class ProcessorRunner<S> {
   /** Stops consuming, commits what was processed, then closes the producers. */
   async stop(): Promise<void> {
     this.stopping = true;
-    clearInterval(this.freshnessTimer);
-    clearInterval(this.commitTimer);
+    clearInterval(this.tickTimer);
     await this.consumer.disconnect();
     await this.admin.disconnect().catch(() => {});
     for (const [p, promise] of this.partitions) {
